@@ -1,0 +1,223 @@
+"""The facts the hub records, one frozen dataclass per event type.
+
+Each class mirrors exactly one Avro schema in ``schemas/<ClassName>.avsc`` (namespace
+``vn.truc.events``); a test keeps the two in step. Events are immutable history: they
+carry ids and codes *as they were at the time*, never the content bytes themselves.
+Every event shares the four envelope fields of ``Event``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+
+@dataclass(frozen=True, kw_only=True)
+class Event:
+    """Envelope shared by every event: who did what, when, and in which conversation."""
+
+    event_id: str
+    occurred_at: datetime
+    actor: str
+    correlation_id: str
+
+
+# --- registry -------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, kw_only=True)
+class AgencyRegistered(Event):
+    agency_id: str
+    code: str
+    name: str
+    parent_code: str | None = None
+    account: str
+
+
+@dataclass(frozen=True, kw_only=True)
+class AppRegistered(Event):
+    app_id: str
+    agency_id: str
+    agency_code: str
+    name: str
+    rsa_public_key_pem: str | None = None
+
+
+@dataclass(frozen=True, kw_only=True)
+class AppApproved(Event):
+    app_id: str
+    agency_id: str
+    operations: list[str]
+    allowed_destinations: list[str]
+    allowed_data_types: list[str]
+
+
+@dataclass(frozen=True, kw_only=True)
+class AppRevoked(Event):
+    app_id: str
+    agency_id: str
+    reason: str
+
+
+@dataclass(frozen=True, kw_only=True)
+class KeyIssued(Event):
+    """A key became valid for an app. The secret itself never enters the log."""
+
+    key_id: str
+    app_id: str
+    access_key: str
+    algorithm: str
+    public_key_pem: str | None = None
+    valid_from: datetime
+    valid_until: datetime | None = None
+
+
+@dataclass(frozen=True, kw_only=True)
+class KeyRevoked(Event):
+    key_id: str
+    app_id: str
+    access_key: str
+    reason: str
+
+
+# --- sending --------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, kw_only=True)
+class PackageRequested(Event):
+    package_id: str
+    source_agency_id: str
+    source_agency_code: str
+    source_app_id: str
+    recipients: list[str]
+    title: str
+    priority: str
+    data_type: str
+    protocol: str
+    declared_size: int
+    declared_sha256: str
+    idempotency_key: str | None = None
+
+
+@dataclass(frozen=True, kw_only=True)
+class SpaceGranted(Event):
+    package_id: str
+    space_id: str
+    chunk_size: int
+    chunk_count: int
+    expires_at: datetime
+
+
+@dataclass(frozen=True, kw_only=True)
+class ChunkStored(Event):
+    package_id: str
+    index: int
+    size: int
+    sha256: str
+
+
+@dataclass(frozen=True, kw_only=True)
+class PackageSealed(Event):
+    package_id: str
+    size: int
+    sha256: str
+    deadline: datetime | None = None
+    offline_wait_seconds: int | None = None
+
+
+@dataclass(frozen=True, kw_only=True)
+class PackageRejected(Event):
+    package_id: str
+    reason_code: str
+    reason: str
+
+
+# --- delivering -----------------------------------------------------------------------
+
+
+@dataclass(frozen=True, kw_only=True)
+class DeliveryPlanned(Event):
+    package_id: str
+    destination_agency_id: str
+    destination_code: str
+    priority: str
+    deadline: datetime | None = None
+
+
+@dataclass(frozen=True, kw_only=True)
+class DeliveryNotified(Event):
+    package_id: str
+    destination_agency_id: str
+    app_id: str
+    channel: str
+
+
+@dataclass(frozen=True, kw_only=True)
+class DeliveryFetched(Event):
+    package_id: str
+    destination_agency_id: str
+    app_id: str
+
+
+@dataclass(frozen=True, kw_only=True)
+class DeliveryAcknowledged(Event):
+    package_id: str
+    destination_agency_id: str
+    app_id: str
+    sha256: str
+
+
+@dataclass(frozen=True, kw_only=True)
+class DeliveryExpired(Event):
+    package_id: str
+    destination_agency_id: str
+    reason: str
+
+
+@dataclass(frozen=True, kw_only=True)
+class StatusReported(Event):
+    """A business status with the national code (01 arrived … 16 recall refused)."""
+
+    package_id: str
+    agency_id: str
+    agency_code: str
+    status_code: str
+    note: str | None = None
+
+
+@dataclass(frozen=True, kw_only=True)
+class ContentShredded(Event):
+    package_id: str
+    chunk_count: int
+    size: int
+
+
+# --- presence -------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, kw_only=True)
+class AgencyConnected(Event):
+    agency_id: str
+    agency_code: str
+    app_id: str
+    node: str
+    channel: str
+
+
+@dataclass(frozen=True, kw_only=True)
+class AgencyDisconnected(Event):
+    agency_id: str
+    agency_code: str
+    app_id: str
+    node: str
+    reason: str
+
+
+EVENT_TYPES: tuple[type[Event], ...] = (
+    AgencyRegistered, AppRegistered, AppApproved, AppRevoked, KeyIssued, KeyRevoked,
+    PackageRequested, SpaceGranted, ChunkStored, PackageSealed, PackageRejected,
+    DeliveryPlanned, DeliveryNotified, DeliveryFetched, DeliveryAcknowledged, DeliveryExpired,
+    StatusReported, ContentShredded, AgencyConnected, AgencyDisconnected,
+)
+
+EVENT_BY_NAME: dict[str, type[Event]] = {cls.__name__: cls for cls in EVENT_TYPES}

@@ -1,0 +1,146 @@
+"""The ports: the few things the domain needs from the outside world.
+
+Each is a small ``Protocol``. ``infra/`` implements every port twice: once on SQLite (the
+embedded default, one file) and once on the distributed engines (Kafka for the event log,
+Cassandra for the rest). One contract test suite per port runs against both, so the
+domain never knows which one it is talking to.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, Protocol
+
+from hub.events import Event
+
+JSONValue = Any
+"""What a projection row may hold: JSON-serialisable values only (str, int, float, bool,
+None, lists and dicts of those)."""
+
+
+@dataclass(frozen=True, order=True)
+class Position:
+    """Where an event sits in the log: Kafka's (topic, partition, offset); SQLite uses
+    one partition per topic."""
+
+    topic: str
+    partition: int
+    offset: int
+
+
+@dataclass(frozen=True)
+class Recorded:
+    """An event as the log returns it, with its place and its partitioning key."""
+
+    position: Position
+    key: str
+    event: Event
+
+
+class EventLog(Protocol):
+    """Append-only, partitioned, replayable. Order is guaranteed per key (same key, same
+    partition), which is why packages are keyed by package id and presence by agency."""
+
+    async def append(self, topic: str, key: str, event: Event) -> Position: ...
+
+    def read(
+        self, topic: str, start: Mapping[int, int] | None = None
+    ) -> AsyncIterator[Recorded]:
+        """Everything from ``start`` (partition -> first offset) up to the end as it was
+        when the call began; then the iteration stops. For replays and audits."""
+        ...
+
+    def subscribe(
+        self, topics: Sequence[str], start: Mapping[tuple[str, int], int] | None = None
+    ) -> AsyncIterator[Recorded]:
+        """Like ``read`` but never stops: yields new events as they are appended.
+        ``start`` maps (topic, partition) to the first offset; missing means 0."""
+        ...
+
+    async def end_offsets(self, topic: str) -> dict[int, int]:
+        """The offset the next event of each partition will get."""
+        ...
+
+    async def close(self) -> None: ...
+
+
+@dataclass(frozen=True)
+class RowRef:
+    """A projection row's address: view, partition (what is read together) and key."""
+
+    view: str
+    partition: str
+    key: str
+
+
+@dataclass(frozen=True)
+class Row:
+    ref: RowRef
+    body: Mapping[str, JSONValue] = field(default_factory=dict)
+
+
+class Projections(Protocol):
+    """Read models derived from events, written exactly once per event.
+
+    ``apply`` writes the rows *and* a tracking record (the last position applied for that
+    tracker and partition) together; applying a position at or before the tracked one
+    changes nothing and returns False. That is what makes replays and redeliveries safe.
+    """
+
+    async def apply(
+        self,
+        tracker: str,
+        position: Position,
+        upserts: Sequence[Row] = (),
+        deletes: Sequence[RowRef] = (),
+    ) -> bool: ...
+
+    async def tracked(self, tracker: str, topic: str) -> dict[int, int]:
+        """Per partition, the offset of the last event the tracker applied."""
+        ...
+
+    async def get(self, ref: RowRef) -> Row | None: ...
+
+    async def scan(self, view: str, partition: str) -> list[Row]:
+        """Every row of one partition of a view, ordered by key."""
+        ...
+
+    async def close(self) -> None: ...
+
+
+class ContentStore(Protocol):
+    """Chunks of package content. Stores what it is given (the hub encrypts before);
+    deleting a package's chunks is part of crypto-shredding."""
+
+    async def put_chunk(self, package_id: str, index: int, data: bytes) -> None: ...
+
+    async def get_chunk(self, package_id: str, index: int) -> bytes | None: ...
+
+    async def chunk_indexes(self, package_id: str) -> list[int]: ...
+
+    async def delete_package(self, package_id: str) -> int:
+        """Removes every chunk of the package; returns how many there were."""
+        ...
+
+    async def close(self) -> None: ...
+
+
+class KeyStore(Protocol):
+    """Wrapped key material by id: app secrets, per-package data keys. Deleting a data key
+    is what makes a package's content unreadable for ever."""
+
+    async def put(self, key_id: str, material: bytes) -> None: ...
+
+    async def get(self, key_id: str) -> bytes | None: ...
+
+    async def delete(self, key_id: str) -> bool: ...
+
+    async def close(self) -> None: ...
+
+
+class Clock(Protocol):
+    """Time as the hub sees it; tests move it instead of sleeping."""
+
+    def now(self) -> datetime: ...
