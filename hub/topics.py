@@ -8,6 +8,7 @@ logical: the Kafka adapter prefixes them (``truc.packages``), SQLite uses them a
 from __future__ import annotations
 
 from hub import events as ev
+from hub.ports import EventLog, Position
 
 PACKAGES = "packages"
 REGISTRY = "registry"
@@ -35,3 +36,9 @@ def route(event: ev.Event) -> tuple[str, str]:
         ):
             return PACKAGES, event.package_id
     raise TypeError(f"no route for {type(event).__name__}")
+
+
+async def record(log: EventLog, event: ev.Event) -> Position:
+    """Appends an event to its topic under its key."""
+    topic, key = route(event)
+    return await log.append(topic, key, event)

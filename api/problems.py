@@ -1,0 +1,36 @@
+"""Errors as RFC 9457 problem bodies (``application/problem+json``) with stable codes."""
+
+from __future__ import annotations
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException
+
+from hub.errors import TrucError
+
+PROBLEM = "application/problem+json"
+
+
+def problem(status: int, code: str, title: str, detail: str, **extra: object) -> JSONResponse:
+    body = {"type": f"https://truc.dev/problems/{code}", "title": title, "status": status,
+            "code": code, "detail": detail, **extra}
+    return JSONResponse(body, status_code=status, media_type=PROBLEM)
+
+
+def install(app: FastAPI) -> None:
+    @app.exception_handler(TrucError)
+    async def domain_error(_: Request, exc: TrucError) -> JSONResponse:
+        return problem(exc.status, exc.code, type(exc).__name__, exc.detail,
+                       retriable=exc.retriable, **exc.extra)
+
+    @app.exception_handler(RequestValidationError)
+    async def invalid(_: Request, exc: RequestValidationError) -> JSONResponse:
+        errors = [{"loc": list(e["loc"]), "msg": e["msg"]} for e in exc.errors()]
+        return problem(422, "invalid_request", "Invalid request",
+                       "the request does not match the API", errors=errors)
+
+    @app.exception_handler(HTTPException)
+    async def http_error(_: Request, exc: HTTPException) -> JSONResponse:
+        code = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "http_error")
+        return problem(exc.status_code, code, str(exc.detail), str(exc.detail))

@@ -1,0 +1,1 @@
+"""The registry of agencies, their apps and keys."""

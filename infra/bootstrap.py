@@ -1,0 +1,117 @@
+"""All wiring in one place: settings in, a ready ``Backend`` out.
+
+Nothing connects at import time. The embedded default opens one SQLite file; the
+distributed backend connects to Kafka and Cassandra. Callers get the same ports either way.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from hub.clock import SystemClock
+from hub.ports import Clock, ContentStore, EventLog, KeyStore, Projections
+from hub.topics import ALL_TOPICS
+from infra.settings import Settings
+
+Probe = Callable[[], Awaitable[bool]]
+
+
+@dataclass
+class Backend:
+    name: str
+    events: EventLog
+    projections: Projections
+    content: ContentStore
+    keys: KeyStore
+    clock: Clock
+    probes: dict[str, Probe]
+    closers: list[Callable[[], Awaitable[None]]] = field(default_factory=list)
+
+    async def health(self) -> dict[str, Any]:
+        engines = {}
+        for name, probe in self.probes.items():
+            began = time.perf_counter()
+            ok = await probe()
+            engines[name] = {"ok": ok, "ms": round((time.perf_counter() - began) * 1000, 1)}
+        healthy = all(e["ok"] for e in engines.values())
+        return {"status": "ok" if healthy else "degraded", "backend": self.name,
+                "engines": engines}
+
+    async def close(self) -> None:
+        for closer in reversed(self.closers):
+            await closer()
+
+
+async def open_backend(settings: Settings) -> Backend:
+    settings.check()
+    if settings.distributed:
+        return await _open_distributed(settings)
+    return await _open_embedded(settings)
+
+
+async def _open_embedded(settings: Settings) -> Backend:
+    from infra.sqlite.database import Database
+    from infra.sqlite.event_log import SqliteEventLog
+    from infra.sqlite.projections import SqliteProjections
+    from infra.sqlite.stores import SqliteContentStore, SqliteKeyStore
+
+    db = await Database(settings.sqlite_path).open()
+    return Backend(
+        name="embedded", events=SqliteEventLog(db), projections=SqliteProjections(db),
+        content=SqliteContentStore(db), keys=SqliteKeyStore(db), clock=SystemClock(),
+        probes={"sqlite": db.ping}, closers=[db.close],
+    )
+
+
+async def _open_distributed(settings: Settings) -> Backend:
+    from infra.cassandra.projections import CassandraProjections
+    from infra.cassandra.session import CassandraSession
+    from infra.cassandra.stores import CassandraContentStore, CassandraKeyStore
+    from infra.kafka.admin import kafka_answers
+    from infra.kafka.event_log import KafkaEventLog
+
+    assert settings.kafka is not None
+    bootstrap = settings.kafka
+    hosts, port = settings.cassandra_hosts()
+    cassandra = await CassandraSession(hosts, port, settings.keyspace).connect()
+    await cassandra.use_keyspace()
+    events = await KafkaEventLog(bootstrap, settings.topic_prefix).start()
+
+    async def kafka_probe() -> bool:
+        return await kafka_answers(bootstrap)
+
+    return Backend(
+        name="distributed", events=events, projections=CassandraProjections(cassandra),
+        content=CassandraContentStore(cassandra), keys=CassandraKeyStore(cassandra),
+        clock=SystemClock(), probes={"kafka": kafka_probe, "cassandra": cassandra.ping},
+        closers=[cassandra.close, events.close],
+    )
+
+
+async def migrate(settings: Settings) -> dict[str, list[str]]:
+    """Creates what the backend needs (topics, keyspace, tables); safe to run again."""
+    settings.check()
+    if not settings.distributed:
+        from infra.sqlite.database import Database
+
+        db = await Database(settings.sqlite_path).open()
+        await db.close()
+        return {"sqlite": [str(settings.sqlite_path)]}
+    from infra.cassandra.session import CassandraSession
+    from infra.kafka.admin import ensure_topics
+
+    assert settings.kafka is not None
+    topics = await ensure_topics(
+        settings.kafka, [settings.topic_prefix + t for t in ALL_TOPICS],
+        settings.partitions, settings.replication,
+    )
+    hosts, port = settings.cassandra_hosts()
+    cassandra = await CassandraSession(hosts, port, settings.keyspace).connect()
+    try:
+        tables = await cassandra.migrate(settings.replication)
+    finally:
+        await cassandra.close()
+    return {"kafka_topics": topics, "cassandra_migrations": tables}

@@ -1,0 +1,1 @@
+"""Projections, content and keys on Apache Cassandra (cassandra-driver)."""

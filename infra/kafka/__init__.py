@@ -1,0 +1,1 @@
+"""The distributed event log on Apache Kafka (aiokafka)."""

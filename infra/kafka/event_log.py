@@ -1,0 +1,138 @@
+"""The event log on Kafka.
+
+Logical topics (``packages``) map to prefixed Kafka topics (``truc.packages``) so several
+hubs or test runs can share a cluster. The producer is idempotent with ``acks=all``: an
+append that returns is on every in-sync replica, and a retried send is never duplicated.
+Reads assign partitions directly (no consumer group): replays and API nodes that must see
+every event each read the whole topic; scaling out processors is Faust's job.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Mapping, Sequence
+
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+
+from hub.events import Event
+from hub.ports import Position, Recorded
+from infra.avro import EventCodec, default_codec
+
+
+class KafkaEventLog:
+    def __init__(self, bootstrap: str, prefix: str = "truc.", codec: EventCodec | None = None):
+        self._bootstrap = bootstrap
+        self._prefix = prefix
+        self._codec = codec or default_codec()
+        self._producer: AIOKafkaProducer | None = None
+        self._meta: AIOKafkaConsumer | None = None
+
+    async def start(self) -> KafkaEventLog:
+        self._producer = AIOKafkaProducer(
+            bootstrap_servers=self._bootstrap,
+            acks="all",
+            enable_idempotence=True,
+            linger_ms=1,
+            client_id="truc-event-log",
+        )
+        await self._producer.start()
+        self._meta = self._consumer()
+        await self._meta.start()
+        return self
+
+    def _consumer(self) -> AIOKafkaConsumer:
+        return AIOKafkaConsumer(
+            bootstrap_servers=self._bootstrap,
+            group_id=None,
+            enable_auto_commit=False,
+            auto_offset_reset="earliest",
+            isolation_level="read_committed",
+        )
+
+    def kafka_topic(self, topic: str) -> str:
+        return self._prefix + topic
+
+    def _logical(self, kafka_topic: str) -> str:
+        return kafka_topic.removeprefix(self._prefix)
+
+    async def append(self, topic: str, key: str, event: Event) -> Position:
+        if self._producer is None:
+            raise RuntimeError("KafkaEventLog.start() was not awaited")
+        meta = await self._producer.send_and_wait(
+            self.kafka_topic(topic), value=self._codec.encode(event), key=key.encode()
+        )
+        return Position(topic, meta.partition, meta.offset)
+
+    async def _partitions(self, topic: str) -> list[TopicPartition]:
+        if self._meta is None:
+            raise RuntimeError("KafkaEventLog.start() was not awaited")
+        name = self.kafka_topic(topic)
+        parts = self._meta.partitions_for_topic(name)
+        if parts is None:
+            await self._meta._client.force_metadata_update()  # aiokafka has no public call
+            parts = self._meta.partitions_for_topic(name)
+        return [TopicPartition(name, p) for p in sorted(parts or ())]
+
+    async def end_offsets(self, topic: str) -> dict[int, int]:
+        parts = await self._partitions(topic)
+        if not parts or self._meta is None:
+            return {}
+        ends = await self._meta.end_offsets(parts)
+        return {tp.partition: int(off) for tp, off in ends.items()}
+
+    def _recorded(self, msg: object) -> Recorded:
+        return Recorded(
+            Position(self._logical(msg.topic), msg.partition, msg.offset),  # type: ignore[attr-defined]
+            (msg.key or b"").decode(),  # type: ignore[attr-defined]
+            self._codec.decode(msg.value),  # type: ignore[attr-defined]
+        )
+
+    async def read(
+        self, topic: str, start: Mapping[int, int] | None = None
+    ) -> AsyncIterator[Recorded]:
+        ends = await self.end_offsets(topic)
+        starts = {p: (start or {}).get(p, 0) for p in ends}
+        todo = {p for p in ends if starts[p] < ends[p]}
+        if not todo:
+            return
+        consumer = self._consumer()
+        await consumer.start()
+        try:
+            name = self.kafka_topic(topic)
+            consumer.assign([TopicPartition(name, p) for p in todo])
+            for p in todo:
+                consumer.seek(TopicPartition(name, p), starts[p])
+            while todo:
+                batches = await consumer.getmany(timeout_ms=1000)
+                for tp, messages in batches.items():
+                    for msg in messages:
+                        if msg.offset < ends[tp.partition]:
+                            yield self._recorded(msg)
+                for p in list(todo):
+                    if await consumer.position(TopicPartition(name, p)) >= ends[p]:
+                        todo.discard(p)
+        finally:
+            await consumer.stop()
+
+    async def subscribe(
+        self, topics: Sequence[str], start: Mapping[tuple[str, int], int] | None = None
+    ) -> AsyncIterator[Recorded]:
+        consumer = self._consumer()
+        await consumer.start()
+        try:
+            assigned = []
+            for topic in topics:
+                assigned += await self._partitions(topic)
+            consumer.assign(assigned)
+            for tp in assigned:
+                consumer.seek(tp, (start or {}).get((self._logical(tp.topic), tp.partition), 0))
+            async for msg in consumer:
+                yield self._recorded(msg)
+        finally:
+            await consumer.stop()
+
+    async def close(self) -> None:
+        if self._producer is not None:
+            await self._producer.stop()
+        if self._meta is not None:
+            await self._meta.stop()
+        self._producer = self._meta = None

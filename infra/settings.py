@@ -1,0 +1,55 @@
+"""One typed configuration for every process (API node, worker, CLI).
+
+Read from environment variables prefixed ``TRUC_`` (``TRUC_KAFKA=127.0.0.1:9092``), an
+optional ``truc.env`` file in the working directory, then command-line flags, which win.
+No Kafka and no Cassandra configured means the embedded default: one SQLite file.
+"""
+
+from __future__ import annotations
+
+import socket
+from pathlib import Path
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="TRUC_", env_file="truc.env", extra="ignore")
+
+    data_dir: Path = Path("truc-data")
+    host: str = "127.0.0.1"
+    port: int = 8080
+    node_id: str = Field(default_factory=socket.gethostname)
+
+    kafka: str | None = None
+    """Kafka bootstrap servers, comma separated. Set together with ``cassandra``."""
+    cassandra: str | None = None
+    """Cassandra contact points as host:port, comma separated."""
+    keyspace: str = "truc"
+    topic_prefix: str = "truc."
+    partitions: int = 6
+    replication: int = 1
+    """Replication factor for topics and the keyspace: 1 on one machine, ≥3 in production."""
+    worker_web_port: int = 6066
+
+    @property
+    def distributed(self) -> bool:
+        return bool(self.kafka or self.cassandra)
+
+    @property
+    def sqlite_path(self) -> Path:
+        return self.data_dir / "truc.sqlite3"
+
+    def check(self) -> None:
+        """Refuses half a distributed configuration rather than guessing."""
+        if bool(self.kafka) != bool(self.cassandra):
+            raise ValueError("set both --kafka and --cassandra (or neither, for the embedded hub)")
+
+    def cassandra_hosts(self) -> tuple[list[str], int]:
+        hosts, port = [], 9042
+        for item in (self.cassandra or "").split(","):
+            host, _, maybe_port = item.strip().partition(":")
+            hosts.append(host)
+            port = int(maybe_port) if maybe_port else port
+        return hosts, port

@@ -1,0 +1,1 @@
+"""The embedded default: every port on one SQLite file."""

@@ -1,0 +1,81 @@
+"""Embedded content and key stores. ``secure_delete`` (set on the database) overwrites
+deleted pages, so a shredded chunk or key does not linger in free pages of the file."""
+
+from __future__ import annotations
+
+import sqlite3
+
+from infra.sqlite.database import Database
+
+
+class SqliteContentStore:
+    def __init__(self, db: Database) -> None:
+        self._db = db
+
+    async def put_chunk(self, package_id: str, index: int, data: bytes) -> None:
+        await self._db.run(
+            lambda: self._db.conn.execute(
+                "INSERT OR REPLACE INTO content_chunks (package_id, idx, data) VALUES (?,?,?)",
+                (package_id, index, data),
+            )
+        )
+
+    async def get_chunk(self, package_id: str, index: int) -> bytes | None:
+        row = await self._db.run(
+            lambda: self._db.conn.execute(
+                "SELECT data FROM content_chunks WHERE package_id=? AND idx=?",
+                (package_id, index),
+            ).fetchone()
+        )
+        return None if row is None else bytes(row[0])
+
+    async def chunk_indexes(self, package_id: str) -> list[int]:
+        rows = await self._db.run(
+            lambda: self._db.conn.execute(
+                "SELECT idx FROM content_chunks WHERE package_id=? ORDER BY idx", (package_id,)
+            ).fetchall()
+        )
+        return [int(r[0]) for r in rows]
+
+    async def delete_package(self, package_id: str) -> int:
+        def delete(conn: sqlite3.Connection) -> int:
+            return conn.execute(
+                "DELETE FROM content_chunks WHERE package_id=?", (package_id,)
+            ).rowcount
+
+        return await self._db.run(self._db.transaction(delete))
+
+    async def close(self) -> None:
+        """The database belongs to whoever opened it."""
+
+
+class SqliteKeyStore:
+    def __init__(self, db: Database) -> None:
+        self._db = db
+
+    async def put(self, key_id: str, material: bytes) -> None:
+        await self._db.run(
+            lambda: self._db.conn.execute(
+                "INSERT OR REPLACE INTO key_material (key_id, material) VALUES (?,?)",
+                (key_id, material),
+            )
+        )
+
+    async def get(self, key_id: str) -> bytes | None:
+        row = await self._db.run(
+            lambda: self._db.conn.execute(
+                "SELECT material FROM key_material WHERE key_id=?", (key_id,)
+            ).fetchone()
+        )
+        return None if row is None else bytes(row[0])
+
+    async def delete(self, key_id: str) -> bool:
+        count = await self._db.run(
+            lambda: self._db.conn.execute(
+                "DELETE FROM key_material WHERE key_id=?", (key_id,)
+            ).rowcount
+        )
+        return bool(count)
+
+    async def close(self) -> None:
+        """The database belongs to whoever opened it."""

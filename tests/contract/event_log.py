@@ -1,0 +1,97 @@
+"""The contract every EventLog adapter passes (SQLite and Kafka subclass it)."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections.abc import AsyncIterator
+
+from hub.ports import EventLog, Recorded
+from tests.factories import agency_registered, chunk_stored
+
+
+async def collect(it: AsyncIterator[Recorded], n: int) -> list[Recorded]:
+    """The first ``n`` events of a subscription, or a failure after 20 s."""
+    out: list[Recorded] = []
+    async with asyncio.timeout(20):
+        async for recorded in it:
+            out.append(recorded)
+            if len(out) == n:
+                break
+    return out
+
+
+class EventLogContract:
+    """Subclasses provide the ``log`` fixture and a ``topic`` fixture (a fresh topic)."""
+
+    async def test_appended_events_read_back_equal_and_in_order(
+        self, log: EventLog, topic: str
+    ) -> None:
+        package = str(uuid.uuid4())
+        sent = [chunk_stored(package, i) for i in range(5)]
+        positions = [await log.append(topic, package, e) for e in sent]
+        assert [p.offset for p in positions] == sorted(p.offset for p in positions)
+        assert len({p.partition for p in positions}) == 1, "one key, one partition"
+        got = [r async for r in log.read(topic)]
+        assert [r.event for r in got] == sent
+        assert [r.position for r in got] == positions
+        assert all(r.key == package for r in got)
+
+    async def test_read_starts_at_the_given_offset(self, log: EventLog, topic: str) -> None:
+        key = "000.00.11.H53"
+        positions = [await log.append(topic, key, agency_registered()) for _ in range(4)]
+        start = {positions[2].partition: positions[2].offset}
+        got = [r async for r in log.read(topic, start)]
+        assert [r.position for r in got] == positions[2:]
+
+    async def test_read_of_an_empty_topic_ends_at_once(self, log: EventLog, topic: str) -> None:
+        got = await asyncio.wait_for(self._drain(log, topic), 20)
+        assert got == []
+
+    @staticmethod
+    async def _drain(log: EventLog, topic: str) -> list[Recorded]:
+        return [r async for r in log.read(topic)]
+
+    async def test_every_key_is_read_and_order_holds_per_key(
+        self, log: EventLog, topic: str
+    ) -> None:
+        keys = [str(uuid.uuid4()) for _ in range(6)]
+        sent = {k: [chunk_stored(k, i) for i in range(3)] for k in keys}
+        for i in range(3):
+            for k in keys:
+                await log.append(topic, k, sent[k][i])
+        got = [r async for r in log.read(topic)]
+        assert len(got) == 18
+        for k in keys:
+            assert [r.event for r in got if r.key == k] == sent[k]
+
+    async def test_end_offsets_count_appends(self, log: EventLog, topic: str) -> None:
+        before = sum((await log.end_offsets(topic)).values())
+        for _ in range(3):
+            await log.append(topic, "k", agency_registered())
+        assert sum((await log.end_offsets(topic)).values()) == before + 3
+
+    async def test_subscribe_sees_events_appended_later(self, log: EventLog, topic: str) -> None:
+        first = await log.append(topic, "k", agency_registered())
+        later = [agency_registered(name=f"Đơn vị {i}") for i in range(3)]
+        stream = log.subscribe([topic])
+        reader = asyncio.create_task(collect(stream, 4))
+        await asyncio.sleep(0.2)
+        for e in later:
+            await log.append(topic, "k", e)
+        got = await reader
+        assert got[0].position == first
+        assert [r.event for r in got[1:]] == later
+
+    async def test_subscribe_from_a_position_skips_what_came_before(
+        self, log: EventLog, topic: str
+    ) -> None:
+        positions = [await log.append(topic, "k", agency_registered()) for _ in range(3)]
+        start = {(topic, positions[1].partition): positions[1].offset + 1}
+        got = await collect(log.subscribe([topic], start), 1)
+        assert got[0].position == positions[2]
+
+    async def test_topics_are_separate(self, log: EventLog, topic: str) -> None:
+        other = f"{topic}-other"
+        await log.append(topic, "k", agency_registered())
+        assert [r async for r in log.read(other)] == []

@@ -1,0 +1,53 @@
+"""The embedded adapters against the shared contracts."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+
+from infra.sqlite.database import Database
+from infra.sqlite.event_log import SqliteEventLog
+from infra.sqlite.projections import SqliteProjections
+from infra.sqlite.stores import SqliteContentStore, SqliteKeyStore
+from tests.contract.event_log import EventLogContract
+from tests.contract.projections import ProjectionsContract
+from tests.contract.stores import ContentStoreContract, KeyStoreContract
+
+
+@pytest.fixture
+async def db(tmp_path: Path) -> AsyncIterator[Database]:
+    database = await Database(tmp_path / "truc.sqlite3").open()
+    yield database
+    await database.close()
+
+
+@pytest.fixture
+def topic() -> str:
+    return f"t{uuid.uuid4().hex[:10]}"
+
+
+class TestSqliteEventLog(EventLogContract):
+    @pytest.fixture
+    def log(self, db: Database) -> SqliteEventLog:
+        return SqliteEventLog(db, poll_seconds=0.05)
+
+
+class TestSqliteProjections(ProjectionsContract):
+    @pytest.fixture
+    def projections(self, db: Database) -> SqliteProjections:
+        return SqliteProjections(db)
+
+
+class TestSqliteContentStore(ContentStoreContract):
+    @pytest.fixture
+    def content(self, db: Database) -> SqliteContentStore:
+        return SqliteContentStore(db)
+
+
+class TestSqliteKeyStore(KeyStoreContract):
+    @pytest.fixture
+    def keys(self, db: Database) -> SqliteKeyStore:
+        return SqliteKeyStore(db)
