@@ -6,8 +6,12 @@ from datetime import UTC, datetime, timedelta
 
 
 class SystemClock:
+    """UTC wall time at millisecond precision: events record time-millis, so an event made
+    from this clock is equal to itself after a trip through the log."""
+
     def now(self) -> datetime:
-        return datetime.now(UTC)
+        now = datetime.now(UTC)
+        return now.replace(microsecond=now.microsecond // 1000 * 1000)
 
 
 class ManualClock:

@@ -78,3 +78,7 @@ def test_manual_clock_moves_only_when_told() -> None:
 
 def test_system_clock_is_aware_utc() -> None:
     assert SystemClock().now().tzinfo is UTC
+
+
+def test_system_clock_has_the_precision_events_keep() -> None:
+    assert SystemClock().now().microsecond % 1000 == 0
