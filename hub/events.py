@@ -10,6 +10,16 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
+from typing import TypedDict
+
+
+class Envelope(TypedDict):
+    """The envelope fields as keyword arguments: ``SomeEvent(**envelope, ...)``."""
+
+    event_id: str
+    occurred_at: datetime
+    actor: str
+    correlation_id: str
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -61,7 +71,8 @@ class AppRevoked(Event):
 
 @dataclass(frozen=True, kw_only=True)
 class KeyIssued(Event):
-    """A key became valid for an app. The secret itself never enters the log."""
+    """A key became valid for a principal (``app_id`` names an app or an operator).
+    The secret itself never enters the log: it is wrapped in the key store."""
 
     key_id: str
     app_id: str
@@ -70,6 +81,26 @@ class KeyIssued(Event):
     public_key_pem: str | None = None
     valid_from: datetime
     valid_until: datetime | None = None
+
+
+@dataclass(frozen=True, kw_only=True)
+class KeyRetired(Event):
+    """A rotated-out key stays valid until ``valid_until`` so callers can switch over."""
+
+    key_id: str
+    app_id: str
+    access_key: str
+    valid_until: datetime
+
+
+@dataclass(frozen=True, kw_only=True)
+class OperatorRegistered(Event):
+    """An operator of the hub: ``admin``, ``auditor``, or ``agency-admin`` of one agency."""
+
+    operator_id: str
+    name: str
+    role: str
+    agency_code: str | None = None
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -214,7 +245,8 @@ class AgencyDisconnected(Event):
 
 
 EVENT_TYPES: tuple[type[Event], ...] = (
-    AgencyRegistered, AppRegistered, AppApproved, AppRevoked, KeyIssued, KeyRevoked,
+    AgencyRegistered, AppRegistered, AppApproved, AppRevoked, KeyIssued, KeyRetired, KeyRevoked,
+    OperatorRegistered,
     PackageRequested, SpaceGranted, ChunkStored, PackageSealed, PackageRejected,
     DeliveryPlanned, DeliveryNotified, DeliveryFetched, DeliveryAcknowledged, DeliveryExpired,
     StatusReported, ContentShredded, AgencyConnected, AgencyDisconnected,

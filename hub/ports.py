@@ -140,6 +140,15 @@ class KeyStore(Protocol):
     async def close(self) -> None: ...
 
 
+class KeyWrapper(Protocol):
+    """Encrypts key material under the hub's master key before it is stored. ``context``
+    binds a blob to its id, so a wrapped key copied under another id does not unwrap."""
+
+    def wrap(self, plaintext: bytes, context: bytes) -> bytes: ...
+
+    def unwrap(self, blob: bytes, context: bytes) -> bytes: ...
+
+
 class Clock(Protocol):
     """Time as the hub sees it; tests move it instead of sleeping."""
 

@@ -16,26 +16,32 @@ PRESENCE = "presence"
 ALL_TOPICS = (PACKAGES, REGISTRY, PRESENCE)
 
 
+_KEYS: dict[type[ev.Event], tuple[str, str]] = {
+    ev.AgencyRegistered: (REGISTRY, "agency_id"),
+    ev.AppRegistered: (REGISTRY, "agency_id"),
+    ev.AppApproved: (REGISTRY, "agency_id"),
+    ev.AppRevoked: (REGISTRY, "agency_id"),
+    ev.KeyIssued: (REGISTRY, "app_id"),
+    ev.KeyRetired: (REGISTRY, "app_id"),
+    ev.KeyRevoked: (REGISTRY, "app_id"),
+    ev.OperatorRegistered: (REGISTRY, "operator_id"),
+    ev.AgencyConnected: (PRESENCE, "agency_id"),
+    ev.AgencyDisconnected: (PRESENCE, "agency_id"),
+    **{cls: (PACKAGES, "package_id") for cls in (
+        ev.PackageRequested, ev.SpaceGranted, ev.ChunkStored, ev.PackageSealed,
+        ev.PackageRejected, ev.DeliveryPlanned, ev.DeliveryNotified, ev.DeliveryFetched,
+        ev.DeliveryAcknowledged, ev.DeliveryExpired, ev.StatusReported, ev.ContentShredded,
+    )},
+}
+
+
 def route(event: ev.Event) -> tuple[str, str]:
     """(topic, key) for an event."""
-    match event:
-        case ev.AgencyRegistered():
-            return REGISTRY, event.agency_id
-        case ev.AppRegistered() | ev.AppApproved() | ev.AppRevoked():
-            return REGISTRY, event.agency_id
-        case ev.KeyIssued() | ev.KeyRevoked():
-            return REGISTRY, event.app_id
-        case ev.AgencyConnected() | ev.AgencyDisconnected():
-            return PRESENCE, event.agency_id
-        case ev.StatusReported() | ev.PackageRequested() | ev.SpaceGranted() | ev.ChunkStored():
-            return PACKAGES, event.package_id
-        case (
-            ev.PackageSealed() | ev.PackageRejected() | ev.DeliveryPlanned()
-            | ev.DeliveryNotified() | ev.DeliveryFetched() | ev.DeliveryAcknowledged()
-            | ev.DeliveryExpired() | ev.ContentShredded()
-        ):
-            return PACKAGES, event.package_id
-    raise TypeError(f"no route for {type(event).__name__}")
+    try:
+        topic, attribute = _KEYS[type(event)]
+    except KeyError:
+        raise TypeError(f"no route for {type(event).__name__}") from None
+    return topic, str(getattr(event, attribute))
 
 
 async def record(log: EventLog, event: ev.Event) -> Position:

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Awaitable, Callable
 
 from hub.ports import EventLog, Projections, Recorded
 from hub.projection import Projector
@@ -75,3 +76,18 @@ class InProcessProcessors:
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
         self._tasks.clear()
+
+
+async def follow(log_: EventLog, topics: list[str], apply: Callable[[Recorded], Awaitable[None]]
+                 ) -> None:
+    """Feeds every event of ``topics``, from the start, to an in-memory view (the
+    registry every API node keeps). Runs until cancelled; restarts after a failure."""
+    while True:
+        try:
+            async for recorded in log_.subscribe(topics):
+                await apply(recorded)
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            log.exception("following %s failed; restarting in 1 s", topics)
+            await asyncio.sleep(1)

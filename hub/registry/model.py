@@ -1,0 +1,182 @@
+"""The registry as state: agencies, apps, keys and operators, folded from events.
+
+Every API node keeps one ``Registry`` in memory, fed by the registry topic, so that
+authenticating a request never waits on storage and a revocation reaches every node as
+fast as the log carries it. The fold is deterministic: the same events in the same order
+give the same registry on every node. Events of one principal share a partition key (an
+agency's apps by agency, a principal's keys by principal), so each handler can rely on
+what came before it for the same key, and tolerates a reference it does not know yet.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
+from datetime import datetime
+from enum import StrEnum
+from typing import Any
+
+from hub import events as ev
+
+
+class AppState(StrEnum):
+    REGISTERED = "registered"
+    APPROVED = "approved"
+    REVOKED = "revoked"
+
+
+class Operation(StrEnum):
+    SEND = "send"
+    RECEIVE = "receive"
+    REPORT_STATUS = "report_status"
+    READ_STATISTICS = "read_statistics"
+
+
+class Role(StrEnum):
+    ADMIN = "admin"
+    AUDITOR = "auditor"
+    AGENCY_ADMIN = "agency-admin"
+
+
+@dataclass(frozen=True)
+class Grants:
+    """What an approved app may do; empty destination or data-type sets mean "any"."""
+
+    operations: frozenset[str]
+    destinations: frozenset[str] = frozenset()
+    data_types: frozenset[str] = frozenset()
+
+    def allows(self, operation: Operation) -> bool:
+        return operation.value in self.operations
+
+    def allows_destination(self, code: str) -> bool:
+        return not self.destinations or code in self.destinations
+
+    def allows_data_type(self, data_type: str) -> bool:
+        return not self.data_types or data_type in self.data_types
+
+
+@dataclass(frozen=True)
+class Agency:
+    agency_id: str
+    code: str
+    name: str
+    parent_code: str | None
+    account: str
+    registered_at: datetime
+
+
+@dataclass(frozen=True)
+class App:
+    app_id: str
+    agency_id: str
+    name: str
+    state: AppState
+    registered_at: datetime
+    rsa_public_key_pem: str | None = None
+    grants: Grants | None = None
+
+
+@dataclass(frozen=True)
+class Key:
+    key_id: str
+    principal_id: str
+    access_key: str
+    algorithm: str
+    valid_from: datetime
+    valid_until: datetime | None = None
+    public_key_pem: str | None = None
+    revoked: bool = False
+
+    def valid_at(self, now: datetime) -> bool:
+        return not self.revoked and self.valid_from <= now and (
+            self.valid_until is None or now < self.valid_until)
+
+
+@dataclass(frozen=True)
+class Operator:
+    operator_id: str
+    name: str
+    role: Role
+    agency_code: str | None
+    registered_at: datetime
+
+
+@dataclass
+class Registry:
+    agencies: dict[str, Agency] = field(default_factory=dict)
+    agency_by_code: dict[str, str] = field(default_factory=dict)
+    apps: dict[str, App] = field(default_factory=dict)
+    keys: dict[str, Key] = field(default_factory=dict)
+    key_by_access: dict[str, str] = field(default_factory=dict)
+    operators: dict[str, Operator] = field(default_factory=dict)
+
+    def apply(self, event: ev.Event) -> None:
+        handler = _HANDLERS.get(type(event))
+        if handler is not None:
+            handler(self, event)
+
+    def agency(self, code: str) -> Agency | None:
+        agency_id = self.agency_by_code.get(code)
+        return self.agencies.get(agency_id) if agency_id else None
+
+    def key(self, access_key: str) -> Key | None:
+        key_id = self.key_by_access.get(access_key)
+        return self.keys.get(key_id) if key_id else None
+
+    def keys_of(self, principal_id: str) -> list[Key]:
+        return [k for k in self.keys.values() if k.principal_id == principal_id]
+
+    def apps_of(self, agency_id: str) -> list[App]:
+        return [a for a in self.apps.values() if a.agency_id == agency_id]
+
+
+def _agency(reg: Registry, e: ev.AgencyRegistered) -> None:
+    reg.agencies[e.agency_id] = Agency(e.agency_id, e.code, e.name, e.parent_code, e.account,
+                                       e.occurred_at)
+    reg.agency_by_code[e.code] = e.agency_id
+
+
+def _app(reg: Registry, e: ev.AppRegistered) -> None:
+    reg.apps[e.app_id] = App(e.app_id, e.agency_id, e.name, AppState.REGISTERED, e.occurred_at,
+                             e.rsa_public_key_pem)
+
+
+def _approved(reg: Registry, e: ev.AppApproved) -> None:
+    grants = Grants(frozenset(e.operations), frozenset(e.allowed_destinations),
+                    frozenset(e.allowed_data_types))
+    if e.app_id in reg.apps:
+        reg.apps[e.app_id] = replace(reg.apps[e.app_id], state=AppState.APPROVED, grants=grants)
+
+
+def _revoked(reg: Registry, e: ev.AppRevoked) -> None:
+    if e.app_id in reg.apps:
+        reg.apps[e.app_id] = replace(reg.apps[e.app_id], state=AppState.REVOKED)
+
+
+def _key(reg: Registry, e: ev.KeyIssued) -> None:
+    reg.keys[e.key_id] = Key(e.key_id, e.app_id, e.access_key, e.algorithm, e.valid_from,
+                             e.valid_until, e.public_key_pem)
+    reg.key_by_access[e.access_key] = e.key_id
+
+
+def _key_retired(reg: Registry, e: ev.KeyRetired) -> None:
+    if e.key_id in reg.keys:
+        reg.keys[e.key_id] = replace(reg.keys[e.key_id], valid_until=e.valid_until)
+
+
+def _key_revoked(reg: Registry, e: ev.KeyRevoked) -> None:
+    if e.key_id in reg.keys:
+        reg.keys[e.key_id] = replace(reg.keys[e.key_id], revoked=True)
+
+
+def _operator(reg: Registry, e: ev.OperatorRegistered) -> None:
+    reg.operators[e.operator_id] = Operator(e.operator_id, e.name, Role(e.role), e.agency_code,
+                                            e.occurred_at)
+
+
+_HANDLERS: dict[type[ev.Event], Callable[[Registry, Any], None]] = {
+    ev.AgencyRegistered: _agency, ev.AppRegistered: _app, ev.AppApproved: _approved,
+    ev.AppRevoked: _revoked, ev.KeyIssued: _key, ev.KeyRetired: _key_retired,
+    ev.KeyRevoked: _key_revoked, ev.OperatorRegistered: _operator,
+}

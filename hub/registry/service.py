@@ -1,0 +1,99 @@
+"""Registry use cases: decide, record, wait until this node has seen the change.
+
+Secrets are wrapped and stored *before* the ``KeyIssued`` event is recorded, so any node
+that learns of a key can already find its secret.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import timedelta
+
+from hub import events as ev
+from hub.ports import EventLog, KeyStore, KeyWrapper, Position
+from hub.registry import decisions as decide
+from hub.registry.decisions import Context, IssuedKey
+from hub.registry.model import Agency, App, Grants, Key, Operator, Registry
+from hub.registry.view import RegistryView
+from hub.topics import record
+
+
+@dataclass(frozen=True)
+class NewKey:
+    """A key as shown to its owner once: the secret is never shown again."""
+
+    key: Key
+    secret: str | None
+
+
+class RegistryService:
+    def __init__(self, view: RegistryView, log: EventLog, keys: KeyStore, wrapper: KeyWrapper,
+                 domain: str, wait_seconds: float = 10) -> None:
+        self.view = view
+        self._log = log
+        self._keys = keys
+        self._wrapper = wrapper
+        self._domain = domain
+        self._wait = wait_seconds
+        self._secrets: dict[str, str] = {}
+
+    @property
+    def registry(self) -> Registry:
+        return self.view.registry
+
+    async def _record(self, *events: ev.Event) -> None:
+        positions: list[Position] = [await record(self._log, e) for e in events]
+        for position in positions:
+            await self.view.reached(position, self._wait)
+
+    async def _store_secret(self, issued: IssuedKey) -> None:
+        if issued.secret is not None:
+            blob = self._wrapper.wrap(issued.secret.encode(), issued.event.key_id.encode())
+            await self._keys.put(issued.event.key_id, blob)
+
+    def _new_key(self, issued: IssuedKey) -> NewKey:
+        return NewKey(self.registry.keys[issued.event.key_id], issued.secret)
+
+    async def add_agency(self, ctx: Context, code: str, name: str) -> Agency:
+        event = decide.register_agency(self.registry, ctx, code, name, self._domain)
+        await self._record(event)
+        return self.registry.agencies[event.agency_id]
+
+    async def add_app(self, ctx: Context, agency_code: str, name: str,
+                      rsa_public_key_pem: str | None = None) -> App:
+        event = decide.register_app(self.registry, ctx, agency_code, name, rsa_public_key_pem)
+        await self._record(event)
+        return self.registry.apps[event.app_id]
+
+    async def approve_app(self, ctx: Context, app_id: str, grants: Grants) -> tuple[App, NewKey]:
+        approved, issued = decide.approve_app(self.registry, ctx, app_id, grants)
+        await self._store_secret(issued)
+        await self._record(approved, issued.event)
+        return self.registry.apps[app_id], self._new_key(issued)
+
+    async def revoke_app(self, ctx: Context, app_id: str, reason: str) -> App:
+        await self._record(*decide.revoke_app(self.registry, ctx, app_id, reason))
+        return self.registry.apps[app_id]
+
+    async def rotate_key(self, ctx: Context, principal_id: str, overlap: timedelta) -> NewKey:
+        issued, retired = decide.rotate_key(self.registry, ctx, principal_id, overlap)
+        await self._store_secret(issued)
+        await self._record(issued.event, *retired)
+        return self._new_key(issued)
+
+    async def add_operator(self, ctx: Context, name: str, role: str,
+                           agency_code: str | None) -> tuple[Operator, NewKey]:
+        operator, issued = decide.register_operator(self.registry, ctx, name, role, agency_code)
+        await self._store_secret(issued)
+        await self._record(operator, issued.event)
+        return self.registry.operators[operator.operator_id], self._new_key(issued)
+
+    async def secret(self, key: Key) -> str | None:
+        """The HMAC secret of a key, unwrapped once and then kept in memory."""
+        if key.key_id not in self._secrets:
+            blob = await self._keys.get(key.key_id)
+            if blob is None:
+                return None
+            plain = self._wrapper.unwrap(blob, key.key_id.encode())
+            self._secrets[key.key_id] = plain.decode()
+        return self._secrets[key.key_id]

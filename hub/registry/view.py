@@ -1,0 +1,44 @@
+"""A node's live view of the registry, and waiting until it has seen a given event.
+
+Commands record events, then wait until this node's view has folded them in before they
+answer, so an operator who adds an agency can add its app at once (read your writes),
+whatever node or backend serves the next call.
+"""
+
+from __future__ import annotations
+
+import asyncio
+
+from hub.errors import Unavailable
+from hub.ports import Position, Recorded
+from hub.registry.model import Registry
+
+
+class RegistryView:
+    def __init__(self) -> None:
+        self.registry = Registry()
+        self._seen: dict[tuple[str, int], int] = {}
+        self._changed = asyncio.Condition()
+
+    async def apply(self, recorded: Recorded) -> None:
+        pos = recorded.position
+        if self._seen.get((pos.topic, pos.partition), -1) >= pos.offset:
+            return
+        self.registry.apply(recorded.event)
+        self._seen[(pos.topic, pos.partition)] = pos.offset
+        async with self._changed:
+            self._changed.notify_all()
+
+    def has_seen(self, position: Position) -> bool:
+        return self._seen.get((position.topic, position.partition), -1) >= position.offset
+
+    async def reached(self, position: Position, seconds: float = 10) -> None:
+        """Returns once ``position`` is folded in; ``Unavailable`` if that takes too long."""
+        try:
+            async with asyncio.timeout(seconds), self._changed:
+                await self._changed.wait_for(lambda: self.has_seen(position))
+        except TimeoutError:
+            raise Unavailable(
+                "the registry change was recorded but this node has not seen it yet",
+                code="registry_lagging",
+            ) from None

@@ -1,0 +1,157 @@
+"""The registry: agencies, the app lifecycle, keys, operators — decisions and the fold."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import os
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+
+from hub.errors import Conflict, InvalidRequest, NotFound
+from hub.registry import decisions as decide
+from hub.registry.decisions import Context
+from hub.registry.model import AppState, Grants, Operation, Registry, Role
+from hub.registry.service import RegistryService
+from hub.registry.view import RegistryView
+from hub.topics import REGISTRY
+from infra.crypto import MasterKeyWrapper
+from infra.sqlite.database import Database
+from infra.sqlite.event_log import SqliteEventLog
+from infra.sqlite.stores import SqliteKeyStore
+from streams.runner import follow
+
+NOW = datetime(2026, 11, 27, 9, 0, tzinfo=UTC)
+CTX = Context(actor="op-test", now=NOW, correlation_id="c-1")
+ALL_OPS = Grants(frozenset(op.value for op in Operation))
+
+
+def registry_with_app(rsa: str | None = None) -> tuple[Registry, str]:
+    reg = Registry()
+    reg.apply(decide.register_agency(reg, CTX, "000.00.11.H53", "Sở TT&TT", "hcm.gov.vn"))
+    app = decide.register_app(reg, CTX, "000.00.11.H53", "QLVB", rsa)
+    reg.apply(app)
+    return reg, app.app_id
+
+
+def test_agency_gets_parent_and_account() -> None:
+    event = decide.register_agency(Registry(), CTX, "000.00.11.h53", "Sở", "hcm.gov.vn")
+    assert event.code == "000.00.11.H53"
+    assert event.parent_code == "000.00.00.H53"
+    assert event.account == "000.00.11.H53@hcm.gov.vn"
+
+
+def test_a_code_is_registered_once() -> None:
+    reg, _ = registry_with_app()
+    with pytest.raises(Conflict) as caught:
+        decide.register_agency(reg, CTX, "000.00.11.H53", "again", "d")
+    assert caught.value.code == "agency_exists"
+
+
+def test_apps_need_a_known_agency() -> None:
+    with pytest.raises(NotFound):
+        decide.register_app(Registry(), CTX, "000.00.11.H53", "QLVB")
+
+
+def test_app_lifecycle_registered_approved_revoked() -> None:
+    reg, app_id = registry_with_app()
+    assert reg.apps[app_id].state is AppState.REGISTERED
+    approved, issued = decide.approve_app(reg, CTX, app_id, ALL_OPS)
+    reg.apply(approved)
+    reg.apply(issued.event)
+    assert reg.apps[app_id].state is AppState.APPROVED
+    assert issued.secret and issued.event.algorithm == "HMAC"
+    assert reg.key(issued.event.access_key) is not None
+    with pytest.raises(Conflict):
+        decide.approve_app(reg, CTX, app_id, ALL_OPS)
+    for event in decide.revoke_app(reg, CTX, app_id, "form 06"):
+        reg.apply(event)
+    assert reg.apps[app_id].state is AppState.REVOKED
+    key = reg.key(issued.event.access_key)
+    assert key is not None and key.revoked and not key.valid_at(NOW)
+    with pytest.raises(Conflict):
+        decide.revoke_app(reg, CTX, app_id, "twice")
+
+
+def test_rsa_apps_get_no_secret() -> None:
+    reg, app_id = registry_with_app(rsa="-----BEGIN PUBLIC KEY-----...")
+    _, issued = decide.approve_app(reg, CTX, app_id, ALL_OPS)
+    assert issued.secret is None
+    assert issued.event.algorithm == "RSA"
+    assert issued.event.public_key_pem == "-----BEGIN PUBLIC KEY-----..."
+
+
+def test_rotation_keeps_the_old_key_for_the_overlap_only() -> None:
+    reg, app_id = registry_with_app()
+    approved, first = decide.approve_app(reg, CTX, app_id, ALL_OPS)
+    reg.apply(approved)
+    reg.apply(first.event)
+    second, retired = decide.rotate_key(reg, CTX, app_id, timedelta(hours=1))
+    for event in (second.event, *retired):
+        reg.apply(event)
+    old, new = reg.key(first.event.access_key), reg.key(second.event.access_key)
+    assert old is not None and new is not None
+    assert old.valid_at(NOW + timedelta(minutes=59)) and new.valid_at(NOW)
+    assert not old.valid_at(NOW + timedelta(hours=1))
+
+
+def test_grants_check_operations_destinations_and_types() -> None:
+    grants = decide.parse_grants(["send"], ["000.00.12.H53"], ["edxml"])
+    assert grants.allows(Operation.SEND) and not grants.allows(Operation.RECEIVE)
+    assert grants.allows_destination("000.00.12.H53")
+    assert not grants.allows_destination("000.00.13.H53")
+    assert grants.allows_data_type("edxml") and not grants.allows_data_type("pdf")
+    everything = decide.parse_grants([], [], [])
+    assert everything.allows(Operation.READ_STATISTICS) and everything.allows_destination("x")
+    with pytest.raises(InvalidRequest):
+        decide.parse_grants(["fly"], [], [])
+
+
+def test_operator_roles() -> None:
+    reg, _ = registry_with_app()
+    op, issued = decide.register_operator(reg, CTX, "Chị Lan", "agency-admin", "000.00.11.H53")
+    assert op.role == Role.AGENCY_ADMIN and op.agency_code == "000.00.11.H53"
+    assert issued.event.app_id == op.operator_id and issued.secret
+    with pytest.raises(InvalidRequest):
+        decide.register_operator(reg, CTX, "x", "agency-admin", None)
+    with pytest.raises(InvalidRequest):
+        decide.register_operator(reg, CTX, "x", "root", None)
+
+
+@pytest.fixture
+async def service(tmp_path: Path) -> AsyncIterator[RegistryService]:
+    db = await Database(tmp_path / "r.sqlite3").open()
+    log = SqliteEventLog(db, poll_seconds=0.05)
+    view = RegistryView()
+    follower = asyncio.create_task(follow(log, [REGISTRY], view.apply))
+    wrapper = MasterKeyWrapper(os.urandom(32))
+    yield RegistryService(view, log, SqliteKeyStore(db), wrapper, "hcm.gov.vn", wait_seconds=5)
+    follower.cancel()
+    await db.close()
+
+
+async def test_service_reads_its_own_writes_and_keeps_secrets_wrapped(
+    service: RegistryService, tmp_path: Path
+) -> None:
+    agency = await service.add_agency(CTX, "000.00.11.H53", "Sở Tư pháp")
+    app = await service.add_app(CTX, agency.code, "QLVB")
+    approved, new_key = await service.approve_app(CTX, app.app_id, ALL_OPS)
+    assert approved.state is AppState.APPROVED
+    assert new_key.secret is not None
+    assert await service.secret(new_key.key) == new_key.secret
+    raw = (tmp_path / "r.sqlite3").read_bytes()
+    assert new_key.secret.encode() not in raw, "secrets are stored wrapped"
+    revoked = await service.revoke_app(CTX, app.app_id, "test")
+    assert revoked.state is AppState.REVOKED
+    assert service.registry.keys[new_key.key.key_id].revoked
+
+
+def test_master_key_wrapping_is_bound_to_its_context() -> None:
+    wrapper = MasterKeyWrapper(base64.b64decode(base64.b64encode(os.urandom(32))))
+    blob = wrapper.wrap(b"secret", b"key-1")
+    assert wrapper.unwrap(blob, b"key-1") == b"secret"
+    with pytest.raises(Exception):  # noqa: B017 — cryptography's InvalidTag
+        wrapper.unwrap(blob, b"key-2")
