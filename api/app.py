@@ -9,10 +9,8 @@ from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 
 from api import problems
-from hub.processors import PROJECTORS
-from infra.bootstrap import Backend, open_backend
+from api.runtime import Runtime
 from infra.settings import Settings
-from streams.runner import InProcessProcessors
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -20,18 +18,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        backend = await open_backend(settings)
-        processors = None
-        if not settings.distributed:
-            processors = InProcessProcessors(PROJECTORS, backend.events, backend.projections)
-            processors.start()
-        app.state.backend = backend
+        runtime = await Runtime.open(settings, run_processors=True)
+        app.state.runtime = runtime
         try:
             yield
         finally:
-            if processors is not None:
-                await processors.stop()
-            await backend.close()
+            await runtime.close()
 
     app = FastAPI(title="Truc", version="0.1.0", lifespan=lifespan,
                   summary="Government interoperability hub")
@@ -40,8 +32,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     @app.get("/healthz")
     async def healthz(request: Request) -> JSONResponse:
         """Which backend runs and whether each engine answers; 503 when one does not."""
-        backend: Backend = request.app.state.backend
-        report = await backend.health()
+        runtime: Runtime = request.app.state.runtime
+        report = await runtime.backend.health()
         return JSONResponse(report, status_code=200 if report["status"] == "ok" else 503)
 
     return app

@@ -33,6 +33,18 @@ class Settings(BaseSettings):
     """Replication factor for topics and the keyspace: 1 on one machine, ≥3 in production."""
     worker_web_port: int = 6066
 
+    domain: str = "truc.local"
+    """The province's mail domain: agency accounts are ``<code>@<domain>``."""
+    region: str = "vn"
+    """Signing region published at ``GET /v1/time`` (credential scope date/region/service)."""
+    service: str = "truc"
+    max_skew_seconds: int = 300
+    key_overlap_hours: float = 168
+    session_ttl_seconds: int = 300
+    master_key: str | None = None
+    """Base64 of 32 random bytes; the same on every node. Embedded: made on first start."""
+    master_key_file: Path | None = None
+
     @property
     def distributed(self) -> bool:
         return bool(self.kafka or self.cassandra)

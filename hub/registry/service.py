@@ -28,7 +28,7 @@ class NewKey:
 
 class RegistryService:
     def __init__(self, view: RegistryView, log: EventLog, keys: KeyStore, wrapper: KeyWrapper,
-                 domain: str, wait_seconds: float = 10) -> None:
+                 *, domain: str, wait_seconds: float = 10) -> None:
         self.view = view
         self._log = log
         self._keys = keys

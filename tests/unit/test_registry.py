@@ -128,7 +128,8 @@ async def service(tmp_path: Path) -> AsyncIterator[RegistryService]:
     view = RegistryView()
     follower = asyncio.create_task(follow(log, [REGISTRY], view.apply))
     wrapper = MasterKeyWrapper(os.urandom(32))
-    yield RegistryService(view, log, SqliteKeyStore(db), wrapper, "hcm.gov.vn", wait_seconds=5)
+    yield RegistryService(view, log, SqliteKeyStore(db), wrapper, domain="hcm.gov.vn",
+                          wait_seconds=5)
     follower.cancel()
     await db.close()
 

@@ -1,0 +1,196 @@
+"""`truc admin …`: operators manage agencies, apps, keys and operators.
+
+Works locally, on the hub's own configuration (its data dir, or its Kafka and Cassandra,
+and its master key): that is how the first operator is made. Every action is recorded as
+an event with the acting operator (``--as``, default ``cli:$USER``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import getpass
+import json
+import uuid
+from collections.abc import Awaitable, Callable
+from datetime import timedelta
+from pathlib import Path
+from typing import Annotated, Any, TypeVar
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from api import views
+from api.runtime import Runtime
+from hub.errors import TrucError
+from hub.registry.decisions import Context, parse_grants
+from infra.settings import Settings
+
+T = TypeVar("T")
+admin = typer.Typer(help="Manage agencies, apps, keys and operators.", no_args_is_help=True)
+agency = typer.Typer(help="Agencies (QCVN 102:2016 codes).", no_args_is_help=True)
+app_ = typer.Typer(help="Integrating apps: registered → approved → revoked.",
+                   no_args_is_help=True)
+key = typer.Typer(help="Key pairs.", no_args_is_help=True)
+operator = typer.Typer(help="Operators of the hub.", no_args_is_help=True)
+admin.add_typer(agency, name="agency")
+admin.add_typer(app_, name="app")
+admin.add_typer(key, name="key")
+admin.add_typer(operator, name="operator")
+
+Json = Annotated[bool, typer.Option("--json", help="Machine-readable output.")]
+Actor = Annotated[str | None, typer.Option("--as", help="Who acts (recorded in events).")]
+
+
+def _run(work: Callable[[Runtime, Context], Awaitable[T]], actor: str | None) -> T:
+    async def go() -> T:
+        runtime = await Runtime.open(Settings(), run_processors=False)
+        try:
+            ctx = Context(actor or f"cli:{getpass.getuser()}", runtime.backend.clock.now(),
+                          str(uuid.uuid4()))
+            return await work(runtime, ctx)
+        finally:
+            await runtime.close()
+
+    try:
+        return asyncio.run(go())
+    except TrucError as exc:
+        typer.echo(f"error [{exc.code}]: {exc.detail}", err=True)
+        raise typer.Exit(2) from None
+    except ValueError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(2) from None
+
+
+def _show(data: Any, as_json: bool, title: str) -> None:
+    if as_json:
+        typer.echo(json.dumps(data, ensure_ascii=False, indent=2))
+        return
+    rows = data if isinstance(data, list) else [data]
+    table = Table(title=title)
+    columns = [k for k in (rows[0] if rows else {}) if not isinstance(rows[0][k], dict | list)]
+    for column in columns:
+        table.add_column(column)
+    for row in rows:
+        table.add_row(*(str(row[c]) if row[c] is not None else "" for c in columns))
+    Console().print(table)
+    for row in rows:
+        if isinstance(row.get("key"), dict) and row["key"].get("secret_key"):
+            Console().print("[bold]secret_key (shown once):[/bold] " + row["key"]["secret_key"])
+            Console().print("access_key: " + row["key"]["access_key"])
+
+
+@agency.command("add")
+def agency_add(code: str, name: Annotated[str, typer.Option(help="Agency name.")],
+               as_json: Json = False, actor: Actor = None) -> None:
+    """Register an agency by its code."""
+    async def work(rt: Runtime, ctx: Context) -> dict[str, Any]:
+        return views.agency(await rt.registry.add_agency(ctx, code, name))
+
+    _show(_run(work, actor), as_json, "agency")
+
+
+@agency.command("list")
+def agency_list(as_json: Json = False) -> None:
+    """Every registered agency."""
+    async def work(rt: Runtime, _: Context) -> list[dict[str, Any]]:
+        return [views.agency(a) for a in sorted(rt.view.registry.agencies.values(),
+                                                key=lambda a: a.code)]
+
+    _show(_run(work, None), as_json, "agencies")
+
+
+@app_.command("add")
+def app_add(agency_code: Annotated[str, typer.Option("--agency", help="Agency code.")],
+            name: Annotated[str, typer.Option(help="App name.")],
+            rsa_public_key: Annotated[Path | None, typer.Option(
+                help="PEM file of the app's RSA public key (RSA signing).")] = None,
+            as_json: Json = False, actor: Actor = None) -> None:
+    """Register an app of an agency (form 01/02); it can do nothing until approved."""
+    pem = rsa_public_key.read_text() if rsa_public_key else None
+
+    async def work(rt: Runtime, ctx: Context) -> dict[str, Any]:
+        return views.app(await rt.registry.add_app(ctx, agency_code, name, pem), rt.view)
+
+    _show(_run(work, actor), as_json, "app")
+
+
+@app_.command("list")
+def app_list(agency_code: Annotated[str | None, typer.Option("--agency")] = None,
+             as_json: Json = False) -> None:
+    """Apps, of one agency or all."""
+    async def work(rt: Runtime, _: Context) -> list[dict[str, Any]]:
+        apps = rt.view.registry.apps.values()
+        return [views.app(a, rt.view) for a in apps
+                if agency_code is None or views.app(a, rt.view)["agency_code"] == agency_code]
+
+    _show(_run(work, None), as_json, "apps")
+
+
+@app_.command("approve")
+def app_approve(
+    app_id: str,
+    grant: Annotated[list[str] | None, typer.Option(
+        help="An operation: send, receive, report_status, read_statistics (default all).")
+    ] = None,
+    destination: Annotated[list[str] | None, typer.Option(
+        help="An agency code it may send to (default any).")] = None,
+    data_type: Annotated[list[str] | None, typer.Option(
+        help="A data type it may send (default any).")] = None,
+    as_json: Json = False, actor: Actor = None,
+) -> None:
+    """Approve an app and issue its key (the secret is shown once)."""
+    grants = parse_grants(grant or [], destination or [], data_type or [])
+
+    async def work(rt: Runtime, ctx: Context) -> dict[str, Any]:
+        approved, new_key = await rt.registry.approve_app(ctx, app_id, grants)
+        return {**views.app(approved, rt.view), "key": views.new_key(new_key)}
+
+    _show(_run(work, actor), as_json, "approved app")
+
+
+@app_.command("revoke")
+def app_revoke(app_id: str, reason: Annotated[str, typer.Option()] = "revoked by operator",
+               as_json: Json = False, actor: Actor = None) -> None:
+    """Revoke an app (form 06/07): its keys are refused at once on every node."""
+    async def work(rt: Runtime, ctx: Context) -> dict[str, Any]:
+        return views.app(await rt.registry.revoke_app(ctx, app_id, reason), rt.view)
+
+    _show(_run(work, actor), as_json, "revoked app")
+
+
+@key.command("rotate")
+def key_rotate(principal_id: str,
+               overlap_hours: Annotated[float | None, typer.Option(
+                   help="How long the old key keeps working.")] = None,
+               as_json: Json = False, actor: Actor = None) -> None:
+    """Issue a new key for an app or operator; the old one works for the overlap."""
+    async def work(rt: Runtime, ctx: Context) -> dict[str, Any]:
+        hours = rt.settings.key_overlap_hours if overlap_hours is None else overlap_hours
+        new_key = await rt.registry.rotate_key(ctx, principal_id, timedelta(hours=hours))
+        return {"principal_id": principal_id, "key": views.new_key(new_key)}
+
+    _show(_run(work, actor), as_json, "new key")
+
+
+@operator.command("add")
+def operator_add(name: str, role: Annotated[str, typer.Option(
+                     help="admin, auditor or agency-admin.")],
+                 agency_code: Annotated[str | None, typer.Option(
+                     "--agency", help="For agency-admin: the agency.")] = None,
+                 as_json: Json = False, actor: Actor = None) -> None:
+    """Register an operator and issue its key (the secret is shown once)."""
+    async def work(rt: Runtime, ctx: Context) -> dict[str, Any]:
+        op, new_key = await rt.registry.add_operator(ctx, name, role, agency_code)
+        return {**views.operator(op), "key": views.new_key(new_key)}
+
+    _show(_run(work, actor), as_json, "operator")
+
+
+@operator.command("list")
+def operator_list(as_json: Json = False) -> None:
+    """Every operator."""
+    async def work(rt: Runtime, _: Context) -> list[dict[str, Any]]:
+        return [views.operator(o) for o in rt.view.registry.operators.values()]
+
+    _show(_run(work, None), as_json, "operators")

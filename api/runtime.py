@@ -1,0 +1,67 @@
+"""The running hub in one object: backend, registry view, services, background tasks.
+
+Built once per process — by the API's lifespan, or by a CLI command working locally on
+the hub's own configuration — and closed once. Nothing starts at import time.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from dataclasses import dataclass, field
+
+from hub.ports import Position
+from hub.processors import PROJECTORS
+from hub.registry.service import RegistryService
+from hub.registry.view import RegistryView
+from hub.topics import REGISTRY
+from infra.bootstrap import Backend, open_backend
+from infra.crypto import MasterKeyWrapper, load_master_key
+from infra.settings import Settings
+from streams.runner import InProcessProcessors, follow
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class Runtime:
+    settings: Settings
+    backend: Backend
+    view: RegistryView
+    registry: RegistryService
+    wrapper: MasterKeyWrapper
+    processors: InProcessProcessors | None = None
+    tasks: list[asyncio.Task[None]] = field(default_factory=list)
+
+    @classmethod
+    async def open(cls, settings: Settings, *, run_processors: bool) -> Runtime:
+        backend = await open_backend(settings)
+        wrapper = MasterKeyWrapper(load_master_key(
+            settings.master_key, settings.master_key_file, settings.data_dir,
+            create=not settings.distributed))
+        view = RegistryView()
+        registry = RegistryService(view, backend.events, backend.keys, wrapper,
+                                   domain=settings.domain)
+        runtime = cls(settings, backend, view, registry, wrapper)
+        runtime.tasks.append(asyncio.create_task(follow(backend.events, [REGISTRY], view.apply),
+                                                 name="registry-follower"))
+        if run_processors and not settings.distributed:
+            runtime.processors = InProcessProcessors(PROJECTORS, backend.events,
+                                                     backend.projections)
+            runtime.processors.start()
+        await runtime.catch_up()
+        return runtime
+
+    async def catch_up(self, seconds: float = 60) -> None:
+        """Waits until the registry view has seen every registry event recorded so far."""
+        for partition, end in (await self.backend.events.end_offsets(REGISTRY)).items():
+            if end > 0:
+                await self.view.reached(Position(REGISTRY, partition, end - 1), seconds)
+
+    async def close(self) -> None:
+        for task in self.tasks:
+            task.cancel()
+        await asyncio.gather(*self.tasks, return_exceptions=True)
+        if self.processors is not None:
+            await self.processors.stop()
+        await self.backend.close()
