@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 from hub import events as ev
 
 
-def envelope(actor: str = "operator:test") -> dict[str, object]:
+def envelope(actor: str = "operator:test") -> ev.Envelope:
     return {
         "event_id": str(uuid.uuid4()),
         "occurred_at": datetime.now(UTC).replace(microsecond=123000),
@@ -20,7 +20,7 @@ def envelope(actor: str = "operator:test") -> dict[str, object]:
 def agency_registered(code: str = "000.00.11.H53", name: str = "Sở Thông tin và Truyền thông",
                       agency_id: str | None = None) -> ev.AgencyRegistered:
     return ev.AgencyRegistered(
-        **envelope(),  # type: ignore[arg-type]
+        **envelope(),
         agency_id=agency_id or str(uuid.uuid4()),
         code=code,
         name=name,
@@ -31,6 +31,6 @@ def agency_registered(code: str = "000.00.11.H53", name: str = "Sở Thông tin 
 
 def chunk_stored(package_id: str, index: int) -> ev.ChunkStored:
     return ev.ChunkStored(
-        **envelope("app:source"),  # type: ignore[arg-type]
+        **envelope("app:source"),
         package_id=package_id, index=index, size=1024, sha256="ab" * 32,
     )

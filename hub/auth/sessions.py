@@ -1,0 +1,84 @@
+"""Session keys (Điều 11): a source asks to call a destination; the hub vouches for it.
+
+The hub checks that the source app is approved and may reach that destination with those
+operations, then issues a short-lived token naming source, destination and operations.
+The destination asks the hub (introspection) whether a token presented to it is good:
+the answer is re-checked against the registry *now*, so revoking the source's app or key
+makes its tokens fail at once, everywhere.
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from hub.errors import InvalidRequest, NotFound, TrucError
+from hub.registry.codes import AgencyCode
+from hub.registry.model import App, AppState, Key, Operation, Registry
+
+
+class NotGranted(TrucError):
+    code = "not_granted"
+    status = 403
+
+
+@dataclass(frozen=True)
+class Caller:
+    """An authenticated app: who signed the request, with which key."""
+
+    app: App
+    key: Key
+    agency_code: str
+
+
+def require(caller: Caller, operation: Operation) -> None:
+    grants = caller.app.grants
+    if grants is None or not grants.allows(operation):
+        raise NotGranted(f"this app is not granted '{operation.value}'")
+
+
+def session_claims(reg: Registry, caller: Caller, destination: str, operations: list[str], *,
+                   now: datetime, ttl: timedelta, issuer: str) -> dict[str, Any]:
+    """The claims of a new session token, or a refusal."""
+    code = str(AgencyCode.parse(destination))
+    target = reg.agency(code)
+    if target is None:
+        raise NotFound(f"no agency with code {code}", code="unknown_agency")
+    grants = caller.app.grants
+    if grants is None or not grants.allows_destination(code):
+        raise NotGranted(f"this app may not access {code}")
+    wanted = operations or sorted(grants.operations)
+    refused = [op for op in wanted if op not in grants.operations]
+    if refused:
+        raise NotGranted(f"operations not granted to this app: {refused}")
+    if not wanted:
+        raise InvalidRequest("a session needs at least one operation", code="invalid_request")
+    return {
+        "iss": issuer, "sub": caller.app.app_id, "aud": code, "jti": str(uuid.uuid4()),
+        "iat": int(now.timestamp()), "exp": int((now + ttl).timestamp()),
+        "src": caller.agency_code, "dst": code, "ops": sorted(wanted),
+        "kid_src": caller.key.key_id,
+    }
+
+
+def introspect(reg: Registry, claims: dict[str, Any] | None, caller: Caller,
+               now: datetime) -> dict[str, Any]:
+    """RFC 7662-style answer: ``active`` with the scope, or just ``active: false``.
+
+    Only the destination named in the token learns anything about it."""
+    if claims is None or claims.get("dst") != caller.agency_code:
+        return {"active": False}
+    source = reg.apps.get(str(claims.get("sub")))
+    key = reg.keys.get(str(claims.get("kid_src")))
+    alive = (
+        source is not None and source.state is AppState.APPROVED
+        and key is not None and key.valid_at(now)
+        and int(claims.get("exp", 0)) > now.timestamp()
+    )
+    if not alive:
+        return {"active": False}
+    return {"active": True, "sub": claims["sub"], "src": claims["src"], "dst": claims["dst"],
+            "scope": " ".join(claims["ops"]), "exp": claims["exp"], "iat": claims["iat"],
+            "jti": claims["jti"], "iss": claims["iss"]}

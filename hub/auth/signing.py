@@ -1,0 +1,601 @@
+"""Request signatures: how an app proves, on every call, that it holds its key.
+
+Three schemes share one canonical request and one string to sign, so a client library
+implements the request part once and only swaps the last step:
+
+    TRUC4-HMAC-SHA256     AWS Signature Version 4, byte for byte, with ``TRUC4`` in place of
+                          ``AWS4``: ``curl --aws-sigv4 "truc:truc:REGION:SERVICE"`` can call the hub
+    TRUC4-HMAC-SHA1       the same, with the key derivation and the final HMAC in SHA-1
+    TRUC4-RSA-SHA256      the same string to sign, RSASSA-PKCS1-v1_5 with SHA-256
+    TRUC4-RSA-PSS-SHA256  the same string to sign, RSASSA-PSS (MGF1-SHA256, salt = 32 bytes)
+
+The names (``TRUC4``, ``X-Truc-Date``, ``truc4_request``) come from a :class:`Provider`, so the
+very same code configured with :data:`AWS4` is checked against botocore and the AWS test suite.
+
+This module is pure: RSA arithmetic is given to it as an :class:`RsaVerifier` (the adapter is
+``infra.rsa_keys``). See docs/signing.md for the wire format and for what curl really signs.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import re
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from enum import Enum
+from typing import Literal, Protocol
+from urllib.parse import quote, unquote_to_bytes, urlsplit
+
+from hub.errors import TrucError
+
+EMPTY_SHA256 = hashlib.sha256(b"").hexdigest()
+UNSIGNED_PAYLOAD = "UNSIGNED-PAYLOAD"
+TIMESTAMP_FORMAT = "%Y%m%dT%H%M%SZ"
+
+Digest = Literal["sha256", "sha1"]
+
+
+class AuthError(TrucError):
+    """The caller is not authenticated; ``code`` says which rule failed, so clients can react."""
+
+    code = "unauthorized"
+    status = 401
+
+
+@dataclass(frozen=True)
+class Provider:
+    """The names that distinguish a SigV4 dialect; everything else is the shared algorithm.
+
+    ``accept_as_sent``: also accept a canonical request built from the path and/or query
+    exactly as sent, because curl before 8.3 (query) and before 8.9 (path) signs them
+    without canonicalising (see docs/signing.md). Each such form is a fixed function of
+    the received bytes, so accepting it never lets a signature cover a different request
+    than the one the client meant.
+    """
+
+    name: str = "TRUC4"
+    date_header: str = "x-truc-date"
+    content_header: str = "x-truc-content-sha256"
+    terminator: str = "truc4_request"
+    accept_as_sent: bool = True
+
+
+TRUC4 = Provider()
+AWS4 = Provider("AWS4", "x-amz-date", "x-amz-content-sha256", "aws4_request")
+
+
+class Scheme(Enum):
+    """The signing schemes; the algorithm name on the wire is ``<provider>-<value>``."""
+
+    HMAC_SHA256 = "HMAC-SHA256"
+    HMAC_SHA1 = "HMAC-SHA1"
+    RSA_SHA256 = "RSA-SHA256"
+    RSA_PSS_SHA256 = "RSA-PSS-SHA256"
+
+    @property
+    def is_rsa(self) -> bool:
+        return self in (Scheme.RSA_SHA256, Scheme.RSA_PSS_SHA256)
+
+    @property
+    def digest(self) -> Digest:
+        return "sha1" if self is Scheme.HMAC_SHA1 else "sha256"
+
+    def algorithm(self, provider: Provider = TRUC4) -> str:
+        """The name written in the Authorization header and in the string to sign."""
+        return f"{provider.name}-{self.value}"
+
+
+class RsaVerifier(Protocol):
+    """Checks an RSA signature; given to the domain so that it never imports a crypto library."""
+
+    def __call__(self, public_key_pem: str, message: bytes, signature: bytes, pss: bool) -> bool:
+        ...
+
+
+class RsaSigner(Protocol):
+    """Makes an RSA signature (client side), given for the same reason as :class:`RsaVerifier`."""
+
+    def __call__(self, private_key_pem: str, message: bytes, pss: bool) -> bytes:
+        ...
+
+
+@dataclass(frozen=True)
+class HttpRequest:
+    """What the hub received, before any decoding, because the signature covers those bytes.
+
+    ``path`` and ``query`` are the request target split at ``?``, still percent-encoded
+    (raw bytes above 0x7F decoded as UTF-8). ``headers`` are in arrival order, duplicates kept.
+    ``payload_sha256`` is the hex SHA-256 of the body the server read.
+    """
+
+    method: str
+    path: str
+    query: str
+    headers: tuple[tuple[str, str], ...]
+    payload_sha256: str = EMPTY_SHA256
+
+    def header(self, name: str) -> str | None:
+        """All values of a header joined by ``,`` (as SigV4 does), or None when absent."""
+        wanted = name.lower()
+        values = [_trimall(v) for n, v in self.headers if n.strip().lower() == wanted]
+        return ",".join(values) if values else None
+
+
+@dataclass(frozen=True)
+class Authorization:
+    """A parsed ``Authorization`` header: what the client claims, not yet verified."""
+
+    algorithm: str
+    access_key: str
+    date: str
+    region: str
+    service: str
+    terminator: str
+    signed_headers: tuple[str, ...]
+    signature: str
+
+    @property
+    def scope(self) -> str:
+        return f"{self.date}/{self.region}/{self.service}/{self.terminator}"
+
+
+# ---------------------------------------------------------------------------------------------
+# Parsing
+
+_AUTH_SHAPE = "'<ALGORITHM> Credential=<access-key>/<yyyymmdd>/<region>/<service>/<terminator>, " \
+    "SignedHeaders=<h1;h2;...>, Signature=<hex>'"
+_ALGORITHM = re.compile(r"[A-Z0-9][A-Z0-9-]*")
+_HEADER_NAME = re.compile(r"[!#$%&'*+.^_`|~0-9a-z-]+")
+_HEX = re.compile(r"(?:[0-9a-fA-F]{2})+")
+_DATE = re.compile(r"\d{8}")
+_TIMESTAMP = re.compile(r"\d{8}T\d{6}Z")
+_PARAMS = ("Credential", "SignedHeaders", "Signature")
+
+
+def parse_authorization(value: str) -> Authorization:
+    """Split an Authorization header into its parts, naming the first thing that is wrong.
+
+    A precise message matters here: a malformed header is the most common integration bug,
+    and the client developer only sees what the hub says.
+    """
+    algorithm, _, rest = value.strip().partition(" ")
+    if not _ALGORITHM.fullmatch(algorithm) or not rest.strip():
+        raise _malformed(f"expected {_AUTH_SHAPE}")
+    params = _parse_params(rest)
+    access_key, date, region, service, terminator = _parse_credential(params["Credential"])
+    return Authorization(
+        algorithm=algorithm,
+        access_key=access_key,
+        date=date,
+        region=region,
+        service=service,
+        terminator=terminator,
+        signed_headers=_parse_signed_headers(params["SignedHeaders"]),
+        signature=_parse_signature(params["Signature"]),
+    )
+
+
+def _parse_params(rest: str) -> dict[str, str]:
+    params: dict[str, str] = {}
+    for item in rest.split(","):
+        key, eq, val = item.strip().partition("=")
+        if not eq or key not in _PARAMS:
+            raise _malformed(f"unexpected {item.strip()!r}; expected {_AUTH_SHAPE}")
+        if key in params:
+            raise _malformed(f"{key} is given twice")
+        params[key] = val.strip()
+    missing = [p for p in _PARAMS if p not in params]
+    if missing:
+        raise _malformed(f"missing {', '.join(missing)}; expected {_AUTH_SHAPE}")
+    return params
+
+
+def _parse_credential(credential: str) -> tuple[str, str, str, str, str]:
+    parts = credential.rsplit("/", 4)
+    if len(parts) != 5 or not all(parts):
+        raise _malformed(
+            f"Credential={credential!r} must be "
+            "<access-key>/<yyyymmdd>/<region>/<service>/<terminator>")
+    if not _DATE.fullmatch(parts[1]):
+        raise _malformed(f"the date in Credential must be yyyymmdd, got {parts[1]!r}")
+    return parts[0], parts[1], parts[2], parts[3], parts[4]
+
+
+def _parse_signed_headers(value: str) -> tuple[str, ...]:
+    names = tuple(value.split(";"))
+    for name in names:
+        if not _HEADER_NAME.fullmatch(name):
+            raise _malformed(f"SignedHeaders={value!r}: {name!r} is not a lower-case header name")
+    if len(set(names)) != len(names):
+        raise _malformed(f"SignedHeaders={value!r} lists a header twice; send each signed "
+                         "header once")
+    return names
+
+
+def _parse_signature(value: str) -> str:
+    if not _HEX.fullmatch(value):
+        raise _malformed("Signature must be hex-encoded")
+    return value.lower()
+
+
+def _malformed(detail: str) -> AuthError:
+    return AuthError(f"Malformed Authorization header: {detail}.",
+                     code="malformed_authorization")
+
+
+# ---------------------------------------------------------------------------------------------
+# The canonical request, the string to sign, the key
+
+
+def canonical_request(
+    req: HttpRequest,
+    signed_headers: Sequence[str],
+    provider: Provider = TRUC4,
+    *,
+    path_as_sent: bool = False,
+    query_as_sent: bool = False,
+) -> str:
+    """SigV4's canonical request. The ``*_as_sent`` flags give the forms old curl signs.
+
+    Header lines follow the order of ``signed_headers`` as the client sent it (sorted by
+    every conforming client; curl 7.x sorts ``name:value`` strings, which differs only for
+    names that prefix one another). A signed header that is absent counts as empty, as curl
+    signs ``-H 'Accept:'`` (a header it then removes).
+    """
+    lines = [
+        req.method.upper(),
+        req.path if path_as_sent else canonical_path(req.path),
+        req.query if query_as_sent else canonical_query(req.query),
+        "".join(f"{name}:{req.header(name) or ''}\n" for name in signed_headers),
+        ";".join(signed_headers),
+        _signed_payload_hash(req, provider),
+    ]
+    return "\n".join(lines)
+
+
+def canonical_path(raw_path: str) -> str:
+    """The path as AWS signs it for every service but S3: dot segments and empty segments
+    removed, then percent-encoded once more (so ``%20`` on the wire is signed as ``%2520``)."""
+    return quote(_remove_dot_segments(raw_path) or "/", safe="/~")
+
+
+def _remove_dot_segments(path: str) -> str:
+    """RFC 3986 §5.2.4, plus collapsing ``//`` as AWS does (mirrors botocore exactly)."""
+    out: list[str] = []
+    for segment in path.split("/"):
+        if segment == "..":
+            if out:
+                out.pop()
+        elif segment and segment != ".":
+            out.append(segment)
+    if not path:
+        return ""
+    first = "/" if path.startswith("/") else ""
+    last = "/" if path.endswith("/") and out else ""
+    return first + "/".join(out) + last
+
+
+def canonical_query(raw_query: str) -> str:
+    """Pairs decoded then re-encoded (RFC 3986 unreserved kept), sorted by key then value.
+
+    ``+`` is read as a space, as the hub's web layer will read it, so a signature never
+    covers a different value than the one the handler sees; a literal plus is ``%2B``.
+    A key without ``=`` signs as ``key=``; empty pairs (``a=1&&b=2``) are skipped.
+    """
+    pairs = sorted(
+        (_reencode(key), _reencode(value))
+        for key, _, value in (part.partition("=") for part in raw_query.split("&") if part)
+    )
+    return "&".join(f"{key}={value}" for key, value in pairs)
+
+
+def _reencode(component: str) -> str:
+    return quote(unquote_to_bytes(component.replace("+", "%20")), safe="-_.~")
+
+
+def _signed_payload_hash(req: HttpRequest, provider: Provider) -> str:
+    """The content header when present (it may say UNSIGNED-PAYLOAD), else the body's hash."""
+    claimed = req.header(provider.content_header)
+    return claimed if claimed is not None else req.payload_sha256
+
+
+def _trimall(value: str) -> str:
+    """SigV4's Trimall: outer whitespace dropped, inner runs collapsed to one space."""
+    return " ".join(re.split(r"[ \t\r\n\v\f]+", value.strip(" \t\r\n\v\f")))
+
+
+def string_to_sign(algorithm: str, timestamp: str, scope: str, canonical: str) -> str:
+    """The four lines every scheme signs. The canonical request is hashed with SHA-256 in all
+    schemes, HMAC-SHA1 included: SHA-1 is only used where it is still sound (inside HMAC)."""
+    digest = hashlib.sha256(canonical.encode("utf-8")).hexdigest()
+    return f"{algorithm}\n{timestamp}\n{scope}\n{digest}"
+
+
+def signing_key(
+    secret: str,
+    date: str,
+    region: str,
+    service: str,
+    *,
+    provider: Provider = TRUC4,
+    digest: Digest = "sha256",
+) -> bytes:
+    """SigV4's derived key: a key valid for one day, region and service, so a leaked derived
+    key (or one cached by a server) is worth little."""
+    key = f"{provider.name}{secret}".encode()
+    for part in (date, region, service, provider.terminator):
+        key = hmac.new(key, part.encode("utf-8"), digest).digest()
+    return key
+
+
+def hmac_signature(key: bytes, to_sign: str, digest: Digest = "sha256") -> str:
+    """The final step of the HMAC schemes: hex HMAC of the string to sign with the derived key."""
+    return hmac.new(key, to_sign.encode("utf-8"), digest).hexdigest()
+
+
+def scheme_of(algorithm: str, provider: Provider = TRUC4) -> Scheme:
+    """The scheme named by an algorithm, or ``unsupported_algorithm`` listing the valid ones."""
+    for scheme in Scheme:
+        if algorithm == scheme.algorithm(provider):
+            return scheme
+    known = ", ".join(s.algorithm(provider) for s in Scheme)
+    raise AuthError(f"Unsupported signing algorithm {algorithm!r}; use one of {known}.",
+                    code="unsupported_algorithm")
+
+
+# ---------------------------------------------------------------------------------------------
+# Server side
+
+
+def verify_signature(
+    req: HttpRequest,
+    auth: Authorization,
+    *,
+    secret: str | None,
+    public_key_pem: str | None,
+    rsa_verifier: RsaVerifier | None,
+    now: datetime,
+    max_skew: timedelta,
+    provider: Provider = TRUC4,
+    region: str,
+    service: str,
+    allow_unsigned_payload: bool = True,
+) -> None:
+    """Accept the request or raise :class:`AuthError` naming the first rule it breaks.
+
+    The cheap, explainable checks (date, scope, which headers are signed, body hash) come
+    before the signature so that a client learns *what* to fix, not just that it failed.
+    """
+    scheme = scheme_of(auth.algorithm, provider)
+    matches = _matcher(scheme, auth, provider, secret=secret, public_key_pem=public_key_pem,
+                       rsa_verifier=rsa_verifier)
+    timestamp = _request_timestamp(req, provider)
+    _check_skew(timestamp, now, max_skew)
+    _check_scope(auth, timestamp, provider, region, service)
+    _check_signed_headers(req, auth, provider)
+    _check_payload(req, provider, allow_unsigned_payload)
+    candidates = [string_to_sign(auth.algorithm, timestamp, auth.scope, c)
+                  for c in _canonical_candidates(req, auth.signed_headers, provider)]
+    if any(matches(to_sign) for to_sign in candidates):
+        return
+    raise AuthError(
+        "The signature does not match. Compare your canonical request and string to sign "
+        "with the hub's (in this error's extra); check the secret key and the signed headers.",
+        code="signature_mismatch",
+        canonical_request=canonical_request(req, auth.signed_headers, provider),
+        string_to_sign=candidates[0],
+    )
+
+
+def _matcher(
+    scheme: Scheme,
+    auth: Authorization,
+    provider: Provider,
+    *,
+    secret: str | None,
+    public_key_pem: str | None,
+    rsa_verifier: RsaVerifier | None,
+) -> Callable[[str], bool]:
+    """How to check a string to sign against the claimed signature, given the app's key."""
+    if scheme.is_rsa:
+        if public_key_pem is None or rsa_verifier is None:
+            raise AuthError(f"Access key {auth.access_key} has no RSA public key; sign with "
+                            "the HMAC scheme.", code="unsupported_algorithm")
+        pem, verifier = public_key_pem, rsa_verifier
+        signature = bytes.fromhex(auth.signature)
+        pss = scheme is Scheme.RSA_PSS_SHA256
+        return lambda to_sign: verifier(pem, to_sign.encode("utf-8"), signature, pss)
+    if secret is None:
+        raise AuthError(f"Access key {auth.access_key} is an RSA key; sign with the RSA "
+                        "scheme.", code="unsupported_algorithm")
+    key = signing_key(secret, auth.date, auth.region, auth.service, provider=provider,
+                      digest=scheme.digest)
+    claimed = auth.signature.encode()
+    return lambda to_sign: hmac.compare_digest(
+        hmac_signature(key, to_sign, scheme.digest).encode(), claimed)
+
+
+def _request_timestamp(req: HttpRequest, provider: Provider) -> str:
+    value = req.header(provider.date_header)
+    if value is None or not _TIMESTAMP.fullmatch(value):
+        got = "it is missing" if value is None else f"got {value!r}"
+        raise AuthError(f"Header {_display_name(provider.date_header)} must give the signing "
+                        f"time as yyyymmddThhmmssZ (UTC); {got}.", code="missing_date")
+    return value
+
+
+def _check_skew(timestamp: str, now: datetime, max_skew: timedelta) -> None:
+    """Bounds replay: a captured request is only good for ``max_skew`` either way."""
+    if now.tzinfo is None:
+        raise ValueError("now must be timezone-aware")
+    request_time = datetime.strptime(timestamp, TIMESTAMP_FORMAT).replace(tzinfo=UTC)
+    server_time = now.astimezone(UTC).replace(microsecond=0)
+    if abs(request_time - server_time) > max_skew:
+        raise AuthError(
+            f"Request time {request_time.isoformat()} is more than {max_skew} away from the "
+            f"hub's time {server_time.isoformat()}; synchronise the client's clock (NTP) and "
+            "sign again.",
+            code="clock_skew",
+            server_time=server_time.isoformat(),
+            request_time=request_time.isoformat(),
+        )
+
+
+def _check_scope(
+    auth: Authorization, timestamp: str, provider: Provider, region: str, service: str
+) -> None:
+    expected = f"{timestamp[:8]}/{region}/{service}/{provider.terminator}"
+    if auth.scope != expected:
+        raise AuthError(f"Credential scope {auth.scope!r} should be {expected!r} (the date "
+                        f"comes from {_display_name(provider.date_header)}).",
+                        code="credential_scope_mismatch")
+
+
+def _check_signed_headers(req: HttpRequest, auth: Authorization, provider: Provider) -> None:
+    required = ["host", provider.date_header]
+    if req.header(provider.content_header) is not None:
+        required.append(provider.content_header)
+    unsigned = [name for name in required if name not in auth.signed_headers]
+    if unsigned:
+        raise AuthError(f"These headers must be signed (listed in SignedHeaders): "
+                        f"{', '.join(unsigned)}.", code="unsigned_header")
+
+
+def _check_payload(req: HttpRequest, provider: Provider, allow_unsigned: bool) -> None:
+    """The content header is a claim about the body: it must be the body's hash, or say
+    explicitly that the body is not signed (streamed uploads, whose chunks carry hashes)."""
+    claimed = req.header(provider.content_header)
+    if claimed is None:
+        return
+    header = _display_name(provider.content_header)
+    if claimed == UNSIGNED_PAYLOAD:
+        if not allow_unsigned:
+            raise AuthError(f"{header}: {UNSIGNED_PAYLOAD} is not accepted here; sign the "
+                            "body's SHA-256.", code="payload_mismatch")
+        return
+    if not hmac.compare_digest(claimed.lower().encode(), req.payload_sha256.lower().encode()):
+        raise AuthError(f"{header} is {claimed!r} but the body's SHA-256 is "
+                        f"{req.payload_sha256}.", code="payload_mismatch")
+
+
+def _canonical_candidates(
+    req: HttpRequest, signed_headers: Sequence[str], provider: Provider
+) -> Iterator[str]:
+    """SigV4's form first; then, when allowed, the forms of curl <8.9 and <8.3, if different."""
+    forms = [(False, False)]
+    if provider.accept_as_sent:
+        forms += [(True, False), (True, True)]
+    seen: set[str] = set()
+    for path_as_sent, query_as_sent in forms:
+        canonical = canonical_request(req, signed_headers, provider,
+                                      path_as_sent=path_as_sent, query_as_sent=query_as_sent)
+        if canonical not in seen:
+            seen.add(canonical)
+            yield canonical
+
+
+def _display_name(header: str) -> str:
+    return "-".join(part.capitalize() for part in header.split("-"))
+
+
+# ---------------------------------------------------------------------------------------------
+# Client side
+
+_NOT_SIGNED = frozenset({
+    "authorization", "baggage", "connection", "expect", "keep-alive", "proxy-authenticate",
+    "proxy-authorization", "te", "traceparent", "tracestate", "trailer", "transfer-encoding",
+    "upgrade", "user-agent", "x-amzn-trace-id",
+})
+_ON_THE_WIRE = re.compile(r"[\x21-\x7e]*")
+_DEFAULT_PORTS = {"http": 80, "https": 443}
+
+
+def sign_request(
+    method: str,
+    url: str,
+    headers: Mapping[str, str] | Sequence[tuple[str, str]],
+    body_sha256: str,
+    *,
+    access_key: str,
+    secret: str,
+    algorithm: str,
+    now: datetime,
+    region: str,
+    service: str,
+    provider: Provider = TRUC4,
+    rsa_signer: RsaSigner | None = None,
+    send_content_sha256: bool = True,
+) -> dict[str, str]:
+    """The headers to add so the hub accepts the request: Authorization, the date header, the
+    content header (unless disabled; always when ``body_sha256`` is UNSIGNED-PAYLOAD) and Host
+    when ``headers`` lacks it.
+
+    ``secret`` is the shared secret for HMAC schemes and the PEM private key for RSA ones.
+    ``url`` must be exactly what goes on the wire (percent-encoded), or ValueError: a client
+    that encodes after signing would sign one path and send another.
+    Every given header is signed except hop-by-hop ones and User-Agent (as botocore does).
+    """
+    scheme = scheme_of(algorithm, provider)
+    parts = urlsplit(url)
+    if not (_ON_THE_WIRE.fullmatch(parts.path) and _ON_THE_WIRE.fullmatch(parts.query)):
+        raise ValueError(f"percent-encode the URL before signing it: {url!r}")
+    timestamp = now.astimezone(UTC).strftime(TIMESTAMP_FORMAT)
+    given = list(headers.items()) if isinstance(headers, Mapping) else list(headers)
+    added = _added_headers(given, _host(url), timestamp, body_sha256=body_sha256,
+                           provider=provider, send_content_sha256=send_content_sha256)
+    all_headers = tuple(given + list(added.items()))
+    signed = sorted({n.strip().lower() for n, _ in all_headers} - _NOT_SIGNED)
+    req = HttpRequest(method, parts.path or "/", parts.query, all_headers, body_sha256)
+    scope = f"{timestamp[:8]}/{region}/{service}/{provider.terminator}"
+    to_sign = string_to_sign(algorithm, timestamp, scope,
+                             canonical_request(req, signed, provider))
+    signature = _sign(scheme, to_sign, secret, scope, provider=provider, rsa_signer=rsa_signer)
+    added["Authorization"] = (f"{algorithm} Credential={access_key}/{scope}, "
+                              f"SignedHeaders={';'.join(signed)}, Signature={signature}")
+    return added
+
+
+def _added_headers(
+    given: list[tuple[str, str]],
+    host: str,
+    timestamp: str,
+    *,
+    body_sha256: str,
+    provider: Provider,
+    send_content_sha256: bool,
+) -> dict[str, str]:
+    names = {n.strip().lower() for n, _ in given}
+    added: dict[str, str] = {}
+    if "host" not in names:
+        added["Host"] = host
+    added[_display_name(provider.date_header)] = timestamp
+    if send_content_sha256 or body_sha256 == UNSIGNED_PAYLOAD:
+        added[_display_name(provider.content_header)] = body_sha256
+    clash = names & {provider.date_header, provider.content_header}
+    if clash:
+        raise ValueError(f"sign_request sets {', '.join(sorted(clash))} itself; remove it")
+    return added
+
+
+def _host(url: str) -> str:
+    """The Host header an HTTP client sends: lower-case host, port only when not the default."""
+    parts = urlsplit(url)
+    host = parts.hostname or ""
+    if ":" in host:
+        host = f"[{host}]"
+    if parts.port is not None and parts.port != _DEFAULT_PORTS.get(parts.scheme):
+        host = f"{host}:{parts.port}"
+    return host
+
+
+def _sign(scheme: Scheme, to_sign: str, secret: str, scope: str, *, provider: Provider,
+          rsa_signer: RsaSigner | None) -> str:
+    if scheme.is_rsa:
+        if rsa_signer is None:
+            raise ValueError(f"{scheme.algorithm(provider)} needs an rsa_signer")
+        return rsa_signer(secret, to_sign.encode("utf-8"), scheme is Scheme.RSA_PSS_SHA256).hex()
+    date, region, service, _ = scope.split("/")
+    key = signing_key(secret, date, region, service, provider=provider, digest=scheme.digest)
+    return hmac_signature(key, to_sign, scheme.digest)
