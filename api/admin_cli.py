@@ -24,6 +24,7 @@ from api import views
 from api.runtime import Runtime
 from hub.errors import TrucError
 from hub.registry.decisions import Context, parse_grants
+from infra.rsa_keys import check_rsa_public_key
 from infra.settings import Settings
 
 T = TypeVar("T")
@@ -108,6 +109,8 @@ def app_add(agency_code: Annotated[str, typer.Option("--agency", help="Agency co
             as_json: Json = False, actor: Actor = None) -> None:
     """Register an app of an agency (form 01/02); it can do nothing until approved."""
     pem = rsa_public_key.read_text() if rsa_public_key else None
+    if pem:
+        check_rsa_public_key(pem)
 
     async def work(rt: Runtime, ctx: Context) -> dict[str, Any]:
         return views.app(await rt.registry.add_app(ctx, agency_code, name, pem), rt.view)

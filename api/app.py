@@ -9,6 +9,7 @@ from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 
 from api import problems
+from api.routes import access, ops
 from api.runtime import Runtime
 from infra.settings import Settings
 
@@ -28,6 +29,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app = FastAPI(title="Truc", version="0.1.0", lifespan=lifespan,
                   summary="Government interoperability hub")
     problems.install(app)
+    app.include_router(access.router)
+    app.include_router(ops.router)
 
     @app.get("/healthz")
     async def healthz(request: Request) -> JSONResponse:

@@ -9,15 +9,18 @@ from __future__ import annotations
 import asyncio
 import logging
 from dataclasses import dataclass, field
+from datetime import timedelta
 
-from hub.ports import Position
+from hub.auth.authenticate import SigningPolicy
 from hub.processors import PROJECTORS
 from hub.registry.service import RegistryService
 from hub.registry.view import RegistryView
 from hub.topics import REGISTRY
 from infra.bootstrap import Backend, open_backend
 from infra.crypto import MasterKeyWrapper, load_master_key
+from infra.rsa_keys import verify_rsa
 from infra.settings import Settings
+from infra.tokens import TokenSigner
 from streams.runner import InProcessProcessors, follow
 
 log = logging.getLogger(__name__)
@@ -30,6 +33,8 @@ class Runtime:
     view: RegistryView
     registry: RegistryService
     wrapper: MasterKeyWrapper
+    signing: SigningPolicy
+    tokens: TokenSigner
     processors: InProcessProcessors | None = None
     tasks: list[asyncio.Task[None]] = field(default_factory=list)
 
@@ -42,7 +47,9 @@ class Runtime:
         view = RegistryView()
         registry = RegistryService(view, backend.events, backend.keys, wrapper,
                                    domain=settings.domain)
-        runtime = cls(settings, backend, view, registry, wrapper)
+        signing = SigningPolicy(settings.region, settings.service,
+                                timedelta(seconds=settings.max_skew_seconds), verify_rsa)
+        runtime = cls(settings, backend, view, registry, wrapper, signing, TokenSigner(wrapper))
         runtime.tasks.append(asyncio.create_task(follow(backend.events, [REGISTRY], view.apply),
                                                  name="registry-follower"))
         if run_processors and not settings.distributed:
@@ -54,9 +61,7 @@ class Runtime:
 
     async def catch_up(self, seconds: float = 60) -> None:
         """Waits until the registry view has seen every registry event recorded so far."""
-        for partition, end in (await self.backend.events.end_offsets(REGISTRY)).items():
-            if end > 0:
-                await self.view.reached(Position(REGISTRY, partition, end - 1), seconds)
+        await self.registry.catch_up(seconds)
 
     async def close(self) -> None:
         for task in self.tasks:

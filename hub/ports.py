@@ -140,6 +140,17 @@ class KeyStore(Protocol):
     async def close(self) -> None: ...
 
 
+class ReplayGuard(Protocol):
+    """Remembers request signatures until they could no longer pass the clock-skew check,
+    so a captured non-idempotent request cannot be sent again — to any node."""
+
+    async def first_seen(self, signature: str, until: datetime) -> bool:
+        """True the first time a signature is offered; False for every repeat."""
+        ...
+
+    async def close(self) -> None: ...
+
+
 class KeyWrapper(Protocol):
     """Encrypts key material under the hub's master key before it is stored. ``context``
     binds a blob to its id, so a wrapped key copied under another id does not unwrap."""

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from hub.clock import SystemClock
-from hub.ports import Clock, ContentStore, EventLog, KeyStore, Projections
+from hub.ports import Clock, ContentStore, EventLog, KeyStore, Projections, ReplayGuard
 from hub.topics import ALL_TOPICS
 from infra.settings import Settings
 
@@ -26,6 +26,7 @@ class Backend:
     projections: Projections
     content: ContentStore
     keys: KeyStore
+    replay: ReplayGuard
     clock: Clock
     probes: dict[str, Probe]
     closers: list[Callable[[], Awaitable[None]]] = field(default_factory=list)
@@ -56,12 +57,13 @@ async def _open_embedded(settings: Settings) -> Backend:
     from infra.sqlite.database import Database
     from infra.sqlite.event_log import SqliteEventLog
     from infra.sqlite.projections import SqliteProjections
-    from infra.sqlite.stores import SqliteContentStore, SqliteKeyStore
+    from infra.sqlite.stores import SqliteContentStore, SqliteKeyStore, SqliteReplayGuard
 
     db = await Database(settings.sqlite_path).open()
     return Backend(
         name="embedded", events=SqliteEventLog(db), projections=SqliteProjections(db),
-        content=SqliteContentStore(db), keys=SqliteKeyStore(db), clock=SystemClock(),
+        content=SqliteContentStore(db), keys=SqliteKeyStore(db),
+        replay=SqliteReplayGuard(db), clock=SystemClock(),
         probes={"sqlite": db.ping}, closers=[db.close],
     )
 
@@ -69,7 +71,11 @@ async def _open_embedded(settings: Settings) -> Backend:
 async def _open_distributed(settings: Settings) -> Backend:
     from infra.cassandra.projections import CassandraProjections
     from infra.cassandra.session import CassandraSession
-    from infra.cassandra.stores import CassandraContentStore, CassandraKeyStore
+    from infra.cassandra.stores import (
+        CassandraContentStore,
+        CassandraKeyStore,
+        CassandraReplayGuard,
+    )
     from infra.kafka.admin import kafka_answers
     from infra.kafka.event_log import KafkaEventLog
 
@@ -86,6 +92,7 @@ async def _open_distributed(settings: Settings) -> Backend:
     return Backend(
         name="distributed", events=events, projections=CassandraProjections(cassandra),
         content=CassandraContentStore(cassandra), keys=CassandraKeyStore(cassandra),
+        replay=CassandraReplayGuard(cassandra),
         clock=SystemClock(), probes={"kafka": kafka_probe, "cassandra": cassandra.ping},
         closers=[cassandra.close, events.close],
     )

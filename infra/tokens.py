@@ -1,4 +1,4 @@
-"""Session tokens as Ed25519-signed JWTs (alg "Ed25519", RFC 9864), through joserfc — never hand-rolled.
+"""Session tokens as Ed25519-signed JWTs (alg "Ed25519", RFC 9864), through joserfc.
 
 The signing key is derived from the master key, so every node signs and verifies alike;
 its public half is published as a JWKS for destinations that verify offline.

@@ -15,7 +15,7 @@ from hub.registry import decisions as decide
 from hub.registry.decisions import Context, IssuedKey
 from hub.registry.model import Agency, App, Grants, Key, Operator, Registry
 from hub.registry.view import RegistryView
-from hub.topics import record
+from hub.topics import REGISTRY, record
 
 
 @dataclass(frozen=True)
@@ -40,6 +40,12 @@ class RegistryService:
     @property
     def registry(self) -> Registry:
         return self.view.registry
+
+    async def catch_up(self, seconds: float = 10) -> None:
+        """Waits until this node has folded every registry event recorded so far."""
+        for partition, end in (await self._log.end_offsets(REGISTRY)).items():
+            if end > 0:
+                await self.view.reached(Position(REGISTRY, partition, end - 1), seconds)
 
     async def _record(self, *events: ev.Event) -> None:
         positions: list[Position] = [await record(self._log, e) for e in events]

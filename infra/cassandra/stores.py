@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import math
+from datetime import UTC, datetime
+
 from infra.cassandra.session import CassandraSession
 
 
@@ -49,6 +52,23 @@ class CassandraKeyStore:
     async def delete(self, key_id: str) -> bool:
         cql = "DELETE FROM key_material WHERE key_id = ? IF EXISTS"
         rows = await self._db.execute(await self._db.prepare(cql), (key_id,))
+        return bool(rows and rows[0][0])
+
+    async def close(self) -> None:
+        """The session belongs to whoever opened it."""
+
+
+class CassandraReplayGuard:
+    """A lightweight transaction (``IF NOT EXISTS``) makes "first" hold across nodes; the
+    row's TTL forgets the signature once the skew window has passed."""
+
+    def __init__(self, db: CassandraSession) -> None:
+        self._db = db
+
+    async def first_seen(self, signature: str, until: datetime) -> bool:
+        ttl = max(1, math.ceil((until - datetime.now(UTC)).total_seconds()))
+        cql = "INSERT INTO seen_signatures (signature) VALUES (?) IF NOT EXISTS USING TTL ?"
+        rows = await self._db.execute(await self._db.prepare(cql), (signature, ttl))
         return bool(rows and rows[0][0])
 
     async def close(self) -> None:

@@ -344,12 +344,14 @@ cassandra_options() {
     HOST="$HOST" CASSANDRA_PORT="$CASSANDRA_PORT" CASSANDRA_STORAGE_PORT="$CASSANDRA_STORAGE_PORT" \
     CASSANDRA_DATA_DIR="$run/data"
   cp "$SCRIPT_DIR/cassandra/logback.xml" "$run/conf/logback.xml"
+  mkdir -p "$run/conf/triggers"
   jamm=$(compgen -G "$jars/jamm-*.jar" | head -n 1) || die "no jamm jar in $jars"
   OPTS=()
   read_options "$SCRIPT_DIR/cassandra/jvm.options"
   OPTS+=("-Xms$CASSANDRA_HEAP" "-Xmx$CASSANDRA_HEAP" "-javaagent:$jamm" -Dtruc.engine=cassandra
     "-Dcassandra.config=file://$run/conf/cassandra.yaml" "-Dcassandra.storagedir=$run/data"
     "-Dcassandra.logdir=$run/logs" "-Dlogback.configurationFile=$run/conf/logback.xml"
+    "-Dcassandra.triggers_dir=$run/conf/triggers"
     "-XX:ErrorFile=$run/logs/hs_err_%p.log")
   cds_options cassandra
   local extra=()

@@ -33,6 +33,8 @@ CREATE TABLE IF NOT EXISTS content_chunks (
   PRIMARY KEY (package_id, idx));
 CREATE TABLE IF NOT EXISTS key_material (
   key_id TEXT PRIMARY KEY, material BLOB NOT NULL);
+CREATE TABLE IF NOT EXISTS seen_signatures (
+  signature TEXT PRIMARY KEY, until_ms INTEGER NOT NULL);
 """
 
 

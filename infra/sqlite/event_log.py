@@ -23,7 +23,7 @@ BATCH = 500
 
 class SqliteEventLog:
     def __init__(
-        self, db: Database, codec: EventCodec | None = None, poll_seconds: float = 0.5
+        self, db: Database, codec: EventCodec | None = None, poll_seconds: float = 0.1
     ) -> None:
         self._db = db
         self._codec = codec or default_codec()

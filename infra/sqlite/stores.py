@@ -4,6 +4,7 @@ deleted pages, so a shredded chunk or key does not linger in free pages of the f
 from __future__ import annotations
 
 import sqlite3
+from datetime import datetime
 
 from infra.sqlite.database import Database
 
@@ -76,6 +77,30 @@ class SqliteKeyStore:
             ).rowcount
         )
         return bool(count)
+
+    async def close(self) -> None:
+        """The database belongs to whoever opened it."""
+
+
+class SqliteReplayGuard:
+    """Seen signatures with their expiry; expired ones are purged as new ones arrive."""
+
+    def __init__(self, db: Database) -> None:
+        self._db = db
+
+    async def first_seen(self, signature: str, until: datetime) -> bool:
+        until_ms = int(until.timestamp() * 1000)
+
+        def remember(conn: sqlite3.Connection) -> bool:
+            conn.execute("DELETE FROM seen_signatures WHERE until_ms < ?",
+                         (int(datetime.now().timestamp() * 1000),))
+            inserted = conn.execute(
+                "INSERT OR IGNORE INTO seen_signatures (signature, until_ms) VALUES (?, ?)",
+                (signature, until_ms),
+            ).rowcount
+            return bool(inserted)
+
+        return await self._db.run(self._db.transaction(remember))
 
     async def close(self) -> None:
         """The database belongs to whoever opened it."""

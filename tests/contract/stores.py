@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import os
 import uuid
+from datetime import UTC, datetime, timedelta
 
-from hub.ports import ContentStore, KeyStore
+from hub.ports import ContentStore, KeyStore, ReplayGuard
 
 
 class ContentStoreContract:
@@ -54,3 +55,12 @@ class KeyStoreContract:
         await keys.put(key_id, b"one")
         await keys.put(key_id, b"two")
         assert await keys.get(key_id) == b"two"
+
+
+class ReplayGuardContract:
+    async def test_a_signature_is_first_seen_once(self, replay: ReplayGuard) -> None:
+        signature = uuid.uuid4().hex
+        until = datetime.now(UTC) + timedelta(minutes=5)
+        assert await replay.first_seen(signature, until)
+        assert not await replay.first_seen(signature, until)
+        assert await replay.first_seen(uuid.uuid4().hex, until)

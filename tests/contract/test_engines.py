@@ -9,13 +9,17 @@ import pytest
 
 from infra.cassandra.projections import CassandraProjections
 from infra.cassandra.session import CassandraSession
-from infra.cassandra.stores import CassandraContentStore, CassandraKeyStore
+from infra.cassandra.stores import (
+    CassandraContentStore,
+    CassandraKeyStore,
+    CassandraReplayGuard,
+)
 from infra.kafka.admin import ensure_topics
 from infra.kafka.event_log import KafkaEventLog
 from tests.conftest import Engines
 from tests.contract.event_log import EventLogContract
 from tests.contract.projections import ProjectionsContract
-from tests.contract.stores import ContentStoreContract, KeyStoreContract
+from tests.contract.stores import ContentStoreContract, KeyStoreContract, ReplayGuardContract
 
 pytestmark = pytest.mark.engines
 PREFIX = f"contract{uuid.uuid4().hex[:6]}."
@@ -56,3 +60,9 @@ class TestCassandraKeyStore(KeyStoreContract):
     @pytest.fixture
     def keys(self, cassandra_session: CassandraSession) -> CassandraKeyStore:
         return CassandraKeyStore(cassandra_session)
+
+
+class TestCassandraReplayGuard(ReplayGuardContract):
+    @pytest.fixture
+    def replay(self, cassandra_session: CassandraSession) -> CassandraReplayGuard:
+        return CassandraReplayGuard(cassandra_session)

@@ -11,10 +11,10 @@ import pytest
 from infra.sqlite.database import Database
 from infra.sqlite.event_log import SqliteEventLog
 from infra.sqlite.projections import SqliteProjections
-from infra.sqlite.stores import SqliteContentStore, SqliteKeyStore
+from infra.sqlite.stores import SqliteContentStore, SqliteKeyStore, SqliteReplayGuard
 from tests.contract.event_log import EventLogContract
 from tests.contract.projections import ProjectionsContract
-from tests.contract.stores import ContentStoreContract, KeyStoreContract
+from tests.contract.stores import ContentStoreContract, KeyStoreContract, ReplayGuardContract
 
 
 @pytest.fixture
@@ -51,3 +51,9 @@ class TestSqliteKeyStore(KeyStoreContract):
     @pytest.fixture
     def keys(self, db: Database) -> SqliteKeyStore:
         return SqliteKeyStore(db)
+
+
+class TestSqliteReplayGuard(ReplayGuardContract):
+    @pytest.fixture
+    def replay(self, db: Database) -> SqliteReplayGuard:
+        return SqliteReplayGuard(db)

@@ -1,0 +1,74 @@
+"""FastAPI dependencies that authenticate every `/v1` call: apps and operators apart.
+
+The signature covers the bytes received, so the raw path, query and headers are taken
+from the ASGI scope before any decoding, and the body's SHA-256 from the body as read.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from typing import Annotated
+
+from fastapi import Depends, Request
+
+from api.runtime import Runtime
+from hub.auth.authenticate import Forbidden, Principal, authenticate
+from hub.auth.sessions import Caller
+from hub.auth.signing import UNSIGNED_PAYLOAD, HttpRequest
+from hub.registry.model import Operator, Role
+
+
+def runtime_of(request: Request) -> Runtime:
+    runtime: Runtime = request.app.state.runtime
+    return runtime
+
+
+async def http_request(request: Request, *, read_body: bool = True) -> HttpRequest:
+    scope = request.scope
+    headers = tuple((k.decode("latin-1"), v.decode("latin-1")) for k, v in scope["headers"])
+    raw_path = scope.get("raw_path") or scope["path"].encode()
+    content_header = request.headers.get("x-truc-content-sha256")
+    if content_header == UNSIGNED_PAYLOAD or not read_body:
+        payload = content_header or UNSIGNED_PAYLOAD
+    else:
+        payload = hashlib.sha256(await request.body()).hexdigest()
+    return HttpRequest(
+        method=request.method,
+        path=raw_path.decode("utf-8", errors="replace"),
+        query=scope.get("query_string", b"").decode("utf-8", errors="replace"),
+        headers=headers,
+        payload_sha256=payload,
+    )
+
+
+async def principal(request: Request) -> Principal:
+    runtime = runtime_of(request)
+    return await authenticate(
+        await http_request(request), registry=runtime.registry, replay=runtime.backend.replay,
+        policy=runtime.signing, now=runtime.backend.clock.now())
+
+
+async def current_app(found: Annotated[Principal, Depends(principal)]) -> Caller:
+    if found.app is None or found.agency_code is None:
+        raise Forbidden("this endpoint is for agency apps; operators use /v1/ops",
+                        code="app_key_required")
+    return Caller(found.app, found.key, found.agency_code)
+
+
+async def current_operator(found: Annotated[Principal, Depends(principal)]) -> Operator:
+    if found.operator is None:
+        raise Forbidden("operator endpoints refuse app keys", code="operator_key_required")
+    return found.operator
+
+
+async def current_admin(operator: Annotated[Operator, Depends(current_operator)]) -> Operator:
+    if operator.role is not Role.ADMIN:
+        raise Forbidden(f"this action needs the admin role; you are {operator.role.value}",
+                        code="role_not_allowed")
+    return operator
+
+
+CurrentApp = Annotated[Caller, Depends(current_app)]
+CurrentOperator = Annotated[Operator, Depends(current_operator)]
+CurrentAdmin = Annotated[Operator, Depends(current_admin)]
+RuntimeDep = Annotated[Runtime, Depends(runtime_of)]

@@ -1,0 +1,127 @@
+"""The Truc client: an async Python client that signs every request for you.
+
+Used by the `truc` CLI and the tests, and meant for agencies' developers:
+
+    async with TrucClient(url, access_key, secret_key) as hub:
+        me = await hub.whoami()
+
+On entering, it reads ``GET /v1/time`` once: the hub's region and service (the signing
+scope) and the offset between the hub's clock and this machine's, so that requests are
+signed with the hub's time even when the local clock drifts.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import time
+from datetime import UTC, datetime, timedelta
+from types import TracebackType
+from typing import Any
+
+import httpx
+
+from hub.auth.signing import TRUC4, Scheme, sign_request
+from infra.rsa_keys import sign_rsa
+
+
+class TrucError(Exception):
+    """A refusal from the hub, with its problem body (``code``, ``detail``…)."""
+
+    def __init__(self, status: int, problem: dict[str, Any]) -> None:
+        self.status = status
+        self.problem = problem
+        self.code = str(problem.get("code", "error"))
+        super().__init__(f"{status} {self.code}: {problem.get('detail', '')}")
+
+
+class TrucClient:
+    def __init__(self, url: str, access_key: str, secret_key: str | None = None, *,
+                 private_key_pem: str | None = None, algorithm: str | None = None,
+                 timeout: float = 30) -> None:
+        if (secret_key is None) == (private_key_pem is None):
+            raise ValueError("give either a secret key (HMAC) or a private key (RSA)")
+        self.url = url.rstrip("/")
+        self.access_key = access_key
+        self._secret = secret_key or private_key_pem or ""
+        default = Scheme.RSA_SHA256 if private_key_pem else Scheme.HMAC_SHA256
+        self.algorithm = algorithm or default.algorithm(TRUC4)
+        self._http = httpx.AsyncClient(base_url=self.url, timeout=timeout)
+        self.region = "vn"
+        self.service = "truc"
+        self.clock_offset = timedelta(0)
+
+    async def __aenter__(self) -> TrucClient:
+        await self.sync_time()
+        return self
+
+    async def __aexit__(self, kind: type[BaseException] | None, exc: BaseException | None,
+                        tb: TracebackType | None) -> None:
+        await self._http.aclose()
+
+    async def sync_time(self) -> dict[str, Any]:
+        """Learns the signing scope and the clock offset (half the round trip corrects it)."""
+        began = time.time()
+        response = await self._http.get("/v1/time")
+        ended = time.time()
+        info: dict[str, Any] = response.json()
+        self.region, self.service = info["region"], info["service"]
+        local_mid = (began + ended) / 2
+        self.clock_offset = timedelta(seconds=info["epoch_ms"] / 1000 - local_mid)
+        return info
+
+    def now(self) -> datetime:
+        return datetime.now(UTC) + self.clock_offset
+
+    def sign(self, method: str, url: httpx.URL, body: bytes,
+             headers: dict[str, str]) -> dict[str, str]:
+        digest = hashlib.sha256(body).hexdigest()
+        raw = url.raw_path.decode()
+        target = f"{self.url}{raw}"
+        return sign_request(
+            method, target, headers, digest, access_key=self.access_key, secret=self._secret,
+            algorithm=self.algorithm, now=self.now(), region=self.region,
+            service=self.service, rsa_signer=sign_rsa)
+
+    async def request(self, method: str, path: str, *, json_body: Any = None,
+                      content: bytes | None = None, params: dict[str, str] | None = None,
+                      headers: dict[str, str] | None = None) -> httpx.Response:
+        body = content if content is not None else (
+            b"" if json_body is None else json.dumps(json_body).encode())
+        sent = dict(headers or {})
+        if json_body is not None:
+            sent["content-type"] = "application/json"
+        url = self._http.build_request(method, path, params=params).url
+        sent.update(self.sign(method, url, body, sent))
+        sent.pop("Host", None)
+        response = await self._http.request(method, url, content=body, headers=sent)
+        if response.status_code >= 400:
+            raise TrucError(response.status_code, _problem(response))
+        return response
+
+    async def call(self, method: str, path: str, **kw: Any) -> Any:
+        return (await self.request(method, path, **kw)).json()
+
+    async def whoami(self) -> dict[str, Any]:
+        result: dict[str, Any] = await self.call("GET", "/v1/whoami")
+        return result
+
+    async def open_session(self, destination: str,
+                           operations: list[str] | None = None) -> dict[str, Any]:
+        result: dict[str, Any] = await self.call(
+            "POST", "/v1/auth/sessions",
+            json_body={"destination": destination, "operations": operations or []})
+        return result
+
+    async def introspect(self, token: str) -> dict[str, Any]:
+        result: dict[str, Any] = await self.call("POST", "/v1/auth/introspect",
+                                                 json_body={"token": token})
+        return result
+
+
+def _problem(response: httpx.Response) -> dict[str, Any]:
+    try:
+        body = response.json()
+    except ValueError:
+        return {"code": "http_error", "detail": response.text[:500]}
+    return body if isinstance(body, dict) else {"code": "http_error", "detail": str(body)}

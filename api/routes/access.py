@@ -1,0 +1,78 @@
+"""Time, identity and session keys (Điều 11) for agency apps."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any
+
+from fastapi import APIRouter
+from pydantic import BaseModel, Field
+
+from api import views
+from api.auth import CurrentApp, RuntimeDep
+from hub.auth.sessions import introspect, session_claims
+from hub.auth.signing import TRUC4, Scheme
+
+router = APIRouter(prefix="/v1", tags=["access"])
+
+
+@router.get("/time")
+async def hub_time(runtime: RuntimeDep) -> dict[str, Any]:
+    """The hub's clock and signing parameters: sign with this time, region and service."""
+    now = runtime.backend.clock.now()
+    settings = runtime.settings
+    return {
+        "now": now.isoformat(), "epoch_ms": int(now.timestamp() * 1000),
+        "region": settings.region, "service": settings.service,
+        "max_skew_seconds": settings.max_skew_seconds,
+        "signing": {"provider": TRUC4.name, "date_header": "X-Truc-Date",
+                    "content_header": "X-Truc-Content-Sha256",
+                    "algorithms": [s.algorithm(TRUC4) for s in Scheme]},
+    }
+
+
+@router.get("/whoami")
+async def whoami(caller: CurrentApp, runtime: RuntimeDep) -> dict[str, Any]:
+    """The calling app, its agency and its grants: a first call to check an integration."""
+    agency = runtime.view.registry.agencies[caller.app.agency_id]
+    return {"app": views.app(caller.app, runtime.view), "agency": views.agency(agency),
+            "access_key": caller.key.access_key}
+
+
+class SessionRequest(BaseModel):
+    destination: str = Field(description="Agency code of the destination service.")
+    operations: list[str] = Field(default_factory=list,
+                                  description="Operations wanted; default: all granted.")
+
+
+@router.post("/auth/sessions", status_code=201)
+async def open_session(body: SessionRequest, caller: CurrentApp,
+                       runtime: RuntimeDep) -> dict[str, Any]:
+    """A short-lived token the source presents to the destination service."""
+    now = runtime.backend.clock.now()
+    claims = session_claims(
+        runtime.view.registry, caller, body.destination, body.operations, now=now,
+        ttl=timedelta(seconds=runtime.settings.session_ttl_seconds),
+        issuer=f"truc:{runtime.settings.region}")
+    return {"token": runtime.tokens.sign(claims), "token_type": "Bearer",
+            "expires_at": claims["exp"], "expires_in": claims["exp"] - claims["iat"],
+            "source": claims["src"], "destination": claims["dst"],
+            "operations": claims["ops"], "session_id": claims["jti"]}
+
+
+class IntrospectRequest(BaseModel):
+    token: str
+
+
+@router.post("/auth/introspect")
+async def introspect_token(body: IntrospectRequest, caller: CurrentApp,
+                           runtime: RuntimeDep) -> dict[str, Any]:
+    """Is a token presented to the calling destination valid right now?"""
+    claims = runtime.tokens.verify(body.token)
+    return introspect(runtime.view.registry, claims, caller, runtime.backend.clock.now())
+
+
+@router.get("/auth/jwks")
+async def jwks(runtime: RuntimeDep) -> dict[str, Any]:
+    """The hub's public token keys, for destinations that verify tokens offline."""
+    return runtime.tokens.jwks()

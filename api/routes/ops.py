@@ -1,0 +1,131 @@
+"""Operator endpoints (`/v1/ops`): the registry. Operator keys only; admins change things,
+auditors read, agency-admins read their own agency."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import timedelta
+from typing import Any
+
+from fastapi import APIRouter
+from pydantic import BaseModel, Field
+
+from api import views
+from api.auth import CurrentAdmin, CurrentOperator, RuntimeDep
+from hub.errors import InvalidRequest, NotFound
+from hub.registry.decisions import Context, parse_grants
+from hub.registry.model import Operator, Role
+from infra.rsa_keys import check_rsa_public_key
+
+router = APIRouter(prefix="/v1/ops", tags=["operators"])
+
+
+def _ctx(runtime: RuntimeDep, operator: Operator) -> Context:
+    return Context(operator.operator_id, runtime.backend.clock.now(), str(uuid.uuid4()))
+
+
+def _visible(operator: Operator, agency_code: str | None) -> bool:
+    return operator.role is not Role.AGENCY_ADMIN or operator.agency_code == agency_code
+
+
+class NewAgency(BaseModel):
+    code: str = Field(description="QCVN 102:2016 code, e.g. 000.00.11.H53")
+    name: str
+
+
+@router.post("/agencies", status_code=201)
+async def add_agency(body: NewAgency, operator: CurrentAdmin,
+                     runtime: RuntimeDep) -> dict[str, Any]:
+    return views.agency(await runtime.registry.add_agency(_ctx(runtime, operator), body.code,
+                                                          body.name))
+
+
+@router.get("/agencies")
+async def list_agencies(operator: CurrentOperator, runtime: RuntimeDep) -> list[dict[str, Any]]:
+    agencies = sorted(runtime.view.registry.agencies.values(), key=lambda a: a.code)
+    return [views.agency(a) for a in agencies if _visible(operator, a.code)]
+
+
+class NewApp(BaseModel):
+    agency_code: str
+    name: str
+    rsa_public_key_pem: str | None = None
+
+
+@router.post("/apps", status_code=201)
+async def add_app(body: NewApp, operator: CurrentAdmin, runtime: RuntimeDep) -> dict[str, Any]:
+    if body.rsa_public_key_pem:
+        try:
+            check_rsa_public_key(body.rsa_public_key_pem)
+        except ValueError as exc:
+            raise InvalidRequest(str(exc), code="invalid_public_key") from None
+    app = await runtime.registry.add_app(_ctx(runtime, operator), body.agency_code, body.name,
+                                         body.rsa_public_key_pem)
+    return views.app(app, runtime.view)
+
+
+@router.get("/apps")
+async def list_apps(operator: CurrentOperator, runtime: RuntimeDep) -> list[dict[str, Any]]:
+    shown = [views.app(a, runtime.view) for a in runtime.view.registry.apps.values()]
+    return [a for a in shown if _visible(operator, a["agency_code"])]
+
+
+class Approval(BaseModel):
+    operations: list[str] = Field(default_factory=list, description="Default: all.")
+    destinations: list[str] = Field(default_factory=list, description="Default: any.")
+    data_types: list[str] = Field(default_factory=list, description="Default: any.")
+
+
+@router.post("/apps/{app_id}/approve")
+async def approve_app(app_id: str, body: Approval, operator: CurrentAdmin,
+                      runtime: RuntimeDep) -> dict[str, Any]:
+    """Approve the app and issue its key; the secret key is in this answer only."""
+    grants = parse_grants(body.operations, body.destinations, body.data_types)
+    app, key = await runtime.registry.approve_app(_ctx(runtime, operator), app_id, grants)
+    return {**views.app(app, runtime.view), "key": views.new_key(key)}
+
+
+class Revocation(BaseModel):
+    reason: str = "revoked by operator"
+
+
+@router.post("/apps/{app_id}/revoke")
+async def revoke_app(app_id: str, body: Revocation, operator: CurrentAdmin,
+                     runtime: RuntimeDep) -> dict[str, Any]:
+    app = await runtime.registry.revoke_app(_ctx(runtime, operator), app_id, body.reason)
+    return views.app(app, runtime.view)
+
+
+class Rotation(BaseModel):
+    overlap_hours: float | None = None
+
+
+@router.post("/principals/{principal_id}/keys")
+async def rotate_key(principal_id: str, body: Rotation, operator: CurrentAdmin,
+                     runtime: RuntimeDep) -> dict[str, Any]:
+    """A new key for an app or operator; current keys keep working for the overlap."""
+    hours = body.overlap_hours
+    overlap = timedelta(hours=runtime.settings.key_overlap_hours if hours is None else hours)
+    key = await runtime.registry.rotate_key(_ctx(runtime, operator), principal_id, overlap)
+    return {"principal_id": principal_id, "key": views.new_key(key)}
+
+
+class NewOperator(BaseModel):
+    name: str
+    role: str = Field(description="admin | auditor | agency-admin")
+    agency_code: str | None = None
+
+
+@router.post("/operators", status_code=201)
+async def add_operator(body: NewOperator, operator: CurrentAdmin,
+                       runtime: RuntimeDep) -> dict[str, Any]:
+    added, key = await runtime.registry.add_operator(_ctx(runtime, operator), body.name,
+                                                     body.role, body.agency_code)
+    return {**views.operator(added), "key": views.new_key(key)}
+
+
+@router.get("/operators")
+async def list_operators(operator: CurrentOperator, runtime: RuntimeDep) -> list[dict[str, Any]]:
+    if operator.role is Role.AGENCY_ADMIN:
+        raise NotFound("no such resource")
+    return [views.operator(o) for o in runtime.view.registry.operators.values()]

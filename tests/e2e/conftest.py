@@ -1,0 +1,30 @@
+"""End-to-end fixtures: a hub per test module and backend, with an admin operator."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.e2e.hubs import RunningHub, running_hub
+
+BACKENDS = ["embedded", pytest.param("distributed", marks=pytest.mark.engines)]
+
+
+@pytest.fixture(scope="module", params=BACKENDS)
+def hub(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+        ) -> Iterator[RunningHub]:
+    engines = request.getfixturevalue("engines") if request.param == "distributed" else None
+    tmp: Path = tmp_path_factory.mktemp(f"hub-{request.param}")
+    with running_hub(request.param, tmp, engines) as running:
+        yield running
+
+
+@pytest.fixture(scope="module")
+def admin_key(hub: RunningHub) -> dict[str, Any]:
+    """The first operator, made locally with the CLI as a provincial IT centre would."""
+    made = hub.admin("operator", "add", "Trung tâm CNTT", "--role", "admin")
+    key: dict[str, Any] = made["key"]
+    return key
