@@ -158,7 +158,8 @@ async def test_sessions_issue_introspect_and_die_with_revocation(hub: RunningHub
         assert answer["active"] is True and answer["src"] == source["code"]
         assert (await other.introspect(session["token"])) == {"active": False}
         assert (await dst.introspect(session["token"][:-4] + "AAAA")) == {"active": False}
-        jwks = httpx.get(f"{hub.url}/v1/auth/jwks").json()
+        async with httpx.AsyncClient() as http:
+            jwks = (await http.get(f"{hub.url}/v1/auth/jwks")).json()
         assert jwks["keys"][0]["crv"] == "Ed25519"
         hub.admin("app", "revoke", source["app_id"])
         assert (await dst.introspect(session["token"])) == {"active": False}
