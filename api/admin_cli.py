@@ -1,8 +1,12 @@
 """`truc admin …`: operators manage agencies, apps, keys and operators.
 
-Works locally, on the hub's own configuration (its data dir, or its Kafka and Cassandra,
-and its master key): that is how the first operator is made. Every action is recorded as
-an event with the acting operator (``--as``, default ``cli:$USER``).
+Two ways to work, same commands and output:
+- **remote**, when ``TRUC_URL``, ``TRUC_ACCESS_KEY`` and ``TRUC_SECRET_KEY`` hold an
+  operator's key: every command is a signed call to ``/v1/ops`` and the hub records the
+  operator as the actor;
+- **local**, otherwise: on the hub's own configuration (its data dir, or its Kafka and
+  Cassandra, and its master key). That is how the first operator is made; the actor
+  recorded is ``--as`` (default ``cli:$USER``).
 """
 
 from __future__ import annotations
@@ -10,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import getpass
 import json
+import os
 import uuid
 from collections.abc import Awaitable, Callable
 from datetime import timedelta
@@ -21,6 +26,8 @@ from rich.console import Console
 from rich.table import Table
 
 from api import views
+from api.client import TrucClient
+from api.client import TrucError as ClientError
 from api.runtime import Runtime
 from hub.errors import TrucError
 from hub.registry.decisions import Context, parse_grants
@@ -41,6 +48,30 @@ admin.add_typer(operator, name="operator")
 
 Json = Annotated[bool, typer.Option("--json", help="Machine-readable output.")]
 Actor = Annotated[str | None, typer.Option("--as", help="Who acts (recorded in events).")]
+
+
+def _remote() -> tuple[str, str, str] | None:
+    found = [os.environ.get(f"TRUC_{n}") for n in ("URL", "ACCESS_KEY", "SECRET_KEY")]
+    url, access_key, secret_key = found
+    return (url, access_key, secret_key) if url and access_key and secret_key else None
+
+
+def _do(work: Callable[[Runtime, Context], Awaitable[T]], actor: str | None,
+        method: str, path: str, body: dict[str, Any] | None = None) -> Any:
+    """Runs ``work`` locally, or the equivalent call on a remote hub."""
+    remote = _remote()
+    if remote is None:
+        return _run(work, actor)
+
+    async def call() -> Any:
+        async with TrucClient(*remote) as hub:
+            return await hub.call(method, path, json_body=body)
+
+    try:
+        return asyncio.run(call())
+    except ClientError as exc:
+        typer.echo(f"error [{exc.code}]: {exc.problem.get('detail', '')}", err=True)
+        raise typer.Exit(2) from None
 
 
 def _run(work: Callable[[Runtime, Context], Awaitable[T]], actor: str | None) -> T:
@@ -88,7 +119,8 @@ def agency_add(code: str, name: Annotated[str, typer.Option(help="Agency name.")
     async def work(rt: Runtime, ctx: Context) -> dict[str, Any]:
         return views.agency(await rt.registry.add_agency(ctx, code, name))
 
-    _show(_run(work, actor), as_json, "agency")
+    _show(_do(work, actor, "POST", "/v1/ops/agencies", {"code": code, "name": name}),
+          as_json, "agency")
 
 
 @agency.command("list")
@@ -98,7 +130,7 @@ def agency_list(as_json: Json = False) -> None:
         return [views.agency(a) for a in sorted(rt.view.registry.agencies.values(),
                                                 key=lambda a: a.code)]
 
-    _show(_run(work, None), as_json, "agencies")
+    _show(_do(work, None, "GET", "/v1/ops/agencies"), as_json, "agencies")
 
 
 @app_.command("add")
@@ -115,7 +147,8 @@ def app_add(agency_code: Annotated[str, typer.Option("--agency", help="Agency co
     async def work(rt: Runtime, ctx: Context) -> dict[str, Any]:
         return views.app(await rt.registry.add_app(ctx, agency_code, name, pem), rt.view)
 
-    _show(_run(work, actor), as_json, "app")
+    body = {"agency_code": agency_code, "name": name, "rsa_public_key_pem": pem}
+    _show(_do(work, actor, "POST", "/v1/ops/apps", body), as_json, "app")
 
 
 @app_.command("list")
@@ -123,11 +156,10 @@ def app_list(agency_code: Annotated[str | None, typer.Option("--agency")] = None
              as_json: Json = False) -> None:
     """Apps, of one agency or all."""
     async def work(rt: Runtime, _: Context) -> list[dict[str, Any]]:
-        apps = rt.view.registry.apps.values()
-        return [views.app(a, rt.view) for a in apps
-                if agency_code is None or views.app(a, rt.view)["agency_code"] == agency_code]
+        return [views.app(a, rt.view) for a in rt.view.registry.apps.values()]
 
-    _show(_run(work, None), as_json, "apps")
+    apps = _do(work, None, "GET", "/v1/ops/apps")
+    _show([a for a in apps if agency_code in (None, a["agency_code"])], as_json, "apps")
 
 
 @app_.command("approve")
@@ -149,7 +181,10 @@ def app_approve(
         approved, new_key = await rt.registry.approve_app(ctx, app_id, grants)
         return {**views.app(approved, rt.view), "key": views.new_key(new_key)}
 
-    _show(_run(work, actor), as_json, "approved app")
+    body = {"operations": sorted(grants.operations), "destinations": sorted(grants.destinations),
+            "data_types": sorted(grants.data_types)}
+    _show(_do(work, actor, "POST", f"/v1/ops/apps/{app_id}/approve", body), as_json,
+          "approved app")
 
 
 @app_.command("revoke")
@@ -159,7 +194,8 @@ def app_revoke(app_id: str, reason: Annotated[str, typer.Option()] = "revoked by
     async def work(rt: Runtime, ctx: Context) -> dict[str, Any]:
         return views.app(await rt.registry.revoke_app(ctx, app_id, reason), rt.view)
 
-    _show(_run(work, actor), as_json, "revoked app")
+    _show(_do(work, actor, "POST", f"/v1/ops/apps/{app_id}/revoke", {"reason": reason}),
+          as_json, "revoked app")
 
 
 @key.command("rotate")
@@ -173,7 +209,8 @@ def key_rotate(principal_id: str,
         new_key = await rt.registry.rotate_key(ctx, principal_id, timedelta(hours=hours))
         return {"principal_id": principal_id, "key": views.new_key(new_key)}
 
-    _show(_run(work, actor), as_json, "new key")
+    _show(_do(work, actor, "POST", f"/v1/ops/principals/{principal_id}/keys",
+              {"overlap_hours": overlap_hours}), as_json, "new key")
 
 
 @operator.command("add")
@@ -187,7 +224,8 @@ def operator_add(name: str, role: Annotated[str, typer.Option(
         op, new_key = await rt.registry.add_operator(ctx, name, role, agency_code)
         return {**views.operator(op), "key": views.new_key(new_key)}
 
-    _show(_run(work, actor), as_json, "operator")
+    body = {"name": name, "role": role, "agency_code": agency_code}
+    _show(_do(work, actor, "POST", "/v1/ops/operators", body), as_json, "operator")
 
 
 @operator.command("list")
@@ -196,4 +234,4 @@ def operator_list(as_json: Json = False) -> None:
     async def work(rt: Runtime, _: Context) -> list[dict[str, Any]]:
         return [views.operator(o) for o in rt.view.registry.operators.values()]
 
-    _show(_run(work, None), as_json, "operators")
+    _show(_do(work, None, "GET", "/v1/ops/operators"), as_json, "operators")

@@ -17,7 +17,9 @@ import pytest
 from api.client import TrucClient, TrucError
 from hub.auth.signing import TRUC4, Scheme, sign_request
 from infra.rsa_keys import generate_rsa_keypair
-from tests.e2e.hubs import RunningHub
+from tests.e2e.hubs import TRUC, RunningHub
+
+TRUC_CMD = [TRUC]
 
 _codes = itertools.count(11)
 
@@ -262,3 +264,26 @@ async def test_replays_skew_and_tampering_are_refused(hub: RunningHub) -> None:
         unsigned = await http.get(f"{hub.url}/v1/whoami")
         assert unsigned.status_code == 401 and unsigned.json()["code"] == "missing_signature"
         assert "date" in unsigned.headers
+
+
+def test_the_admin_cli_works_remotely_with_an_operator_key(
+    hub: RunningHub, admin_key: dict[str, Any]
+) -> None:
+    remote = {**hub.env, "TRUC_URL": hub.url, "TRUC_ACCESS_KEY": admin_key["access_key"],
+              "TRUC_SECRET_KEY": admin_key["secret_key"], "TRUC_DATA_DIR": "/nonexistent"}
+    code = new_code()
+
+    def truc(*args: str, env: dict[str, str] = remote) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([*TRUC_CMD, "admin", *args], env=env, capture_output=True,
+                              text=True, timeout=60, check=False)
+
+    added = truc("agency", "add", code, "--name", "Sở Nội vụ", "--json")
+    assert added.returncode == 0, added.stderr
+    assert json.loads(added.stdout)["code"] == code
+    assert code in [a["code"] for a in json.loads(truc("agency", "list", "--json").stdout)]
+    auditor = json.loads(truc("operator", "add", "Kiểm toán", "--role", "auditor",
+                              "--json").stdout)["key"]
+    as_auditor = {**remote, "TRUC_ACCESS_KEY": auditor["access_key"],
+                  "TRUC_SECRET_KEY": auditor["secret_key"]}
+    refused = truc("agency", "add", new_code(), "--name", "x", env=as_auditor)
+    assert refused.returncode == 2 and "role_not_allowed" in refused.stderr
