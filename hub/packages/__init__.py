@@ -1,0 +1,1 @@
+"""Packages: request, upload, seal, plan, deliver, acknowledge, shred (Điều 9, 10)."""

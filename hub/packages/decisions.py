@@ -1,0 +1,229 @@
+"""Package commands: validate against the registry and the package, return the events.
+
+Refusals never reveal whether a package exists to an agency that may not see it: every
+such case is the same ``package_not_found`` (404).
+"""
+
+from __future__ import annotations
+
+import re
+import uuid
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from hub import events as ev
+from hub.auth.sessions import Caller, require
+from hub.errors import Conflict, InvalidRequest, NotFound
+from hub.packages.model import PRIORITIES, DeliveryState, Package, PackageState
+from hub.registry.codes import AgencyCode, InvalidAgencyCode
+from hub.registry.decisions import Context
+from hub.registry.model import Operation, Registry
+
+SHA256 = re.compile(r"^[0-9a-f]{64}$")
+DATA_TYPE = re.compile(r"^[a-z0-9][a-z0-9.+-]{0,39}$")
+STATUS_CODES = {
+    "01": "arrived", "02": "refused", "03": "accepted/registered", "04": "assigned",
+    "05": "processing", "06": "completed", "13": "recall requested",
+    "15": "recall/update agreed", "16": "recall/update refused",
+}
+
+
+class Gone(Conflict):
+    code = "space_expired"
+    status = 410
+
+
+@dataclass(frozen=True)
+class Limits:
+    max_package_bytes: int
+    chunk_bytes: int
+    space_ttl: timedelta
+
+
+@dataclass(frozen=True)
+class SendRequest:
+    recipients: list[str]
+    title: str
+    priority: str
+    data_type: str
+    protocol: str
+    size: int
+    sha256: str
+    idempotency_key: str | None = None
+
+
+def not_found() -> NotFound:
+    return NotFound("no such package", code="package_not_found")
+
+
+def request_package(reg: Registry, caller: Caller, ctx: Context, req: SendRequest,
+                    limits: Limits) -> tuple[ev.PackageRequested, ev.SpaceGranted]:
+    require(caller, Operation.SEND)
+    recipients = _check_recipients(reg, caller, req.recipients)
+    _check_request(caller, req, limits)
+    package_id = str(uuid.uuid4())
+    requested = ev.PackageRequested(
+        **ctx.envelope(), package_id=package_id, source_agency_id=caller.app.agency_id,
+        source_agency_code=caller.agency_code, source_app_id=caller.app.app_id,
+        recipients=recipients, title=req.title.strip(), priority=req.priority,
+        data_type=req.data_type, protocol=req.protocol, declared_size=req.size,
+        declared_sha256=req.sha256, idempotency_key=req.idempotency_key,
+    )
+    count = max(1, -(-req.size // limits.chunk_bytes))
+    space = ev.SpaceGranted(
+        **ctx.envelope(), package_id=package_id, space_id=package_id,
+        chunk_size=limits.chunk_bytes, chunk_count=count, expires_at=ctx.now + limits.space_ttl,
+    )
+    return requested, space
+
+
+def _check_recipients(reg: Registry, caller: Caller, codes: list[str]) -> list[str]:
+    if not codes:
+        raise InvalidRequest("name at least one recipient agency", code="no_recipients")
+    unknown, normalised = [], []
+    for code in codes:
+        try:
+            parsed = str(AgencyCode.parse(code))
+        except InvalidAgencyCode:
+            unknown.append(code)
+            continue
+        if reg.agency(parsed) is None:
+            unknown.append(code)
+        normalised.append(parsed)
+    if unknown:
+        raise InvalidRequest(f"unknown recipients: {', '.join(unknown)}",
+                             code="unknown_recipients", unknown=unknown)
+    grants = caller.app.grants
+    refused = [c for c in normalised if grants is None or not grants.allows_destination(c)]
+    if refused:
+        raise NotFound(f"this app may not send to {', '.join(refused)}", code="not_granted",
+                       refused=refused)
+    return list(dict.fromkeys(normalised))
+
+
+def _check_request(caller: Caller, req: SendRequest, limits: Limits) -> None:
+    problems = []
+    if not req.title.strip() or len(req.title) > 500:
+        problems.append("title must have 1 to 500 characters")
+    if req.priority not in PRIORITIES:
+        problems.append(f"priority must be one of {', '.join(PRIORITIES)}")
+    if not DATA_TYPE.match(req.data_type):
+        problems.append("data_type must be a short lower-case name such as edxml or pdf")
+    if not 0 < req.size <= limits.max_package_bytes:
+        problems.append(f"size must be between 1 and {limits.max_package_bytes} bytes")
+    if not SHA256.match(req.sha256):
+        problems.append("sha256 must be 64 lower-case hex digits")
+    if problems:
+        raise InvalidRequest("; ".join(problems), code="invalid_package_request",
+                             problems=problems)
+    grants = caller.app.grants
+    if grants is None or not grants.allows_data_type(req.data_type):
+        raise InvalidRequest(f"this app may not send data type {req.data_type}",
+                             code="not_granted")
+
+
+def visible(pkg: Package | None, caller: Caller) -> Package:
+    """The package if the caller's agency is its source or one of its destinations."""
+    if pkg is None or not (pkg.source_agency_id == caller.app.agency_id
+                           or caller.app.agency_id in pkg.deliveries):
+        raise not_found()
+    return pkg
+
+
+def own_upload(pkg: Package | None, caller: Caller, now: datetime) -> Package:
+    """The package whose space the caller may still upload into."""
+    if pkg is None or pkg.source_agency_id != caller.app.agency_id:
+        raise not_found()
+    if pkg.state is not PackageState.UPLOADING:
+        raise Conflict(f"the package is {pkg.state}; its space is closed", code="space_closed")
+    if pkg.space_expires_at and now >= datetime.fromisoformat(pkg.space_expires_at):
+        raise Gone("the upload space has expired; request a new one")
+    return pkg
+
+
+def check_chunk(pkg: Package, index: int, size: int, declared: str, actual: str) -> None:
+    if not 0 <= index < pkg.chunk_count:
+        raise InvalidRequest(f"chunk index must be 0..{pkg.chunk_count - 1}",
+                             code="chunk_out_of_range")
+    expected = pkg.size - index * pkg.chunk_size if index == pkg.chunk_count - 1 \
+        else pkg.chunk_size
+    if size != expected:
+        raise InvalidRequest(f"chunk {index} must have {expected} bytes, not {size}",
+                             code="chunk_size_mismatch", expected=expected)
+    if declared.lower() != actual:
+        raise InvalidRequest(f"chunk {index} does not match its SHA-256",
+                             code="chunk_digest_mismatch", computed=actual)
+
+
+def chunk_stored(ctx: Context, pkg: Package, index: int, size: int,
+                 digest: str) -> ev.ChunkStored:
+    return ev.ChunkStored(**ctx.envelope(), package_id=pkg.package_id, index=index, size=size,
+                          sha256=digest)
+
+
+def missing_chunks(pkg: Package, stored: list[int]) -> list[int]:
+    return sorted(set(range(pkg.chunk_count)) - set(stored))
+
+
+def seal(ctx: Context, pkg: Package, stored: list[int], digest: str | None, *,
+         deadline: datetime | None, offline_wait_seconds: int | None
+         ) -> ev.PackageSealed | ev.PackageRejected:
+    """Sealed if every chunk is there and the whole content matches its declared digest."""
+    missing = missing_chunks(pkg, stored)
+    if missing:
+        raise Conflict(f"missing chunks: {missing[:20]}", code="chunks_missing",
+                       missing=missing[:1000])
+    if deadline is not None and deadline <= ctx.now:
+        raise InvalidRequest("the deadline is in the past", code="invalid_policy")
+    if digest != pkg.sha256:
+        return ev.PackageRejected(**ctx.envelope(), package_id=pkg.package_id,
+                                  reason_code="digest_mismatch",
+                                  reason=f"content SHA-256 is {digest}, declared {pkg.sha256}")
+    return ev.PackageSealed(**ctx.envelope(), package_id=pkg.package_id, size=pkg.size,
+                            sha256=pkg.sha256, deadline=deadline,
+                            offline_wait_seconds=offline_wait_seconds)
+
+
+def own_delivery(pkg: Package | None, caller: Caller) -> Package:
+    """The package if the caller's agency is one of its destinations and it is deliverable."""
+    if pkg is None or caller.app.agency_id not in pkg.deliveries:
+        raise not_found()
+    require(caller, Operation.RECEIVE)
+    return pkg
+
+
+def fetched(ctx: Context, pkg: Package, caller: Caller) -> ev.DeliveryFetched | None:
+    if pkg.shredded:
+        raise Gone("the content was destroyed after delivery completed", code="content_shredded")
+    state = pkg.deliveries[caller.app.agency_id].state
+    if state in (DeliveryState.PLANNED, DeliveryState.NOTIFIED):
+        return ev.DeliveryFetched(**ctx.envelope(), package_id=pkg.package_id,
+                                  destination_agency_id=caller.app.agency_id,
+                                  app_id=caller.app.app_id)
+    return None
+
+
+def acknowledge(ctx: Context, pkg: Package, caller: Caller,
+                digest: str) -> ev.DeliveryAcknowledged:
+    delivery = pkg.deliveries[caller.app.agency_id]
+    if delivery.state is DeliveryState.ACKNOWLEDGED:
+        raise Conflict("this delivery is already acknowledged", code="already_acknowledged")
+    if delivery.state is DeliveryState.EXPIRED:
+        raise Conflict("this delivery has expired", code="delivery_expired")
+    if digest.lower() != pkg.sha256:
+        raise Conflict("the SHA-256 you computed does not match the package; fetch it again",
+                       code="digest_mismatch")
+    return ev.DeliveryAcknowledged(**ctx.envelope(), package_id=pkg.package_id,
+                                   destination_agency_id=caller.app.agency_id,
+                                   app_id=caller.app.app_id, sha256=pkg.sha256)
+
+
+def report_status(ctx: Context, pkg: Package, caller: Caller, code: str,
+                  note: str | None) -> ev.StatusReported:
+    require(caller, Operation.REPORT_STATUS)
+    if code not in STATUS_CODES:
+        raise InvalidRequest(f"status code must be one of {sorted(STATUS_CODES)}",
+                             code="invalid_status_code")
+    return ev.StatusReported(**ctx.envelope(), package_id=pkg.package_id,
+                             agency_id=caller.app.agency_id, agency_code=caller.agency_code,
+                             status_code=code, note=note)

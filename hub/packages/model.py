@@ -1,0 +1,213 @@
+"""A package and its deliveries as state, folded from the package's own events.
+
+One package's events share a partition (keyed by package id), so they are folded in the
+order they happened. The fold is idempotent: a derived event seen twice (a processor
+re-emitting after a crash gives it the same id) changes nothing the second time.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field, replace
+from datetime import datetime
+from enum import StrEnum
+from typing import Any
+
+from hub import events as ev
+
+
+class PackageState(StrEnum):
+    UPLOADING = "uploading"
+    SEALED = "sealed"
+    REJECTED = "rejected"
+    COMPLETED = "completed"
+
+
+class DeliveryState(StrEnum):
+    PLANNED = "planned"
+    NOTIFIED = "notified"
+    FETCHED = "fetched"
+    ACKNOWLEDGED = "acknowledged"
+    EXPIRED = "expired"
+
+    @property
+    def closed(self) -> bool:
+        return self in (DeliveryState.ACKNOWLEDGED, DeliveryState.EXPIRED)
+
+
+PRIORITIES = ("flash", "urgent", "normal")
+"""In the order they are served: flash before urgent before normal."""
+
+
+@dataclass(frozen=True)
+class Step:
+    """One line of a timeline: what happened, when, concerning which agency."""
+
+    event_id: str
+    at: str
+    what: str
+    agency_id: str | None = None
+    detail: str | None = None
+
+
+@dataclass(frozen=True)
+class Delivery:
+    agency_id: str
+    code: str
+    state: DeliveryState
+    planned_at: str
+    statuses: tuple[tuple[str, str], ...] = ()
+    """(national status code, when) in the order reported."""
+
+
+@dataclass(frozen=True)
+class Package:
+    package_id: str
+    source_agency_id: str
+    source_code: str
+    source_app_id: str
+    recipients: tuple[str, ...]
+    title: str
+    priority: str
+    data_type: str
+    protocol: str
+    size: int
+    sha256: str
+    requested_at: str
+    state: PackageState = PackageState.UPLOADING
+    chunk_size: int = 0
+    chunk_count: int = 0
+    space_expires_at: str | None = None
+    deadline: str | None = None
+    offline_wait_seconds: int | None = None
+    rejection: str | None = None
+    shredded: bool = False
+    deliveries: dict[str, Delivery] = field(default_factory=dict)
+    timeline: tuple[Step, ...] = ()
+    idempotency_key: str | None = None
+
+    @property
+    def all_closed(self) -> bool:
+        return bool(self.deliveries) and all(d.state.closed for d in self.deliveries.values())
+
+    def to_json(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> Package:
+        deliveries = {k: Delivery(**{**d, "state": DeliveryState(d["state"]),
+                                     "statuses": tuple(tuple(s) for s in d["statuses"])})
+                      for k, d in data["deliveries"].items()}
+        return cls(**{**data, "recipients": tuple(data["recipients"]),
+                      "state": PackageState(data["state"]), "deliveries": deliveries,
+                      "timeline": tuple(Step(**s) for s in data["timeline"])})
+
+
+def evolve(pkg: Package | None, event: ev.Event) -> Package | None:
+    """The package after ``event``; unchanged for an event it has already seen."""
+    if pkg is not None and any(s.event_id == event.event_id for s in pkg.timeline):
+        return pkg
+    if isinstance(event, ev.PackageRequested):
+        return _requested(event) if pkg is None else pkg
+    if pkg is None:
+        return None
+    handler = _HANDLERS.get(type(event))
+    if handler is None:
+        return pkg
+    changed: Package = handler(pkg, event)
+    return replace(changed, timeline=(*changed.timeline, _step(event)))
+
+
+def _step(event: ev.Event) -> Step:
+    agency = getattr(event, "destination_agency_id", None) or getattr(event, "agency_id", None)
+    detail = (getattr(event, "status_code", None) or getattr(event, "reason", None)
+              or getattr(event, "channel", None))
+    return Step(event.event_id, event.occurred_at.isoformat(), type(event).__name__,
+                agency, detail)
+
+
+def _requested(e: ev.PackageRequested) -> Package:
+    return Package(
+        e.package_id, e.source_agency_id, e.source_agency_code, e.source_app_id,
+        tuple(e.recipients), e.title, e.priority, e.data_type, e.protocol, e.declared_size,
+        e.declared_sha256, e.occurred_at.isoformat(), idempotency_key=e.idempotency_key,
+        timeline=(_step(e),),
+    )
+
+
+def _space(p: Package, e: ev.SpaceGranted) -> Package:
+    return replace(p, chunk_size=e.chunk_size, chunk_count=e.chunk_count,
+                   space_expires_at=e.expires_at.isoformat())
+
+
+def _sealed(p: Package, e: ev.PackageSealed) -> Package:
+    return replace(p, state=PackageState.SEALED, deadline=_iso(e.deadline),
+                   offline_wait_seconds=e.offline_wait_seconds)
+
+
+def _rejected(p: Package, e: ev.PackageRejected) -> Package:
+    return replace(p, state=PackageState.REJECTED, rejection=f"{e.reason_code}: {e.reason}")
+
+
+def _planned(p: Package, e: ev.DeliveryPlanned) -> Package:
+    if e.destination_agency_id in p.deliveries:
+        return p
+    delivery = Delivery(e.destination_agency_id, e.destination_code, DeliveryState.PLANNED,
+                        e.occurred_at.isoformat())
+    return replace(p, deliveries={**p.deliveries, e.destination_agency_id: delivery})
+
+
+_ORDER = list(DeliveryState)
+
+
+def _advance(p: Package, agency_id: str, state: DeliveryState) -> Package:
+    """Moves a delivery forward; never backward (a late 'notified' after 'fetched')."""
+    current = p.deliveries.get(agency_id)
+    if current is None or current.state.closed or _ORDER.index(state) <= _ORDER.index(
+            current.state):
+        return p
+    deliveries = {**p.deliveries, agency_id: replace(current, state=state)}
+    done = all(d.state.closed for d in deliveries.values())
+    return replace(p, deliveries=deliveries,
+                   state=PackageState.COMPLETED if done else p.state)
+
+
+def _notified(p: Package, e: ev.DeliveryNotified) -> Package:
+    return _advance(p, e.destination_agency_id, DeliveryState.NOTIFIED)
+
+
+def _fetched(p: Package, e: ev.DeliveryFetched) -> Package:
+    return _advance(p, e.destination_agency_id, DeliveryState.FETCHED)
+
+
+def _acknowledged(p: Package, e: ev.DeliveryAcknowledged) -> Package:
+    return _advance(p, e.destination_agency_id, DeliveryState.ACKNOWLEDGED)
+
+
+def _expired(p: Package, e: ev.DeliveryExpired) -> Package:
+    return _advance(p, e.destination_agency_id, DeliveryState.EXPIRED)
+
+
+def _status(p: Package, e: ev.StatusReported) -> Package:
+    current = p.deliveries.get(e.agency_id)
+    if current is None:
+        return p
+    updated = replace(current, statuses=(*current.statuses,
+                                         (e.status_code, e.occurred_at.isoformat())))
+    return replace(p, deliveries={**p.deliveries, e.agency_id: updated})
+
+
+def _shredded(p: Package, _: ev.ContentShredded) -> Package:
+    return replace(p, shredded=True)
+
+
+def _iso(value: datetime | None) -> str | None:
+    return value.isoformat() if value else None
+
+
+_HANDLERS: dict[type[ev.Event], Any] = {
+    ev.SpaceGranted: _space, ev.PackageSealed: _sealed, ev.PackageRejected: _rejected,
+    ev.DeliveryPlanned: _planned, ev.DeliveryNotified: _notified,
+    ev.DeliveryFetched: _fetched, ev.DeliveryAcknowledged: _acknowledged,
+    ev.DeliveryExpired: _expired, ev.StatusReported: _status,
+    ev.ContentShredded: _shredded,
+}

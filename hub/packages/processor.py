@@ -1,0 +1,101 @@
+"""The package processor: one pure step per package event.
+
+From the package as it was and the next event it gives the package as it is, the rows of
+the read models (the package itself, each destination's inbox, the source's outbox), the
+events it derives (one ``DeliveryPlanned`` per destination when a package is sealed) and
+whether the content must now be destroyed. Derived events get ids computed from the event
+that caused them, so a step replayed after a crash derives the very same events, and the
+fold ignores them the second time.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from hub import events as ev
+from hub.packages.model import PRIORITIES, Package, PackageState, evolve
+from hub.ports import Row, RowRef
+from hub.projection import Writes
+
+PACKAGES = "packages"
+INBOX = "inbox"
+OUTBOX = "outbox"
+TRACKER = "packages"
+_NAMESPACE = uuid.UUID("6f1c3f0e-2b1a-4f5e-9a53-7d1f0c2a9b10")
+
+
+def package_ref(package_id: str) -> RowRef:
+    return RowRef(PACKAGES, package_id, "")
+
+
+def inbox_key(pkg: Package, planned_at: str) -> str:
+    return f"{PRIORITIES.index(pkg.priority)}|{planned_at}|{pkg.package_id}"
+
+
+@dataclass(frozen=True)
+class Outcome:
+    package: Package | None
+    writes: Writes = field(default_factory=Writes)
+    derived: tuple[ev.Event, ...] = ()
+    shred: bool = False
+
+
+def derived_id(cause: ev.Event, what: str) -> str:
+    return str(uuid.uuid5(_NAMESPACE, f"{cause.event_id}/{what}"))
+
+
+def step(before: Package | None, event: ev.Event, agency_ids: Mapping[str, str]) -> Outcome:
+    """``agency_ids`` maps the package's recipient codes to agency ids (from the registry)."""
+    after = evolve(before, event)
+    if after is None or after is before:
+        return Outcome(before)
+    derived = _plan(after, event, agency_ids) if isinstance(event, ev.PackageSealed) else ()
+    shred = after.all_closed and not after.shredded and not (before and before.all_closed)
+    return Outcome(after, _rows(before, after), derived, shred)
+
+
+def _plan(pkg: Package, sealed: ev.PackageSealed,
+          agency_ids: Mapping[str, str]) -> tuple[ev.Event, ...]:
+    return tuple(
+        ev.DeliveryPlanned(
+            event_id=derived_id(sealed, code), occurred_at=sealed.occurred_at,
+            actor="hub:planner", correlation_id=sealed.correlation_id,
+            package_id=pkg.package_id, destination_agency_id=agency_ids[code],
+            destination_code=code, priority=pkg.priority, deadline=sealed.deadline,
+        )
+        for code in pkg.recipients if code in agency_ids
+    )
+
+
+def shredded_event(pkg: Package, cause: ev.Event, chunk_count: int) -> ev.ContentShredded:
+    return ev.ContentShredded(
+        event_id=derived_id(cause, "shredded"), occurred_at=cause.occurred_at,
+        actor="hub:shredder", correlation_id=cause.correlation_id,
+        package_id=pkg.package_id, chunk_count=chunk_count, size=pkg.size)
+
+
+def summary(pkg: Package) -> dict[str, Any]:
+    return {"package_id": pkg.package_id, "title": pkg.title, "priority": pkg.priority,
+            "data_type": pkg.data_type, "size": pkg.size, "sha256": pkg.sha256,
+            "source": pkg.source_code, "recipients": list(pkg.recipients),
+            "state": pkg.state.value, "requested_at": pkg.requested_at}
+
+
+def _rows(before: Package | None, after: Package) -> Writes:
+    upserts = [Row(package_ref(after.package_id), after.to_json())]
+    deletes: list[RowRef] = []
+    if after.state is not PackageState.UPLOADING:
+        upserts.append(Row(RowRef(OUTBOX, after.source_agency_id,
+                                  f"{after.requested_at}|{after.package_id}"), summary(after)))
+    for agency_id, delivery in after.deliveries.items():
+        ref = RowRef(INBOX, agency_id, inbox_key(after, delivery.planned_at))
+        old = before.deliveries.get(agency_id) if before else None
+        if delivery.state.closed:
+            if old is not None and not old.state.closed:
+                deletes.append(ref)
+        elif old != delivery or before is None or before.state != after.state:
+            upserts.append(Row(ref, {**summary(after), "delivery_state": delivery.state.value}))
+    return Writes(upserts, deletes)

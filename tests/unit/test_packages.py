@@ -1,0 +1,207 @@
+"""The package lifecycle in the domain: requests, chunks, seal, plan, deliveries, shred."""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import replace
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from hub import events as ev
+from hub.auth.sessions import Caller, NotGranted
+from hub.errors import Conflict, InvalidRequest, NotFound
+from hub.packages import decisions as decide
+from hub.packages.decisions import Limits, SendRequest
+from hub.packages.model import DeliveryState, Package, PackageState, evolve
+from hub.packages.processor import INBOX, OUTBOX, package_ref, step
+from hub.registry import decisions as registry
+from hub.registry.decisions import Context
+from hub.registry.model import Grants, Operation, Registry
+
+NOW = datetime(2026, 11, 27, 9, 0, tzinfo=UTC)
+CTX = Context("app", NOW, "corr")
+LIMITS = Limits(max_package_bytes=10 * 2**20, chunk_bytes=2**20, space_ttl=timedelta(hours=1))
+CONTENT = b"x" * (2**20 + 5)
+DIGEST = hashlib.sha256(CONTENT).hexdigest()
+SOURCE, DEST, OTHER = "000.00.11.H53", "000.00.12.H53", "000.00.13.H53"
+
+
+def world() -> tuple[Registry, dict[str, Caller]]:
+    reg = Registry()
+    callers = {}
+    for code in (SOURCE, DEST, OTHER):
+        reg.apply(registry.register_agency(reg, CTX, code, code, "d"))
+        app = registry.register_app(reg, CTX, code, "QLVB")
+        reg.apply(app)
+        approved, key = registry.approve_app(reg, CTX, app.app_id,
+                                             Grants(frozenset(o.value for o in Operation)))
+        reg.apply(approved)
+        reg.apply(key.event)
+        callers[code] = Caller(reg.apps[app.app_id], reg.keys[key.event.key_id], code)
+    return reg, callers
+
+
+def send(recipients: list[str] | None = None, **changes: object) -> SendRequest:
+    base = SendRequest(recipients or [DEST], "Công văn số 12", "urgent", "edxml", "edxml-2",
+                       len(CONTENT), DIGEST)
+    return replace(base, **changes)  # type: ignore[arg-type]
+
+
+def requested() -> tuple[Registry, dict[str, Caller], Package]:
+    reg, callers = world()
+    events = decide.request_package(reg, callers[SOURCE], CTX, send(), LIMITS)
+    pkg = None
+    for e in events:
+        pkg = evolve(pkg, e)
+    assert pkg is not None
+    return reg, callers, pkg
+
+
+def test_a_request_grants_a_space_sized_in_chunks() -> None:
+    _, _, pkg = requested()
+    assert pkg.state is PackageState.UPLOADING
+    assert (pkg.chunk_size, pkg.chunk_count) == (2**20, 2)
+    assert pkg.space_expires_at == (NOW + timedelta(hours=1)).isoformat()
+
+
+def test_unknown_recipients_are_listed() -> None:
+    reg, callers = world()
+    with pytest.raises(InvalidRequest) as caught:
+        decide.request_package(reg, callers[SOURCE], CTX, send([DEST, "000.00.99.H53", "x"]),
+                               LIMITS)
+    assert caught.value.code == "unknown_recipients"
+    assert caught.value.extra["unknown"] == ["000.00.99.H53", "x"]
+
+
+@pytest.mark.parametrize("bad", [
+    {"title": ""}, {"priority": "asap"}, {"data_type": "PDF!"}, {"size": 0},
+    {"size": 11 * 2**20}, {"sha256": "abc"},
+])
+def test_bad_requests_say_what_is_wrong(bad: dict[str, object]) -> None:
+    reg, callers = world()
+    with pytest.raises(InvalidRequest) as caught:
+        decide.request_package(reg, callers[SOURCE], CTX, send(**bad), LIMITS)
+    assert caught.value.code == "invalid_package_request"
+
+
+def test_an_app_without_send_is_refused() -> None:
+    reg, callers = world()
+    caller = callers[SOURCE]
+    receive_only = replace(caller.app, grants=Grants(frozenset({"receive"})))
+    with pytest.raises(NotGranted):
+        decide.request_package(reg, replace(caller, app=receive_only), CTX, send(), LIMITS)
+
+
+def test_chunks_are_checked_for_range_size_and_digest() -> None:
+    _, _, pkg = requested()
+    last = CONTENT[2**20:]
+    decide.check_chunk(pkg, 1, len(last), hashlib.sha256(last).hexdigest(),
+                       hashlib.sha256(last).hexdigest())
+    for index, size, declared, code in [
+        (2, 5, "a" * 64, "chunk_out_of_range"),
+        (0, 5, "a" * 64, "chunk_size_mismatch"),
+        (1, 5, "a" * 64, "chunk_digest_mismatch"),
+    ]:
+        with pytest.raises(InvalidRequest) as caught:
+            decide.check_chunk(pkg, index, size, declared, hashlib.sha256(last).hexdigest())
+        assert caught.value.code == code
+
+
+def test_uploads_are_for_the_source_and_its_open_unexpired_space() -> None:
+    _, callers, pkg = requested()
+    decide.own_upload(pkg, callers[SOURCE], NOW)
+    with pytest.raises(NotFound):
+        decide.own_upload(pkg, callers[DEST], NOW)
+    with pytest.raises(decide.Gone):
+        decide.own_upload(pkg, callers[SOURCE], NOW + timedelta(hours=2))
+
+
+def test_seal_needs_every_chunk_and_the_declared_digest() -> None:
+    _, _, pkg = requested()
+    with pytest.raises(Conflict) as missing:
+        decide.seal(CTX, pkg, [0], DIGEST, deadline=None, offline_wait_seconds=None)
+    assert missing.value.extra["missing"] == [1]
+    rejected = decide.seal(CTX, pkg, [0, 1], "0" * 64, deadline=None, offline_wait_seconds=None)
+    assert isinstance(rejected, ev.PackageRejected)
+    sealed = decide.seal(CTX, pkg, [0, 1], DIGEST, deadline=None, offline_wait_seconds=3600)
+    assert isinstance(sealed, ev.PackageSealed)
+
+
+def delivered() -> tuple[dict[str, Caller], Package, Registry]:
+    reg, callers, pkg = requested()
+    sealed = decide.seal(CTX, pkg, [0, 1], DIGEST, deadline=None, offline_wait_seconds=None)
+    ids = {DEST: callers[DEST].app.agency_id}
+    outcome = step(pkg, sealed, ids)
+    assert outcome.package is not None
+    current = outcome.package
+    for derived in outcome.derived:
+        current = step(current, derived, ids).package or current
+    return callers, current, reg
+
+
+def test_sealing_plans_one_delivery_per_destination_once() -> None:
+    reg, callers, pkg = requested()
+    sealed = decide.seal(CTX, pkg, [0, 1], DIGEST, deadline=None, offline_wait_seconds=None)
+    ids = {DEST: callers[DEST].app.agency_id}
+    first, again = step(pkg, sealed, ids), step(pkg, sealed, ids)
+    assert [e.event_id for e in first.derived] == [e.event_id for e in again.derived]
+    assert len(first.derived) == 1
+    assert first.package is not None
+    planned = step(first.package, first.derived[0], ids).package
+    assert planned is not None
+    assert step(planned, first.derived[0], ids).package is planned, "a replay changes nothing"
+
+
+def test_only_source_and_destinations_see_a_package() -> None:
+    callers, pkg, _ = delivered()
+    assert decide.visible(pkg, callers[SOURCE]) is pkg
+    assert decide.visible(pkg, callers[DEST]) is pkg
+    with pytest.raises(NotFound) as hidden:
+        decide.visible(pkg, callers[OTHER])
+    assert hidden.value.code == "package_not_found"
+    for action in (lambda: decide.own_delivery(pkg, callers[OTHER]),
+                   lambda: decide.own_delivery(pkg, callers[SOURCE])):
+        with pytest.raises(NotFound):
+            action()
+
+
+def test_acknowledgement_checks_the_digest_once_and_completes_then_shreds() -> None:
+    callers, pkg, _ = delivered()
+    dest = callers[DEST]
+    fetch = decide.fetched(CTX, pkg, dest)
+    assert fetch is not None
+    pkg = step(pkg, fetch, {}).package or pkg
+    assert pkg.deliveries[dest.app.agency_id].state is DeliveryState.FETCHED
+    with pytest.raises(Conflict) as wrong:
+        decide.acknowledge(CTX, pkg, dest, "0" * 64)
+    assert wrong.value.code == "digest_mismatch"
+    ack = decide.acknowledge(CTX, pkg, dest, DIGEST)
+    outcome = step(pkg, ack, {})
+    assert outcome.shred and outcome.package is not None
+    assert outcome.package.state is PackageState.COMPLETED
+    inbox_deletes = [r for r in outcome.writes.deletes if r.view == INBOX]
+    assert inbox_deletes, "a closed delivery leaves the inbox"
+    with pytest.raises(Conflict) as twice:
+        decide.acknowledge(CTX, outcome.package, dest, DIGEST)
+    assert twice.value.code == "already_acknowledged"
+
+
+def test_statuses_use_the_national_codes() -> None:
+    callers, pkg, _ = delivered()
+    report = decide.report_status(CTX, pkg, callers[DEST], "03", "Đã vào sổ")
+    after = step(pkg, report, {}).package
+    assert after is not None
+    assert after.deliveries[callers[DEST].app.agency_id].statuses[0][0] == "03"
+    with pytest.raises(InvalidRequest):
+        decide.report_status(CTX, pkg, callers[DEST], "99", None)
+
+
+def test_rows_cover_package_outbox_and_inbox_and_round_trip() -> None:
+    callers, pkg, _ = delivered()
+    assert Package.from_json(pkg.to_json()) == pkg
+    report = decide.report_status(CTX, pkg, callers[DEST], "01", None)
+    outcome = step(pkg, report, {})
+    views = {row.ref.view for row in outcome.writes.upserts}
+    assert views == {"packages", OUTBOX, INBOX}
+    assert outcome.writes.upserts[0].ref == package_ref(pkg.package_id)
