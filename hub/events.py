@@ -8,7 +8,7 @@ Every event shares the four envelope fields of ``Event``.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TypedDict
 
@@ -128,6 +128,8 @@ class PackageRequested(Event):
     declared_size: int
     declared_sha256: str
     idempotency_key: str | None = None
+    recipient_agency_ids: list[str] = field(default_factory=list)
+    """v2: the agency ids the recipient codes resolved to when the request was accepted."""
 
 
 @dataclass(frozen=True, kw_only=True)

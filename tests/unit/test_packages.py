@@ -141,7 +141,7 @@ def delivered() -> tuple[dict[str, Caller], Package, Registry]:
 
 
 def test_sealing_plans_one_delivery_per_destination_once() -> None:
-    reg, callers, pkg = requested()
+    _reg, callers, pkg = requested()
     sealed = decide.seal(CTX, pkg, [0, 1], DIGEST, deadline=None, offline_wait_seconds=None)
     ids = {DEST: callers[DEST].app.agency_id}
     first, again = step(pkg, sealed, ids), step(pkg, sealed, ids)

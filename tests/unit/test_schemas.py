@@ -94,13 +94,16 @@ def test_schema_mirrors_dataclass(cls: type[Event]) -> None:
         expected = avro_type(hints[field.name])
         assert avro["type"] == expected, field.name
         optional = isinstance(expected, list)
-        assert ("default" in avro) is optional, field.name
+        has_default = (field.default is not dataclasses.MISSING
+                       or field.default_factory is not dataclasses.MISSING)
+        assert ("default" in avro) is has_default, field.name
+        if has_default and not optional:
+            assert avro["default"] == field.default_factory(), field.name  # type: ignore[misc]
         if optional:
             assert avro["default"] is None
             assert field.default is None
-        else:
+        elif not has_default:
             assert field.default is dataclasses.MISSING
-            assert field.default_factory is dataclasses.MISSING
 
 
 def test_non_obvious_fields_are_documented() -> None:
