@@ -12,7 +12,6 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 
 from hub.auth.authenticate import SigningPolicy
-from hub.processors import PROJECTORS
 from hub.registry.service import RegistryService
 from hub.registry.view import RegistryView
 from hub.topics import REGISTRY
@@ -21,6 +20,8 @@ from infra.crypto import MasterKeyWrapper, load_master_key
 from infra.rsa_keys import verify_rsa
 from infra.settings import Settings
 from infra.tokens import TokenSigner
+from infra.vault import Vault
+from streams.catalog import build_processors
 from streams.runner import InProcessProcessors, follow
 
 log = logging.getLogger(__name__)
@@ -35,6 +36,7 @@ class Runtime:
     wrapper: MasterKeyWrapper
     signing: SigningPolicy
     tokens: TokenSigner
+    vault: Vault
     processors: InProcessProcessors | None = None
     tasks: list[asyncio.Task[None]] = field(default_factory=list)
 
@@ -49,12 +51,14 @@ class Runtime:
                                    domain=settings.domain)
         signing = SigningPolicy(settings.region, settings.service,
                                 timedelta(seconds=settings.max_skew_seconds), verify_rsa)
-        runtime = cls(settings, backend, view, registry, wrapper, signing, TokenSigner(wrapper))
+        vault = Vault(backend.content, backend.keys, wrapper)
+        runtime = cls(settings, backend, view, registry, wrapper, signing, TokenSigner(wrapper),
+                      vault)
         runtime.tasks.append(asyncio.create_task(follow(backend.events, [REGISTRY], view.apply),
                                                  name="registry-follower"))
         if run_processors and not settings.distributed:
-            runtime.processors = InProcessProcessors(PROJECTORS, backend.events,
-                                                     backend.projections)
+            runtime.processors = InProcessProcessors(
+                build_processors(backend, runtime.vault), backend.events, backend.projections)
             runtime.processors.start()
         await runtime.catch_up()
         return runtime
@@ -70,3 +74,4 @@ class Runtime:
         if self.processors is not None:
             await self.processors.stop()
         await self.backend.close()
+

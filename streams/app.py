@@ -1,9 +1,9 @@
-"""The Faust worker (`truc worker`): the distributed driver of the hub's projectors.
+"""The Faust worker (`truc worker`): the distributed driver of the hub's processors.
 
-One agent per projector consumes its topics in the ``truc-worker`` consumer group, so
-adding workers spreads the partitions. Each agent only decodes, calls the same
-``apply_recorded`` the embedded loop uses, and lets Cassandra's tracking records make
-Faust's at-least-once delivery exactly-once in the projections. No business rules here.
+One agent per processor consumes its topics in the ``truc-worker`` consumer group, so
+adding workers spreads the partitions. Each agent only decodes and calls the same
+``Processor.handle`` the embedded loop calls; tracking records in Cassandra make Faust's
+at-least-once delivery exactly-once in the projections. No business rules here.
 """
 
 from __future__ import annotations
@@ -15,38 +15,43 @@ from typing import Any
 import faust
 from mode import Service
 
-from hub.ports import Position, Projections, Recorded
-from hub.processors import PROJECTORS
-from hub.projection import Projector
+from hub.ports import Position, Recorded
 from infra.avro import default_codec
 from infra.bootstrap import Backend, open_backend
+from infra.crypto import MasterKeyWrapper, load_master_key
 from infra.settings import Settings
-from streams.runner import apply_recorded
+from infra.vault import Vault
+from streams.catalog import build_processors
+from streams.packages import PackageProcessor
+from streams.runner import Processor
 
 
-class ProjectionsService(Service):
-    """Opens the Cassandra-backed projections when the worker starts, closes them at stop."""
-
-    settings: Settings
+class ProcessorsService(Service):
+    """Opens the backend when the worker starts and builds the processors on it."""
 
     def __init__(self, settings: Settings, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.settings = settings
         self._backend: Backend | None = None
+        self._processors: dict[str, Processor] = {}
         self.ready = asyncio.Event()
 
     async def on_start(self) -> None:
-        self._backend = await open_backend(self.settings)
+        settings = self.settings
+        self._backend = await open_backend(settings)
+        wrapper = MasterKeyWrapper(load_master_key(
+            settings.master_key, settings.master_key_file, settings.data_dir, create=False))
+        vault = Vault(self._backend.content, self._backend.keys, wrapper)
+        self._processors = {p.name: p for p in build_processors(self._backend, vault)}
         self.ready.set()
 
     async def on_stop(self) -> None:
         if self._backend is not None:
             await self._backend.close()
 
-    async def projections(self) -> Projections:
+    async def processor(self, name: str) -> Processor:
         await self.ready.wait()
-        assert self._backend is not None
-        return self._backend.projections
+        return self._processors[name]
 
 
 def create_worker_app(settings: Settings) -> Any:
@@ -66,21 +71,28 @@ def create_worker_app(settings: Settings) -> Any:
         web_bind="127.0.0.1",
         consumer_auto_offset_reset="earliest",
     )
-    service = ProjectionsService(settings)
+    service = ProcessorsService(settings)
     app.add_dependency(service)  # started and stopped with the app
-    for projector in PROJECTORS:
-        _add_agent(app, settings, projector, service)
+    for name, topics in processor_topics().items():
+        _add_agent(app, settings, name, topics, service)
     return app
 
 
-def _add_agent(
-    app: Any, settings: Settings, projector: Projector, service: ProjectionsService
-) -> None:
-    topic = app.topic(*(settings.topic_prefix + t for t in projector.topics))
+def processor_topics() -> dict[str, tuple[str, ...]]:
+    from hub.processors import PROJECTORS
+
+    found = {p.name: p.topics for p in PROJECTORS}
+    found[PackageProcessor.name] = PackageProcessor.topics
+    return found
+
+
+def _add_agent(app: Any, settings: Settings, name: str, topics: tuple[str, ...],
+               service: ProcessorsService) -> None:
+    topic = app.topic(*(settings.topic_prefix + t for t in topics))
     codec = default_codec()
 
     async def agent(stream: Any) -> AsyncIterator[None]:
-        projections = await service.projections()
+        processor = await service.processor(name)
         async for event in stream.events():
             msg = event.message
             recorded = Recorded(
@@ -89,10 +101,10 @@ def _add_agent(
                 (msg.key or b"").decode(),
                 codec.decode(msg.value),
             )
-            await apply_recorded(projector, projections, recorded)
+            await processor.handle(recorded)
             yield None
 
-    app.agent(topic, name=f"truc.{projector.name}")(agent)
+    app.agent(topic, name=f"truc.{name}")(agent)
 
 
 def run_worker(settings: Settings, loglevel: str = "info") -> None:

@@ -1,17 +1,44 @@
-"""Drives projectors over an event log: the embedded hub's in-process loop, and the one
-function (``apply_recorded``) that the Faust agents call too, so both drivers apply
-events the same way."""
+"""Drivers of the hub's processors over an event log.
+
+A ``Processor`` handles one recorded event at a time and keeps its own tracking record in
+the projections, so redelivered or replayed events are no-ops. The embedded hub runs every
+processor as an asyncio task over the SQLite log (``InProcessProcessors``); the Faust
+worker calls the very same ``handle`` from its agents.
+"""
 
 from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
+from typing import Protocol
 
 from hub.ports import EventLog, Projections, Recorded
 from hub.projection import Projector
 
 log = logging.getLogger(__name__)
+
+
+class Processor(Protocol):
+    name: str
+    topics: tuple[str, ...]
+
+    async def handle(self, recorded: Recorded) -> bool:
+        """Applies one event; False when it had been applied before."""
+        ...
+
+
+class ProjectorProcessor:
+    """A pure projector, applied with its tracking record."""
+
+    def __init__(self, projector: Projector, projections: Projections) -> None:
+        self.projector = projector
+        self.name = projector.name
+        self.topics = projector.topics
+        self._projections = projections
+
+    async def handle(self, recorded: Recorded) -> bool:
+        return await apply_recorded(self.projector, self._projections, recorded)
 
 
 async def apply_recorded(
@@ -25,50 +52,47 @@ async def apply_recorded(
 
 
 async def resume_positions(
-    projector: Projector, projections: Projections
+    name: str, topics: Sequence[str], projections: Projections
 ) -> dict[tuple[str, int], int]:
     """Where to start reading: just after the last event each partition applied."""
     start: dict[tuple[str, int], int] = {}
-    for topic in projector.topics:
-        for partition, offset in (await projections.tracked(projector.name, topic)).items():
+    for topic in topics:
+        for partition, offset in (await projections.tracked(name, topic)).items():
             start[(topic, partition)] = offset + 1
     return start
 
 
-async def run_projector(
-    projector: Projector, log_: EventLog, projections: Projections
-) -> None:
-    """Runs until cancelled, applying every new event in log order."""
-    start = await resume_positions(projector, projections)
-    async for recorded in log_.subscribe(list(projector.topics), start):
-        await apply_recorded(projector, projections, recorded)
+async def run_processor(processor: Processor, log_: EventLog, projections: Projections) -> None:
+    """Runs until cancelled, handling every new event in log order."""
+    start = await resume_positions(processor.name, processor.topics, projections)
+    async for recorded in log_.subscribe(list(processor.topics), start):
+        await processor.handle(recorded)
 
 
 class InProcessProcessors:
-    """The embedded hub's processors: one asyncio task per projector."""
+    """The embedded hub's processors: one asyncio task each."""
 
-    def __init__(
-        self, projectors: tuple[Projector, ...], log_: EventLog, projections: Projections
-    ) -> None:
-        self._projectors = projectors
+    def __init__(self, processors: Sequence[Processor], log_: EventLog,
+                 projections: Projections) -> None:
+        self._processors = processors
         self._log = log_
         self._projections = projections
         self._tasks: list[asyncio.Task[None]] = []
 
     def start(self) -> None:
-        for p in self._projectors:
-            task = asyncio.create_task(self._guarded(p), name=f"projector:{p.name}")
+        for p in self._processors:
+            task = asyncio.create_task(self._guarded(p), name=f"processor:{p.name}")
             self._tasks.append(task)
 
-    async def _guarded(self, projector: Projector) -> None:
-        """A failing projector logs and restarts from its tracked position."""
+    async def _guarded(self, processor: Processor) -> None:
+        """A failing processor logs and restarts from its tracked position."""
         while True:
             try:
-                await run_projector(projector, self._log, self._projections)
+                await run_processor(processor, self._log, self._projections)
             except asyncio.CancelledError:
                 raise
             except Exception:
-                log.exception("projector %s failed; restarting in 1 s", projector.name)
+                log.exception("processor %s failed; restarting in 1 s", processor.name)
                 await asyncio.sleep(1)
 
     async def stop(self) -> None:

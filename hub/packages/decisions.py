@@ -68,6 +68,7 @@ def request_package(reg: Registry, caller: Caller, ctx: Context, req: SendReques
         recipients=recipients, title=req.title.strip(), priority=req.priority,
         data_type=req.data_type, protocol=req.protocol, declared_size=req.size,
         declared_sha256=req.sha256, idempotency_key=req.idempotency_key,
+        recipient_agency_ids=[reg.agency_by_code[c] for c in recipients],
     )
     count = max(1, -(-req.size // limits.chunk_bytes))
     space = ev.SpaceGranted(

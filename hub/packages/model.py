@@ -84,6 +84,7 @@ class Package:
     deliveries: dict[str, Delivery] = field(default_factory=dict)
     timeline: tuple[Step, ...] = ()
     idempotency_key: str | None = None
+    recipient_ids: tuple[str, ...] = ()
 
     @property
     def all_closed(self) -> bool:
@@ -98,6 +99,7 @@ class Package:
                                      "statuses": tuple(tuple(s) for s in d["statuses"])})
                       for k, d in data["deliveries"].items()}
         return cls(**{**data, "recipients": tuple(data["recipients"]),
+                      "recipient_ids": tuple(data.get("recipient_ids", ())),
                       "state": PackageState(data["state"]), "deliveries": deliveries,
                       "timeline": tuple(Step(**s) for s in data["timeline"])})
 
@@ -130,7 +132,7 @@ def _requested(e: ev.PackageRequested) -> Package:
         e.package_id, e.source_agency_id, e.source_agency_code, e.source_app_id,
         tuple(e.recipients), e.title, e.priority, e.data_type, e.protocol, e.declared_size,
         e.declared_sha256, e.occurred_at.isoformat(), idempotency_key=e.idempotency_key,
-        timeline=(_step(e),),
+        timeline=(_step(e),), recipient_ids=tuple(e.recipient_agency_ids),
     )
 
 

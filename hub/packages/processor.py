@@ -47,12 +47,15 @@ def derived_id(cause: ev.Event, what: str) -> str:
     return str(uuid.uuid5(_NAMESPACE, f"{cause.event_id}/{what}"))
 
 
-def step(before: Package | None, event: ev.Event, agency_ids: Mapping[str, str]) -> Outcome:
-    """``agency_ids`` maps the package's recipient codes to agency ids (from the registry)."""
+def step(before: Package | None, event: ev.Event,
+         agency_ids: Mapping[str, str] | None = None) -> Outcome:
+    """``agency_ids`` maps recipient codes to agency ids for packages requested before the
+    request carried them (v1 events); newer packages carry their own."""
     after = evolve(before, event)
     if after is None or after is before:
         return Outcome(before)
-    derived = _plan(after, event, agency_ids) if isinstance(event, ev.PackageSealed) else ()
+    ids = dict(zip(after.recipients, after.recipient_ids, strict=False)) or dict(agency_ids or {})
+    derived = _plan(after, event, ids) if isinstance(event, ev.PackageSealed) else ()
     shred = after.all_closed and not after.shredded and not (before and before.all_closed)
     return Outcome(after, _rows(before, after), derived, shred)
 

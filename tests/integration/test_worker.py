@@ -4,6 +4,7 @@ into Cassandra by `truc worker`, exactly once, also across a worker killed mid-s
 from __future__ import annotations
 
 import asyncio
+import base64
 import os
 import signal
 import subprocess
@@ -21,6 +22,7 @@ from tests.conftest import Engines, free_port
 from tests.factories import agency_registered
 
 pytestmark = pytest.mark.engines
+MASTER_KEY = base64.b64encode(os.urandom(32)).decode()
 
 
 def start_worker(settings: Settings, log_file: Path) -> subprocess.Popen[bytes]:
@@ -29,6 +31,7 @@ def start_worker(settings: Settings, log_file: Path) -> subprocess.Popen[bytes]:
         "TRUC_KAFKA": settings.kafka or "", "TRUC_CASSANDRA": settings.cassandra or "",
         "TRUC_TOPIC_PREFIX": settings.topic_prefix, "TRUC_KEYSPACE": settings.keyspace,
         "TRUC_WORKER_WEB_PORT": str(free_port()),
+        "TRUC_MASTER_KEY": MASTER_KEY,
     }
     truc = Path(sys.executable).with_name("truc")
     with log_file.open("ab") as out:

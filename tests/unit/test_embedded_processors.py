@@ -13,7 +13,7 @@ from hub.topics import record
 from infra.sqlite.database import Database
 from infra.sqlite.event_log import SqliteEventLog
 from infra.sqlite.projections import SqliteProjections
-from streams.runner import InProcessProcessors, apply_recorded
+from streams.runner import InProcessProcessors, ProjectorProcessor, apply_recorded
 from tests.factories import agency_registered
 
 
@@ -34,7 +34,7 @@ async def wait_for_row(projections: SqliteProjections, agency_id: str) -> None:
 
 async def test_registered_agencies_reach_the_directory(db: Database) -> None:
     log, projections = SqliteEventLog(db, poll_seconds=0.05), SqliteProjections(db)
-    processors = InProcessProcessors((DIRECTORY,), log, projections)
+    processors = InProcessProcessors([ProjectorProcessor(DIRECTORY, projections)], log, projections)
     processors.start()
     try:
         event = agency_registered()
@@ -48,7 +48,7 @@ async def test_a_restarted_loop_resumes_and_replays_change_nothing(db: Database)
     log, projections = SqliteEventLog(db, poll_seconds=0.05), SqliteProjections(db)
     first, second = agency_registered(), agency_registered(code="000.00.12.H53")
     await record(log, first)
-    processors = InProcessProcessors((DIRECTORY,), log, projections)
+    processors = InProcessProcessors([ProjectorProcessor(DIRECTORY, projections)], log, projections)
     processors.start()
     await wait_for_row(projections, first.agency_id)
     await processors.stop()
