@@ -9,7 +9,7 @@ from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 
 from api import problems
-from api.routes import access, ops
+from api.routes import access, ops, packages
 from api.runtime import Runtime
 from infra.settings import Settings
 
@@ -31,6 +31,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     problems.install(app)
     app.include_router(access.router)
     app.include_router(ops.router)
+    app.include_router(packages.router)
 
     @app.get("/healthz")
     async def healthz(request: Request) -> JSONResponse:

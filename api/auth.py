@@ -15,7 +15,13 @@ from api.runtime import Runtime
 from hub.auth.authenticate import Forbidden, Principal, authenticate
 from hub.auth.sessions import Caller
 from hub.auth.signing import UNSIGNED_PAYLOAD, HttpRequest
+from hub.errors import TrucError
 from hub.registry.model import Operator, Role
+
+
+class TooLarge(TrucError):
+    code = "payload_too_large"
+    status = 413
 
 
 def runtime_of(request: Request) -> Runtime:
@@ -27,6 +33,10 @@ async def http_request(request: Request, *, read_body: bool = True) -> HttpReque
     scope = request.scope
     headers = tuple((k.decode("latin-1"), v.decode("latin-1")) for k, v in scope["headers"])
     raw_path = scope.get("raw_path") or scope["path"].encode()
+    declared = request.headers.get("content-length")
+    limit = runtime_of(request).settings.chunk_bytes + 64 * 1024
+    if declared is not None and declared.isdigit() and int(declared) > limit:
+        raise TooLarge(f"a request body has at most {limit} bytes", limit=limit)
     content_header = request.headers.get("x-truc-content-sha256")
     if content_header == UNSIGNED_PAYLOAD or not read_body:
         payload = content_header or UNSIGNED_PAYLOAD

@@ -12,10 +12,13 @@ signed with the hub's time even when the local clock drifts.
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import json
 import time
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from types import TracebackType
 from typing import Any
 
@@ -117,6 +120,104 @@ class TrucClient:
         result: dict[str, Any] = await self.call("POST", "/v1/auth/introspect",
                                                  json_body={"token": token})
         return result
+
+
+    # --- sending -------------------------------------------------------------------------
+
+    async def send(self, recipients: list[str], title: str, path: Path, *,
+                   data_type: str = "binary", priority: str = "normal",
+                   idempotency_key: str | None = None, deadline: str | None = None,
+                   offline_wait_seconds: int | None = None,
+                   progress: Progress | None = None) -> dict[str, Any]:
+        """Request a space, upload ``path`` chunk by chunk (resuming what the hub already
+        has), and seal it. Returns the sealed package; raises ``TrucError`` if rejected."""
+        size, digest = await asyncio.to_thread(file_digest, path)
+        headers = {"idempotency-key": idempotency_key} if idempotency_key else None
+        space = await self.call("POST", "/v1/packages", headers=headers, json_body={
+            "recipients": recipients, "title": title, "priority": priority,
+            "data_type": data_type, "size": size, "sha256": digest})
+        await self.upload(space["package_id"], path, progress=progress)
+        sealed: dict[str, Any] = await self.call(
+            "POST", f"/v1/packages/{space['package_id']}/seal",
+            json_body={"deadline": deadline, "offline_wait_seconds": offline_wait_seconds})
+        return sealed
+
+    async def upload(self, package_id: str, path: Path, *,
+                     progress: Progress | None = None) -> None:
+        """Uploads the chunks the hub is missing; safe to call again after a failure."""
+        space = await self.call("GET", f"/v1/packages/{package_id}/space")
+        size = space["chunk_size"]
+        with path.open("rb") as source:
+            for index in range(space["chunk_count"]):
+                source.seek(index * size)
+                chunk = await asyncio.to_thread(source.read, size)
+                if index in space["missing"]:
+                    await self.request(
+                        "PUT", f"/v1/packages/{package_id}/chunks/{index}", content=chunk,
+                        headers={"x-chunk-sha256": hashlib.sha256(chunk).hexdigest(),
+                                 "content-type": "application/octet-stream"})
+                if progress:
+                    progress(len(chunk))
+
+    # --- receiving -----------------------------------------------------------------------
+
+    async def inbox(self) -> list[dict[str, Any]]:
+        result: list[dict[str, Any]] = await self.call("GET", "/v1/inbox")
+        return result
+
+    async def package(self, package_id: str) -> dict[str, Any]:
+        result: dict[str, Any] = await self.call("GET", f"/v1/packages/{package_id}")
+        return result
+
+    async def fetch(self, package_id: str, target: Path, *,
+                    progress: Progress | None = None) -> str:
+        """Streams the content to ``target`` (resuming a partial file with Range) and
+        returns the SHA-256 of the whole file, computed while writing."""
+        have = await asyncio.to_thread(_size_or_zero, target)
+        headers = {"range": f"bytes={have}-"} if have else {}
+        path = f"/v1/packages/{package_id}/content"
+        url = self._http.build_request("GET", path).url
+        sent = {**headers, **self.sign("GET", url, b"", headers)}
+        sent.pop("Host", None)
+        async with self._http.stream("GET", url, headers=sent) as response:
+            if response.status_code >= 400:
+                await response.aread()
+                raise TrucError(response.status_code, _problem(response))
+            mode = "ab" if response.status_code == 206 else "wb"
+            with target.open(mode) as out:
+                async for part in response.aiter_bytes(1024 * 1024):
+                    await asyncio.to_thread(out.write, part)
+                    if progress:
+                        progress(len(part))
+        return (await asyncio.to_thread(file_digest, target))[1]
+
+    async def ack(self, package_id: str, sha256: str) -> dict[str, Any]:
+        result: dict[str, Any] = await self.call("POST", f"/v1/packages/{package_id}/ack",
+                                                 json_body={"sha256": sha256})
+        return result
+
+    async def report_status(self, package_id: str, code: str,
+                            note: str | None = None) -> dict[str, Any]:
+        result: dict[str, Any] = await self.call(
+            "POST", f"/v1/packages/{package_id}/status", json_body={"code": code, "note": note})
+        return result
+
+
+Progress = Callable[[int], None]
+
+
+def _size_or_zero(path: Path) -> int:
+    return path.stat().st_size if path.exists() else 0
+
+
+def file_digest(path: Path) -> tuple[int, str]:
+    """Size and SHA-256 of a file, read 1 MiB at a time."""
+    sha, size = hashlib.sha256(), 0
+    with path.open("rb") as source:
+        while block := source.read(1024 * 1024):
+            sha.update(block)
+            size += len(block)
+    return size, sha.hexdigest()
 
 
 def _problem(response: httpx.Response) -> dict[str, Any]:

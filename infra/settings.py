@@ -45,6 +45,11 @@ class Settings(BaseSettings):
     """Base64 of 32 random bytes; the same on every node. Embedded: made on first start."""
     master_key_file: Path | None = None
 
+    chunk_bytes: int = 1024 * 1024
+    """Upload chunk size granted with each space (1 MiB fits Cassandra's mutation limit)."""
+    max_package_bytes: int = 4 * 1024**3
+    space_ttl_minutes: int = 24 * 60
+
     @property
     def distributed(self) -> bool:
         return bool(self.kafka or self.cassandra)

@@ -1,0 +1,143 @@
+"""The package use cases for the API: decide, record, and wait for the package's read
+model when the next call depends on it (read your writes)."""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import uuid
+from collections.abc import AsyncIterator
+from datetime import datetime, timedelta
+
+from api.runtime import Runtime
+from hub import events as ev
+from hub.auth.sessions import Caller
+from hub.errors import InvalidRequest, Unavailable
+from hub.packages import decisions as decide
+from hub.packages.decisions import Limits, SendRequest
+from hub.packages.model import Package
+from hub.packages.processor import idempotency_ref, package_ref
+from hub.ports import Position
+from hub.registry.decisions import Context
+from hub.topics import record
+
+
+class Packages:
+    def __init__(self, runtime: Runtime) -> None:
+        self.rt = runtime
+        s = runtime.settings
+        self.limits = Limits(s.max_package_bytes, s.chunk_bytes,
+                             timedelta(minutes=s.space_ttl_minutes))
+
+    def ctx(self, caller: Caller) -> Context:
+        return Context(caller.app.app_id, self.rt.backend.clock.now(), str(uuid.uuid4()))
+
+    async def load(self, package_id: str) -> Package | None:
+        row = await self.rt.backend.projections.get(package_ref(package_id))
+        return None if row is None else Package.from_json(dict(row.body))
+
+    async def settled(self, position: Position, seconds: float = 10) -> None:
+        """Waits until the package processor has applied ``position``."""
+        projections = self.rt.backend.projections
+        async with asyncio.timeout(seconds):
+            delay = 0.002
+            while (await projections.tracked("packages", position.topic)).get(
+                    position.partition, -1) < position.offset:
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 0.05)
+
+    async def _record(self, *events: ev.Event) -> Position:
+        positions = [await record(self.rt.backend.events, e) for e in events]
+        try:
+            await self.settled(positions[-1])
+        except TimeoutError:
+            raise Unavailable("recorded, but the package processor is behind; retry the read",
+                              code="processor_lagging") from None
+        return positions[-1]
+
+    async def request(self, caller: Caller, req: SendRequest) -> Package:
+        if req.idempotency_key:
+            earlier = await self._idempotent(caller, req.idempotency_key)
+            if earlier is not None:
+                return earlier
+        requested, space = decide.request_package(self.rt.view.registry, caller,
+                                                  self.ctx(caller), req, self.limits)
+        await self.rt.vault.create_key(requested.package_id)
+        await self._record(requested, space)
+        found = await self.load(requested.package_id)
+        assert found is not None
+        return found
+
+    async def _idempotent(self, caller: Caller, key: str) -> Package | None:
+        row = await self.rt.backend.projections.get(idempotency_ref(caller.app.app_id, key))
+        return None if row is None else await self.load(str(row.body["package_id"]))
+
+    async def put_chunk(self, caller: Caller, package_id: str, index: int, data: bytes,
+                        declared: str) -> ev.ChunkStored:
+        pkg = decide.own_upload(await self.load(package_id), caller, self.rt.backend.clock.now())
+        digest = hashlib.sha256(data).hexdigest()
+        decide.check_chunk(pkg, index, len(data), declared, digest)
+        await self.rt.vault.put_chunk(package_id, index, data)
+        stored = decide.chunk_stored(self.ctx(caller), pkg, index, len(data), digest)
+        await record(self.rt.backend.events, stored)
+        return stored
+
+    async def space(self, caller: Caller, package_id: str) -> tuple[Package, list[int]]:
+        pkg = await self.load(package_id)
+        if pkg is None or pkg.source_agency_id != caller.app.agency_id:
+            raise decide.not_found()
+        return pkg, await self.rt.vault.stored(package_id)
+
+    async def seal(self, caller: Caller, package_id: str, deadline: datetime | None,
+                   offline_wait_seconds: int | None) -> Package:
+        now = self.rt.backend.clock.now()
+        pkg = decide.own_upload(await self.load(package_id), caller, now)
+        stored = await self.rt.vault.stored(package_id)
+        missing = decide.missing_chunks(pkg, stored)
+        digest = None if missing else (await self.rt.vault.digest(package_id, pkg.chunk_count))[0]
+        outcome = decide.seal(self.ctx(caller), pkg, stored, digest, deadline=deadline,
+                              offline_wait_seconds=offline_wait_seconds)
+        await self._record(outcome)
+        sealed = await self.load(package_id)
+        assert sealed is not None
+        return sealed
+
+    async def begin_fetch(self, caller: Caller, package_id: str) -> Package:
+        pkg = decide.own_delivery(await self.load(package_id), caller)
+        started = decide.fetched(self.ctx(caller), pkg, caller)
+        if started is not None:
+            await self._record(started)
+        return pkg
+
+    def content(self, pkg: Package, first_byte: int, last_byte: int) -> AsyncIterator[bytes]:
+        return _slice(self.rt, pkg, first_byte, last_byte)
+
+    async def acknowledge(self, caller: Caller, package_id: str, digest: str) -> Package:
+        pkg = decide.own_delivery(await self.load(package_id), caller)
+        await self._record(decide.acknowledge(self.ctx(caller), pkg, caller, digest))
+        return await self._reload(package_id)
+
+    async def report(self, caller: Caller, package_id: str, code: str,
+                     note: str | None) -> Package:
+        pkg = decide.own_delivery(await self.load(package_id), caller)
+        await self._record(decide.report_status(self.ctx(caller), pkg, caller, code, note))
+        return await self._reload(package_id)
+
+    async def _reload(self, package_id: str) -> Package:
+        pkg = await self.load(package_id)
+        if pkg is None:
+            raise decide.not_found()
+        return pkg
+
+
+async def _slice(rt: Runtime, pkg: Package, first: int, last: int) -> AsyncIterator[bytes]:
+    """Plaintext bytes first..last (inclusive), decrypted one chunk at a time."""
+    if not 0 <= first <= last < pkg.size:
+        raise InvalidRequest("range outside the content", code="range_not_satisfiable")
+    size = pkg.chunk_size
+    index = first // size
+    async for chunk in rt.vault.chunks(pkg.package_id, index, last // size):
+        start = first - index * size if index == first // size else 0
+        end = last - index * size + 1 if index == last // size else len(chunk)
+        yield chunk[start:end]
+        index += 1

@@ -1,0 +1,221 @@
+"""Sending and receiving (Điều 9, 10): the package endpoints for agency apps."""
+
+from __future__ import annotations
+
+import re
+from datetime import datetime
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Header, Request, Response
+from fastapi.responses import JSONResponse, StreamingResponse
+from pydantic import BaseModel, Field
+
+from api.auth import CurrentApp, RuntimeDep, TooLarge
+from api.packages_service import Packages
+from api.problems import problem
+from hub.auth.sessions import Caller
+from hub.errors import InvalidRequest, TrucError
+from hub.packages.decisions import SendRequest, visible
+from hub.packages.model import PRIORITIES, Package
+from hub.packages.processor import INBOX
+
+router = APIRouter(prefix="/v1", tags=["packages"])
+RANGE = re.compile(r"^bytes=(\d*)-(\d*)$")
+
+
+def packages(runtime: RuntimeDep) -> Packages:
+    return Packages(runtime)
+
+
+PackagesDep = Annotated[Packages, Depends(packages)]
+
+
+class PackageRequest(BaseModel):
+    recipients: list[str] = Field(description="Agency codes of the destinations.")
+    title: str
+    priority: str = Field("normal", description=" | ".join(PRIORITIES))
+    data_type: str = Field(description="edxml, pdf, json, binary…")
+    protocol: str = "truc/1"
+    size: int = Field(description="Content size in bytes.")
+    sha256: str = Field(description="Hex SHA-256 of the whole content.")
+
+
+def space_view(pkg: Package, base: str, stored: list[int] | None = None) -> dict[str, Any]:
+    view: dict[str, Any] = {
+        "package_id": pkg.package_id, "state": pkg.state.value,
+        "chunk_size": pkg.chunk_size, "chunk_count": pkg.chunk_count,
+        "upload_url": f"{base}/v1/packages/{pkg.package_id}/chunks/{{index}}",
+        "expires_at": pkg.space_expires_at,
+    }
+    if stored is not None:
+        view["received"] = stored
+        view["missing"] = sorted(set(range(pkg.chunk_count)) - set(stored))
+    return view
+
+
+@router.post("/packages", status_code=201)
+async def request_send(body: PackageRequest, caller: CurrentApp, service: PackagesDep,
+                       request: Request,
+                       idempotency_key: Annotated[str | None, Header()] = None
+                       ) -> dict[str, Any]:
+    """Ask to send a package; the answer is an upload space."""
+    req = SendRequest(body.recipients, body.title, body.priority, body.data_type,
+                      body.protocol, body.size, body.sha256.lower(), idempotency_key)
+    pkg = await service.request(caller, req)
+    return space_view(pkg, str(request.base_url).rstrip("/"))
+
+
+@router.get("/packages/{package_id}/space")
+async def get_space(package_id: str, caller: CurrentApp, service: PackagesDep,
+                    request: Request) -> dict[str, Any]:
+    """Which chunks the hub has: resume an interrupted upload from here."""
+    pkg, stored = await service.space(caller, package_id)
+    return space_view(pkg, str(request.base_url).rstrip("/"), stored)
+
+
+@router.put("/packages/{package_id}/chunks/{index}")
+async def put_chunk(package_id: str, index: int, *, request: Request, caller: CurrentApp,
+                    service: PackagesDep,
+                    x_chunk_sha256: Annotated[str, Header(
+                        description="Hex SHA-256 of this chunk.")]) -> dict[str, Any]:
+    """Upload one chunk; sending the same chunk again is harmless."""
+    data = await read_limited(request, service.rt.settings.chunk_bytes)
+    stored = await service.put_chunk(caller, package_id, index, data, x_chunk_sha256)
+    return {"package_id": package_id, "index": index, "size": stored.size,
+            "sha256": stored.sha256}
+
+
+class SealRequest(BaseModel):
+    deadline: datetime | None = Field(None, description="Deliver before this time.")
+    offline_wait_seconds: int | None = Field(
+        None, ge=0, description="How long to wait for an offline destination.")
+
+
+@router.post("/packages/{package_id}/seal")
+async def seal(package_id: str, body: SealRequest, caller: CurrentApp,
+               service: PackagesDep) -> Response:
+    """Close the space: the hub verifies the content and plans delivery, or rejects."""
+    pkg = await service.seal(caller, package_id, body.deadline, body.offline_wait_seconds)
+    view = package_view(pkg, caller)
+    if pkg.rejection:
+        return problem_response(422, "package_rejected", pkg.rejection, view)
+    return json_response(view)
+
+
+@router.get("/inbox")
+async def inbox(caller: CurrentApp, runtime: RuntimeDep) -> list[dict[str, Any]]:
+    """Deliveries waiting for the caller's agency, flash first, then urgent, then normal."""
+    rows = await runtime.backend.projections.scan(INBOX, caller.app.agency_id)
+    return [dict(r.body) for r in rows]
+
+
+@router.get("/packages/{package_id}")
+async def package_state(package_id: str, caller: CurrentApp,
+                        service: PackagesDep) -> dict[str, Any]:
+    """State and timeline; a destination sees only its own delivery."""
+    return package_view(visible(await service.load(package_id), caller), caller)
+
+
+@router.get("/packages/{package_id}/content")
+async def download(package_id: str, caller: CurrentApp, service: PackagesDep,
+                   range_: Annotated[str | None, Header(alias="range")] = None
+                   ) -> StreamingResponse:
+    """The content, decrypted and streamed; HTTP Range resumes a broken download."""
+    pkg = await service.begin_fetch(caller, package_id)
+    first, last = byte_range(range_, pkg.size)
+    headers = {"accept-ranges": "bytes", "content-length": str(last - first + 1),
+               "x-content-sha256": pkg.sha256, "etag": f'"{pkg.sha256}"'}
+    status = 200
+    if range_:
+        status = 206
+        headers["content-range"] = f"bytes {first}-{last}/{pkg.size}"
+    return StreamingResponse(service.content(pkg, first, last), status_code=status,
+                             headers=headers, media_type="application/octet-stream")
+
+
+class Acknowledgement(BaseModel):
+    sha256: str = Field(description="The SHA-256 the destination computed.")
+
+
+@router.post("/packages/{package_id}/ack")
+async def acknowledge(package_id: str, body: Acknowledgement, caller: CurrentApp,
+                      service: PackagesDep) -> dict[str, Any]:
+    """Confirm receipt with the digest computed; a wrong digest leaves the delivery open."""
+    return package_view(await service.acknowledge(caller, package_id, body.sha256), caller)
+
+
+class StatusReport(BaseModel):
+    code: str = Field(description="National status code: 01, 02, 03, 04, 05, 06, 13, 15, 16.")
+    note: str | None = None
+
+
+@router.post("/packages/{package_id}/status", status_code=201)
+async def report_status(package_id: str, body: StatusReport, caller: CurrentApp,
+                        service: PackagesDep) -> dict[str, Any]:
+    """A business status of the document at the destination, sent back to the source."""
+    return package_view(await service.report(caller, package_id, body.code, body.note), caller)
+
+
+def package_view(pkg: Package, caller: Caller) -> dict[str, Any]:
+    mine = caller.app.agency_id
+    is_source = pkg.source_agency_id == mine
+    deliveries = [d for d in pkg.deliveries.values() if is_source or d.agency_id == mine]
+    return {
+        "package_id": pkg.package_id, "title": pkg.title, "state": pkg.state.value,
+        "priority": pkg.priority, "data_type": pkg.data_type, "size": pkg.size,
+        "sha256": pkg.sha256, "source": pkg.source_code, "requested_at": pkg.requested_at,
+        "deadline": pkg.deadline, "rejection": pkg.rejection, "shredded": pkg.shredded,
+        "recipients": list(pkg.recipients) if is_source else None,
+        "deliveries": [{"agency_code": d.code, "state": d.state.value, "planned_at": d.planned_at,
+                        "statuses": [{"code": c, "at": at} for c, at in d.statuses]}
+                       for d in deliveries],
+        "timeline": [{"at": s.at, "what": s.what, "detail": s.detail} for s in pkg.timeline
+                     if is_source or s.agency_id in (None, mine, pkg.source_agency_id)],
+    }
+
+
+def byte_range(header: str | None, size: int) -> tuple[int, int]:
+    if not header:
+        return 0, size - 1
+    match = RANGE.match(header.strip())
+    if match is None or match.groups() == ("", ""):
+        raise InvalidRequest("Range must look like bytes=START-END", code="invalid_range")
+    start, end = match.groups()
+    if start == "":
+        return max(0, size - int(end)), size - 1
+    first, last = int(start), min(int(end) if end else size - 1, size - 1)
+    if first > last:
+        raise RangeNotSatisfiable(f"bytes {first}- is beyond the {size} bytes of content",
+                                  size=size)
+    return first, last
+
+
+class RangeNotSatisfiable(TrucError):
+    code = "range_not_satisfiable"
+    status = 416
+
+
+async def read_limited(request: Request, limit: int) -> bytes:
+    """The body, refused as soon as it is longer than ``limit`` (never buffered whole)."""
+    declared = request.headers.get("content-length")
+    if declared is not None and int(declared) > limit:
+        raise TooLarge(f"a chunk has at most {limit} bytes", limit=limit)
+    body = getattr(request, "_body", None)
+    if body is not None:
+        return bytes(body)
+    parts, size = [], 0
+    async for part in request.stream():
+        size += len(part)
+        if size > limit:
+            raise TooLarge(f"a chunk has at most {limit} bytes", limit=limit)
+        parts.append(part)
+    return b"".join(parts)
+
+
+def json_response(view: dict[str, Any]) -> Response:
+    return JSONResponse(view)
+
+
+def problem_response(status: int, code: str, detail: str, view: dict[str, Any]) -> Response:
+    return problem(status, code, "Package rejected", detail, package=view)
+
