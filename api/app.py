@@ -9,7 +9,8 @@ from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 
 from api import problems
-from api.routes import access, ops, packages
+from api.notifications import Notifier
+from api.routes import access, live, ops, packages
 from api.runtime import Runtime
 from infra.settings import Settings
 
@@ -20,10 +21,14 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         runtime = await Runtime.open(settings, run_processors=True)
+        notifier = Notifier(runtime)
+        await notifier.start()
         app.state.runtime = runtime
+        app.state.notifier = notifier
         try:
             yield
         finally:
+            await notifier.stop()
             await runtime.close()
 
     app = FastAPI(title="Truc", version="0.1.0", lifespan=lifespan,
@@ -32,6 +37,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(access.router)
     app.include_router(ops.router)
     app.include_router(packages.router)
+    app.include_router(live.router)
 
     @app.get("/healthz")
     async def healthz(request: Request) -> JSONResponse:

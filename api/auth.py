@@ -9,12 +9,12 @@ from __future__ import annotations
 import hashlib
 from typing import Annotated
 
-from fastapi import Depends, Request
+from fastapi import Depends, Request, WebSocket
 
 from api.runtime import Runtime
 from hub.auth.authenticate import Forbidden, Principal, authenticate
 from hub.auth.sessions import Caller
-from hub.auth.signing import UNSIGNED_PAYLOAD, HttpRequest
+from hub.auth.signing import EMPTY_SHA256, UNSIGNED_PAYLOAD, HttpRequest
 from hub.errors import TrucError
 from hub.registry.model import Operator, Role
 
@@ -56,6 +56,22 @@ async def principal(request: Request) -> Principal:
     return await authenticate(
         await http_request(request), registry=runtime.registry, replay=runtime.backend.replay,
         policy=runtime.signing, now=runtime.backend.clock.now())
+
+
+async def websocket_caller(websocket: WebSocket) -> Caller:
+    """The app behind a WebSocket handshake: a signed GET like any other call."""
+    runtime: Runtime = websocket.app.state.runtime
+    scope = websocket.scope
+    req = HttpRequest(
+        method="GET",
+        path=(scope.get("raw_path") or scope["path"].encode()).decode("utf-8", "replace"),
+        query=scope.get("query_string", b"").decode("utf-8", "replace"),
+        headers=tuple((k.decode("latin-1"), v.decode("latin-1")) for k, v in scope["headers"]),
+        payload_sha256=websocket.headers.get("x-truc-content-sha256") or EMPTY_SHA256,
+    )
+    found = await authenticate(req, registry=runtime.registry, replay=runtime.backend.replay,
+                               policy=runtime.signing, now=runtime.backend.clock.now())
+    return await current_app(found)
 
 
 async def current_app(found: Annotated[Principal, Depends(principal)]) -> Caller:

@@ -16,7 +16,7 @@ import asyncio
 import hashlib
 import json
 import time
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from types import TracebackType
@@ -201,6 +201,38 @@ class TrucClient:
         result: dict[str, Any] = await self.call(
             "POST", f"/v1/packages/{package_id}/status", json_body={"code": code, "note": note})
         return result
+
+
+    # --- notifications -------------------------------------------------------------------
+
+    async def watch(self) -> AsyncIterator[dict[str, Any]]:
+        """Notices as they arrive, over a signed WebSocket (pings answered for you)."""
+        from websockets.asyncio.client import connect
+
+        url = self._http.build_request("GET", "/v1/ws").url
+        headers = self.sign("GET", url, b"", {})
+        headers.pop("Host", None)
+        ws_url = str(url).replace("http", "ws", 1)
+        async with connect(ws_url, additional_headers=headers, max_size=2**20) as socket:
+            async for raw in socket:
+                message: dict[str, Any] = json.loads(raw)
+                if message.get("type") == "error":
+                    raise TrucError(401, message)
+                if message.get("type") != "ping":
+                    yield message
+
+    async def events(self) -> AsyncIterator[dict[str, Any]]:
+        """Notices as Server-Sent Events (for networks that refuse WebSockets)."""
+        url = self._http.build_request("GET", "/v1/events").url
+        sent = self.sign("GET", url, b"", {})
+        sent.pop("Host", None)
+        async with self._http.stream("GET", url, headers=sent, timeout=None) as response:
+            if response.status_code >= 400:
+                await response.aread()
+                raise TrucError(response.status_code, _problem(response))
+            async for line in response.aiter_lines():
+                if line.startswith("data: "):
+                    yield json.loads(line[6:])
 
 
 Progress = Callable[[int], None]

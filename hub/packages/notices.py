@@ -1,0 +1,58 @@
+"""What each agency is told, and when: the notices a package event gives rise to.
+
+Notices carry ids and metadata, never content. Destinations hear of packages waiting for
+them; sources hear of everything that happens to what they sent.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from hub import events as ev
+from hub.packages.model import Package
+
+Notice = tuple[str, dict[str, Any]]
+"""(agency id to tell, message)."""
+
+
+def available(pkg: Package, agency_id: str) -> Notice:
+    return agency_id, {
+        "type": "package.available", "package_id": pkg.package_id, "title": pkg.title,
+        "priority": pkg.priority, "data_type": pkg.data_type, "size": pkg.size,
+        "sha256": pkg.sha256, "source": pkg.source_code, "deadline": pkg.deadline,
+    }
+
+
+def notices(event: ev.Event, pkg: Package | None) -> list[Notice]:
+    if pkg is None:
+        return []
+    if isinstance(event, ev.DeliveryPlanned):
+        return [available(pkg, event.destination_agency_id)]
+    kind = _SOURCE_NOTICES.get(type(event))
+    if kind is None:
+        return []
+    message = {"type": kind, "package_id": pkg.package_id, "at": event.occurred_at.isoformat()}
+    message.update(_details(event, pkg))
+    return [(pkg.source_agency_id, message)]
+
+
+_SOURCE_NOTICES: dict[type[ev.Event], str] = {
+    ev.PackageSealed: "package.sealed", ev.PackageRejected: "package.rejected",
+    ev.DeliveryFetched: "delivery.fetched", ev.DeliveryAcknowledged: "delivery.acknowledged",
+    ev.DeliveryExpired: "delivery.expired", ev.StatusReported: "package.status",
+    ev.ContentShredded: "package.completed",
+}
+
+
+def _details(event: ev.Event, pkg: Package) -> dict[str, Any]:
+    if isinstance(event, ev.PackageRejected):
+        return {"reason": event.reason, "reason_code": event.reason_code}
+    if isinstance(event, ev.StatusReported):
+        return {"code": event.status_code, "note": event.note, "destination": event.agency_code}
+    destination = getattr(event, "destination_agency_id", None)
+    return {"destination": _code(pkg, destination)} if destination else {}
+
+
+def _code(pkg: Package, agency_id: str) -> str | None:
+    delivery = pkg.deliveries.get(agency_id)
+    return delivery.code if delivery else None
