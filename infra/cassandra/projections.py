@@ -16,12 +16,14 @@ from cassandra.query import BatchStatement, BatchType
 from hub.ports import Position, Row, RowRef
 from infra.cassandra.session import CassandraSession
 
-UPSERT = "INSERT INTO projection_rows (view, part, key, body) VALUES (?, ?, ?, ?)"
-DELETE = "DELETE FROM projection_rows WHERE view = ? AND part = ? AND key = ?"
-TRACK = "INSERT INTO projection_tracking (tracker, topic, partition, offset) VALUES (?, ?, ?, ?)"
-TRACKED = "SELECT partition, offset FROM projection_tracking WHERE tracker = ? AND topic = ?"
-GET = "SELECT body FROM projection_rows WHERE view = ? AND part = ? AND key = ?"
-SCAN = "SELECT key, body FROM projection_rows WHERE view = ? AND part = ?"
+UPSERT = "INSERT INTO projection_rows (view_name, part, row_key, body) VALUES (?, ?, ?, ?)"
+DELETE = "DELETE FROM projection_rows WHERE view_name = ? AND part = ? AND row_key = ?"
+TRACK = ("INSERT INTO projection_tracking (tracker, topic, log_partition, log_offset) "
+         "VALUES (?, ?, ?, ?)")
+TRACKED = ("SELECT log_partition, log_offset FROM projection_tracking "
+           "WHERE tracker = ? AND topic = ?")
+GET = "SELECT body FROM projection_rows WHERE view_name = ? AND part = ? AND row_key = ?"
+SCAN = "SELECT row_key, body FROM projection_rows WHERE view_name = ? AND part = ?"
 
 
 class CassandraProjections:
@@ -50,7 +52,7 @@ class CassandraProjections:
 
     async def tracked(self, tracker: str, topic: str) -> dict[int, int]:
         rows = await self._db.execute(await self._db.prepare(TRACKED), (tracker, topic))
-        return {int(r.partition): int(r.offset) for r in rows}
+        return {int(r.log_partition): int(r.log_offset) for r in rows}
 
     async def get(self, ref: RowRef) -> Row | None:
         rows = await self._db.execute(
@@ -60,7 +62,7 @@ class CassandraProjections:
 
     async def scan(self, view: str, partition: str) -> list[Row]:
         rows = await self._db.execute(await self._db.prepare(SCAN), (view, partition))
-        return [Row(RowRef(view, partition, r.key), json.loads(r.body)) for r in rows]
+        return [Row(RowRef(view, partition, r.row_key), json.loads(r.body)) for r in rows]
 
     async def close(self) -> None:
         """The session belongs to whoever opened it."""

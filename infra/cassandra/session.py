@@ -13,7 +13,13 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from cassandra.cluster import Cluster, ResponseFuture, Session
+from cassandra.cluster import (
+    EXEC_PROFILE_DEFAULT,
+    Cluster,
+    ExecutionProfile,
+    ResponseFuture,
+    Session,
+)
 from cassandra.policies import RoundRobinPolicy
 from cassandra.query import PreparedStatement
 
@@ -23,9 +29,11 @@ MIGRATIONS = Path(__file__).with_name("migrations")
 class CassandraSession:
     def __init__(self, hosts: Sequence[str], port: int, keyspace: str) -> None:
         self.keyspace = keyspace
+        profile = ExecutionProfile(load_balancing_policy=RoundRobinPolicy(),
+                                   request_timeout=30)
         self._cluster = Cluster(
-            list(hosts), port=port, protocol_version=5,
-            load_balancing_policy=RoundRobinPolicy(), connect_timeout=10,
+            list(hosts), port=port, protocol_version=5, connect_timeout=10,
+            execution_profiles={EXEC_PROFILE_DEFAULT: profile},
         )
         self._session: Session | None = None
         self._prepared: dict[str, PreparedStatement] = {}

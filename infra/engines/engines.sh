@@ -26,6 +26,7 @@
 #   TRUC_PYTHON [<repo>/.venv/bin/python]  used for the CQL readiness probe when it has
 #                           cassandra-driver; without it readiness is port + log line only
 set -euo pipefail
+export LC_NUMERIC=C  # EPOCHREALTIME and printf '%f' with a '.' decimal separator
 
 SCRIPT_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 REPO_DIR=$(cd "$SCRIPT_DIR/../.." && pwd)
@@ -165,11 +166,13 @@ engine_pid() {  # prints the pid when the pid file points at a live process of t
   pid=$(<"$f")
   [[ $pid =~ ^[0-9]+$ ]] || return 1
   kill -0 "$pid" 2>/dev/null || return 1
+  local args
   if [[ -r /proc/$pid/cmdline ]]; then
-    tr '\0' '\n' <"/proc/$pid/cmdline" | grep -q -x -- "-Dtruc.engine=$1" || return 1
+    args=$(tr '\0' '\n' <"/proc/$pid/cmdline")
   else
-    ps -ww -p "$pid" -o args= 2>/dev/null | grep -q -- "-Dtruc.engine=$1" || return 1
+    args=$(ps -ww -p "$pid" -o args= 2>/dev/null | tr ' ' '\n') || return 1
   fi
+  grep -q -x -F -- "-Dtruc.engine=$1" <<<"$args" || return 1
   echo "$pid"
 }
 
@@ -184,7 +187,8 @@ marker_seen() {  # the ready line appeared in the log after this start's offset
   off=$(cat "$RUN_DIR/$1/log.offset" 2>/dev/null || echo 0)
   size=$(wc -c <"$log")
   ((size >= off)) || off=0
-  tail -c +"$((off + 1))" "$log" | grep -q -F "$(ready_marker "$1")"
+  # grep -q stops reading at the first match; mask tail's SIGPIPE from pipefail.
+  { tail -c +"$((off + 1))" "$log" || true; } | grep -q -F "$(ready_marker "$1")"
 }
 
 CQL_PROBE='import sys
@@ -323,10 +327,12 @@ kafka_options() {
       "$JAVA" -Dlog4j2.configurationFile="$SCRIPT_DIR/kafka/tools-log4j2.properties" -cp "$jars/*" \
         kafka.tools.StorageTool random-uuid >"$run/cluster.id" 2>>"$run/logs/format.log"
     id=$(<"$run/cluster.id")
-    say "kafka: formatting KRaft storage in $run/data (cluster id $id)"
+    local t0
+    t0=$(now)
     "$JAVA" -Dlog4j2.configurationFile="$SCRIPT_DIR/kafka/tools-log4j2.properties" -cp "$jars/*" \
       kafka.tools.StorageTool format -t "$id" -c "$run/conf/server.properties" --ignore-formatted \
       >>"$run/logs/format.log" 2>&1 || { cat "$run/logs/format.log" >&2; die "kafka storage format failed"; }
+    say "kafka: formatted KRaft storage in $run/data in $(since "$t0") s (cluster id $id)"
   fi
   OPTS=()
   read_options "$SCRIPT_DIR/kafka/jvm.options"
@@ -381,6 +387,7 @@ launch() {
   (
     cd "$run"
     [[ ${TRUC_CASSANDRA_MLOCK:-0} == 1 ]] || ulimit -S -l 64 2>/dev/null || true
+    # shellcheck disable=SC2016  # $$ is the pid of the inner shell, which becomes the JVM
     exec setsid bash -c 'echo $$ >"$0"; exec "$@"' "$(pid_file "$engine")" \
       "${wrapper[@]+"${wrapper[@]}"}" "$JAVA" "${OPTS[@]}"
   ) </dev/null >>"$run/logs/stdout.log" 2>&1 9>&- &
