@@ -16,6 +16,7 @@ import asyncio
 import hashlib
 import json
 import time
+import uuid
 from collections.abc import AsyncIterator, Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -78,6 +79,9 @@ class TrucClient:
 
     def sign(self, method: str, url: httpx.URL, body: bytes,
              headers: dict[str, str]) -> dict[str, str]:
+        """Headers that authenticate the request. A signed random nonce makes every
+        signature unique, so a retried POST is never mistaken for a replay."""
+        headers["x-truc-nonce"] = uuid.uuid4().hex
         digest = hashlib.sha256(body).hexdigest()
         raw = url.raw_path.decode()
         target = f"{self.url}{raw}"
@@ -177,7 +181,8 @@ class TrucClient:
         headers = {"range": f"bytes={have}-"} if have else {}
         path = f"/v1/packages/{package_id}/content"
         url = self._http.build_request("GET", path).url
-        sent = {**headers, **self.sign("GET", url, b"", headers)}
+        signed = self.sign("GET", url, b"", headers)
+        sent = {**headers, **signed}
         sent.pop("Host", None)
         async with self._http.stream("GET", url, headers=sent) as response:
             if response.status_code >= 400:
@@ -210,7 +215,8 @@ class TrucClient:
         from websockets.asyncio.client import connect
 
         url = self._http.build_request("GET", "/v1/ws").url
-        headers = self.sign("GET", url, b"", {})
+        headers: dict[str, str] = {}
+        headers.update(self.sign("GET", url, b"", headers))
         headers.pop("Host", None)
         ws_url = str(url).replace("http", "ws", 1)
         async with connect(ws_url, additional_headers=headers, max_size=2**20) as socket:
@@ -224,7 +230,8 @@ class TrucClient:
     async def events(self) -> AsyncIterator[dict[str, Any]]:
         """Notices as Server-Sent Events (for networks that refuse WebSockets)."""
         url = self._http.build_request("GET", "/v1/events").url
-        sent = self.sign("GET", url, b"", {})
+        sent: dict[str, str] = {}
+        sent.update(self.sign("GET", url, b"", sent))
         sent.pop("Host", None)
         async with self._http.stream("GET", url, headers=sent, timeout=None) as response:
             if response.status_code >= 400:

@@ -21,7 +21,7 @@ class ProjectionsContract:
 
     async def test_applied_rows_can_be_read(self, projections: Projections) -> None:
         body = {"name": "Ủy ban nhân dân tỉnh", "n": 3, "tags": ["a", "b"], "x": None}
-        assert await projections.apply("t", Position("s", 0, 0), [Row(ref(self.view), body)])
+        assert await projections.apply(self.view, Position("s", 0, 0), [Row(ref(self.view), body)])
         row = await projections.get(ref(self.view))
         assert row is not None and row.body == body
 
@@ -33,7 +33,7 @@ class ProjectionsContract:
     ) -> None:
         rows = [Row(ref(self.view, "a", k), {"k": k}) for k in ("c", "a", "b")]
         rows.append(Row(ref(self.view, "other", "z"), {"k": "z"}))
-        await projections.apply("t", Position("s", 0, 0), rows)
+        await projections.apply(self.view, Position("s", 0, 0), rows)
         got = await projections.scan(self.view, "a")
         assert [r.ref.key for r in got] == ["a", "b", "c"]
 
@@ -59,7 +59,7 @@ class ProjectionsContract:
         assert await projections.apply(b, Position("s", 0, 4))
 
     async def test_deletes_remove_rows(self, projections: Projections) -> None:
-        await projections.apply("t", Position("s", 0, 0), [Row(ref(self.view), {"v": 1})])
+        await projections.apply(self.view, Position("s", 0, 0), [Row(ref(self.view), {"v": 1})])
         await projections.apply(self.view, Position("s", 0, 1), deletes=[ref(self.view)])
         assert await projections.get(ref(self.view)) is None
 

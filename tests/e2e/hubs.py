@@ -37,6 +37,15 @@ class RunningHub:
             raise AssertionError(f"truc {' '.join(args)} failed:\n{result.stderr}")
         return result
 
+    def start_worker(self) -> subprocess.Popen[bytes]:
+        """A Faust worker on the same engines (distributed hubs only)."""
+        env = {**self.env, "TRUC_WORKER_WEB_PORT": str(free_port())}
+        with (self.cwd / "worker.log").open("ab") as out:
+            worker = subprocess.Popen([TRUC, "worker", "--loglevel", "warning"], env=env,
+                                      cwd=self.cwd, stdout=out, stderr=subprocess.STDOUT)
+        self.procs.append(worker)
+        return worker
+
     def admin(self, *args: str) -> Any:
         return json.loads(self.truc("admin", *args, "--json").stdout)
 
@@ -77,6 +86,7 @@ def running_hub(backend: str, tmp: Path, engines: Engines | None = None) -> Iter
     hub = RunningHub(f"http://127.0.0.1:{port}", env, tmp, backend, logs)
     if backend == "distributed":
         hub.truc("migrate")
+        hub.start_worker()
     with logs.open("ab") as out:
         proc = subprocess.Popen([TRUC, "serve"], env=env, cwd=tmp, stdout=out,
                                 stderr=subprocess.STDOUT)

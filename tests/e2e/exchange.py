@@ -1,0 +1,70 @@
+"""Helpers for the exchange tests: agencies with approved apps, raw storage readers."""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import sqlite3
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+from cassandra.cluster import Cluster
+
+from api.client import TrucClient
+from tests.e2e.hubs import RunningHub
+
+_codes = itertools.count(40)
+
+
+def agency_with_app(hub: RunningHub, *flags: str) -> dict[str, Any]:
+    code = f"000.00.{next(_codes):02d}.H53"
+    hub.admin("agency", "add", code, "--name", f"Đơn vị {code}")
+    app = hub.admin("app", "add", "--agency", code, "--name", "QLVB")
+    key: dict[str, Any] = hub.admin("app", "approve", app["app_id"], *flags)["key"]
+    return {"code": code, **key}
+
+
+def client(hub: RunningHub, key: dict[str, Any]) -> TrucClient:
+    return TrucClient(hub.url, key["access_key"], key["secret_key"])
+
+
+async def first(stream: AsyncIterator[dict[str, Any]], kind: str,
+                package_id: str | None = None, seconds: float = 60) -> dict[str, Any]:
+    async with asyncio.timeout(seconds):
+        async for message in stream:
+            if message["type"] == kind and package_id in (None, message.get("package_id")):
+                return message
+    raise AssertionError("stream ended")
+
+
+def raw_chunks(hub: RunningHub, package_id: str) -> list[bytes]:
+    """What the content store holds for a package, read past the hub."""
+    if hub.backend == "embedded":
+        with sqlite3.connect(Path(hub.env["TRUC_DATA_DIR"]) / "truc.sqlite3") as db:
+            rows = db.execute("SELECT data FROM content_chunks WHERE package_id=?",
+                              (package_id,)).fetchall()
+        return [bytes(r[0]) for r in rows]
+    return [bytes(r.data) for r in _cql(hub, "SELECT data FROM content_chunks "
+                                             "WHERE package_id=%s", package_id)]
+
+
+def raw_key(hub: RunningHub, package_id: str) -> bytes | None:
+    key_id = f"package:{package_id}"
+    if hub.backend == "embedded":
+        with sqlite3.connect(Path(hub.env["TRUC_DATA_DIR"]) / "truc.sqlite3") as db:
+            row = db.execute("SELECT material FROM key_material WHERE key_id=?",
+                             (key_id,)).fetchone()
+        return None if row is None else bytes(row[0])
+    rows = _cql(hub, "SELECT material FROM key_material WHERE key_id=%s", key_id)
+    return bytes(rows[0].material) if rows else None
+
+
+def _cql(hub: RunningHub, query: str, *params: str) -> list[Any]:
+    host, port = hub.env["TRUC_CASSANDRA"].split(":")
+    cluster = Cluster([host], port=int(port))
+    try:
+        session = cluster.connect(hub.env["TRUC_KEYSPACE"])
+        return list(session.execute(query, params))
+    finally:
+        cluster.shutdown()
