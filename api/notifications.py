@@ -17,6 +17,7 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from typing import Any
 
+from api.packages_service import settled
 from api.runtime import Runtime
 from hub import events as ev
 from hub.auth.sessions import Caller
@@ -87,6 +88,10 @@ class Notifier:
         package_id = getattr(event, "package_id", None)
         if package_id is None or not self._listening(event):
             return
+        try:  # tell only once the read model shows it, so a client reading next agrees
+            await settled(self.rt.backend.projections, recorded.position, seconds=5)
+        except TimeoutError:
+            log.warning("package processor is behind; notifying before it catches up")
         for agency_id, message in notices(event, await self._package(package_id)):
             await self._tell(agency_id, message)
 

@@ -16,8 +16,8 @@ from hub.errors import InvalidRequest, Unavailable
 from hub.packages import decisions as decide
 from hub.packages.decisions import Limits, SendRequest
 from hub.packages.model import Package
-from hub.packages.processor import idempotency_ref, package_ref
-from hub.ports import Position
+from hub.packages.processor import TRACKER, idempotency_ref, package_ref
+from hub.ports import Position, Projections
 from hub.registry.decisions import Context
 from hub.topics import record
 
@@ -37,14 +37,7 @@ class Packages:
         return None if row is None else Package.from_json(dict(row.body))
 
     async def settled(self, position: Position, seconds: float = 10) -> None:
-        """Waits until the package processor has applied ``position``."""
-        projections = self.rt.backend.projections
-        async with asyncio.timeout(seconds):
-            delay = 0.002
-            while (await projections.tracked("packages", position.topic)).get(
-                    position.partition, -1) < position.offset:
-                await asyncio.sleep(delay)
-                delay = min(delay * 2, 0.05)
+        await settled(self.rt.backend.projections, position, seconds)
 
     async def _record(self, *events: ev.Event) -> Position:
         positions = [await record(self.rt.backend.events, e) for e in events]
@@ -128,6 +121,16 @@ class Packages:
         if pkg is None:
             raise decide.not_found()
         return pkg
+
+
+async def settled(projections: Projections, position: Position, seconds: float = 10) -> None:
+    """Waits until the package processor has applied ``position`` (TimeoutError if not)."""
+    async with asyncio.timeout(seconds):
+        delay = 0.002
+        while (await projections.tracked(TRACKER, position.topic)).get(
+                position.partition, -1) < position.offset:
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, 0.05)
 
 
 async def _slice(rt: Runtime, pkg: Package, first: int, last: int) -> AsyncIterator[bytes]:
