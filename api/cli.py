@@ -10,10 +10,12 @@ from typing import Annotated, Any
 import typer
 
 from api.admin_cli import admin
+from api.exchange_cli import register
 from infra.settings import Settings
 
 app = typer.Typer(help="Truc: the interoperability hub.", no_args_is_help=True)
 app.add_typer(admin, name="admin")
+register(app)
 
 DataDir = Annotated[Path | None, typer.Option(help="Where the embedded hub keeps its data.")]
 Kafka = Annotated[str | None, typer.Option(help="Kafka bootstrap servers (host:port,...).")]

@@ -39,6 +39,10 @@ class TrucError(Exception):
         super().__init__(f"{status} {self.code}: {problem.get('detail', '')}")
 
 
+RETRIES = 8
+"""Retries of a retriable refusal: about a minute of backoff in all."""
+
+
 class TrucClient:
     def __init__(self, url: str, access_key: str, secret_key: str | None = None, *,
                  private_key_pem: str | None = None, algorithm: str | None = None,
@@ -93,6 +97,26 @@ class TrucClient:
     async def request(self, method: str, path: str, *, json_body: Any = None,
                       content: bytes | None = None, params: dict[str, str] | None = None,
                       headers: dict[str, str] | None = None) -> httpx.Response:
+        """One signed call; a refusal the hub marks retriable (a processor catching up,
+        an engine restarting) is retried with backoff when repeating it is safe."""
+        safe = method in ("GET", "PUT") or "idempotency-key" in (headers or {}) \
+            or path.endswith("/seal")
+        delay = 0.2
+        for attempt in range(RETRIES + 1):
+            try:
+                return await self._request_once(method, path, json_body=json_body,
+                                                content=content, params=params,
+                                                headers=dict(headers or {}))
+            except TrucError as refused:
+                if not (safe and refused.problem.get("retriable")) or attempt == RETRIES:
+                    raise
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, 5)
+        raise AssertionError("unreachable")
+
+    async def _request_once(self, method: str, path: str, *, json_body: Any,
+                            content: bytes | None, params: dict[str, str] | None,
+                            headers: dict[str, str]) -> httpx.Response:
         body = content if content is not None else (
             b"" if json_body is None else json.dumps(json_body).encode())
         sent = dict(headers or {})
@@ -136,7 +160,7 @@ class TrucClient:
         """Request a space, upload ``path`` chunk by chunk (resuming what the hub already
         has), and seal it. Returns the sealed package; raises ``TrucError`` if rejected."""
         size, digest = await asyncio.to_thread(file_digest, path)
-        headers = {"idempotency-key": idempotency_key} if idempotency_key else None
+        headers = {"idempotency-key": idempotency_key or uuid.uuid4().hex}
         space = await self.call("POST", "/v1/packages", headers=headers, json_body={
             "recipients": recipients, "title": title, "priority": priority,
             "data_type": data_type, "size": size, "sha256": digest})

@@ -13,7 +13,7 @@ import asyncio
 import contextlib
 import logging
 import uuid
-from collections import defaultdict
+from collections import OrderedDict, defaultdict
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -30,6 +30,7 @@ from hub.topics import PACKAGES, record
 
 log = logging.getLogger(__name__)
 QUEUE = 1000
+SEEN = 100_000
 
 
 @dataclass(eq=False)
@@ -54,6 +55,7 @@ class Notifier:
         self.rt = runtime
         self._by_agency: dict[str, set[Connection]] = defaultdict(set)
         self._notified: set[tuple[str, str]] = set()
+        self._seen: OrderedDict[str, None] = OrderedDict()
         self._task: asyncio.Task[None] | None = None
 
     @property
@@ -86,7 +88,7 @@ class Notifier:
     async def _dispatch(self, recorded: Recorded) -> None:
         event = recorded.event
         package_id = getattr(event, "package_id", None)
-        if package_id is None or not self._listening(event):
+        if package_id is None or not self._listening(event) or self._already_told(event):
             return
         try:  # tell only once the read model shows it, so a client reading next agrees
             await settled(self.rt.backend.projections, recorded.position, seconds=5)
@@ -94,6 +96,15 @@ class Notifier:
             log.warning("package processor is behind; notifying before it catches up")
         for agency_id, message in notices(event, await self._package(package_id)):
             await self._tell(agency_id, message)
+
+    def _already_told(self, event: ev.Event) -> bool:
+        """A processor that crashed re-emits derived events with the same id: tell once."""
+        if event.event_id in self._seen:
+            return True
+        self._seen[event.event_id] = None
+        if len(self._seen) > SEEN:
+            self._seen.popitem(last=False)
+        return False
 
     def _listening(self, event: ev.Event) -> bool:
         """Skips a projection read when nobody connected here could be told."""

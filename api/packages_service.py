@@ -15,8 +15,8 @@ from hub.auth.sessions import Caller
 from hub.errors import InvalidRequest, Unavailable
 from hub.packages import decisions as decide
 from hub.packages.decisions import Limits, SendRequest
-from hub.packages.model import Package
-from hub.packages.processor import TRACKER, idempotency_ref, package_ref
+from hub.packages.model import Package, PackageState
+from hub.packages.processor import TRACKER, package_ref
 from hub.ports import Position, Projections
 from hub.registry.decisions import Context
 from hub.topics import record
@@ -36,8 +36,9 @@ class Packages:
         row = await self.rt.backend.projections.get(package_ref(package_id))
         return None if row is None else Package.from_json(dict(row.body))
 
-    async def settled(self, position: Position, seconds: float = 10) -> None:
-        await settled(self.rt.backend.projections, position, seconds)
+    async def settled(self, position: Position) -> None:
+        await settled(self.rt.backend.projections, position,
+                      self.rt.settings.read_your_writes_seconds)
 
     async def _record(self, *events: ev.Event) -> Position:
         positions = [await record(self.rt.backend.events, e) for e in events]
@@ -50,8 +51,9 @@ class Packages:
 
     async def request(self, caller: Caller, req: SendRequest) -> Package:
         if req.idempotency_key:
-            earlier = await self._idempotent(caller, req.idempotency_key)
-            if earlier is not None:
+            earlier = await self.load(decide.new_package_id(caller.app.app_id,
+                                                            req.idempotency_key))
+            if earlier is not None and earlier.source_app_id == caller.app.app_id:
                 return earlier
         requested, space = decide.request_package(self.rt.view.registry, caller,
                                                   self.ctx(caller), req, self.limits)
@@ -60,10 +62,6 @@ class Packages:
         found = await self.load(requested.package_id)
         assert found is not None
         return found
-
-    async def _idempotent(self, caller: Caller, key: str) -> Package | None:
-        row = await self.rt.backend.projections.get(idempotency_ref(caller.app.app_id, key))
-        return None if row is None else await self.load(str(row.body["package_id"]))
 
     async def put_chunk(self, caller: Caller, package_id: str, index: int, data: bytes,
                         declared: str) -> ev.ChunkStored:
@@ -83,8 +81,13 @@ class Packages:
 
     async def seal(self, caller: Caller, package_id: str, deadline: datetime | None,
                    offline_wait_seconds: int | None) -> Package:
+        """Sealing twice is harmless: the second call answers with the package as it is."""
         now = self.rt.backend.clock.now()
-        pkg = decide.own_upload(await self.load(package_id), caller, now)
+        current = await self.load(package_id)
+        if current is not None and current.source_agency_id == caller.app.agency_id \
+                and current.state is not PackageState.UPLOADING:
+            return current
+        pkg = decide.own_upload(current, caller, now)
         stored = await self.rt.vault.stored(package_id)
         missing = decide.missing_chunks(pkg, stored)
         digest = None if missing else (await self.rt.vault.digest(package_id, pkg.chunk_count))[0]

@@ -40,7 +40,10 @@ class Vault:
         self._cached = cached_keys
 
     async def create_key(self, package_id: str) -> None:
+        """Once per package: a retried request must not replace a key already in use."""
         key_id = _key_id(package_id)
+        if await self._keys.get(key_id) is not None:
+            return
         await self._keys.put(key_id, self._wrapper.wrap(AESGCM.generate_key(256),
                                                         key_id.encode()))
 

@@ -70,6 +70,9 @@ def create_worker_app(settings: Settings) -> Any:
         web_port=settings.worker_web_port,
         web_bind="127.0.0.1",
         consumer_auto_offset_reset="earliest",
+        # a worker that dies gives its partitions back after 10 s, not Faust's 60 s
+        broker_session_timeout=10.0,
+        broker_heartbeat_interval=3.0,
     )
     service = ProcessorsService(settings)
     app.add_dependency(service)  # started and stopped with the app

@@ -52,6 +52,17 @@ class SendRequest:
     idempotency_key: str | None = None
 
 
+_IDEMPOTENT_IDS = uuid.UUID("0b7f8e52-3d0c-4c39-9d0e-5c8f1e7a2b44")
+
+
+def new_package_id(app_id: str, idempotency_key: str | None) -> str:
+    """A retried request with the same Idempotency-Key names the same package, even
+    before the first one shows in any read model; without a key, a fresh id."""
+    if idempotency_key is None:
+        return str(uuid.uuid4())
+    return str(uuid.uuid5(_IDEMPOTENT_IDS, f"{app_id}/{idempotency_key}"))
+
+
 def not_found() -> NotFound:
     return NotFound("no such package", code="package_not_found")
 
@@ -61,7 +72,7 @@ def request_package(reg: Registry, caller: Caller, ctx: Context, req: SendReques
     require(caller, Operation.SEND)
     recipients = _check_recipients(reg, caller, req.recipients)
     _check_request(caller, req, limits)
-    package_id = str(uuid.uuid4())
+    package_id = new_package_id(caller.app.app_id, req.idempotency_key)
     requested = ev.PackageRequested(
         **ctx.envelope(), package_id=package_id, source_agency_id=caller.app.agency_id,
         source_agency_code=caller.agency_code, source_app_id=caller.app.app_id,

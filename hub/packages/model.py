@@ -116,6 +116,8 @@ def evolve(pkg: Package | None, event: ev.Event) -> Package | None:
     if handler is None:
         return pkg
     changed: Package = handler(pkg, event)
+    if changed is pkg:
+        return pkg
     return replace(changed, timeline=(*changed.timeline, _step(event)))
 
 
@@ -137,16 +139,22 @@ def _requested(e: ev.PackageRequested) -> Package:
 
 
 def _space(p: Package, e: ev.SpaceGranted) -> Package:
+    if p.chunk_count:
+        return p
     return replace(p, chunk_size=e.chunk_size, chunk_count=e.chunk_count,
                    space_expires_at=e.expires_at.isoformat())
 
 
 def _sealed(p: Package, e: ev.PackageSealed) -> Package:
+    if p.state is not PackageState.UPLOADING:
+        return p
     return replace(p, state=PackageState.SEALED, deadline=_iso(e.deadline),
                    offline_wait_seconds=e.offline_wait_seconds)
 
 
 def _rejected(p: Package, e: ev.PackageRejected) -> Package:
+    if p.state is not PackageState.UPLOADING:
+        return p
     return replace(p, state=PackageState.REJECTED, rejection=f"{e.reason_code}: {e.reason}")
 
 
@@ -190,6 +198,7 @@ def _expired(p: Package, e: ev.DeliveryExpired) -> Package:
 
 
 def _status(p: Package, e: ev.StatusReported) -> Package:
+    """Every report counts, even the same code twice (a re-registration is news)."""
     current = p.deliveries.get(e.agency_id)
     if current is None:
         return p

@@ -27,16 +27,8 @@ TRACKER = "packages"
 _NAMESPACE = uuid.UUID("6f1c3f0e-2b1a-4f5e-9a53-7d1f0c2a9b10")
 
 
-IDEMPOTENCY = "idempotency"
-
-
 def package_ref(package_id: str) -> RowRef:
     return RowRef(PACKAGES, package_id, "")
-
-
-def idempotency_ref(app_id: str, key: str) -> RowRef:
-    """A retried request with the same Idempotency-Key finds the package it made."""
-    return RowRef(IDEMPOTENCY, app_id, key)
 
 
 def inbox_key(pkg: Package, planned_at: str) -> str:
@@ -98,9 +90,6 @@ def summary(pkg: Package) -> dict[str, Any]:
 def _rows(before: Package | None, after: Package) -> Writes:
     upserts = [Row(package_ref(after.package_id), after.to_json())]
     deletes: list[RowRef] = []
-    if before is None and after.idempotency_key:
-        upserts.append(Row(idempotency_ref(after.source_app_id, after.idempotency_key),
-                           {"package_id": after.package_id}))
     if after.state is not PackageState.UPLOADING:
         upserts.append(Row(RowRef(OUTBOX, after.source_agency_id,
                                   f"{after.requested_at}|{after.package_id}"), summary(after)))

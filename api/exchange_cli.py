@@ -1,0 +1,347 @@
+"""The agency side of `truc`: send, inbox, fetch, ack, status, report-status, watch.
+
+Every command is a signed call with the app's key pair, read from the environment:
+
+    TRUC_URL=https://truc.example.gov.vn  TRUC_ACCESS_KEY=…  TRUC_SECRET_KEY=…
+
+(or ``TRUC_PRIVATE_KEY_FILE=app.pem`` instead of the secret, for an app registered with an
+RSA public key). ``--json`` prints one JSON document on stdout (``watch``: one object per
+line). A refusal from the hub prints ``error [code]: detail`` on stderr and exits with 2;
+a fetched file whose SHA-256 is not the package's exits with 1.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import sys
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import datetime
+from enum import StrEnum
+from pathlib import Path
+from typing import Annotated, Any, NoReturn, TypeVar
+
+import httpx
+import typer
+from rich import progress as bars
+from rich.console import Console
+from rich.table import Table
+
+from api.client import Progress, TrucClient, TrucError, file_digest
+
+T = TypeVar("T")
+EXIT_REFUSED = 2
+EXIT_CORRUPT = 1
+
+Json = Annotated[bool, typer.Option("--json", help="Machine-readable output (JSON).")]
+PackageId = Annotated[str, typer.Argument(help="The package id.", show_default=False)]
+
+
+class Priority(StrEnum):
+    normal = "normal"
+    urgent = "urgent"
+    flash = "flash"
+
+
+@dataclass(frozen=True)
+class HubConfig:
+    """Where the hub is and the app's key pair."""
+
+    url: str
+    access_key: str
+    secret_key: str | None
+    private_key_pem: str | None
+
+    def client(self) -> TrucClient:
+        return TrucClient(self.url, self.access_key, self.secret_key,
+                          private_key_pem=self.private_key_pem)
+
+
+def fail(message: str, exit_code: int = EXIT_REFUSED) -> NoReturn:
+    typer.echo(f"error: {message}", err=True)
+    raise typer.Exit(exit_code)
+
+
+def refused(exc: TrucError) -> NoReturn:
+    typer.echo(f"error [{exc.code}]: {exc.problem.get('detail', '')}", err=True)
+    raise typer.Exit(EXIT_REFUSED)
+
+
+def config() -> HubConfig:
+    """The hub and key pair from TRUC_URL, TRUC_ACCESS_KEY, TRUC_SECRET_KEY (or
+    TRUC_PRIVATE_KEY_FILE); exits with 2 saying what is missing."""
+    url, access_key = os.environ.get("TRUC_URL"), os.environ.get("TRUC_ACCESS_KEY")
+    secret = os.environ.get("TRUC_SECRET_KEY") or None
+    key_file = os.environ.get("TRUC_PRIVATE_KEY_FILE") or None
+    missing = [name for name, value in (("TRUC_URL", url), ("TRUC_ACCESS_KEY", access_key))
+               if not value]
+    if not secret and not key_file:
+        missing.append("TRUC_SECRET_KEY (or TRUC_PRIVATE_KEY_FILE for an RSA app)")
+    if missing or not url or not access_key:
+        fail(f"not configured: set {', '.join(missing)} to the hub's address and your "
+             "app's key pair (given by the hub's operator)")
+    if secret and key_file:
+        fail("set TRUC_SECRET_KEY or TRUC_PRIVATE_KEY_FILE, not both")
+    return HubConfig(url, access_key, secret, _read_key(key_file) if key_file else None)
+
+
+def _read_key(path: str) -> str:
+    try:
+        return Path(path).read_text()
+    except OSError as exc:
+        fail(f"TRUC_PRIVATE_KEY_FILE: cannot read {path}: {exc.strerror}")
+
+
+def run(work: Callable[[TrucClient], Awaitable[T]]) -> T:
+    """Runs ``work`` with a client of the configured hub; any refusal exits with 2."""
+    hub = config()
+
+    async def go() -> T:
+        async with hub.client() as client:
+            return await work(client)
+
+    try:
+        return asyncio.run(go())
+    except TrucError as exc:
+        refused(exc)
+    except httpx.TransportError as exc:
+        fail(f"cannot reach the hub at {hub.url}: {exc}")
+    except (ValueError, KeyError) as exc:
+        fail(f"unexpected answer from {hub.url}: {exc!r}")
+
+
+def emit(data: Any) -> None:
+    typer.echo(json.dumps(data, ensure_ascii=False, indent=2))
+
+
+@contextmanager
+def progress_bar(label: str, total: int, done: int = 0, *,
+                 enabled: bool = True) -> Iterator[Progress | None]:
+    """A transfer bar on a terminal; nothing when stdout is a pipe or a file."""
+    if not enabled or not sys.stdout.isatty():
+        yield None
+        return
+    columns = (bars.TextColumn("{task.description}"), bars.BarColumn(),
+               bars.DownloadColumn(binary_units=True), bars.TransferSpeedColumn(),
+               bars.TimeRemainingColumn())
+    with bars.Progress(*columns, transient=True) as shown:
+        task = shown.add_task(label, total=total, completed=done)
+        yield lambda size: shown.advance(task, size)
+
+
+def human_size(size: int) -> str:
+    value = float(size)
+    for unit in ("B", "KiB", "MiB", "GiB"):
+        if value < 1024 or unit == "GiB":
+            return f"{value:.0f} {unit}" if unit == "B" else f"{value:.1f} {unit}"
+        value /= 1024
+    return f"{size} B"
+
+
+def iso_time(value: str | None) -> str | None:
+    """Checks an ISO 8601 time; one without a zone is taken as local time."""
+    if value is None:
+        return None
+    try:
+        parsed = datetime.fromisoformat(value)
+    except ValueError:
+        raise typer.BadParameter("use ISO 8601, e.g. 2026-03-20T17:00:00+07:00") from None
+    return (parsed if parsed.tzinfo else parsed.astimezone()).isoformat()
+
+
+# --- sending ----------------------------------------------------------------------------
+
+def send(
+    file: Annotated[Path, typer.Argument(help="The content to send.", exists=True,
+                                         dir_okay=False, readable=True, show_default=False)],
+    to: Annotated[list[str], typer.Option(
+        "--to", help="Destination agency codes, comma separated (or --to repeated).",
+        show_default=False)],
+    title: Annotated[str, typer.Option(help="Title the destinations see.", show_default=False)],
+    data_type: Annotated[str, typer.Option("--type", help="Data type: edxml, pdf, json…")
+                         ] = "binary",
+    priority: Annotated[Priority, typer.Option(help="Flash is served first.")
+                        ] = Priority.normal,
+    deadline: Annotated[str | None, typer.Option(
+        help="Deliver before this time (ISO 8601).", callback=iso_time)] = None,
+    offline_wait: Annotated[int | None, typer.Option(
+        "--offline-wait", min=0, help="Seconds to wait for an offline destination.")] = None,
+    idempotency_key: Annotated[str | None, typer.Option(
+        help="The same key again gives the same package: safe retries.")] = None,
+    as_json: Json = False,
+) -> None:
+    """Send FILE to agencies: upload it in chunks (resuming), then seal it."""
+    recipients = [code.strip() for item in to for code in item.split(",") if code.strip()]
+
+    async def work(hub: TrucClient) -> dict[str, Any]:
+        with progress_bar("sending", file.stat().st_size, enabled=not as_json) as advance:
+            return await hub.send(recipients, title, file, data_type=data_type,
+                                  priority=priority.value, deadline=deadline,
+                                  offline_wait_seconds=offline_wait,
+                                  idempotency_key=idempotency_key, progress=advance)
+
+    sealed = run(work)
+    if as_json:
+        emit(sealed)
+    else:
+        typer.echo(f"{sealed['package_id']}  {sealed['state']}")
+
+
+# --- receiving --------------------------------------------------------------------------
+
+def inbox(as_json: Json = False) -> None:
+    """Packages waiting for your agency: flash first, then urgent, then normal."""
+    waiting = run(TrucClient.inbox)
+    if as_json:
+        emit(waiting)
+        return
+    if not waiting:
+        typer.echo("the inbox is empty")
+        return
+    table = Table("package id", "title", "priority", "source", "size", "state")
+    for item in waiting:
+        table.add_row(item["package_id"], item["title"], item["priority"], item["source"],
+                      human_size(item["size"]), item.get("delivery_state", item["state"]))
+    Console().print(table)
+
+
+def fetch(
+    package_id: PackageId,
+    output: Annotated[Path, typer.Option(
+        "--output", "-o", help="The file to write; a partial one is resumed.",
+        dir_okay=False, show_default=False)],
+    as_json: Json = False,
+) -> None:
+    """Download a package to FILE (resuming a partial FILE) and verify its SHA-256."""
+    async def work(hub: TrucClient) -> tuple[dict[str, Any], str]:
+        pkg = await hub.package(package_id)
+        have = output.stat().st_size if output.exists() else 0
+        if have > pkg["size"]:
+            fail(f"{output} has {have} bytes, more than the package's {pkg['size']}: "
+                 "it is another file; remove it or choose another name")
+        if have == pkg["size"]:
+            return pkg, (await asyncio.to_thread(file_digest, output))[1]
+        with progress_bar("fetching", pkg["size"], have, enabled=not as_json) as advance:
+            return pkg, await hub.fetch(package_id, output, progress=advance)
+
+    pkg, digest = run(work)
+    verified = digest == pkg["sha256"]
+    if as_json:
+        emit({"package_id": package_id, "file": str(output), "size": pkg["size"],
+              "sha256": digest, "expected_sha256": pkg["sha256"], "verified": verified})
+    if not verified:
+        fail(f"{output} does not match the package: its SHA-256 is {digest}, the package's "
+             f"is {pkg['sha256']}; delete the file and fetch again", EXIT_CORRUPT)
+    if not as_json:
+        typer.echo(f"{digest}  {output}")
+
+
+def ack(
+    package_id: PackageId,
+    sha256: Annotated[str | None, typer.Option(help="The SHA-256 you computed (hex).")
+                      ] = None,
+    file: Annotated[Path | None, typer.Option(
+        help="Compute the SHA-256 from this file.", exists=True, dir_okay=False,
+        readable=True)] = None,
+    as_json: Json = False,
+) -> None:
+    """Acknowledge receipt with the SHA-256 of what you received (--sha256 or --file)."""
+    if sha256 is not None and file is not None:
+        fail("give --sha256 or --file, not both")
+    if file is not None:
+        digest = file_digest(file)[1]
+    elif sha256 is not None:
+        digest = sha256
+    else:
+        fail("give --sha256 HEX or --file FILE")
+    view = run(lambda hub: hub.ack(package_id, digest))
+    if as_json:
+        emit(view)
+        return
+    mine = view["deliveries"][0] if view["deliveries"] else {"state": view["state"]}
+    typer.echo(f"{package_id}  {mine['state']}")
+
+
+def report_status(
+    package_id: PackageId,
+    code: Annotated[str, typer.Argument(
+        help="01 arrived, 02 refused, 03 registered, 04 assigned, 05 processing, "
+             "06 completed, 13 recall requested, 15 recall/update agreed, "
+             "16 recall/update refused.", show_default=False)],
+    note: Annotated[str | None, typer.Option(help="A note for the source.")] = None,
+    as_json: Json = False,
+) -> None:
+    """Report the national status of a received document back to its source."""
+    view = run(lambda hub: hub.report_status(package_id, code, note))
+    if as_json:
+        emit(view)
+    else:
+        typer.echo(f"{package_id}  status {code} reported")
+
+
+def status(package_id: PackageId, as_json: Json = False) -> None:
+    """A package's state, its deliveries and its timeline."""
+    view = run(lambda hub: hub.package(package_id))
+    if as_json:
+        emit(view)
+        return
+    console = Console()
+    console.print(f"[bold]{view['title']}[/bold]  {view['package_id']}")
+    console.print(f"state {view['state']}, {view['priority']}, {human_size(view['size'])}, "
+                  f"from {view['source']}, sha256 {view['sha256']}")
+    deliveries = Table("destination", "state", "statuses", title="deliveries")
+    for d in view["deliveries"]:
+        codes = ", ".join(f"{s['code']} ({s['at']})" for s in d["statuses"])
+        deliveries.add_row(d["agency_code"], d["state"], codes)
+    timeline = Table("at", "what", "detail", title="timeline")
+    for step in view["timeline"]:
+        timeline.add_row(step["at"], step["what"], step["detail"] or "")
+    console.print(deliveries, timeline)
+
+
+# --- notifications ----------------------------------------------------------------------
+
+def watch(
+    sse: Annotated[bool, typer.Option("--sse", help="Server-Sent Events, not WebSocket.")
+                   ] = False,
+    as_json: Json = False,
+) -> None:
+    """Print notices as they arrive, until Ctrl-C (reconnects if the hub goes away)."""
+    async def work(hub: TrucClient) -> None:
+        async for message in _notices(hub, sse):
+            typer.echo(json.dumps(message, ensure_ascii=False) if as_json
+                       else _notice_line(message))
+
+    try:
+        run(work)
+    except KeyboardInterrupt:
+        raise typer.Exit(0) from None
+
+
+async def _notices(hub: TrucClient, sse: bool) -> AsyncIterator[dict[str, Any]]:
+    from websockets.exceptions import WebSocketException
+
+    delay = 1.0
+    while True:
+        try:
+            async for message in hub.events() if sse else hub.watch():
+                delay = 1.0
+                yield message
+        except (OSError, httpx.TransportError, WebSocketException) as exc:
+            typer.echo(f"connection lost ({exc}); reconnecting in {delay:.0f} s", err=True)
+        await asyncio.sleep(delay)
+        delay = min(delay * 2, 30)
+
+
+def _notice_line(message: dict[str, Any]) -> str:
+    shown = {k: v for k, v in message.items() if k != "type" and v is not None}
+    return f"{message['type']:<22} " + "  ".join(f"{k}={v}" for k, v in shown.items())
+
+
+def register(app: typer.Typer) -> None:
+    """Adds the agency commands to the `truc` command."""
+    for command in (send, inbox, fetch, ack, status, report_status, watch):
+        app.command(command.__name__.replace("_", "-"))(command)
