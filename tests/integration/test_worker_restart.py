@@ -55,9 +55,7 @@ async def test_killing_the_worker_mid_flow_loses_and_doubles_nothing(
             await asyncio.sleep(2)
             hub.start_worker()
             sent += [(await r)["package_id"] for r in requests]
-            async with asyncio.timeout(120):
-                while any(len({m["package_id"] for m in s}) < PACKAGES_SENT for s in seen):
-                    await asyncio.sleep(0.2)
+            await all_announced(seen)
             await asyncio.sleep(2)
             for task in watchers:
                 task.cancel()
@@ -71,6 +69,12 @@ async def test_killing_the_worker_mid_flow_loses_and_doubles_nothing(
             assert sorted(ids) == sorted(sent), "each package announced exactly once"
         planned = await planned_events(hub.env, engines)
         assert len({e.event_id for e in planned}) == 3 * PACKAGES_SENT
+
+
+async def all_announced(seen: list[list[dict[str, Any]]]) -> None:
+    async with asyncio.timeout(120):
+        while any(len({m["package_id"] for m in s}) < PACKAGES_SENT for s in seen):  # noqa: ASYNC110
+            await asyncio.sleep(0.2)
 
 
 async def planned_events(env: dict[str, str], engines: Engines) -> list[ev.DeliveryPlanned]:
