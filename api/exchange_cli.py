@@ -28,7 +28,7 @@ import httpx
 import typer
 from rich import progress as bars
 from rich.console import Console
-from rich.table import Table
+from rich.table import Column, Table
 
 from api.client import Progress, TrucClient, TrucError, file_digest
 
@@ -201,7 +201,8 @@ def inbox(as_json: Json = False) -> None:
     if not waiting:
         typer.echo("the inbox is empty")
         return
-    table = Table("package id", "title", "priority", "source", "size", "state")
+    table = Table(Column("package id", no_wrap=True), "title", "priority", "source", "size",
+                  "state")
     for item in waiting:
         table.add_row(item["package_id"], item["title"], item["priority"], item["source"],
                       human_size(item["size"]), item.get("delivery_state", item["state"]))

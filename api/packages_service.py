@@ -3,7 +3,6 @@ model when the next call depends on it (read your writes)."""
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
 import uuid
 from collections.abc import AsyncIterator
@@ -20,6 +19,7 @@ from hub.packages.processor import TRACKER, package_ref
 from hub.ports import Position, Projections
 from hub.registry.decisions import Context
 from hub.topics import record
+from streams.runner import wait_applied
 
 
 class Packages:
@@ -128,12 +128,7 @@ class Packages:
 
 async def settled(projections: Projections, position: Position, seconds: float = 10) -> None:
     """Waits until the package processor has applied ``position`` (TimeoutError if not)."""
-    async with asyncio.timeout(seconds):
-        delay = 0.002
-        while (await projections.tracked(TRACKER, position.topic)).get(
-                position.partition, -1) < position.offset:
-            await asyncio.sleep(delay)
-            delay = min(delay * 2, 0.05)
+    await wait_applied(projections, TRACKER, position, seconds)
 
 
 async def _slice(rt: Runtime, pkg: Package, first: int, last: int) -> AsyncIterator[bytes]:

@@ -58,7 +58,8 @@ class Runtime:
                                                  name="registry-follower"))
         if run_processors and not settings.distributed:
             runtime.processors = InProcessProcessors(
-                build_processors(backend, runtime.vault), backend.events, backend.projections)
+                build_processors(backend, wrapper, view, settings), backend.events,
+                backend.projections)
             runtime.processors.start()
         await runtime.catch_up()
         return runtime

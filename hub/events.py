@@ -104,6 +104,17 @@ class OperatorRegistered(Event):
 
 
 @dataclass(frozen=True, kw_only=True)
+class WebhookConfigured(Event):
+    """An app's webhook: notices are also POSTed there, signed with the key ``key_id``
+    (kept wrapped in the key store). An empty ``url`` removes the webhook."""
+
+    app_id: str
+    agency_id: str
+    url: str
+    key_id: str
+
+
+@dataclass(frozen=True, kw_only=True)
 class KeyRevoked(Event):
     key_id: str
     app_id: str
@@ -248,7 +259,7 @@ class AgencyDisconnected(Event):
 
 EVENT_TYPES: tuple[type[Event], ...] = (
     AgencyRegistered, AppRegistered, AppApproved, AppRevoked, KeyIssued, KeyRetired, KeyRevoked,
-    OperatorRegistered,
+    OperatorRegistered, WebhookConfigured,
     PackageRequested, SpaceGranted, ChunkStored, PackageSealed, PackageRejected,
     DeliveryPlanned, DeliveryNotified, DeliveryFetched, DeliveryAcknowledged, DeliveryExpired,
     StatusReported, ContentShredded, AgencyConnected, AgencyDisconnected,

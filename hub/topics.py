@@ -25,6 +25,7 @@ _KEYS: dict[type[ev.Event], tuple[str, str]] = {
     ev.KeyRetired: (REGISTRY, "app_id"),
     ev.KeyRevoked: (REGISTRY, "app_id"),
     ev.OperatorRegistered: (REGISTRY, "operator_id"),
+    ev.WebhookConfigured: (REGISTRY, "agency_id"),
     ev.AgencyConnected: (PRESENCE, "agency_id"),
     ev.AgencyDisconnected: (PRESENCE, "agency_id"),
     **{cls: (PACKAGES, "package_id") for cls in (

@@ -49,6 +49,8 @@ class Settings(BaseSettings):
     """Upload chunk size granted with each space (1 MiB fits Cassandra's mutation limit)."""
     max_package_bytes: int = 4 * 1024**3
     space_ttl_minutes: int = 24 * 60
+    webhook_retry_seconds: float = 1.0
+    """First retry delay of a failed webhook; doubles each time, 8 attempts in all."""
     read_your_writes_seconds: float = 10
     """How long a call waits for the processors to show its own change before 503."""
 

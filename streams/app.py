@@ -16,14 +16,14 @@ import faust
 from mode import Service
 
 from hub.ports import Position, Recorded
+from hub.registry.view import RegistryView
+from hub.topics import REGISTRY
 from infra.avro import default_codec
 from infra.bootstrap import Backend, open_backend
 from infra.crypto import MasterKeyWrapper, load_master_key
 from infra.settings import Settings
-from infra.vault import Vault
-from streams.catalog import build_processors
-from streams.packages import PackageProcessor
-from streams.runner import Processor
+from streams.catalog import TOPICS, build_processors
+from streams.runner import Processor, follow
 
 
 class ProcessorsService(Service):
@@ -34,6 +34,7 @@ class ProcessorsService(Service):
         self.settings = settings
         self._backend: Backend | None = None
         self._processors: dict[str, Processor] = {}
+        self._follower: asyncio.Task[None] | None = None
         self.ready = asyncio.Event()
 
     async def on_start(self) -> None:
@@ -41,11 +42,16 @@ class ProcessorsService(Service):
         self._backend = await open_backend(settings)
         wrapper = MasterKeyWrapper(load_master_key(
             settings.master_key, settings.master_key_file, settings.data_dir, create=False))
-        vault = Vault(self._backend.content, self._backend.keys, wrapper)
-        self._processors = {p.name: p for p in build_processors(self._backend, vault)}
+        view = RegistryView()
+        self._follower = asyncio.create_task(
+            follow(self._backend.events, [REGISTRY], view.apply))
+        found = build_processors(self._backend, wrapper, view, settings)
+        self._processors = {p.name: p for p in found}
         self.ready.set()
 
     async def on_stop(self) -> None:
+        if self._follower is not None:
+            self._follower.cancel()
         if self._backend is not None:
             await self._backend.close()
 
@@ -82,11 +88,7 @@ def create_worker_app(settings: Settings) -> Any:
 
 
 def processor_topics() -> dict[str, tuple[str, ...]]:
-    from hub.processors import PROJECTORS
-
-    found = {p.name: p.topics for p in PROJECTORS}
-    found[PackageProcessor.name] = PackageProcessor.topics
-    return found
+    return dict(TOPICS)
 
 
 def _add_agent(app: Any, settings: Settings, name: str, topics: tuple[str, ...],

@@ -13,7 +13,7 @@ import logging
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Protocol
 
-from hub.ports import EventLog, Projections, Recorded
+from hub.ports import EventLog, Position, Projections, Recorded
 from hub.projection import Projector
 
 log = logging.getLogger(__name__)
@@ -100,6 +100,17 @@ class InProcessProcessors:
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
         self._tasks.clear()
+
+
+async def wait_applied(projections: Projections, tracker: str, position: Position,
+                       seconds: float = 10) -> None:
+    """Waits until ``tracker`` has applied ``position`` (TimeoutError if it does not)."""
+    async with asyncio.timeout(seconds):
+        delay = 0.002
+        while (await projections.tracked(tracker, position.topic)).get(
+                position.partition, -1) < position.offset:
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, 0.05)
 
 
 async def follow(log_: EventLog, topics: list[str], apply: Callable[[Recorded], Awaitable[None]]

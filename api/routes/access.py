@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import uuid
 from datetime import timedelta
 from typing import Any
 
@@ -12,6 +13,7 @@ from api import views
 from api.auth import CurrentApp, RuntimeDep
 from hub.auth.sessions import introspect, session_claims
 from hub.auth.signing import TRUC4, Scheme
+from hub.registry.decisions import Context
 
 router = APIRouter(prefix="/v1", tags=["access"])
 
@@ -76,3 +78,17 @@ async def introspect_token(body: IntrospectRequest, caller: CurrentApp,
 async def jwks(runtime: RuntimeDep) -> dict[str, Any]:
     """The hub's public token keys, for destinations that verify tokens offline."""
     return runtime.tokens.jwks()
+
+
+class WebhookRequest(BaseModel):
+    url: str = Field(description="http(s) URL notices are POSTed to; empty to remove.")
+
+
+@router.put("/webhook")
+async def set_webhook(body: WebhookRequest, caller: CurrentApp,
+                      runtime: RuntimeDep) -> dict[str, Any]:
+    """Also receive notices as signed POSTs. The signing secret is in this answer only."""
+    ctx = Context(caller.app.app_id, runtime.backend.clock.now(), str(uuid.uuid4()))
+    secret = await runtime.registry.configure_webhook(ctx, caller.app.app_id, body.url)
+    return {"url": body.url or None, "secret": secret,
+            "signature": "X-Truc-Signature: t=<unix>,v1=<hex HMAC-SHA256(secret, '<t>.<body>')>"}

@@ -11,6 +11,7 @@ import secrets
 import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from urllib.parse import urlsplit
 
 from hub import events as ev
 from hub.errors import Conflict, InvalidRequest, NotFound
@@ -233,3 +234,22 @@ def _app(reg: Registry, app_id: str) -> App:
     if app is None:
         raise NotFound(f"no app {app_id}", code="unknown_app")
     return app
+
+
+def configure_webhook(reg: Registry, ctx: Context, app_id: str, url: str) -> ev.WebhookConfigured:
+    """Sets (or, with an empty url, removes) the app's webhook; the new secret's id is in
+    the event, the secret itself goes to the key store."""
+    app = _app(reg, app_id)
+    if url:
+        parts = urlsplit(url)
+        if parts.scheme not in ("http", "https") or not parts.hostname or len(url) > 2000:
+            raise InvalidRequest(
+                "a webhook is an http(s) URL of at most 2000 characters", code="invalid_webhook"
+            )
+    return ev.WebhookConfigured(
+        **ctx.envelope(),
+        app_id=app_id,
+        agency_id=app.agency_id,
+        url=url,
+        key_id=f"webhook:{app_id}:{uuid.uuid4()}" if url else "",
+    )

@@ -75,6 +75,8 @@ class App:
     registered_at: datetime
     rsa_public_key_pem: str | None = None
     grants: Grants | None = None
+    webhook_url: str | None = None
+    webhook_key_id: str | None = None
 
 
 @dataclass(frozen=True)
@@ -170,6 +172,12 @@ def _key_revoked(reg: Registry, e: ev.KeyRevoked) -> None:
         reg.keys[e.key_id] = replace(reg.keys[e.key_id], revoked=True)
 
 
+def _webhook(reg: Registry, e: ev.WebhookConfigured) -> None:
+    if e.app_id in reg.apps:
+        reg.apps[e.app_id] = replace(reg.apps[e.app_id], webhook_url=e.url or None,
+                                     webhook_key_id=e.key_id or None)
+
+
 def _operator(reg: Registry, e: ev.OperatorRegistered) -> None:
     reg.operators[e.operator_id] = Operator(e.operator_id, e.name, Role(e.role), e.agency_code,
                                             e.occurred_at)
@@ -179,4 +187,5 @@ _HANDLERS: dict[type[ev.Event], Callable[[Registry, Any], None]] = {
     ev.AgencyRegistered: _agency, ev.AppRegistered: _app, ev.AppApproved: _approved,
     ev.AppRevoked: _revoked, ev.KeyIssued: _key, ev.KeyRetired: _key_retired,
     ev.KeyRevoked: _key_revoked, ev.OperatorRegistered: _operator,
+    ev.WebhookConfigured: _webhook,
 }

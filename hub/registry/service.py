@@ -94,6 +94,20 @@ class RegistryService:
         await self._record(operator, issued.event)
         return self.registry.operators[operator.operator_id], self._new_key(issued)
 
+    async def configure_webhook(self, ctx: Context, app_id: str, url: str) -> str | None:
+        """Returns the new signing secret (shown once), or None when the webhook is removed."""
+        event = decide.configure_webhook(self.registry, ctx, app_id, url)
+        secret = decide.new_secret() if url else None
+        if secret is not None:
+            await self._keys.put(event.key_id,
+                                 self._wrapper.wrap(secret.encode(), event.key_id.encode()))
+        await self._record(event)
+        return secret
+
+    async def secret_by_id(self, key_id: str) -> str | None:
+        blob = await self._keys.get(key_id)
+        return None if blob is None else self._wrapper.unwrap(blob, key_id.encode()).decode()
+
     async def secret(self, key: Key) -> str | None:
         """The HMAC secret of a key, unwrapped once and then kept in memory."""
         if key.key_id not in self._secrets:

@@ -17,12 +17,14 @@ from tests.e2e.hubs import RunningHub
 _codes = itertools.count(40)
 
 
-def agency_with_app(hub: RunningHub, *flags: str) -> dict[str, Any]:
+def agency_with_app(hub: RunningHub, operations: list[str] | None = None) -> dict[str, Any]:
+    """A new agency with one approved app, made through the operator API."""
     code = f"000.00.{next(_codes):02d}.H53"
-    hub.admin("agency", "add", code, "--name", f"Đơn vị {code}")
-    app = hub.admin("app", "add", "--agency", code, "--name", "QLVB")
-    key: dict[str, Any] = hub.admin("app", "approve", app["app_id"], *flags)["key"]
-    return {"code": code, **key}
+    hub.ops("POST", "/v1/ops/agencies", {"code": code, "name": f"Đơn vị {code}"})
+    app = hub.ops("POST", "/v1/ops/apps", {"agency_code": code, "name": "QLVB"})
+    approved = hub.ops("POST", f"/v1/ops/apps/{app['app_id']}/approve",
+                       {"operations": operations or []})
+    return {"code": code, "app_id": app["app_id"], **approved["key"]}
 
 
 def client(hub: RunningHub, key: dict[str, Any]) -> TrucClient:

@@ -30,17 +30,14 @@ def new_code() -> str:
 
 def approved_app(hub: RunningHub, *grants: str, rsa_public_key: str | None = None,
                  code: str | None = None) -> dict[str, Any]:
+    """An agency with one approved app, set up through the operator API (the CLI has its
+    own tests)."""
     code = code or new_code()
-    if not any(a["code"] == code for a in hub.admin("agency", "list")):
-        hub.admin("agency", "add", code, "--name", f"Sở {code}")
-    extra: list[str] = []
-    if rsa_public_key:
-        pem = hub.cwd / f"{code}.pem"
-        pem.write_text(rsa_public_key)
-        extra = ["--rsa-public-key", str(pem)]
-    app = hub.admin("app", "add", "--agency", code, "--name", "QLVB", *extra)
-    flags = [f"--grant={g}" for g in grants]
-    approved = hub.admin("app", "approve", app["app_id"], *flags)
+    hub.ops("POST", "/v1/ops/agencies", {"code": code, "name": f"Sở {code}"})
+    app = hub.ops("POST", "/v1/ops/apps", {"agency_code": code, "name": "QLVB",
+                                           "rsa_public_key_pem": rsa_public_key})
+    approved = hub.ops("POST", f"/v1/ops/apps/{app['app_id']}/approve",
+                       {"operations": list(grants)})
     return {"code": code, "app_id": app["app_id"], **approved["key"]}
 
 
@@ -169,13 +166,13 @@ async def test_sessions_issue_introspect_and_die_with_revocation(hub: RunningHub
 
 async def test_sessions_respect_grants(hub: RunningHub) -> None:
     allowed = new_code()
-    hub.admin("agency", "add", allowed, "--name", "Đích được phép")
+    hub.ops("POST", "/v1/ops/agencies", {"code": allowed, "name": "Đích được phép"})
     forbidden = approved_app(hub)["code"]
     code = new_code()
-    hub.admin("agency", "add", code, "--name", "Nguồn")
-    app = hub.admin("app", "add", "--agency", code, "--name", "QLVB")
-    key = hub.admin("app", "approve", app["app_id"], "--grant", "send",
-                    "--destination", allowed)["key"]
+    hub.ops("POST", "/v1/ops/agencies", {"code": code, "name": "Nguồn"})
+    app = hub.ops("POST", "/v1/ops/apps", {"agency_code": code, "name": "QLVB"})
+    key = hub.ops("POST", f"/v1/ops/apps/{app['app_id']}/approve",
+                  {"operations": ["send"], "destinations": [allowed]})["key"]
     async with client(hub, key) as src:
         assert (await src.open_session(allowed))["operations"] == ["send"]
         for destination, ops in ((forbidden, ["send"]), (allowed, ["receive"])):
