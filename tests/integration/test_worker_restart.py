@@ -73,7 +73,7 @@ async def test_killing_the_worker_mid_flow_loses_and_doubles_nothing(
 
 async def all_announced(seen: list[list[dict[str, Any]]]) -> None:
     async with asyncio.timeout(120):
-        while any(len({m["package_id"] for m in s}) < PACKAGES_SENT for s in seen):  # noqa: ASYNC110
+        while any(len({m["package_id"] for m in s}) < PACKAGES_SENT for s in seen):
             await asyncio.sleep(0.2)
 
 
