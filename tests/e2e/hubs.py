@@ -69,6 +69,18 @@ class RunningHub:
             raise AssertionError(f"{method} {path}: {response.status_code} {response.text}")
         return response.json()
 
+    def start_node(self) -> str:
+        """Another API node on the same engines; returns its URL once it is healthy."""
+        port = free_port()
+        env = {**self.env, "TRUC_PORT": str(port), "TRUC_NODE_ID": f"node-{port}"}
+        with (self.cwd / f"node-{port}.log").open("ab") as out:
+            node = subprocess.Popen([TRUC, "serve"], env=env, cwd=self.cwd, stdout=out,
+                                    stderr=subprocess.STDOUT)
+        self.procs.append(node)
+        url = f"http://127.0.0.1:{port}"
+        wait_healthy(url, node)
+        return url
+
     def admin(self, *args: str) -> Any:
         return json.loads(self.truc("admin", *args, "--json").stdout)
 
