@@ -4,7 +4,7 @@ VENV    := .venv
 BIN     := $(VENV)/bin
 STAMP   := $(VENV)/.installed-stamp
 ENGINES := infra/engines/engines.sh
-PYTEST_ARGS ?=
+PYTEST_ARGS ?= -n 3 --dist loadfile  # whole files per worker: module fixtures stay shared
 
 .PHONY: install run test check lint unit contract integration e2e jars engines-up engines-down \
         engines-status clean
