@@ -48,7 +48,7 @@ class Settings(BaseSettings):
     chunk_bytes: int = 1024 * 1024
     """Upload chunk size granted with each space (1 MiB fits Cassandra's mutation limit)."""
     max_package_bytes: int = 4 * 1024**3
-    space_ttl_minutes: int = 24 * 60
+    space_ttl_minutes: float = 24 * 60
     webhook_retry_seconds: float = 1.0
     """First retry delay of a failed webhook; doubles each time, 8 attempts in all."""
     read_your_writes_seconds: float = 10

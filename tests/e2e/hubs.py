@@ -114,8 +114,11 @@ def hub_env(backend: str, tmp: Path, engines: Engines | None) -> dict[str, str]:
 
 
 @contextmanager
-def running_hub(backend: str, tmp: Path, engines: Engines | None = None) -> Iterator[RunningHub]:
+def running_hub(backend: str, tmp: Path, engines: Engines | None = None,
+                **settings: str) -> Iterator[RunningHub]:
+    """A hub process; ``settings`` are extra ``TRUC_*`` variables (``space_ttl_minutes="1"``)."""
     env = hub_env(backend, tmp, engines)
+    env.update({f"TRUC_{k.upper()}": v for k, v in settings.items()})
     port = free_port()
     env["TRUC_PORT"] = str(port)
     logs = tmp / "hub.log"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import os
 from pathlib import Path
@@ -11,7 +12,7 @@ import pytest
 
 from api.client import TrucError
 from tests.e2e.exchange import agency_with_app, client, first, raw_chunks, raw_key
-from tests.e2e.hubs import RunningHub
+from tests.e2e.hubs import RunningHub, running_hub
 
 MiB = 1024 * 1024
 
@@ -185,14 +186,21 @@ async def test_a_wrong_whole_digest_rejects_the_package(hub: RunningHub,
         assert told["reason_code"] == "digest_mismatch"
 
 
-async def test_an_expired_space_refuses_uploads(hub: RunningHub) -> None:
-    """A space lives ``space_ttl_minutes``; the clock is the hub's, so we read the expiry."""
-    source, dest = agency_with_app(hub), agency_with_app(hub)
-    async with client(hub, source) as src:
-        space = await src.call("POST", "/v1/packages", json_body={
-            "recipients": [dest["code"]], "title": "x", "data_type": "pdf", "size": 5,
-            "sha256": hashlib.sha256(b"hello").hexdigest()})
-        assert space["expires_at"] > (await src.sync_time())["now"]
+async def test_an_expired_space_refuses_uploads(tmp_path: Path) -> None:
+    """Spaces here live 1.2 s: a chunk after that is refused, and nothing is stored."""
+    with running_hub("embedded", tmp_path, space_ttl_minutes="0.02") as short:
+        source, dest = agency_with_app(short), agency_with_app(short)
+        async with client(short, source) as src:
+            space = await src.call("POST", "/v1/packages", json_body={
+                "recipients": [dest["code"]], "title": "x", "data_type": "pdf", "size": 5,
+                "sha256": hashlib.sha256(b"hello").hexdigest()})
+            await asyncio.sleep(1.5)
+            with pytest.raises(TrucError) as expired:
+                await src.request("PUT", f"/v1/packages/{space['package_id']}/chunks/0",
+                                  content=b"hello",
+                                  headers={"x-chunk-sha256": hashlib.sha256(b"hello").hexdigest()})
+            assert (expired.value.status, expired.value.code) == (410, "space_expired")
+            assert raw_chunks(short, space["package_id"]) == []
 
 
 async def test_idempotency_key_returns_the_same_space(hub: RunningHub) -> None:
