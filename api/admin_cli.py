@@ -1,9 +1,10 @@
 """`truc admin …`: operators manage agencies, apps, keys and operators.
 
 Two ways to work, same commands and output:
-- **remote**, when ``TRUC_URL``, ``TRUC_ACCESS_KEY`` and ``TRUC_SECRET_KEY`` hold an
-  operator's key: every command is a signed call to ``/v1/ops`` and the hub records the
-  operator as the actor;
+- **remote**, when ``TRUC_URL``, ``TRUC_OPERATOR_ACCESS_KEY`` and
+  ``TRUC_OPERATOR_SECRET_KEY`` hold an operator's key (kept apart from an app's
+  ``TRUC_ACCESS_KEY``, so one shell can hold both): every command is a signed call to
+  ``/v1/ops`` and the hub records the operator as the actor;
 - **local**, otherwise: on the hub's own configuration (its data dir, or its Kafka and
   Cassandra, and its master key). That is how the first operator is made; the actor
   recorded is ``--as`` (default ``cli:$USER``).
@@ -51,7 +52,8 @@ Actor = Annotated[str | None, typer.Option("--as", help="Who acts (recorded in e
 
 
 def _remote() -> tuple[str, str, str] | None:
-    found = [os.environ.get(f"TRUC_{n}") for n in ("URL", "ACCESS_KEY", "SECRET_KEY")]
+    names = ("URL", "OPERATOR_ACCESS_KEY", "OPERATOR_SECRET_KEY")
+    found = [os.environ.get(f"TRUC_{n}") for n in names]
     url, access_key, secret_key = found
     return (url, access_key, secret_key) if url and access_key and secret_key else None
 

@@ -26,8 +26,10 @@ from typing import Annotated, Any, NoReturn, TypeVar
 
 import httpx
 import typer
+from rich import box
 from rich import progress as bars
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Column, Table
 
 from api.client import Progress, TrucClient, TrucError, file_digest
@@ -133,12 +135,14 @@ def progress_bar(label: str, total: int, done: int = 0, *,
 
 
 def human_size(size: int) -> str:
-    value = float(size)
-    for unit in ("B", "KiB", "MiB", "GiB"):
-        if value < 1024 or unit == "GiB":
-            return f"{value:.0f} {unit}" if unit == "B" else f"{value:.1f} {unit}"
-        value /= 1024
-    return f"{size} B"
+    if size < 1024:
+        return f"{size} B"
+    value, unit = size / 1024, "KiB"
+    for bigger in ("MiB", "GiB", "TiB"):
+        if value < 1024:
+            break
+        value, unit = value / 1024, bigger
+    return f"{value:.1f} {unit}"
 
 
 def iso_time(value: str | None) -> str | None:
@@ -166,7 +170,8 @@ def send(
     priority: Annotated[Priority, typer.Option(help="Flash is served first.")
                         ] = Priority.normal,
     deadline: Annotated[str | None, typer.Option(
-        help="Deliver before this time (ISO 8601).", callback=iso_time)] = None,
+        help="Deliver before this time (ISO 8601; no zone: local time).",
+        callback=iso_time)] = None,
     offline_wait: Annotated[int | None, typer.Option(
         "--offline-wait", min=0, help="Seconds to wait for an offline destination.")] = None,
     idempotency_key: Annotated[str | None, typer.Option(
@@ -201,12 +206,20 @@ def inbox(as_json: Json = False) -> None:
     if not waiting:
         typer.echo("the inbox is empty")
         return
-    table = Table(Column("package id", no_wrap=True), "title", "priority", "source", "size",
-                  "state")
-    for item in waiting:
-        table.add_row(item["package_id"], item["title"], item["priority"], item["source"],
-                      human_size(item["size"]), item.get("delivery_state", item["state"]))
-    Console().print(table)
+    console = Console() if sys.stdout.isatty() else Console(width=160)
+    rows = [(i["package_id"], escape(i["title"]), i["priority"], i["source"],
+             human_size(i["size"]), i.get("delivery_state", i["state"])) for i in waiting]
+    if console.width < 110:  # too narrow for a table: two lines per package
+        for pid, title, priority, source, size, state in rows:
+            console.print(f"{pid}  {priority:<6} {size:>9}  {state}\n"
+                          f"    {source}  {title}", highlight=False)
+        return
+    table = Table(Column("package id", no_wrap=True), Column("title", ratio=1),
+                  *(Column(c, no_wrap=True) for c in ("priority", "source", "size", "state")),
+                  box=box.SIMPLE_HEAD)
+    for row in rows:
+        table.add_row(*row)
+    console.print(table)
 
 
 def fetch(
@@ -290,16 +303,16 @@ def status(package_id: PackageId, as_json: Json = False) -> None:
         emit(view)
         return
     console = Console()
-    console.print(f"[bold]{view['title']}[/bold]  {view['package_id']}")
-    console.print(f"state {view['state']}, {view['priority']}, {human_size(view['size'])}, "
-                  f"from {view['source']}, sha256 {view['sha256']}")
+    console.print(f"[bold]{escape(view['title'])}[/bold]\npackage {view['package_id']}\n"
+                  f"state   {view['state']}, {view['priority']}, {human_size(view['size'])} "
+                  f"from {view['source']}\nsha256  {view['sha256']}", highlight=False)
     deliveries = Table("destination", "state", "statuses", title="deliveries")
     for d in view["deliveries"]:
         codes = ", ".join(f"{s['code']} ({s['at']})" for s in d["statuses"])
         deliveries.add_row(d["agency_code"], d["state"], codes)
     timeline = Table("at", "what", "detail", title="timeline")
     for step in view["timeline"]:
-        timeline.add_row(step["at"], step["what"], step["detail"] or "")
+        timeline.add_row(step["at"], step["what"], escape(step["detail"] or ""))
     console.print(deliveries, timeline)
 
 

@@ -11,7 +11,7 @@ from datetime import datetime, timedelta
 from api.runtime import Runtime
 from hub import events as ev
 from hub.auth.sessions import Caller
-from hub.errors import InvalidRequest, Unavailable
+from hub.errors import RangeNotSatisfiable, Unavailable
 from hub.packages import decisions as decide
 from hub.packages.decisions import Limits, SendRequest
 from hub.packages.model import Package, PackageState
@@ -54,6 +54,7 @@ class Packages:
             earlier = await self.load(decide.new_package_id(caller.app.app_id,
                                                             req.idempotency_key))
             if earlier is not None and earlier.source_app_id == caller.app.app_id:
+                decide.check_same_request(earlier, req)
                 return earlier
         requested, space = decide.request_package(self.rt.view.registry, caller,
                                                   self.ctx(caller), req, self.limits)
@@ -134,7 +135,7 @@ async def settled(projections: Projections, position: Position, seconds: float =
 async def _slice(rt: Runtime, pkg: Package, first: int, last: int) -> AsyncIterator[bytes]:
     """Plaintext bytes first..last (inclusive), decrypted one chunk at a time."""
     if not 0 <= first <= last < pkg.size:
-        raise InvalidRequest("range outside the content", code="range_not_satisfiable")
+        raise RangeNotSatisfiable("range outside the content", size=pkg.size)
     size = pkg.chunk_size
     index = first // size
     async for chunk in rt.vault.chunks(pkg.package_id, index, last // size):

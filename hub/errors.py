@@ -43,6 +43,11 @@ class Conflict(TrucError):
     status = 409
 
 
+class RangeNotSatisfiable(TrucError):
+    code = "range_not_satisfiable"
+    status = 416
+
+
 class Unavailable(TrucError):
     code = "unavailable"
     status = 503

@@ -62,16 +62,31 @@ async def websocket(websocket: WebSocket) -> None:
     conn = await notifier.connect(caller, "websocket")
     reader = asyncio.create_task(_answer_pings(websocket))
     try:
-        while not reader.done():
-            message = await _next(conn, HEARTBEAT_SECONDS)
+        while True:
+            message = await _next_or_closed(conn, reader, HEARTBEAT_SECONDS)
+            if reader.done():
+                break
             await websocket.send_json(message or {"type": "ping"})
     except (WebSocketDisconnect, RuntimeError):
         pass
     finally:
         notifier.disconnect(conn)
         reader.cancel()
-        with contextlib.suppress(asyncio.CancelledError, WebSocketDisconnect):
+        with contextlib.suppress(asyncio.CancelledError, WebSocketDisconnect, RuntimeError):
             await reader
+
+
+async def _next_or_closed(conn: Connection, reader: asyncio.Task[None],
+                          seconds: float) -> dict[str, Any] | None:
+    """The next notice, or None after ``seconds`` — or at once when the app hangs up, so a
+    closed socket stops receiving notices now, not at the next heartbeat."""
+    getting = asyncio.ensure_future(conn.queue.get())
+    done, _ = await asyncio.wait({getting, reader}, timeout=seconds,
+                                 return_when=asyncio.FIRST_COMPLETED)
+    if getting in done:
+        return getting.result()
+    getting.cancel()
+    return None
 
 
 async def _answer_pings(websocket: WebSocket) -> None:

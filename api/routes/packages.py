@@ -14,7 +14,7 @@ from api.auth import CurrentApp, RuntimeDep, TooLarge
 from api.packages_service import Packages
 from api.problems import problem
 from hub.auth.sessions import Caller
-from hub.errors import InvalidRequest, TrucError
+from hub.errors import InvalidRequest, RangeNotSatisfiable
 from hub.packages.decisions import SendRequest, visible
 from hub.packages.model import PRIORITIES, Package
 from hub.packages.processor import INBOX
@@ -160,6 +160,8 @@ def package_view(pkg: Package, caller: Caller) -> dict[str, Any]:
     mine = caller.app.agency_id
     is_source = pkg.source_agency_id == mine
     deliveries = [d for d in pkg.deliveries.values() if is_source or d.agency_id == mine]
+    codes = {d.agency_id: d.code for d in pkg.deliveries.values()}
+    codes[pkg.source_agency_id] = pkg.source_code
     return {
         "package_id": pkg.package_id, "title": pkg.title, "state": pkg.state.value,
         "priority": pkg.priority, "data_type": pkg.data_type, "size": pkg.size,
@@ -169,7 +171,8 @@ def package_view(pkg: Package, caller: Caller) -> dict[str, Any]:
         "deliveries": [{"agency_code": d.code, "state": d.state.value, "planned_at": d.planned_at,
                         "statuses": [{"code": c, "at": at} for c, at in d.statuses]}
                        for d in deliveries],
-        "timeline": [{"at": s.at, "what": s.what, "detail": s.detail} for s in pkg.timeline
+        "timeline": [{"at": s.at, "what": s.what, "detail": s.detail,
+                      "agency_code": codes.get(s.agency_id or "")} for s in pkg.timeline
                      if is_source or s.agency_id in (None, mine, pkg.source_agency_id)],
     }
 
@@ -188,11 +191,6 @@ def byte_range(header: str | None, size: int) -> tuple[int, int]:
         raise RangeNotSatisfiable(f"bytes {first}- is beyond the {size} bytes of content",
                                   size=size)
     return first, last
-
-
-class RangeNotSatisfiable(TrucError):
-    code = "range_not_satisfiable"
-    status = 416
 
 
 async def read_limited(request: Request, limit: int) -> bytes:

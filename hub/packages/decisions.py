@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from hub import events as ev
-from hub.auth.sessions import Caller, require
+from hub.auth.sessions import Caller, NotGranted, require
 from hub.errors import Conflict, InvalidRequest, NotFound
 from hub.packages.model import PRIORITIES, DeliveryState, Package, PackageState
 from hub.registry.codes import AgencyCode, InvalidAgencyCode
@@ -63,6 +63,17 @@ def new_package_id(app_id: str, idempotency_key: str | None) -> str:
     return str(uuid.uuid5(_IDEMPOTENT_IDS, f"{app_id}/{idempotency_key}"))
 
 
+def check_same_request(earlier: Package, req: SendRequest) -> None:
+    """A reused Idempotency-Key must come with the same request, or it is a mistake."""
+    same = (earlier.title == req.title.strip() and earlier.size == req.size
+            and earlier.sha256 == req.sha256 and earlier.priority == req.priority
+            and earlier.data_type == req.data_type
+            and sorted(earlier.recipients) == sorted(req.recipients))
+    if not same:
+        raise Conflict("this Idempotency-Key was used for a different request",
+                       code="idempotency_key_reused", package_id=earlier.package_id)
+
+
 def not_found() -> NotFound:
     return NotFound("no such package", code="package_not_found")
 
@@ -108,8 +119,7 @@ def _check_recipients(reg: Registry, caller: Caller, codes: list[str]) -> list[s
     grants = caller.app.grants
     refused = [c for c in normalised if grants is None or not grants.allows_destination(c)]
     if refused:
-        raise NotFound(f"this app may not send to {', '.join(refused)}", code="not_granted",
-                       refused=refused)
+        raise NotGranted(f"this app may not send to {', '.join(refused)}", refused=refused)
     return list(dict.fromkeys(normalised))
 
 
@@ -130,8 +140,7 @@ def _check_request(caller: Caller, req: SendRequest, limits: Limits) -> None:
                              problems=problems)
     grants = caller.app.grants
     if grants is None or not grants.allows_data_type(req.data_type):
-        raise InvalidRequest(f"this app may not send data type {req.data_type}",
-                             code="not_granted")
+        raise NotGranted(f"this app may not send data type {req.data_type}")
 
 
 def visible(pkg: Package | None, caller: Caller) -> Package:
@@ -185,6 +194,9 @@ def seal(ctx: Context, pkg: Package, stored: list[int], digest: str | None, *,
     if missing:
         raise Conflict(f"missing chunks: {missing[:20]}", code="chunks_missing",
                        missing=missing[:1000])
+    if deadline is not None and deadline.tzinfo is None:
+        raise InvalidRequest("the deadline needs a time zone (e.g. 2026-12-01T17:00:00+07:00)",
+                             code="invalid_policy")
     if deadline is not None and deadline <= ctx.now:
         raise InvalidRequest("the deadline is in the past", code="invalid_policy")
     if digest != pkg.sha256:
@@ -222,6 +234,8 @@ def acknowledge(ctx: Context, pkg: Package, caller: Caller,
         raise Conflict("this delivery is already acknowledged", code="already_acknowledged")
     if delivery.state is DeliveryState.EXPIRED:
         raise Conflict("this delivery has expired", code="delivery_expired")
+    if not SHA256.match(digest.lower()):
+        raise InvalidRequest("sha256 must be 64 hex digits", code="invalid_digest")
     if digest.lower() != pkg.sha256:
         raise Conflict("the SHA-256 you computed does not match the package; fetch it again",
                        code="digest_mismatch")

@@ -100,5 +100,7 @@ def _rows(before: Package | None, after: Package) -> Writes:
             if old is not None and not old.state.closed:
                 deletes.append(ref)
         elif old != delivery or before is None or before.state != after.state:
-            upserts.append(Row(ref, {**summary(after), "delivery_state": delivery.state.value}))
+            seen_by_destination = {k: v for k, v in summary(after).items() if k != "recipients"}
+            upserts.append(Row(ref, {**seen_by_destination,
+                                     "delivery_state": delivery.state.value}))
     return Writes(upserts, deletes)

@@ -2,7 +2,7 @@
 
 Events are stored in the same Avro single-object encoding as on Kafka, so a replay or an
 export reads the same bytes whichever backend wrote them. Subscribers in this process are
-woken at once by an ``asyncio.Condition``; other processes' appends are seen by polling.
+woken at once by an ``asyncio.Event``; other processes' appends are seen by polling.
 """
 
 from __future__ import annotations
@@ -28,7 +28,7 @@ class SqliteEventLog:
         self._db = db
         self._codec = codec or default_codec()
         self._poll = poll_seconds
-        self._appended = asyncio.Condition()
+        self._appended = asyncio.Event()
 
     async def append(self, topic: str, key: str, event: Event) -> Position:
         payload = self._codec.encode(event)
@@ -46,8 +46,8 @@ class SqliteEventLog:
             return offset
 
         offset = await self._db.run(self._db.transaction(insert))
-        async with self._appended:
-            self._appended.notify_all()
+        self._appended.set()  # wakes every waiting subscriber, then re-arms
+        self._appended.clear()
         return Position(topic, PARTITION, offset)
 
     async def end_offsets(self, topic: str) -> dict[int, int]:
@@ -102,9 +102,8 @@ class SqliteEventLog:
                 await self._wait_for_append()
 
     async def _wait_for_append(self) -> None:
-        async with self._appended:
-            with contextlib.suppress(TimeoutError):  # then poll: another process may append
-                await asyncio.wait_for(self._appended.wait(), self._poll)
+        with contextlib.suppress(TimeoutError):  # then poll: another process may append
+            await asyncio.wait_for(self._appended.wait(), self._poll)
 
     async def close(self) -> None:
         """The database belongs to whoever opened it."""

@@ -266,8 +266,9 @@ async def test_replays_skew_and_tampering_are_refused(hub: RunningHub) -> None:
 def test_the_admin_cli_works_remotely_with_an_operator_key(
     hub: RunningHub, admin_key: dict[str, Any]
 ) -> None:
-    remote = {**hub.env, "TRUC_URL": hub.url, "TRUC_ACCESS_KEY": admin_key["access_key"],
-              "TRUC_SECRET_KEY": admin_key["secret_key"], "TRUC_DATA_DIR": "/nonexistent"}
+    remote = {**hub.env, "TRUC_URL": hub.url, "TRUC_OPERATOR_ACCESS_KEY": admin_key["access_key"],
+              "TRUC_OPERATOR_SECRET_KEY": admin_key["secret_key"],
+              "TRUC_DATA_DIR": "/nonexistent"}
     code = new_code()
 
     def truc(*args: str, env: dict[str, str] = remote) -> subprocess.CompletedProcess[str]:
@@ -280,7 +281,7 @@ def test_the_admin_cli_works_remotely_with_an_operator_key(
     assert code in [a["code"] for a in json.loads(truc("agency", "list", "--json").stdout)]
     auditor = json.loads(truc("operator", "add", "Kiểm toán", "--role", "auditor",
                               "--json").stdout)["key"]
-    as_auditor = {**remote, "TRUC_ACCESS_KEY": auditor["access_key"],
-                  "TRUC_SECRET_KEY": auditor["secret_key"]}
+    as_auditor = {**remote, "TRUC_OPERATOR_ACCESS_KEY": auditor["access_key"],
+                  "TRUC_OPERATOR_SECRET_KEY": auditor["secret_key"]}
     refused = truc("agency", "add", new_code(), "--name", "x", env=as_auditor)
     assert refused.returncode == 2 and "role_not_allowed" in refused.stderr
