@@ -3,9 +3,10 @@ model when the next call depends on it (read your writes)."""
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from datetime import datetime, timedelta
 
 from api.runtime import Runtime
@@ -95,9 +96,22 @@ class Packages:
         outcome = decide.seal(self.ctx(caller), pkg, stored, digest, deadline=deadline,
                               offline_wait_seconds=offline_wait_seconds)
         await self._record(outcome)
-        sealed = await self.load(package_id)
-        assert sealed is not None
-        return sealed
+        return await self._until(package_id, lambda p: p.rejection is not None
+                                 or len(p.deliveries) == len(p.recipients))
+
+    async def _until(self, package_id: str, ready: Callable[[Package], bool]) -> Package:
+        """The package once ``ready`` holds for it: a sealed package answers with its
+        deliveries planned, so a destination can act on it at once."""
+        delay = 0.002
+        try:
+            async with asyncio.timeout(self.rt.settings.read_your_writes_seconds):
+                while not ready(pkg := await self._reload(package_id)):
+                    await asyncio.sleep(delay)
+                    delay = min(delay * 2, 0.05)
+        except TimeoutError:
+            raise Unavailable("recorded, but the package processor is behind; retry the read",
+                              code="processor_lagging") from None
+        return pkg
 
     async def begin_fetch(self, caller: Caller, package_id: str) -> Package:
         pkg = decide.own_delivery(await self.load(package_id), caller)
