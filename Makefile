@@ -52,3 +52,30 @@ engines-status:
 
 clean: engines-down
 	rm -rf $(VENV) .engines truc-data .pytest_cache .mypy_cache .ruff_cache
+
+## Benchmarks (docs/benchmarks.md): the hub against the raw engines, measured in the same run.
+## They use engines of their own (.engines-bench/, ports 19092/19093/19042/17000) so that
+## `make test` starting and stopping the default engines never disturbs a benchmark.
+BENCH_ENGINES_HOME           ?= $(CURDIR)/.engines-bench
+BENCH_KAFKA_PORT             ?= 19092
+BENCH_KAFKA_CONTROLLER_PORT  ?= 19093
+BENCH_CASSANDRA_PORT         ?= 19042
+BENCH_CASSANDRA_STORAGE_PORT ?= 17000
+BENCH_ARGS                   ?=
+
+.PHONY: bench bench-quick
+bench bench-quick: export TRUC_ENGINES_HOME = $(BENCH_ENGINES_HOME)
+bench bench-quick: export TRUC_KAFKA_PORT = $(BENCH_KAFKA_PORT)
+bench bench-quick: export TRUC_KAFKA_CONTROLLER_PORT = $(BENCH_KAFKA_CONTROLLER_PORT)
+bench bench-quick: export TRUC_CASSANDRA_PORT = $(BENCH_CASSANDRA_PORT)
+bench bench-quick: export TRUC_CASSANDRA_STORAGE_PORT = $(BENCH_CASSANDRA_STORAGE_PORT)
+
+## Full run (~20 min): embedded, and Kafka + Cassandra + one Faust worker; stops the engines.
+bench: install jars
+	$(ENGINES) up all
+	status=0; $(BIN)/python -m bench $(BENCH_ARGS) || status=$$?; \
+	  $(ENGINES) down all; exit $$status
+
+## Quick run (< 3 min): embedded only, small sizes; needs no engine.
+bench-quick: install
+	$(BIN)/python -m bench --quick $(BENCH_ARGS)

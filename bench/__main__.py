@@ -1,0 +1,96 @@
+"""``python -m bench [--quick] [--only small,large,fanout] [--backends embedded,...]``."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import functools
+import shutil
+import sys
+import tempfile
+import time
+import traceback
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+
+from bench.config import FULL, QUICK, Plan
+from bench.engines import ensure_up
+from bench.holders import raise_nofile
+from bench.profiling import profile_large, profile_small
+from bench.report import Recorder, Result
+from bench.suite import Suite
+
+PARTS = ("small", "large", "fanout")
+
+
+def parse() -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
+    parser.add_argument("--quick", action="store_true",
+                        help="embedded only, small sizes: a few minutes at most")
+    parser.add_argument("--only", default=",".join(PARTS),
+                        help="comma-separated parts: small, large, fanout")
+    parser.add_argument("--backends", default=None,
+                        help="comma-separated: embedded, distributed (default: per mode)")
+    parser.add_argument("--profile", action="store_true",
+                        help="also profile the hub (pyinstrument) on small packages")
+    parser.add_argument("--out", type=Path, default=None, help="results file (.jsonl)")
+    return parser.parse_args()
+
+
+async def run(plan: Plan, parts: list[str], backends: list[str], rec: Recorder,
+              profile: bool) -> int:
+    engines = ensure_up() if "distributed" in backends else None
+    failures = 0
+    with tempfile.TemporaryDirectory(prefix="truc-bench-") as tmp:
+        suite = Suite(plan, rec, Path(tmp), engines)
+        steps: list[tuple[str, Callable[[], Awaitable[None]]]] = []
+        for b in backends:
+            if "small" in parts:
+                steps.append((f"small/{b}", functools.partial(suite.small, b)))
+            if "large" in parts and b in plan.large_backends:
+                steps.append((f"large/{b}", functools.partial(suite.large, b)))
+        if "fanout" in parts and "embedded" in backends:
+            steps.append(("fanout/embedded", suite.fanout))
+        if profile:
+            steps.append(("profile/small", functools.partial(profile_small, suite)))
+            steps.append(("profile/large", functools.partial(profile_large, suite)))
+        for name, step in steps:
+            began = time.perf_counter()
+            print(f"# {name} …", file=sys.stderr, flush=True)
+            try:
+                await step()
+            except Exception as exc:
+                failures += 1
+                traceback.print_exc()
+                part, backend = name.split("/")
+                rec.emit(Result(f"{part}.failed", backend, 1, "failure", None,
+                                {"error": f"{type(exc).__name__}: {exc}"}))
+                step_name = name.replace("/", "-")
+                keep_logs(Path(tmp), step_name,
+                          rec.path.with_name(f"{rec.context['run']}-{step_name}"))
+            print(f"# {name} took {time.perf_counter() - began:.0f} s", file=sys.stderr,
+                  flush=True)
+    return failures
+
+
+def keep_logs(tmp: Path, step: str, into: Path) -> None:
+    """A failed step's hub, worker and app logs, kept next to the results."""
+    for log in tmp.glob(f"{step}*/**/*.log"):
+        into.mkdir(parents=True, exist_ok=True)
+        shutil.copy(log, into / "-".join(log.relative_to(tmp).parts))
+    print(f"# logs kept in {into}", file=sys.stderr)
+
+
+def main() -> int:
+    args = parse()
+    plan = QUICK if args.quick else FULL
+    backends = args.backends.split(",") if args.backends else list(plan.backends)
+    raise_nofile()
+    rec = Recorder(plan.mode, args.out)
+    print(f"# results: {rec.path}", file=sys.stderr, flush=True)
+    failures = asyncio.run(run(plan, args.only.split(","), backends, rec, args.profile))
+    return 1 if failures else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

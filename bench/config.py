@@ -1,0 +1,83 @@
+"""What a run measures (quick or full) and where the benchmark's own engines listen.
+
+The engines default to ports of their own (19092, 19042…) and ``.engines-bench/``, so
+``make test`` starting and stopping the default engines never disturbs a benchmark.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+KiB = 1024
+MiB = 1024 * KiB
+GiB = 1024 * MiB
+
+ENGINE_DEFAULTS = {
+    "TRUC_ENGINES_HOME": str(REPO / ".engines-bench"),
+    "TRUC_KAFKA_PORT": "19092",
+    "TRUC_KAFKA_CONTROLLER_PORT": "19093",
+    "TRUC_CASSANDRA_PORT": "19042",
+    "TRUC_CASSANDRA_STORAGE_PORT": "17000",
+}
+
+
+def engine_env() -> dict[str, str]:
+    """The benchmark's engine settings: the environment's, else the benchmark defaults."""
+    return {k: os.environ.get(k, v) for k, v in ENGINE_DEFAULTS.items()}
+
+
+@dataclass(frozen=True)
+class Engines:
+    kafka: str
+    cassandra: str
+
+    @classmethod
+    def from_env(cls) -> Engines:
+        env = engine_env()
+        return cls(f"127.0.0.1:{env['TRUC_KAFKA_PORT']}",
+                   f"127.0.0.1:{env['TRUC_CASSANDRA_PORT']}")
+
+
+@dataclass(frozen=True)
+class Plan:
+    mode: str
+    backends: tuple[str, ...]
+    small_packages: int
+    """Packages per small-package run with one destination (a fifth of it with five)."""
+    small_packages_distributed: int
+    peers: int
+    """Concurrent sources, and as many destinations."""
+    receivers_per_destination: int
+    small_bytes: int
+    large_bytes: int
+    large_bytes_distributed: int
+    """Smaller: the hub keeps a package's chunks in one Cassandra partition, and reading
+    it back at seal ran the engines' Cassandra (512 MiB heap) out of heap with 256 MiB
+    and with 1 GiB (also with a 1 GiB heap); see docs/benchmarks.md."""
+    large_backends: tuple[str, ...]
+    fanout_levels: tuple[int, ...]
+    fanout_rate: float
+    """Packages per second offered while the connections are held."""
+    fanout_seconds: float
+    producer_perf_records: int
+
+
+QUICK = Plan(
+    mode="quick", backends=("embedded",),
+    small_packages=150, small_packages_distributed=50, peers=4, receivers_per_destination=2,
+    small_bytes=10 * KiB,
+    large_bytes=128 * MiB, large_bytes_distributed=32 * MiB, large_backends=("embedded",),
+    fanout_levels=(200, 1000), fanout_rate=200, fanout_seconds=8,
+    producer_perf_records=0)
+
+FULL = Plan(
+    mode="full", backends=("embedded", "distributed"),
+    small_packages=600, small_packages_distributed=200, peers=8, receivers_per_destination=2,
+    small_bytes=10 * KiB,
+    large_bytes=GiB, large_bytes_distributed=64 * MiB,
+    large_backends=("embedded", "distributed"),
+    fanout_levels=(1000, 5000, 10000), fanout_rate=200, fanout_seconds=20,
+    producer_perf_records=20000)
