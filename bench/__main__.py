@@ -6,12 +6,14 @@ import argparse
 import asyncio
 import functools
 import shutil
+import signal
 import sys
 import tempfile
 import time
 import traceback
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Coroutine
 from pathlib import Path
+from typing import Any
 
 from bench.config import FULL, QUICK, Plan
 from bench.engines import ensure_up
@@ -32,7 +34,7 @@ def parse() -> argparse.Namespace:
     parser.add_argument("--backends", default=None,
                         help="comma-separated: embedded, distributed (default: per mode)")
     parser.add_argument("--profile", action="store_true",
-                        help="also profile the hub (pyinstrument) on small packages")
+                        help="also profile the hub (pyinstrument): small, then large")
     parser.add_argument("--out", type=Path, default=None, help="results file (.jsonl)")
     return parser.parse_args()
 
@@ -88,8 +90,18 @@ def main() -> int:
     raise_nofile()
     rec = Recorder(plan.mode, args.out)
     print(f"# results: {rec.path}", file=sys.stderr, flush=True)
-    failures = asyncio.run(run(plan, args.only.split(","), backends, rec, args.profile))
-    return 1 if failures else 0
+    return asyncio.run(guarded(run(plan, args.only.split(","), backends, rec, args.profile)))
+
+
+async def guarded(work: Coroutine[Any, Any, int]) -> int:
+    """SIGTERM cancels the run, so hubs, holders and temporary files are cleaned up."""
+    task = asyncio.ensure_future(work)
+    asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, task.cancel)
+    try:
+        return 1 if await task else 0
+    except asyncio.CancelledError:
+        print("# cancelled (SIGTERM)", file=sys.stderr)
+        return 143
 
 
 if __name__ == "__main__":

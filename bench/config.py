@@ -55,8 +55,8 @@ class Plan:
     large_bytes: int
     large_bytes_distributed: int
     """Smaller: the hub keeps a package's chunks in one Cassandra partition, and reading
-    it back at seal ran the engines' Cassandra (512 MiB heap) out of heap with 256 MiB
-    and with 1 GiB (also with a 1 GiB heap); see docs/benchmarks.md."""
+    it back at seal ran the engines' Cassandra (1 GiB heap) out of heap with 1 GiB and
+    256 MiB packages; see docs/benchmarks.md."""
     large_backends: tuple[str, ...]
     fanout_levels: tuple[int, ...]
     fanout_rate: float

@@ -165,11 +165,12 @@ class Suite:
                                                    "opened_by_this_step": opened, **mem, **limits}))
         self.rec.emit(Result("fanout.rss_per_connection", "embedded",
                              mem["kib_per_connection"], "KiB", None,
-                             {"connections": holders.connected, **mem}))
+                             {"target": level, "connections": holders.connected, **mem}))
         loaded = await flow(self.plan.fanout_seconds)
         lat, idle_lat = loaded["seal_to_notification_ms"], idle["seal_to_notification_ms"]
         self.rec.emit(Result("fanout.seal_to_notification.p99", "embedded", lat["p99"], "ms",
-                             idle_lat["p99"], {"connections": holders.connected, **loaded,
+                             idle_lat["p99"], {"target": level,
+                                               "connections": holders.connected, **loaded,
                                                "baseline_no_connections": idle}))
 
 

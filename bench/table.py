@@ -24,18 +24,22 @@ def _fmt(value: float | None) -> str:
     return f"{value:.3g}" if abs(value) < 1 else f"{value:.1f}"
 
 
-def _label(result: dict[str, Any]) -> str:
-    """The result's name, with the connections held for fan-out results."""
-    level = result.get("target", result.get("connections"))
-    return f"{result['name']} @{level}" if level is not None else str(result["name"])
+def _label(result: dict[str, Any], level: int | None) -> str:
+    """The result's name, with the connections aimed at for fan-out results (the level of
+    the run's last ``fanout.connections`` line: the actual count is in the results)."""
+    if "connections" in result or "target" in result:
+        return f"{result['name']} @{level}"
+    return str(result["name"])
 
 
 def table(paths: list[Path]) -> str:
     rows: dict[tuple[str, str], list[dict[str, Any]]] = defaultdict(list)
     for path in paths:
+        level = None
         for line in path.read_text().splitlines():
             result = json.loads(line)
-            rows[(_label(result), result["backend"])].append(result)
+            level = result.get("target", level)
+            rows[(_label(result, level), result["backend"])].append(result)
     out = ["| result | backend | median | unit | baseline (median) | ratio (median) | runs |",
            "|---|---|---:|---|---:|---:|---:|"]
     for (name, backend), found in rows.items():
