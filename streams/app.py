@@ -1,7 +1,7 @@
 """The Faust worker (`truc worker`): the distributed driver of the hub's processors.
 
-One agent per processor consumes its topics in the ``truc-worker`` consumer group, so
-adding workers spreads the partitions. Each agent only decodes and calls the same
+One agent per processor consumes its topics in the ``<topic prefix>worker`` consumer
+group (``truc.worker`` by default), so adding workers spreads the partitions. Each agent only decodes and calls the same
 ``Processor.handle`` the embedded loop calls; tracking records in Cassandra make Faust's
 at-least-once delivery exactly-once in the projections. No business rules here.
 """
@@ -64,7 +64,7 @@ def create_worker_app(settings: Settings) -> Any:
     if not (settings.kafka and settings.cassandra):
         raise ValueError("the worker needs --kafka and --cassandra")
     app = faust.App(
-        "truc-worker",
+        worker_group(settings),
         broker=[f"kafka://{h.strip()}" for h in settings.kafka.split(",")],
         value_serializer="raw",
         key_serializer="raw",
@@ -85,6 +85,12 @@ def create_worker_app(settings: Settings) -> Any:
     for name, topics in processor_topics().items():
         _add_agent(app, settings, name, topics, service)
     return app
+
+
+def worker_group(settings: Settings) -> str:
+    """The consumer group, named after the topic prefix: two hubs sharing a Kafka cluster
+    must never rebalance each other's workers (nor wait out each other's dead members)."""
+    return f"{settings.topic_prefix}worker"
 
 
 def processor_topics() -> dict[str, tuple[str, ...]]:
