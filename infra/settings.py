@@ -53,6 +53,8 @@ class Settings(BaseSettings):
     """First retry delay of a failed webhook; doubles each time, 8 attempts in all."""
     read_your_writes_seconds: float = 10
     """How long a call waits for the processors to show its own change before 503."""
+    watchdog_seconds: float = Field(default=5.0, gt=0)
+    """How often the watchdog looks for deliveries to expire (deadline, offline, receiver)."""
 
     @property
     def distributed(self) -> bool:

@@ -10,8 +10,8 @@ import pytest
 
 from hub import events as ev
 from hub.auth.sessions import Caller, NotGranted
-from hub.errors import Conflict, InvalidRequest, NotFound
 from hub.deadlines.open import OPEN
+from hub.errors import Conflict, InvalidRequest, NotFound
 from hub.packages import decisions as decide
 from hub.packages.decisions import Limits, SendRequest
 from hub.packages.model import DeliveryState, Package, PackageState, evolve
