@@ -77,8 +77,10 @@ async def test_extend_keeps_a_delivery_open_and_reopens_an_expired_one(
     async with client(hub, source) as src, client(hub, late) as dst:
         notices = src.watch()
         await first(notices, "hello")
-        sealed = await src.send([kept["code"], late["code"]], "Gia hạn", doc, deadline=soon(5))
+        sealed = await src.send([kept["code"], late["code"]], "Gia hạn", doc,
+                                deadline=soon(60))
         package_id = sealed["package_id"]
+        await src.extend(package_id, late["code"], soon(3))  # a deadline may also come closer
         new_deadline = soon(3600)
         extended = cli(hub, source, "extend", package_id, "--to", kept["code"],
                        "--deadline", new_deadline)
