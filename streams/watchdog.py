@@ -65,8 +65,9 @@ class Watchdog:
         if not self._is_leader() or not await self._registry_current():
             return []
         deliveries = await self.open_deliveries()
-        presence = {d.agency_id: await read_presence(self._projections, d.agency_id)
-                    for d in deliveries if d.offline_wait_seconds is not None and not d.fetched}
+        waiting = {d.agency_id for d in deliveries
+                   if d.offline_wait_seconds is not None and not d.fetched}
+        presence = {agency: await read_presence(self._projections, agency) for agency in waiting}
         done = []
         for expiry in due(deliveries, self._clock.now(), self._view.registry, presence):
             if expiry.event_id not in self._recorded and await self._still_open(expiry):
