@@ -14,7 +14,14 @@ from hub.errors import Conflict, InvalidRequest, NotFound
 from hub.packages import decisions as decide
 from hub.packages.decisions import Limits, SendRequest
 from hub.packages.model import DeliveryState, Package, PackageState, evolve
-from hub.packages.processor import INBOX, OUTBOX, package_ref, step
+from hub.packages.processor import (
+    INBOX,
+    OUTBOX,
+    may_close,
+    needs_shredding,
+    package_ref,
+    step,
+)
 from hub.registry import decisions as registry
 from hub.registry.decisions import Context
 from hub.registry.model import Grants, Operation, Registry
@@ -178,7 +185,8 @@ def test_acknowledgement_checks_the_digest_once_and_completes_then_shreds() -> N
     assert wrong.value.code == "digest_mismatch"
     ack = decide.acknowledge(CTX, pkg, dest, DIGEST)
     outcome = step(pkg, ack, {})
-    assert outcome.shred and outcome.package is not None
+    assert outcome.package is not None and may_close(ack)
+    assert needs_shredding(outcome.package)
     assert outcome.package.state is PackageState.COMPLETED
     inbox_deletes = [r for r in outcome.writes.deletes if r.view == INBOX]
     assert inbox_deletes, "a closed delivery leaves the inbox"
