@@ -13,7 +13,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import os
-from collections import OrderedDict, deque
+from collections import OrderedDict
 from collections.abc import AsyncIterator
 
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
@@ -32,15 +32,14 @@ def _key_id(package_id: str) -> str:
 
 
 class Vault:
-    def __init__(self, store: ContentStore, keys: KeyStore, wrapper: MasterKeyWrapper, *,
-                 cached_keys: int = 256, shred_batch: int = 8, read_ahead: int = 2) -> None:
+    def __init__(self, store: ContentStore, keys: KeyStore, wrapper: MasterKeyWrapper,
+                 cached_keys: int = 256, shred_batch: int = 8) -> None:
         self._store = store
         self._keys = keys
         self._wrapper = wrapper
         self._cache: OrderedDict[str, AESGCM] = OrderedDict()
         self._cached = cached_keys
         self._shred_batch = shred_batch
-        self._read_ahead = read_ahead
 
     async def create_key(self, package_id: str) -> None:
         """Once per package: a retried request must not replace a key already in use."""
@@ -72,30 +71,16 @@ class Vault:
         await self._store.put_chunk(package_id, index, nonce + sealed)
 
     async def get_chunk(self, package_id: str, index: int) -> bytes:
-        return await self._open(package_id, index, await self._store.get_chunk(package_id, index))
-
-    async def _open(self, package_id: str, index: int, blob: bytes | None) -> bytes:
+        blob = await self._store.get_chunk(package_id, index)
         if blob is None:
             raise Conflict(f"chunk {index} is missing", code="chunk_missing")
         aead = await self._aead(package_id)
         return aead.decrypt(blob[:NONCE], blob[NONCE:], f"{package_id}/{index}".encode())
 
     async def chunks(self, package_id: str, first: int, last: int) -> AsyncIterator[bytes]:
-        """Plaintext chunks first..last inclusive, in order, never the whole file: the
-        next ``read_ahead`` chunks are being fetched while one is used (on Cassandra each
-        is a round trip), so at most ``1 + read_ahead`` chunks are in memory."""
-        ahead: deque[asyncio.Task[bytes | None]] = deque()
-        upcoming = iter(range(first, last + 1))
-        try:
-            for index in range(first, last + 1):
-                while len(ahead) <= self._read_ahead and (
-                        following := next(upcoming, None)) is not None:
-                    ahead.append(asyncio.ensure_future(
-                        self._store.get_chunk(package_id, following)))
-                yield await self._open(package_id, index, await ahead.popleft())
-        finally:
-            for task in ahead:
-                _forget(task)
+        """Plaintext chunks first..last inclusive, one at a time (never the whole file)."""
+        for index in range(first, last + 1):
+            yield await self.get_chunk(package_id, index)
 
     async def stored(self, package_id: str) -> list[int]:
         return await self._store.chunk_indexes(package_id)
@@ -123,12 +108,3 @@ class Vault:
                 package_id, indexes[first:first + self._shred_batch])
             await asyncio.sleep(0)
         return deleted
-
-
-def _forget(task: asyncio.Future[bytes | None]) -> None:
-    """A read ahead nobody will use: cancelled, or its outcome consumed so that asyncio
-    does not log an exception nobody retrieved."""
-    if not task.done():
-        task.cancel()
-    elif not task.cancelled():
-        task.exception()
