@@ -54,9 +54,9 @@ class Plan:
     small_bytes: int
     large_bytes: int
     large_bytes_distributed: int
-    """Smaller: the hub keeps a package's chunks in one Cassandra partition, and reading
-    it back at seal ran the engines' Cassandra (1 GiB heap) out of heap with 1 GiB and
-    256 MiB packages; see docs/benchmarks.md."""
+    """1 GiB since chunks are one Cassandra partition each (migration 003); before, a
+    package was one partition and reading it back at seal ran the engines' Cassandra
+    (1 GiB heap) out of heap with 1 GiB and 256 MiB packages; see docs/benchmarks.md."""
     large_backends: tuple[str, ...]
     fanout_levels: tuple[int, ...]
     fanout_rate: float
@@ -77,7 +77,7 @@ FULL = Plan(
     mode="full", backends=("embedded", "distributed"),
     small_packages=600, small_packages_distributed=200, peers=8, receivers_per_destination=2,
     small_bytes=10 * KiB,
-    large_bytes=GiB, large_bytes_distributed=64 * MiB,
+    large_bytes=GiB, large_bytes_distributed=GiB,
     large_backends=("embedded", "distributed"),
     fanout_levels=(1000, 5000, 10000), fanout_rate=200, fanout_seconds=20,
     producer_perf_records=20000)

@@ -5,11 +5,12 @@ master key and kept in the key store. Each chunk is sealed with AES-256-GCM unde
 key, a random nonce, and the package id and chunk index as associated data — so a chunk
 cannot be moved to another index or package without failing authentication. Shredding
 deletes the data key first (from then on nothing stored can be read, including copies in
-backups, replicas or compaction leftovers), then the chunks.
+backups, replicas or compaction leftovers), then the chunks, in batches.
 """
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import os
 from collections import OrderedDict
@@ -32,12 +33,13 @@ def _key_id(package_id: str) -> str:
 
 class Vault:
     def __init__(self, store: ContentStore, keys: KeyStore, wrapper: MasterKeyWrapper,
-                 cached_keys: int = 256) -> None:
+                 cached_keys: int = 256, shred_batch: int = 8) -> None:
         self._store = store
         self._keys = keys
         self._wrapper = wrapper
         self._cache: OrderedDict[str, AESGCM] = OrderedDict()
         self._cached = cached_keys
+        self._shred_batch = shred_batch
 
     async def create_key(self, package_id: str) -> None:
         """Once per package: a retried request must not replace a key already in use."""
@@ -91,8 +93,18 @@ class Vault:
             size += len(chunk)
         return sha.hexdigest(), size
 
-    async def shred(self, package_id: str) -> int:
-        """Deletes the data key, then the chunks; returns how many chunks there were."""
+    async def shred(self, package_id: str, chunk_count: int = 0) -> int:
+        """Deletes the data key — from then on the content is unreadable — then the
+        chunks, a batch at a time so that other calls get the store in between (SQLite
+        runs everything on one thread). The chunks deleted are the package's known
+        indexes (``0..chunk_count-1``) plus any the store lists. Safe to run again after a
+        crash: what is gone stays gone. Returns how many chunks it deleted."""
         self._cache.pop(package_id, None)
         await self._keys.delete(_key_id(package_id))
-        return await self._store.delete_package(package_id)
+        indexes = sorted(set(range(chunk_count)) | set(await self._store.chunk_indexes(package_id)))
+        deleted = 0
+        for first in range(0, len(indexes), self._shred_batch):
+            deleted += await self._store.delete_chunks(
+                package_id, indexes[first:first + self._shred_batch])
+            await asyncio.sleep(0)
+        return deleted

@@ -12,12 +12,14 @@ from infra.settings import Settings
 from infra.vault import Vault
 from streams.packages import PackageProcessor
 from streams.runner import Processor, ProjectorProcessor
+from streams.shredder import ShredderProcessor
 from streams.watchdog import Watchdog
 from streams.webhooks import WebhookProcessor
 
 TOPICS: dict[str, tuple[str, ...]] = {
     **{p.name: p.topics for p in PROJECTORS},
     PackageProcessor.name: PackageProcessor.topics,
+    ShredderProcessor.name: ShredderProcessor.topics,
     WebhookProcessor.name: WebhookProcessor.topics,
 }
 
@@ -30,7 +32,8 @@ def build_processors(backend: Backend, wrapper: MasterKeyWrapper, view: Registry
 
     vault = Vault(backend.content, backend.keys, wrapper)
     found: list[Processor] = [ProjectorProcessor(p, backend.projections) for p in PROJECTORS]
-    found.append(PackageProcessor(backend.events, backend.projections, vault))
+    found.append(PackageProcessor(backend.events, backend.projections))
+    found.append(ShredderProcessor(backend.events, backend.projections, vault))
     found.append(WebhookProcessor(backend.projections, view, secret_of,
                                   settings.webhook_retry_seconds))
     return found

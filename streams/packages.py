@@ -1,29 +1,27 @@
 """The package processor's driver: load the package, step, then act on the outcome.
 
-Order matters for crash safety: derived events are appended and content shredded
-*before* the projection rows and the tracking record are written. A crash in between
-makes the step run again, which derives the same events (same ids, ignored by the fold)
-and shreds nothing more — so nothing is lost and nothing counts twice.
+Order matters for crash safety: derived events are appended *before* the projection rows
+and the tracking record are written. A crash in between makes the step run again, which
+derives the same events (same ids, ignored by the fold) — so nothing is lost and nothing
+counts twice. Shredding is not done here but by the shredder (``streams/shredder.py``),
+so that destroying a large package never delays this processor or the acknowledgement.
 """
 
 from __future__ import annotations
 
-from hub import events as ev
 from hub.packages.model import Package
-from hub.packages.processor import TRACKER, package_ref, shredded_event, step
+from hub.packages.processor import TRACKER, package_ref, step
 from hub.ports import EventLog, Projections, Recorded
 from hub.topics import PACKAGES, record
-from infra.vault import Vault
 
 
 class PackageProcessor:
     name = TRACKER
     topics: tuple[str, ...] = (PACKAGES,)
 
-    def __init__(self, log: EventLog, projections: Projections, vault: Vault) -> None:
+    def __init__(self, log: EventLog, projections: Projections) -> None:
         self._log = log
         self._projections = projections
-        self._vault = vault
 
     async def handle(self, recorded: Recorded) -> bool:
         pos = recorded.position
@@ -36,15 +34,9 @@ class PackageProcessor:
         outcome = step(before, event)
         for derived in outcome.derived:
             await record(self._log, derived)
-        if outcome.shred and outcome.package is not None:
-            await self._shred(outcome.package, event)
         return await self._projections.apply(self.name, pos, outcome.writes.upserts,
                                              outcome.writes.deletes)
 
     async def _load(self, package_id: str) -> Package | None:
         row = await self._projections.get(package_ref(package_id))
         return None if row is None else Package.from_json(dict(row.body))
-
-    async def _shred(self, pkg: Package, cause: ev.Event) -> None:
-        chunks = await self._vault.shred(pkg.package_id)
-        await record(self._log, shredded_event(pkg, cause, chunks))

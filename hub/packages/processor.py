@@ -2,10 +2,13 @@
 
 From the package as it was and the next event it gives the package as it is, the rows of
 the read models (the package itself, each destination's inbox, the source's outbox), the
-events it derives (one ``DeliveryPlanned`` per destination when a package is sealed) and
-whether the content must now be destroyed. Derived events get ids computed from the event
-that caused them, so a step replayed after a crash derives the very same events, and the
-fold ignores them the second time.
+events it derives (one ``DeliveryPlanned`` per destination when a package is sealed).
+Derived events get ids computed from the event that caused them, so a step replayed after
+a crash derives the very same events, and the fold ignores them the second time.
+
+Destroying the content is not this step's job: it can take seconds (1 GiB of chunks), and
+the acknowledgement must be visible at once. The shredder (``streams/shredder.py``) acts
+on ``needs_shredding`` once the package row shows every delivery closed.
 """
 
 from __future__ import annotations
@@ -26,6 +29,7 @@ PACKAGES = "packages"
 INBOX = "inbox"
 OUTBOX = "outbox"
 TRACKER = "packages"
+SHREDDER = "shredder"
 _NAMESPACE = uuid.UUID("6f1c3f0e-2b1a-4f5e-9a53-7d1f0c2a9b10")
 
 
@@ -42,7 +46,6 @@ class Outcome:
     package: Package | None
     writes: Writes = field(default_factory=Writes)
     derived: tuple[ev.Event, ...] = ()
-    shred: bool = False
 
 
 def derived_id(cause: ev.Event, what: str) -> str:
@@ -59,8 +62,22 @@ def step(before: Package | None, event: ev.Event,
     ids = dict(zip(after.recipients, after.recipient_ids, strict=False)) or dict(agency_ids or {})
     derived = _plan(after, event, ids) if isinstance(event, ev.PackageSealed) else \
         _replan(after, event) if isinstance(event, ev.DeliveryRedirected) else ()
-    shred = after.all_closed and not after.shredded and not (before and before.all_closed)
-    return Outcome(after, _rows(before, after), derived, shred)
+    return Outcome(after, _rows(before, after), derived)
+
+
+def may_close(event: ev.Event) -> bool:
+    """Events after which a package can have every delivery closed: the only ones the
+    shredder needs to look at."""
+    return isinstance(event, ev.DeliveryAcknowledged | ev.DeliveryExpired
+                      | ev.DeliveryRecalled | ev.PackageRejected)
+
+
+def needs_shredding(pkg: Package) -> bool:
+    """Every delivery is closed (acknowledged, expired, recalled, redirected), or the
+    package was rejected at its seal, and the content is still there. Derived from the
+    package row alone, so a shredder restarted after a crash finds it again."""
+    finished = pkg.all_closed or pkg.state is PackageState.REJECTED
+    return finished and not pkg.shredded
 
 
 def _plan(pkg: Package, sealed: ev.PackageSealed,

@@ -2,44 +2,78 @@
 
 The driver runs its own I/O thread and hands back ``ResponseFuture``s; we bridge each to
 an asyncio future with ``call_soon_threadsafe``. Statements are prepared once, at start,
-because preparing blocks. Paging is turned off for the small reads projections do;
-content reads fetch one chunk per query.
+because preparing blocks. Paging is turned off (every read is small: projection
+partitions, chunk listings of tiny cells); content reads fetch one chunk per query.
+
+A Cassandra that is down, unreachable or too slow raises the domain's retriable
+``Unavailable`` (code ``engine_unavailable``), so a request answers 503, not 500.
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+import cassandra
 from cassandra.cluster import (
     EXEC_PROFILE_DEFAULT,
     Cluster,
     ExecutionProfile,
+    NoHostAvailable,
     ResponseFuture,
     Session,
 )
+from cassandra.connection import ConnectionException
 from cassandra.policies import RoundRobinPolicy
 from cassandra.query import PreparedStatement
 
+from hub.errors import Unavailable
+
 MIGRATIONS = Path(__file__).with_name("migrations")
+
+ENGINE_DOWN: tuple[type[Exception], ...] = (
+    NoHostAvailable, cassandra.OperationTimedOut, ConnectionException,
+    cassandra.Unavailable, cassandra.Timeout, cassandra.CoordinationFailure,
+)
+"""What the driver raises when Cassandra is unreachable, overloaded or too slow — as
+opposed to a bad statement, which stays a bug (500)."""
+
+
+def engine_unavailable(exc: BaseException) -> Unavailable:
+    return Unavailable(f"Cassandra did not answer ({type(exc).__name__}); retry later",
+                       code="engine_unavailable", engine="cassandra")
+
+
+@contextmanager
+def mapped_errors() -> Iterator[None]:
+    """Turns the driver's "engine down" exceptions into the domain's ``Unavailable``."""
+    try:
+        yield
+    except ENGINE_DOWN as exc:
+        raise engine_unavailable(exc) from exc
 
 
 class CassandraSession:
-    def __init__(self, hosts: Sequence[str], port: int, keyspace: str) -> None:
+    def __init__(self, hosts: Sequence[str], port: int, keyspace: str,
+                 request_timeout: float = 30, connect_timeout: float = 10) -> None:
         self.keyspace = keyspace
         profile = ExecutionProfile(load_balancing_policy=RoundRobinPolicy(),
-                                   request_timeout=30)
+                                   request_timeout=request_timeout)
         self._cluster = Cluster(
-            list(hosts), port=port, protocol_version=5, connect_timeout=10,
+            list(hosts), port=port, protocol_version=5, connect_timeout=connect_timeout,
             execution_profiles={EXEC_PROFILE_DEFAULT: profile},
         )
         self._session: Session | None = None
         self._prepared: dict[str, PreparedStatement] = {}
 
     async def connect(self) -> CassandraSession:
-        self._session = await asyncio.to_thread(self._cluster.connect)
+        with mapped_errors():
+            session = await asyncio.to_thread(self._cluster.connect)
+        session.default_fetch_size = None  # no paging: a listing is never cut short
+        self._session = session
         return self
 
     @property
@@ -50,13 +84,15 @@ class CassandraSession:
 
     async def prepare(self, cql: str) -> PreparedStatement:
         if cql not in self._prepared:
-            self._prepared[cql] = await asyncio.to_thread(self.session.prepare, cql)
+            with mapped_errors():
+                self._prepared[cql] = await asyncio.to_thread(self.session.prepare, cql)
         return self._prepared[cql]
 
     async def execute(self, statement: Any, params: Sequence[Any] | None = None) -> list[Any]:
         loop = asyncio.get_running_loop()
         done: asyncio.Future[list[Any]] = loop.create_future()
-        future: ResponseFuture = self.session.execute_async(statement, params)
+        with mapped_errors():
+            future: ResponseFuture = self.session.execute_async(statement, params)
 
         def ok(rows: Any) -> None:
             loop.call_soon_threadsafe(_settle, done, list(rows or []), None)
@@ -65,7 +101,8 @@ class CassandraSession:
             loop.call_soon_threadsafe(_settle, done, None, exc)
 
         future.add_callbacks(ok, failed)
-        return await done
+        with mapped_errors():
+            return await done
 
     async def migrate(self, replication: int) -> list[str]:
         """Creates the keyspace and applies the CQL migrations not applied yet."""

@@ -5,17 +5,41 @@ hubs or test runs can share a cluster. The producer is idempotent with ``acks=al
 append that returns is on every in-sync replica, and a retried send is never duplicated.
 Reads assign partitions directly (no consumer group): replays and API nodes that must see
 every event each read the whole topic; scaling out processors is Faust's job.
+
+A Kafka that is unreachable or too slow raises the domain's retriable ``Unavailable``
+(code ``engine_unavailable``), so a request answers 503, not 500.
 """
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Mapping, Sequence
+from collections.abc import AsyncIterator, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+from aiokafka.errors import KafkaConnectionError, KafkaError, KafkaTimeoutError
 
+from hub.errors import Unavailable
 from hub.events import Event
 from hub.ports import Position, Recorded
 from infra.avro import EventCodec, default_codec
+
+
+def engine_down(exc: BaseException) -> bool:
+    """Unreachable, timed out, or a broker-side error Kafka itself calls retriable (no
+    leader, node not ready…) — as opposed to a bug, which stays a 500."""
+    return isinstance(exc, KafkaConnectionError | KafkaTimeoutError) or (
+        isinstance(exc, KafkaError) and bool(getattr(exc, "retriable", False)))
+
+
+@contextmanager
+def mapped_errors() -> Iterator[None]:
+    try:
+        yield
+    except KafkaError as exc:
+        if not engine_down(exc):
+            raise
+        raise Unavailable(f"Kafka did not answer ({type(exc).__name__}); retry later",
+                          code="engine_unavailable", engine="kafka") from exc
 
 
 class KafkaEventLog:
@@ -34,9 +58,10 @@ class KafkaEventLog:
             linger_ms=1,
             client_id="truc-event-log",
         )
-        await self._producer.start()
-        self._meta = self._consumer()
-        await self._meta.start()
+        with mapped_errors():
+            await self._producer.start()
+            self._meta = self._consumer()
+            await self._meta.start()
         return self
 
     def _consumer(self) -> AIOKafkaConsumer:
@@ -57,9 +82,10 @@ class KafkaEventLog:
     async def append(self, topic: str, key: str, event: Event) -> Position:
         if self._producer is None:
             raise RuntimeError("KafkaEventLog.start() was not awaited")
-        meta = await self._producer.send_and_wait(
-            self.kafka_topic(topic), value=self._codec.encode(event), key=key.encode()
-        )
+        with mapped_errors():
+            meta = await self._producer.send_and_wait(
+                self.kafka_topic(topic), value=self._codec.encode(event), key=key.encode()
+            )
         return Position(topic, meta.partition, meta.offset)
 
     async def _partitions(self, topic: str) -> list[TopicPartition]:
@@ -68,7 +94,8 @@ class KafkaEventLog:
         name = self.kafka_topic(topic)
         parts = self._meta.partitions_for_topic(name)
         if parts is None:
-            await self._meta._client.force_metadata_update()  # aiokafka has no public call
+            with mapped_errors():
+                await self._meta._client.force_metadata_update()  # aiokafka has no public call
             parts = self._meta.partitions_for_topic(name)
         return [TopicPartition(name, p) for p in sorted(parts or ())]
 
@@ -76,7 +103,8 @@ class KafkaEventLog:
         parts = await self._partitions(topic)
         if not parts or self._meta is None:
             return {}
-        ends = await self._meta.end_offsets(parts)
+        with mapped_errors():
+            ends = await self._meta.end_offsets(parts)
         return {tp.partition: int(off) for tp, off in ends.items()}
 
     def _recorded(self, msg: object) -> Recorded:

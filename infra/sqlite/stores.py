@@ -4,6 +4,7 @@ deleted pages, so a shredded chunk or key does not linger in free pages of the f
 from __future__ import annotations
 
 import sqlite3
+from collections.abc import Sequence
 from datetime import datetime
 
 from infra.sqlite.database import Database
@@ -38,13 +39,17 @@ class SqliteContentStore:
         )
         return [int(r[0]) for r in rows]
 
-    async def delete_package(self, package_id: str) -> int:
+    async def delete_chunks(self, package_id: str, indexes: Sequence[int]) -> int:
+        wanted = list(indexes)
+
         def delete(conn: sqlite3.Connection) -> int:
+            marks = ",".join("?" * len(wanted))
             return conn.execute(
-                "DELETE FROM content_chunks WHERE package_id=?", (package_id,)
+                f"DELETE FROM content_chunks WHERE package_id=? AND idx IN ({marks})",
+                (package_id, *wanted),
             ).rowcount
 
-        return await self._db.run(self._db.transaction(delete))
+        return await self._db.run(self._db.transaction(delete)) if wanted else 0
 
     async def close(self) -> None:
         """The database belongs to whoever opened it."""

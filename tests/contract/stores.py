@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 import uuid
 from datetime import UTC, datetime, timedelta
@@ -28,16 +29,48 @@ class ContentStoreContract:
         assert await content.chunk_indexes(package) == [0, 1, 2]
         assert await content.get_chunk(package, 2) == b"\x02" * 10
 
-    async def test_delete_package_removes_only_that_package(self, content: ContentStore) -> None:
+    async def test_delete_chunks_removes_only_those(self, content: ContentStore) -> None:
         gone, kept = str(uuid.uuid4()), str(uuid.uuid4())
         for i in range(3):
             await content.put_chunk(gone, i, b"x")
         await content.put_chunk(kept, 0, b"y")
-        assert await content.delete_package(gone) == 3
-        assert await content.chunk_indexes(gone) == []
+        assert await content.delete_chunks(gone, [0, 2, 7]) == 2
+        assert await content.chunk_indexes(gone) == [1]
         assert await content.get_chunk(gone, 0) is None
+        assert await content.get_chunk(gone, 1) == b"x"
+        assert await content.delete_chunks(gone, [1]) == 1
+        assert await content.chunk_indexes(gone) == []
         assert await content.get_chunk(kept, 0) == b"y"
-        assert await content.delete_package(gone) == 0
+        assert await content.delete_chunks(gone, [0, 1, 2]) == 0
+        assert await content.delete_chunks(gone, []) == 0
+
+    async def test_many_chunks_are_listed_whole_and_deleted_in_batches(
+        self, content: ContentStore
+    ) -> None:
+        """More chunks than a driver's default page (5,000): a listing that stopped at
+        the first page, or read bytes to list, would show here."""
+        package, count = str(uuid.uuid4()), 5_050
+        for first in range(0, count, 200):
+            await asyncio.gather(*(content.put_chunk(package, i, i.to_bytes(4, "big"))
+                                   for i in range(first, min(first + 200, count))))
+        assert await content.chunk_indexes(package) == list(range(count))
+        assert await content.get_chunk(package, 4_999) == (4_999).to_bytes(4, "big")
+        deleted = 0
+        for first in range(0, count, 1_000):
+            deleted += await content.delete_chunks(package, range(first, first + 1_000))
+        assert deleted == count
+        assert await content.chunk_indexes(package) == []
+        assert await content.get_chunk(package, 5_049) is None
+
+    async def test_one_mib_chunks_of_one_package(self, content: ContentStore) -> None:
+        package = str(uuid.uuid4())
+        blobs = [os.urandom(1024 * 1024) for _ in range(24)]
+        for i, blob in enumerate(blobs):
+            await content.put_chunk(package, i, blob)
+        assert await content.chunk_indexes(package) == list(range(24))
+        assert [await content.get_chunk(package, i) for i in (0, 23)] == [blobs[0], blobs[23]]
+        assert await content.delete_chunks(package, range(24)) == 24
+        assert await content.chunk_indexes(package) == []
 
 
 class KeyStoreContract:

@@ -6,7 +6,9 @@ import uuid
 from collections.abc import AsyncIterator
 
 import pytest
+from cassandra import InvalidRequest, OperationTimedOut
 
+from hub.errors import Unavailable
 from infra.cassandra.projections import CassandraProjections
 from infra.cassandra.session import CassandraSession
 from infra.cassandra.stores import (
@@ -16,7 +18,7 @@ from infra.cassandra.stores import (
 )
 from infra.kafka.admin import ensure_topics
 from infra.kafka.event_log import KafkaEventLog
-from tests.conftest import Engines
+from tests.conftest import Engines, free_port
 from tests.contract.event_log import EventLogContract
 from tests.contract.projections import ProjectionsContract
 from tests.contract.stores import ContentStoreContract, KeyStoreContract, ReplayGuardContract
@@ -54,6 +56,67 @@ class TestCassandraContentStore(ContentStoreContract):
     @pytest.fixture
     def content(self, cassandra_session: CassandraSession) -> CassandraContentStore:
         return CassandraContentStore(cassandra_session)
+
+    async def test_each_chunk_is_its_own_partition_and_the_listing_holds_no_bytes(
+        self, cassandra_session: CassandraSession
+    ) -> None:
+        """A package is never one partition a read would load whole (1 GiB killed a
+        1 GiB-heap Cassandra): bytes are keyed by (package, index), the listing is small."""
+        meta = cassandra_session.session.cluster.metadata.keyspaces[cassandra_session.keyspace]
+        blocks, index = meta.tables["content_blocks"], meta.tables["content_index"]
+        assert [c.name for c in blocks.partition_key] == ["package_id", "idx"]
+        assert [c.name for c in index.partition_key] == ["package_id"]
+        assert {c.cql_type for c in index.columns.values()} == {"text", "int"}
+
+    async def test_chunks_stored_before_migration_003_are_read_listed_and_deleted(
+        self, cassandra_session: CassandraSession
+    ) -> None:
+        store, package = CassandraContentStore(cassandra_session), str(uuid.uuid4())
+        insert = await cassandra_session.prepare(
+            "INSERT INTO content_chunks (package_id, idx, data) VALUES (?, ?, ?)")
+        for i in range(3):
+            await cassandra_session.execute(insert, (package, i, bytes([i]) * 5))
+        assert await store.chunk_indexes(package) == [0, 1, 2]
+        assert await store.get_chunk(package, 1) == b"\x01" * 5
+        assert await store.delete_chunks(package, [0, 1, 2]) == 3
+        assert await store.chunk_indexes(package) == []
+        assert await store.get_chunk(package, 1) is None
+
+
+class TestEnginesDown:
+    """An engine that does not answer is the domain's retriable ``Unavailable``
+    (served as 503 ``engine_unavailable``), never an unexpected driver error (500)."""
+
+    async def test_cassandra_on_a_closed_port(self) -> None:
+        session = CassandraSession(["127.0.0.1"], free_port(), "truc", connect_timeout=1)
+        with pytest.raises(Unavailable) as down:
+            await session.connect()
+        assert down.value.code == "engine_unavailable" and down.value.retriable
+        assert down.value.extra == {"engine": "cassandra"}
+        await session.close()
+
+    async def test_cassandra_too_slow_to_answer(self, engines: Engines) -> None:
+        hosts, port = engines.settings().cassandra_hosts()
+        session = await CassandraSession(hosts, port, "system", request_timeout=0.0001).connect()
+        try:
+            with pytest.raises(Unavailable) as slow:
+                await session.execute("SELECT * FROM system.local")
+            assert isinstance(slow.value.__cause__, OperationTimedOut)
+        finally:
+            await session.close()
+
+    async def test_a_bad_statement_is_still_a_bug(self, cassandra_session: CassandraSession
+                                                  ) -> None:
+        with pytest.raises(InvalidRequest):
+            await cassandra_session.execute("SELECT nope FROM content_index")
+
+    async def test_kafka_on_a_closed_port(self) -> None:
+        log = KafkaEventLog(f"127.0.0.1:{free_port()}", "down.")
+        with pytest.raises(Unavailable) as down:
+            await log.start()
+        assert down.value.code == "engine_unavailable"
+        assert down.value.extra == {"engine": "kafka"}
+        await log.close()
 
 
 class TestCassandraKeyStore(KeyStoreContract):

@@ -184,6 +184,14 @@ async def test_a_wrong_whole_digest_rejects_the_package(hub: RunningHub,
         assert (rejected.value.status, rejected.value.code) == (422, "package_rejected")
         told = await first(notices, "package.rejected", space["package_id"])
         assert told["reason_code"] == "digest_mismatch"
+        view = await src.package(space["package_id"])
+        async with asyncio.timeout(30):
+            while not view["shredded"]:
+                await asyncio.sleep(0.2)
+                view = await src.package(space["package_id"])
+    assert view["state"] == "rejected"
+    assert raw_chunks(hub, space["package_id"]) == [], "a rejected package keeps no content"
+    assert raw_key(hub, space["package_id"]) is None
 
 
 async def test_an_expired_space_refuses_uploads(tmp_path: Path) -> None:

@@ -15,7 +15,14 @@ from hub.errors import Conflict, InvalidRequest, NotFound
 from hub.packages import decisions as decide
 from hub.packages.decisions import Limits, SendRequest
 from hub.packages.model import DeliveryState, Package, PackageState, evolve
-from hub.packages.processor import INBOX, OUTBOX, package_ref, step
+from hub.packages.processor import (
+    INBOX,
+    OUTBOX,
+    may_close,
+    needs_shredding,
+    package_ref,
+    step,
+)
 from hub.registry import decisions as registry
 from hub.registry.decisions import Context
 from hub.registry.model import Grants, Operation, Registry
@@ -179,13 +186,27 @@ def test_acknowledgement_checks_the_digest_once_and_completes_then_shreds() -> N
     assert wrong.value.code == "digest_mismatch"
     ack = decide.acknowledge(CTX, pkg, dest, DIGEST)
     outcome = step(pkg, ack, {})
-    assert outcome.shred and outcome.package is not None
+    assert outcome.package is not None and may_close(ack)
+    assert needs_shredding(outcome.package)
     assert outcome.package.state is PackageState.COMPLETED
     inbox_deletes = [r for r in outcome.writes.deletes if r.view == INBOX]
     assert inbox_deletes, "a closed delivery leaves the inbox"
     with pytest.raises(Conflict) as twice:
         decide.acknowledge(CTX, outcome.package, dest, DIGEST)
     assert twice.value.code == "already_acknowledged"
+
+
+def test_a_rejected_package_needs_shredding_once() -> None:
+    _reg, _callers, pkg = requested()
+    rejected = decide.seal(CTX, pkg, [0, 1], "0" * 64, deadline=None,
+                           offline_wait_seconds=None)
+    assert isinstance(rejected, ev.PackageRejected) and may_close(rejected)
+    after = step(pkg, rejected, {}).package
+    assert after is not None and after.state is PackageState.REJECTED
+    assert needs_shredding(after)
+    shredded = replace(after, shredded=True)
+    assert not needs_shredding(shredded)
+    assert not needs_shredding(pkg), "an upload in progress keeps its content"
 
 
 def test_statuses_use_the_national_codes() -> None:

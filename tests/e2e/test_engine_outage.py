@@ -1,0 +1,81 @@
+"""An engine that goes away mid-life answers 503 ``engine_unavailable``, not 500.
+
+The shared engines are never stopped: the hub reaches Cassandra through a small TCP
+relay owned by the test, and "Cassandra goes down" is the relay closing every
+connection and its port.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import socket
+import threading
+from pathlib import Path
+
+import pytest
+
+from api.client import TrucError
+from tests.conftest import Engines
+from tests.e2e.exchange import agency_with_app, client
+from tests.e2e.hubs import running_hub
+
+pytestmark = pytest.mark.engines
+
+
+class Relay:
+    """Forwards 127.0.0.1:<port> to ``target`` until ``cut`` closes everything."""
+
+    def __init__(self, target: str) -> None:
+        host, port = target.rsplit(":", 1)
+        self.target = (host, int(port))
+        self.server = socket.create_server(("127.0.0.1", 0))
+        self.port = int(self.server.getsockname()[1])
+        self.sockets: list[socket.socket] = []
+        self.lock = threading.Lock()
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self) -> None:
+        while True:
+            try:
+                inbound, _ = self.server.accept()
+            except OSError:
+                return
+            outbound = socket.create_connection(self.target)
+            with self.lock:
+                self.sockets += [inbound, outbound]
+            for a, b in ((inbound, outbound), (outbound, inbound)):
+                threading.Thread(target=_pipe, args=(a, b), daemon=True).start()
+
+    def cut(self) -> None:
+        self.server.close()
+        with self.lock:
+            for s in self.sockets:
+                with contextlib.suppress(OSError):
+                    s.shutdown(socket.SHUT_RDWR)
+                s.close()
+
+
+def _pipe(src: socket.socket, dst: socket.socket) -> None:
+    with contextlib.suppress(OSError):
+        while data := src.recv(65536):
+            dst.sendall(data)
+
+
+async def test_cassandra_gone_answers_503_engine_unavailable(engines: Engines,
+                                                             tmp_path: Path) -> None:
+    relay = Relay(engines.cassandra)
+    relayed = Engines(engines.kafka, f"127.0.0.1:{relay.port}")
+    with running_hub("distributed", tmp_path, relayed) as hub:
+        source, dest = agency_with_app(hub), agency_with_app(hub)
+        body = {"recipients": [dest["code"]], "title": "x", "data_type": "json", "size": 5,
+                "sha256": hashlib.sha256(b"hello").hexdigest()}
+        async with client(hub, source) as src:
+            assert (await src.call("POST", "/v1/packages", json_body=body))["package_id"]
+            relay.cut()
+            with pytest.raises(TrucError) as down:
+                await src.call("POST", "/v1/packages", json_body=body)
+    assert down.value.status == 503, down.value
+    assert down.value.code == "engine_unavailable"
+    assert down.value.problem["retriable"] is True
+    assert down.value.problem["engine"] == "cassandra"

@@ -1,0 +1,82 @@
+"""The vault streams content one chunk at a time and shreds in batches."""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import os
+from collections.abc import Sequence
+
+from infra.crypto import MasterKeyWrapper
+from infra.vault import Vault
+
+
+class MemoryStore:
+    """A ContentStore fake that counts reads in flight and delete batches."""
+
+    def __init__(self) -> None:
+        self.chunks: dict[tuple[str, int], bytes] = {}
+        self.in_flight = self.most_in_flight = 0
+        self.batches: list[list[int]] = []
+
+    async def put_chunk(self, package_id: str, index: int, data: bytes) -> None:
+        self.chunks[(package_id, index)] = data
+
+    async def get_chunk(self, package_id: str, index: int) -> bytes | None:
+        self.in_flight += 1
+        self.most_in_flight = max(self.most_in_flight, self.in_flight)
+        await asyncio.sleep(0.002)
+        self.in_flight -= 1
+        return self.chunks.get((package_id, index))
+
+    async def chunk_indexes(self, package_id: str) -> list[int]:
+        return sorted(i for p, i in self.chunks if p == package_id)
+
+    async def delete_chunks(self, package_id: str, indexes: Sequence[int]) -> int:
+        self.batches.append(list(indexes))
+        return sum(self.chunks.pop((package_id, i), None) is not None for i in indexes)
+
+    async def close(self) -> None:
+        """Nothing to close."""
+
+
+class MemoryKeys:
+    def __init__(self) -> None:
+        self.keys: dict[str, bytes] = {}
+
+    async def put(self, key_id: str, material: bytes) -> None:
+        self.keys[key_id] = material
+
+    async def get(self, key_id: str) -> bytes | None:
+        return self.keys.get(key_id)
+
+    async def delete(self, key_id: str) -> bool:
+        return self.keys.pop(key_id, None) is not None
+
+    async def close(self) -> None:
+        """Nothing to close."""
+
+
+async def filled(count: int) -> tuple[Vault, MemoryStore, MemoryKeys, list[bytes]]:
+    store, keys = MemoryStore(), MemoryKeys()
+    vault = Vault(store, keys, MasterKeyWrapper(os.urandom(32)), shred_batch=3)
+    await vault.create_key("p")
+    plain = [os.urandom(100) for _ in range(count)]
+    for i, data in enumerate(plain):
+        await vault.put_chunk("p", i, data)
+    return vault, store, keys, plain
+
+
+async def test_chunks_come_in_order_one_at_a_time() -> None:
+    vault, store, _, plain = await filled(20)
+    assert [c async for c in vault.chunks("p", 0, 19)] == plain
+    assert store.most_in_flight == 1, "never more than the chunk being used"
+    assert await vault.digest("p", 20) == (hashlib.sha256(b"".join(plain)).hexdigest(), 2000)
+
+
+async def test_shredding_deletes_the_key_then_the_chunks_in_batches() -> None:
+    vault, store, keys, _ = await filled(7)
+    assert await vault.shred("p", 7) == 7
+    assert keys.keys == {} and store.chunks == {}
+    assert store.batches == [[0, 1, 2], [3, 4, 5], [6]]
+    assert await vault.shred("p", 7) == 0, "a second run finds nothing left"
