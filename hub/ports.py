@@ -103,8 +103,16 @@ class Projections(Protocol):
 
     async def get(self, ref: RowRef) -> Row | None: ...
 
-    async def scan(self, view: str, partition: str) -> list[Row]:
-        """Every row of one partition of a view, ordered by key."""
+    async def scan(self, view: str, partition: str, start: str | None = None,
+                   stop: str | None = None) -> list[Row]:
+        """The rows of one partition of a view, ordered by key; with ``start`` and
+        ``stop``, only keys ``start <= key < stop`` (a date range, when keys begin with
+        a date)."""
+        ...
+
+    async def write(self, upserts: Sequence[Row] = (), deletes: Sequence[RowRef] = ()) -> None:
+        """Untracked bulk writes, for rebuilding a projection into a fresh namespace
+        (``truc replay``); live projections always go through ``apply``."""
         ...
 
     async def close(self) -> None: ...

@@ -1,9 +1,10 @@
 """The Faust worker (`truc worker`): the distributed driver of the hub's processors.
 
 One agent per processor consumes its topics in the ``<topic prefix>worker`` consumer
-group (``truc.worker`` by default), so adding workers spreads the partitions. Each agent only decodes and calls the same
-``Processor.handle`` the embedded loop calls; tracking records in Cassandra make Faust's
-at-least-once delivery exactly-once in the projections. No business rules here.
+group (``truc.worker`` by default), so adding workers spreads the partitions. Each agent
+only decodes and calls the same ``Processor.handle`` the embedded loop calls; tracking
+records in Cassandra make Faust's at-least-once delivery exactly-once in the projections.
+No business rules here.
 """
 
 from __future__ import annotations
