@@ -11,9 +11,11 @@ import typer
 
 from api.admin_cli import admin
 from api.exchange_cli import register
+from api.reports_cli import register_reports
 from infra.settings import Settings
 
 app = typer.Typer(help="Truc: the interoperability hub.", no_args_is_help=True)
+register_reports(admin)
 app.add_typer(admin, name="admin")
 register(app)
 

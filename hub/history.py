@@ -26,6 +26,9 @@ from hub.topics import PACKAGES
 NAME = "history"
 HISTORY = "history"
 STATE = "history_package"
+SHARED_STEPS = ("PackageRequested", "PackageSealed", "ContentShredded")
+"""The steps of a package every destination sees; the rest only concern the source (its
+upload) or another destination."""
 
 
 def state_of(event: ev.Event) -> RowRef | None:
@@ -64,8 +67,8 @@ def entry(pkg: Package, direction: str, agency_id: str, tz: ZoneInfo) -> dict[st
     else:
         status = pkg.deliveries[agency_id].state.value
         counterparts = [pkg.source_code]
-        steps = tuple(s for s in pkg.timeline if s.agency_id in (None, agency_id)
-                      or s.what.startswith("Package"))
+        steps = tuple(s for s in pkg.timeline
+                      if s.agency_id == agency_id or s.what in SHARED_STEPS)
     return {
         "package_id": pkg.package_id, "direction": direction, "status": status,
         "date": day_of(datetime.fromisoformat(pkg.requested_at), tz),
