@@ -8,7 +8,7 @@ domain never knows which one it is talking to.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Mapping, Sequence
+from collections.abc import AsyncIterator, Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Protocol
@@ -46,10 +46,13 @@ class EventLog(Protocol):
     async def append(self, topic: str, key: str, event: Event) -> Position: ...
 
     def read(
-        self, topic: str, start: Mapping[int, int] | None = None
+        self, topic: str, start: Mapping[int, int] | None = None,
+        types: Collection[str] | None = None,
     ) -> AsyncIterator[Recorded]:
         """Everything from ``start`` (partition -> first offset) up to the end as it was
-        when the call began; then the iteration stops. For replays and audits."""
+        when the call began; then the iteration stops. For replays and audits.
+        ``types`` (event class names) skips other events without decoding them: a replay
+        of a projection that only reads a few types goes several times faster."""
         ...
 
     def subscribe(

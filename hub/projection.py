@@ -74,6 +74,8 @@ class Fold:
     views: tuple[str, ...]
     state_of: Callable[[Event], RowRef | None]
     step: Callable[[Mapping[str, JSONValue] | None, Event], Change]
+    types: frozenset[str] | None = None
+    """The event types ``step`` reacts to (None: all); a replay skips the others unread."""
 
 
 def counter_ref(ref: RowRef, position: Position) -> RowRef:

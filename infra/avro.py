@@ -220,6 +220,11 @@ class EventCodec:
             )
         return dec.cls(**cast(_Record, record))
 
+    def name_of(self, data: bytes) -> str | None:
+        """The event type in ``data``, from its header alone (None if unknown)."""
+        dec = self._decoders.get(bytes(data[2:HEADER_SIZE]))
+        return None if dec is None else dec.cls.__name__
+
     # -- introspection -----------------------------------------------------------------
 
     def schema(self, name: str) -> Schema:

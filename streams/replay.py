@@ -35,6 +35,8 @@ class Report:
     projection: str
     namespace: str
     events: int = 0
+    """Events of the log range read (those of types the fold ignores are skipped unread)."""
+    applied: int = 0
     read_seconds: float = 0.0
     write_seconds: float = 0.0
     compare_seconds: float = 0.0
@@ -71,11 +73,12 @@ async def rebuild(log: EventLog, fold: Fold, start: Start, report: Report) -> Re
     for topic in fold.topics:
         ends = await log.end_offsets(topic)
         report.log_end[topic] = ends
-        first = None if start.offset is None else dict.fromkeys(ends, start.offset)
-        async for recorded in log.read(topic, first):
+        first = dict.fromkeys(ends, start.offset or 0)
+        report.events += sum(max(0, end - first[p]) for p, end in ends.items())
+        async for recorded in log.read(topic, first, fold.types):
             if start.time is None or recorded.event.occurred_at >= start.time:
                 folded.feed(recorded)
-    report.events = folded.events
+    report.applied = folded.events
     report.read_seconds = time.perf_counter() - began
     return folded
 

@@ -25,7 +25,6 @@ from zoneinfo import ZoneInfo
 from hub import events as ev
 from hub.ports import JSONValue, Row, RowRef
 from hub.projection import UNCHANGED, Change, Count, Fold
-from hub.statistics.local import day_of, hour_of, month_of
 from hub.topics import PACKAGES, PRESENCE
 
 NAME = "statistics"
@@ -42,14 +41,15 @@ A new way to close a delivery (``DeliveryRecalled`` → "recalled") is one entry
 State = dict[str, Any]
 
 
-def counter_ref(agency_id: str, at: datetime, tz: ZoneInfo) -> RowRef:
-    return RowRef(COUNTERS, agency_id, day_of(at, tz))
+def counter_ref(agency_id: str, local: datetime) -> RowRef:
+    """``local``: the event's time in the hub's zone (converted once per event)."""
+    return RowRef(COUNTERS, agency_id, local.date().isoformat())
 
 
-def duration_ref(agency_id: str, at: datetime, tz: ZoneInfo, *, package_id: str,
-                 destination: str, direction: str) -> RowRef:
-    key = f"{day_of(at, tz)}|{hour_of(at, tz):02d}|{package_id}|{destination}|{direction}"
-    return RowRef(DURATIONS, f"{agency_id}|{month_of(at, tz)}", key)
+def duration_ref(agency_id: str, local: datetime, *, package_id: str, destination: str,
+                 direction: str) -> RowRef:
+    key = f"{local.date().isoformat()}|{local.hour:02d}|{package_id}|{destination}|{direction}"
+    return RowRef(DURATIONS, f"{agency_id}|{local.year:04d}-{local.month:02d}", key)
 
 
 def state_of(event: ev.Event) -> RowRef | None:
@@ -75,12 +75,14 @@ def statistics_fold(tz: ZoneInfo) -> Fold:
             return _closed(dict(state), event, closing, tz)
         return UNCHANGED
 
-    return Fold(NAME, (PACKAGES, PRESENCE), (COUNTERS, DURATIONS), state_of, step)
+    return Fold(NAME, (PACKAGES, PRESENCE), (COUNTERS, DURATIONS), state_of, step,
+                frozenset(t.__name__ for t in (*_HANDLERS, *CLOSINGS, *_OTHERS)))
 
 
 def _count(agency: str, at: datetime, tz: ZoneInfo, **add: int) -> Count:
-    hour = f"{hour_of(at, tz):02d}"
-    return Count(counter_ref(agency, at, tz), add={f"{hour}.{k}": n for k, n in add.items()})
+    local = at.astimezone(tz)
+    return Count(counter_ref(agency, local),
+                 add={f"{local.hour:02d}.{k}": n for k, n in add.items()})
 
 
 def _requested(state: Mapping[str, JSONValue] | None, e: ev.PackageRequested) -> Change:
@@ -109,14 +111,16 @@ def _acknowledged(s: State, e: ev.DeliveryAcknowledged, tz: ZoneInfo) -> Change:
     if dest in s["closed"] or s["sealed_at"] is None:
         return UNCHANGED
     s["closed"] = {**s["closed"], dest: "acknowledged"}
-    at = e.occurred_at
+    at, local = e.occurred_at, e.occurred_at.astimezone(tz)
     ms = max(0, round((at - datetime.fromisoformat(s["sealed_at"])).total_seconds() * 1000))
-    rows = [Row(duration_ref(s["source"], at, tz, package_id=e.package_id,
+    rows = [Row(duration_ref(s["source"], local, package_id=e.package_id,
                              destination=dest, direction="out"), {"ms": ms}),
-            Row(duration_ref(dest, at, tz, package_id=e.package_id, destination=dest,
+            Row(duration_ref(dest, local, package_id=e.package_id, destination=dest,
                              direction="in"), {"ms": ms})]
-    counts = [_count(s["source"], at, tz, delivered=1),
-              _count(dest, at, tz, received=1, bytes_received=s["size"])]
+    hour = f"{local.hour:02d}"
+    counts = [Count(counter_ref(s["source"], local), add={f"{hour}.delivered": 1}),
+              Count(counter_ref(dest, local), add={f"{hour}.received": 1,
+                                                   f"{hour}.bytes_received": s["size"]})]
     return Change(s, rows, counts)
 
 
@@ -129,15 +133,17 @@ def _closed(s: State, e: ev.Event, counter: str, tz: ZoneInfo) -> Change:
 
 
 def _presence(e: ev.AgencyConnected | ev.AgencyDisconnected, tz: ZoneInfo) -> Change:
-    ref = counter_ref(e.agency_id, e.occurred_at, tz)
+    local = e.occurred_at.astimezone(tz)
+    ref = counter_ref(e.agency_id, local)
     at = e.occurred_at.isoformat()
     if isinstance(e, ev.AgencyConnected):
-        hour = f"{hour_of(e.occurred_at, tz):02d}"
+        hour = f"{local.hour:02d}"
         return Change(counts=[Count(ref, add={f"{hour}.connects": 1},
                                     low={"first_connect": at})])
     return Change(counts=[Count(ref, high={"last_disconnect": at})])
 
 
+_OTHERS = (ev.PackageRequested, ev.AgencyConnected, ev.AgencyDisconnected)
 _HANDLERS: dict[type[ev.Event], Any] = {
     ev.PackageSealed: _sealed, ev.PackageRejected: _rejected,
     ev.DeliveryAcknowledged: _acknowledged,

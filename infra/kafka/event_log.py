@@ -9,7 +9,7 @@ every event each read the whole topic; scaling out processors is Faust's job.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Mapping, Sequence
+from collections.abc import AsyncIterator, Collection, Mapping, Sequence
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 
@@ -87,7 +87,8 @@ class KafkaEventLog:
         )
 
     async def read(
-        self, topic: str, start: Mapping[int, int] | None = None
+        self, topic: str, start: Mapping[int, int] | None = None,
+        types: Collection[str] | None = None,
     ) -> AsyncIterator[Recorded]:
         ends = await self.end_offsets(topic)
         starts = {p: (start or {}).get(p, 0) for p in ends}
@@ -105,7 +106,8 @@ class KafkaEventLog:
                 batches = await consumer.getmany(timeout_ms=1000)
                 for tp, messages in batches.items():
                     for msg in messages:
-                        if msg.offset < ends[tp.partition]:
+                        if msg.offset < ends[tp.partition] and (
+                                types is None or self._codec.name_of(msg.value) in types):
                             yield self._recorded(msg)
                 for p in list(todo):
                     if await consumer.position(TopicPartition(name, p)) >= ends[p]:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import sqlite3
-from collections.abc import AsyncIterator, Mapping, Sequence
+from collections.abc import AsyncIterator, Collection, Mapping, Sequence
 
 from hub.events import Event
 from hub.ports import Position, Recorded
@@ -59,7 +59,9 @@ class SqliteEventLog:
         )
         return {PARTITION: int(row[0])}
 
-    async def _batch(self, topic: str, start: int, stop: int | None) -> list[Recorded]:
+    async def _batch(self, topic: str, start: int, stop: int | None,
+                     types: Collection[str] | None = None) -> tuple[list[Recorded], int]:
+        """The next events, and the last offset looked at (-1: none left)."""
         rows = await self._db.run(
             lambda: self._db.conn.execute(
                 "SELECT offset, key, payload FROM events WHERE topic=? AND partition=? "
@@ -67,23 +69,26 @@ class SqliteEventLog:
                 (topic, PARTITION, start, stop if stop is not None else 2**62, BATCH),
             ).fetchall()
         )
-        return [
+        found = [
             Recorded(Position(topic, PARTITION, off), key, self._codec.decode(payload))
             for off, key, payload in rows
+            if types is None or self._codec.name_of(payload) in types
         ]
+        return found, int(rows[-1][0]) if rows else -1
 
     async def read(
-        self, topic: str, start: Mapping[int, int] | None = None
+        self, topic: str, start: Mapping[int, int] | None = None,
+        types: Collection[str] | None = None,
     ) -> AsyncIterator[Recorded]:
         offset = (start or {}).get(PARTITION, 0)
         stop = (await self.end_offsets(topic))[PARTITION]
         while offset < stop:
-            batch = await self._batch(topic, offset, stop)
-            if not batch:
-                return
+            batch, last = await self._batch(topic, offset, stop, types)
             for recorded in batch:
                 yield recorded
-            offset = batch[-1].position.offset + 1
+            if last < 0:
+                return
+            offset = last + 1
 
     async def subscribe(
         self, topics: Sequence[str], start: Mapping[tuple[str, int], int] | None = None
@@ -92,7 +97,7 @@ class SqliteEventLog:
         while True:
             found = False
             for topic in topics:
-                batch = await self._batch(topic, offsets[topic], None)
+                batch, _ = await self._batch(topic, offsets[topic], None)
                 for recorded in batch:
                     yield recorded
                 if batch:
