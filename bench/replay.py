@@ -143,3 +143,9 @@ def run_replay(env: dict[str, str], cwd: Path) -> tuple[dict[str, Any], float]:
 def hub_env(**more: str) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("TRUC_")}
     return {**env, **more}
+
+
+def migrate(env: dict[str, str], cwd: Path) -> None:
+    """The keyspace and tables the replay writes its namespace into."""
+    subprocess.run([TRUC, "migrate"], env=env, cwd=cwd, capture_output=True, timeout=600,
+                   check=True)

@@ -122,15 +122,27 @@ def writes_of(fold: Fold, recorded: Recorded, state_ref: RowRef | None,
     return rows
 
 
+def merge_into(body: dict[str, dict[str, JSONValue]], count: Count) -> None:
+    """``merge`` in place, for rows only an in-memory rebuild holds (the hot path)."""
+    added, low, high = body["add"], body["low"], body["high"]
+    for name, n in count.add.items():
+        added[name] = added.get(name, 0) + n
+    for name, value in count.low.items():
+        low[name] = min(low.get(name, value), value)
+    for name, value in count.high.items():
+        high[name] = max(high.get(name, value), value)
+
+
 class Rebuild:
     """A fold applied in memory, for ``truc replay`` and for tests: the same rows the live
-    driver writes, without storage, with exactly-once per log position."""
+    driver writes (``writes_of``), without storage, exactly once per log position."""
 
     def __init__(self, fold: Fold) -> None:
         self.fold = fold
         self.rows: dict[RowRef, Mapping[str, JSONValue]] = {}
         self.applied: dict[tuple[str, int], int] = {}
         self.events = 0
+        self._indexed: set[tuple[str, str]] = set()
 
     def feed(self, recorded: Recorded) -> bool:
         pos = recorded.position
@@ -142,11 +154,26 @@ class Rebuild:
         change = self.fold.step(None if ref is None else self.rows.get(ref), recorded.event)
         if change is UNCHANGED:
             return True
-        counters = {c: self.rows.get(c, {}) for c in
-                    (counter_ref(n.ref, pos) for n in change.counts)}
-        for row in writes_of(self.fold, recorded, ref, change, counters):
-            self.rows[row.ref] = row.body
+        rows = self.rows
+        if change.state is not None and ref is not None:
+            rows[ref] = change.state
+        for row in change.upserts:
+            rows[row.ref] = row.body
+            self._index(row.ref)
+        for count in change.counts:
+            cref = counter_ref(count.ref, pos)
+            body = rows.get(cref)
+            if body is None:
+                body = rows[cref] = {"add": {}, "low": {}, "high": {}}
+                self._index(cref)
+            merge_into(body, count)  # type: ignore[arg-type]
         return True
+
+    def _index(self, ref: RowRef) -> None:
+        if (ref.view, ref.partition) not in self._indexed and ref.view in self.fold.views:
+            self._indexed.add((ref.view, ref.partition))
+            index = partition_index(self.fold, ref)
+            self.rows[index.ref] = index.body
 
     def output(self) -> dict[RowRef, Mapping[str, JSONValue]]:
         """The rows of the fold's views (state rows and the partition index left out)."""

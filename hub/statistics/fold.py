@@ -88,19 +88,19 @@ def _count(agency: str, at: datetime, tz: ZoneInfo, **add: int) -> Count:
 def _requested(state: Mapping[str, JSONValue] | None, e: ev.PackageRequested) -> Change:
     if state is not None:
         return UNCHANGED
-    return Change({"source": e.source_agency_id, "size": e.declared_size, "sealed_at": None,
+    return Change({"source": e.source_agency_id, "size": e.declared_size, "sealed_ms": None,
                    "rejected": False, "closed": {}})
 
 
 def _sealed(s: State, e: ev.PackageSealed, tz: ZoneInfo) -> Change:
-    if s["sealed_at"] is not None or s["rejected"]:
+    if s["sealed_ms"] is not None or s["rejected"]:
         return UNCHANGED
-    s.update(sealed_at=e.occurred_at.isoformat(), size=e.size)
+    s.update(sealed_ms=_ms(e.occurred_at), size=e.size)
     return Change(s, counts=[_count(s["source"], e.occurred_at, tz, sent=1, bytes_sent=e.size)])
 
 
 def _rejected(s: State, e: ev.PackageRejected, tz: ZoneInfo) -> Change:
-    if s["rejected"] or s["sealed_at"] is not None:
+    if s["rejected"] or s["sealed_ms"] is not None:
         return UNCHANGED
     s["rejected"] = True
     return Change(s, counts=[_count(s["source"], e.occurred_at, tz, rejected=1)])
@@ -108,11 +108,11 @@ def _rejected(s: State, e: ev.PackageRejected, tz: ZoneInfo) -> Change:
 
 def _acknowledged(s: State, e: ev.DeliveryAcknowledged, tz: ZoneInfo) -> Change:
     dest = e.destination_agency_id
-    if dest in s["closed"] or s["sealed_at"] is None:
+    if dest in s["closed"] or s["sealed_ms"] is None:
         return UNCHANGED
     s["closed"] = {**s["closed"], dest: "acknowledged"}
     at, local = e.occurred_at, e.occurred_at.astimezone(tz)
-    ms = max(0, round((at - datetime.fromisoformat(s["sealed_at"])).total_seconds() * 1000))
+    ms = max(0, _ms(at) - s["sealed_ms"])
     rows = [Row(duration_ref(s["source"], local, package_id=e.package_id,
                              destination=dest, direction="out"), {"ms": ms}),
             Row(duration_ref(dest, local, package_id=e.package_id, destination=dest,
@@ -130,6 +130,11 @@ def _closed(s: State, e: ev.Event, counter: str, tz: ZoneInfo) -> Change:
         return UNCHANGED
     s["closed"] = {**s["closed"], dest: counter}
     return Change(s, counts=[_count(s["source"], e.occurred_at, tz, **{counter: 1})])
+
+
+def _ms(at: datetime) -> int:
+    """Milliseconds since the epoch (events carry millisecond times)."""
+    return round(at.timestamp() * 1000)
 
 
 def _presence(e: ev.AgencyConnected | ev.AgencyDisconnected, tz: ZoneInfo) -> Change:
