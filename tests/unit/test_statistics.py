@@ -6,11 +6,15 @@ from datetime import UTC, date, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
+import pytest
+
 from hub.clock import ManualClock
+from hub.errors import InvalidRequest
 from hub.ports import Recorded, Row
 from hub.projection import Rebuild
 from hub.statistics.fold import COUNTERS, DURATIONS, statistics_fold
 from hub.statistics.local import months
+from hub.statistics.query import DateRange, date_range
 from hub.statistics.report import buckets, median, p95, total
 from tests.unit.stats_traffic import Traffic
 
@@ -187,3 +191,17 @@ def test_total_sums_days_and_ranks_all_deliveries() -> None:
 
 def test_months_of_a_range() -> None:
     assert months(date(2026, 11, 27), date(2027, 1, 2)) == ["2026-11", "2026-12", "2027-01"]
+
+
+def test_date_ranges_default_to_today_and_refuse_nonsense() -> None:
+    today = date(2026, 11, 27)
+    assert date_range(None, None, today) == DateRange(today, today)
+    assert date_range("2026-11-01", None, today) == DateRange(date(2026, 11, 1),
+                                                              date(2026, 11, 1))
+    assert date_range("2026-11-01", "2026-11-30", today).stop_key == "2026-12-01"
+    for start, end, code in (("2026-13-01", None, "invalid_date"),
+                             ("2026-11-02", "2026-11-01", "invalid_date_range"),
+                             ("2025-01-01", "2026-11-01", "invalid_date_range")):
+        with pytest.raises(InvalidRequest) as refused:
+            date_range(start, end, today)
+        assert refused.value.code == code
