@@ -145,6 +145,9 @@ class Suite:
                              50_000 if backend == "embedded" else None,
                              {"events": made, "applied": report["applied"],
                               "read_seconds": round(report["read_seconds"], 2),
+                              "read_cpu_seconds": round(report["read_cpu_seconds"], 2),
+                              "events_per_cpu_second": report["events_per_cpu_second"],
+                              "load_average": os.getloadavg(),
                               "rows_rebuilt": report["rows_rebuilt"],
                               "baseline_kind": "target (issue 6)"}))
         self.rec.emit(Result("replay.statistics.whole_command", backend, made / wall,

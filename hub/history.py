@@ -26,9 +26,11 @@ from hub.topics import PACKAGES
 NAME = "history"
 HISTORY = "history"
 STATE = "history_package"
-SHARED_STEPS = ("PackageRequested", "PackageSealed", "ContentShredded")
+SHARED_STEPS = ("PackageRequested", "PackageSealed")
 """The steps of a package every destination sees; the rest only concern the source (its
-upload) or another destination."""
+upload, the shredding) or another destination. An event rewrites only the rows it changes
+(the source's, and one destination's), which keeps each batch small however many
+destinations a package has."""
 
 
 def state_of(event: ev.Event) -> RowRef | None:
@@ -42,7 +44,9 @@ def history_fold(tz: ZoneInfo) -> Fold:
         after = evolve(before, event)
         if after is None or after is before:
             return UNCHANGED
-        return Change(after.to_json(), _rows(after, tz))
+        old = {r.ref: r.body for r in _rows(before, tz)} if before is not None else {}
+        changed = [r for r in _rows(after, tz) if old.get(r.ref) != r.body]
+        return Change(after.to_json(), changed)
 
     return Fold(NAME, (PACKAGES,), (HISTORY,), state_of, step)
 

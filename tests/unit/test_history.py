@@ -71,3 +71,19 @@ def test_search_filters() -> None:
     assert titles(status="completed") == []
     assert titles(start=day2) == ["Báo cáo đất đai"]
     assert titles(end=day1) == ["Văn bản điều hành"]
+
+
+def test_an_event_rewrites_only_the_rows_it_changes() -> None:
+    clock = clock_at("2026-11-27 09:00")
+    t = Traffic(clock)
+    dests = {f"D{i}": f"dest-{i}" for i in range(20)}
+    pkg = t.send(SRC, dests)
+    t.ack(pkg, "dest-3")
+    fold_ = history_fold(HCM)
+    rebuild = Rebuild(fold_)
+    for recorded in t.log[:-1]:
+        rebuild.feed(recorded)
+    state = rebuild.rows[fold_.state_of(t.log[-1].event)]  # type: ignore[index]
+    change = fold_.step(state, t.log[-1].event)
+    assert sorted(r.body["direction"] + r.ref.partition.split("|")[0] for r in change.upserts) \
+        == ["receiveddest-3", f"sent{SRC}"]
