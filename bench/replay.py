@@ -149,3 +149,26 @@ def migrate(env: dict[str, str], cwd: Path) -> None:
     """The keyspace and tables the replay writes its namespace into."""
     subprocess.run([TRUC, "migrate"], env=env, cwd=cwd, capture_output=True, timeout=600,
                    check=True)
+
+
+async def cleanup(engines: Engines, prefix: str, keyspace: str) -> None:
+    """Drops what a distributed replay run made: its topics and its keyspace."""
+    from aiokafka.admin import AIOKafkaAdminClient
+    from cassandra.cluster import Cluster
+
+    admin = AIOKafkaAdminClient(bootstrap_servers=engines.kafka)
+    await admin.start()
+    try:
+        await admin.delete_topics([prefix + t for t in ALL_TOPICS])
+    finally:
+        await admin.close()
+    host, port = engines.cassandra.split(":")
+
+    def drop() -> None:
+        cluster = Cluster([host], port=int(port))
+        try:
+            cluster.connect().execute(f"DROP KEYSPACE IF EXISTS {keyspace}", timeout=120)
+        finally:
+            cluster.shutdown()
+
+    await asyncio.to_thread(drop)

@@ -129,7 +129,7 @@ class Suite:
         if backend == "embedded":
             count = self.plan.replay_events
             made = await replays.fill_sqlite(tmp / "truc.sqlite3", count)
-            env = replays.hub_env(TRUC_DATA_DIR=str(tmp))
+            report, wall = replays.run_replay(replays.hub_env(TRUC_DATA_DIR=str(tmp)), tmp)
         else:
             assert self.engines is not None
             count = self.plan.replay_events_distributed
@@ -137,9 +137,12 @@ class Suite:
             env = replays.hub_env(TRUC_KAFKA=self.engines.kafka,
                                   TRUC_CASSANDRA=self.engines.cassandra,
                                   TRUC_TOPIC_PREFIX=f"bench{run}.", TRUC_KEYSPACE=f"bench{run}")
-            made = await replays.fill_kafka(self.engines, f"bench{run}.", count)
-            replays.migrate(env, tmp)
-        report, wall = replays.run_replay(env, tmp)
+            try:
+                made = await replays.fill_kafka(self.engines, f"bench{run}.", count)
+                replays.migrate(env, tmp)
+                report, wall = replays.run_replay(env, tmp)
+            finally:
+                await replays.cleanup(self.engines, f"bench{run}.", f"bench{run}")
         self.rec.emit(Result("replay.statistics.read_fold", backend,
                              report["events_per_second"], "events/s",
                              50_000 if backend == "embedded" else None,
