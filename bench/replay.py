@@ -172,3 +172,13 @@ async def cleanup(engines: Engines, prefix: str, keyspace: str) -> None:
             cluster.shutdown()
 
     await asyncio.to_thread(drop)
+
+
+def calibration_seconds() -> float:
+    """CPU seconds this process takes for 10 million trivial Python additions, measured
+    next to the replay: ~0.5 s on an idle modern core, much more on a crowded machine,
+    so a reader can tell a slow replay from a slow machine."""
+    began, total = time.process_time(), 0
+    for i in range(10_000_000):
+        total += i
+    return time.process_time() - began

@@ -151,6 +151,8 @@ class Suite:
                               "read_cpu_seconds": round(report["read_cpu_seconds"], 2),
                               "events_per_cpu_second": report["events_per_cpu_second"],
                               "load_average": os.getloadavg(),
+                              "calibration_loop_cpu_seconds": round(
+                                  replays.calibration_seconds(), 2),
                               "rows_rebuilt": report["rows_rebuilt"],
                               "baseline_kind": "target (issue 6)"}))
         self.rec.emit(Result("replay.statistics.whole_command", backend, made / wall,
