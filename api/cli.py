@@ -9,6 +9,7 @@ from typing import Annotated, Any
 
 import typer
 
+from api import deliveries_cli
 from api.admin_cli import admin
 from api.exchange_cli import register
 from api.reports_cli import register_reports
@@ -18,6 +19,7 @@ app = typer.Typer(help="Truc: the interoperability hub.", no_args_is_help=True)
 register_reports(admin)
 app.add_typer(admin, name="admin")
 register(app)
+deliveries_cli.register(app)
 
 DataDir = Annotated[Path | None, typer.Option(help="Where the embedded hub keeps its data.")]
 Kafka = Annotated[str | None, typer.Option(help="Kafka bootstrap servers (host:port,...).")]

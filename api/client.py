@@ -187,6 +187,28 @@ class TrucClient:
                 if progress:
                     progress(len(chunk))
 
+    async def extend(self, package_id: str, code: str, deadline: str) -> dict[str, Any]:
+        """New deadline (ISO 8601 with a zone) for the delivery to agency ``code``."""
+        result: dict[str, Any] = await self.call(
+            "POST", f"/v1/packages/{package_id}/deliveries/{code}/extend",
+            json_body={"deadline": deadline})
+        return result
+
+    async def redirect(self, package_id: str, from_code: str, to_code: str) -> dict[str, Any]:
+        """Deliver to ``to_code`` instead of ``from_code``."""
+        result: dict[str, Any] = await self.call(
+            "POST", f"/v1/packages/{package_id}/deliveries/{from_code}/redirect",
+            json_body={"to": to_code})
+        return result
+
+    async def cancel(self, package_id: str, code: str | None = None,
+                     reason: str | None = None) -> dict[str, Any]:
+        """Recall the delivery to ``code``, or every open delivery when ``code`` is None."""
+        path = f"/v1/packages/{package_id}" + (f"/deliveries/{code}" if code else "")
+        result: dict[str, Any] = await self.call("POST", f"{path}/cancel",
+                                                 json_body={"reason": reason})
+        return result
+
     # --- receiving -----------------------------------------------------------------------
 
     async def inbox(self) -> list[dict[str, Any]]:

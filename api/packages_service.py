@@ -12,6 +12,7 @@ from datetime import datetime, timedelta
 from api.runtime import Runtime
 from hub import events as ev
 from hub.auth.sessions import Caller
+from hub.deadlines import actions
 from hub.errors import RangeNotSatisfiable, Unavailable
 from hub.packages import decisions as decide
 from hub.packages.decisions import Limits, SendRequest
@@ -132,6 +133,27 @@ class Packages:
                      note: str | None) -> Package:
         pkg = decide.own_delivery(await self.load(package_id), caller)
         await self._record(decide.report_status(self.ctx(caller), pkg, caller, code, note))
+        return await self._reload(package_id)
+
+    # --- the source's actions on one delivery (hub.deadlines.actions) ------------------
+
+    async def extend(self, caller: Caller, package_id: str, code: str,
+                     deadline: datetime) -> Package:
+        pkg = await self.load(package_id)
+        await self._record(actions.extend(self.ctx(caller), pkg, caller, code, deadline))
+        return await self._reload(package_id)
+
+    async def redirect(self, caller: Caller, package_id: str, from_code: str,
+                       to_code: str) -> Package:
+        pkg = await self.load(package_id)
+        await self._record(actions.redirect(self.ctx(caller), self.rt.view.registry, pkg,
+                                            caller, from_code=from_code, to_code=to_code))
+        return await self._reload(package_id)
+
+    async def recall(self, caller: Caller, package_id: str, code: str | None,
+                     reason: str | None) -> Package:
+        pkg = await self.load(package_id)
+        await self._record(*actions.recall(self.ctx(caller), pkg, caller, code, reason))
         return await self._reload(package_id)
 
     async def _reload(self, package_id: str) -> Package:

@@ -21,7 +21,7 @@ from infra.rsa_keys import verify_rsa
 from infra.settings import Settings
 from infra.tokens import TokenSigner
 from infra.vault import Vault
-from streams.catalog import build_processors
+from streams.catalog import build_processors, build_watchdog
 from streams.runner import InProcessProcessors, follow
 
 log = logging.getLogger(__name__)
@@ -61,6 +61,8 @@ class Runtime:
                 build_processors(backend, wrapper, view, settings), backend.events,
                 backend.projections)
             runtime.processors.start()
+            runtime.tasks.append(asyncio.create_task(
+                build_watchdog(backend, view, settings).run(), name="watchdog"))
         await runtime.catch_up()
         return runtime
 

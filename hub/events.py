@@ -219,6 +219,34 @@ class DeliveryExpired(Event):
 
 
 @dataclass(frozen=True, kw_only=True)
+class DeliveryRecalled(Event):
+    """The source cancelled one delivery; the destination may no longer fetch it."""
+
+    package_id: str
+    destination_agency_id: str
+    reason: str
+
+
+@dataclass(frozen=True, kw_only=True)
+class DeadlineExtended(Event):
+    """The source moved one delivery's deadline; an expired delivery reopens."""
+
+    package_id: str
+    destination_agency_id: str
+    deadline: datetime
+
+
+@dataclass(frozen=True, kw_only=True)
+class DeliveryRedirected(Event):
+    """The source moved one delivery to another agency; a ``DeliveryPlanned`` follows."""
+
+    package_id: str
+    from_agency_id: str
+    to_agency_id: str
+    to_code: str
+
+
+@dataclass(frozen=True, kw_only=True)
 class StatusReported(Event):
     """A business status with the national code (01 arrived … 16 recall refused)."""
 
@@ -263,6 +291,7 @@ EVENT_TYPES: tuple[type[Event], ...] = (
     PackageRequested, SpaceGranted, ChunkStored, PackageSealed, PackageRejected,
     DeliveryPlanned, DeliveryNotified, DeliveryFetched, DeliveryAcknowledged, DeliveryExpired,
     StatusReported, ContentShredded, AgencyConnected, AgencyDisconnected,
+    DeliveryRecalled, DeadlineExtended, DeliveryRedirected,
 )
 
 EVENT_BY_NAME: dict[str, type[Event]] = {cls.__name__: cls for cls in EVENT_TYPES}

@@ -57,6 +57,8 @@ class Settings(BaseSettings):
     Changing it on a running hub leaves the old rows; rebuild with ``truc replay``."""
     read_your_writes_seconds: float = 10
     """How long a call waits for the processors to show its own change before 503."""
+    watchdog_seconds: float = Field(default=5.0, gt=0)
+    """How often the watchdog looks for deliveries to expire (deadline, offline, receiver)."""
 
     @property
     def distributed(self) -> bool:

@@ -4,13 +4,14 @@ One agent per processor consumes its topics in the ``<topic prefix>worker`` cons
 group (``truc.worker`` by default), so adding workers spreads the partitions. Each agent
 only decodes and calls the same ``Processor.handle`` the embedded loop calls; tracking
 records in Cassandra make Faust's at-least-once delivery exactly-once in the projections.
+The worker holding partition 0 of the packages topic also runs the deadline watchdog.
 No business rules here.
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 import faust
@@ -18,21 +19,24 @@ from mode import Service
 
 from hub.ports import Position, Recorded
 from hub.registry.view import RegistryView
-from hub.topics import REGISTRY
+from hub.topics import PACKAGES, REGISTRY
 from infra.avro import default_codec
 from infra.bootstrap import Backend, open_backend
 from infra.crypto import MasterKeyWrapper, load_master_key
 from infra.settings import Settings
-from streams.catalog import TOPICS, build_processors
+from streams.catalog import TOPICS, build_processors, build_watchdog
 from streams.runner import Processor, follow
 
 
 class ProcessorsService(Service):
     """Opens the backend when the worker starts and builds the processors on it."""
 
-    def __init__(self, settings: Settings, **kwargs: Any) -> None:
+    def __init__(self, settings: Settings, is_leader: Callable[[], bool] = lambda: True,
+                 **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.settings = settings
+        self._is_leader = is_leader
+        self._watchdog: asyncio.Task[None] | None = None
         self._backend: Backend | None = None
         self._processors: dict[str, Processor] = {}
         self._follower: asyncio.Task[None] | None = None
@@ -48,11 +52,14 @@ class ProcessorsService(Service):
             follow(self._backend.events, [REGISTRY], view.apply))
         found = build_processors(self._backend, wrapper, view, settings)
         self._processors = {p.name: p for p in found}
+        self._watchdog = asyncio.create_task(
+            build_watchdog(self._backend, view, settings, self._is_leader).run())
         self.ready.set()
 
     async def on_stop(self) -> None:
-        if self._follower is not None:
-            self._follower.cancel()
+        for task in (self._follower, self._watchdog):
+            if task is not None:
+                task.cancel()
         if self._backend is not None:
             await self._backend.close()
 
@@ -81,7 +88,7 @@ def create_worker_app(settings: Settings) -> Any:
         broker_session_timeout=10.0,
         broker_heartbeat_interval=3.0,
     )
-    service = ProcessorsService(settings)
+    service = ProcessorsService(settings, lambda: holds_first_packages_partition(app, settings))
     app.add_dependency(service)  # started and stopped with the app
     for name, topics in processor_topics().items():
         _add_agent(app, settings, name, topics, service)
@@ -92,6 +99,17 @@ def worker_group(settings: Settings) -> str:
     """The consumer group, named after the topic prefix: two hubs sharing a Kafka cluster
     must never rebalance each other's workers (nor wait out each other's dead members)."""
     return f"{settings.topic_prefix}worker"
+
+
+def holds_first_packages_partition(app: Any, settings: Settings) -> bool:
+    """The watchdog's leader: the one worker that holds partition 0 of the packages topic
+    (the group assigns each partition to exactly one member)."""
+    topic = f"{settings.topic_prefix}{PACKAGES}"
+    try:
+        assigned = app.consumer.assignment()
+    except Exception:  # no consumer yet: not assigned anything
+        return False
+    return any(tp.topic == topic and tp.partition == 0 for tp in assigned)
 
 
 def processor_topics() -> dict[str, tuple[str, ...]]:

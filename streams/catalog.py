@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from hub.processors import FOLD_TOPICS, PROJECTORS, folds
 from hub.registry.view import RegistryView
 from infra.bootstrap import Backend
@@ -10,6 +12,7 @@ from infra.settings import Settings
 from infra.vault import Vault
 from streams.packages import PackageProcessor
 from streams.runner import FoldProcessor, Processor, ProjectorProcessor
+from streams.watchdog import Watchdog
 from streams.webhooks import WebhookProcessor
 
 TOPICS: dict[str, tuple[str, ...]] = {
@@ -33,3 +36,9 @@ def build_processors(backend: Backend, wrapper: MasterKeyWrapper, view: Registry
     found.append(WebhookProcessor(backend.projections, view, secret_of,
                                   settings.webhook_retry_seconds))
     return found
+
+
+def build_watchdog(backend: Backend, view: RegistryView, settings: Settings,
+                   is_leader: Callable[[], bool] = lambda: True) -> Watchdog:
+    return Watchdog(backend.events, backend.projections, view, clock=backend.clock,
+                    interval=settings.watchdog_seconds, is_leader=is_leader)

@@ -169,6 +169,7 @@ def package_view(pkg: Package, caller: Caller) -> dict[str, Any]:
         "deadline": pkg.deadline, "rejection": pkg.rejection, "shredded": pkg.shredded,
         "recipients": list(pkg.recipients) if is_source else None,
         "deliveries": [{"agency_code": d.code, "state": d.state.value, "planned_at": d.planned_at,
+                        "deadline": d.deadline, "reason": d.reason,
                         "statuses": [{"code": c, "at": at} for c, at in d.statuses]}
                        for d in deliveries],
         "timeline": [{"at": s.at, "what": s.what, "detail": s.detail,

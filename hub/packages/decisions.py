@@ -216,7 +216,16 @@ def own_delivery(pkg: Package | None, caller: Caller) -> Package:
     return pkg
 
 
+def check_not_withdrawn(pkg: Package, caller: Caller) -> None:
+    """A recalled or redirected delivery is no longer the destination's to fetch: 410."""
+    state = pkg.deliveries[caller.app.agency_id].state
+    if state.withdrawn:
+        raise Gone(f"the source {'recalled' if state is DeliveryState.RECALLED else 'redirected'}"
+                   " this delivery", code=f"delivery_{state.value}")
+
+
 def fetched(ctx: Context, pkg: Package, caller: Caller) -> ev.DeliveryFetched | None:
+    check_not_withdrawn(pkg, caller)
     if pkg.shredded:
         raise Gone("the content was destroyed after delivery completed", code="content_shredded")
     state = pkg.deliveries[caller.app.agency_id].state
@@ -229,6 +238,7 @@ def fetched(ctx: Context, pkg: Package, caller: Caller) -> ev.DeliveryFetched | 
 
 def acknowledge(ctx: Context, pkg: Package, caller: Caller,
                 digest: str) -> ev.DeliveryAcknowledged:
+    check_not_withdrawn(pkg, caller)
     delivery = pkg.deliveries[caller.app.agency_id]
     if delivery.state is DeliveryState.ACKNOWLEDGED:
         raise Conflict("this delivery is already acknowledged", code="already_acknowledged")

@@ -28,11 +28,22 @@ class DeliveryState(StrEnum):
     FETCHED = "fetched"
     ACKNOWLEDGED = "acknowledged"
     EXPIRED = "expired"
+    RECALLED = "recalled"
+    REDIRECTED = "redirected"
 
     @property
     def closed(self) -> bool:
-        return self in (DeliveryState.ACKNOWLEDGED, DeliveryState.EXPIRED)
+        """Finished for shredding: acknowledged, expired, recalled or redirected."""
+        return self in _CLOSED
 
+    @property
+    def withdrawn(self) -> bool:
+        """Closed by the source: the destination may no longer fetch it."""
+        return self in (DeliveryState.RECALLED, DeliveryState.REDIRECTED)
+
+
+_CLOSED = frozenset({DeliveryState.ACKNOWLEDGED, DeliveryState.EXPIRED, DeliveryState.RECALLED,
+                     DeliveryState.REDIRECTED})
 
 PRIORITIES = ("flash", "urgent", "normal")
 """In the order they are served: flash before urgent before normal."""
@@ -57,6 +68,12 @@ class Delivery:
     planned_at: str
     statuses: tuple[tuple[str, str], ...] = ()
     """(national status code, when) in the order reported."""
+    deadline: str | None = None
+    """When it must be acknowledged by: the seal's deadline, or as the source extended it."""
+    generation: int = 0
+    """How many times an expired delivery was reopened (names each expiry apart)."""
+    reason: str | None = None
+    """Why it closed without acknowledgement (expiry reason, recall reason, redirected)."""
 
 
 @dataclass(frozen=True)
@@ -90,6 +107,12 @@ class Package:
     def all_closed(self) -> bool:
         return bool(self.deliveries) and all(d.state.closed for d in self.deliveries.values())
 
+    @property
+    def reopenable(self) -> bool:
+        """Content still there and meant to stay: a completed package is being shredded, so
+        none of its closed deliveries may reopen."""
+        return not self.shredded and self.state is not PackageState.COMPLETED
+
     def to_json(self) -> dict[str, Any]:
         return asdict(self)
 
@@ -122,9 +145,14 @@ def evolve(pkg: Package | None, event: ev.Event) -> Package | None:
 
 
 def _step(event: ev.Event) -> Step:
-    agency = getattr(event, "destination_agency_id", None) or getattr(event, "agency_id", None)
+    agency = (getattr(event, "destination_agency_id", None) or getattr(event, "agency_id", None)
+              or getattr(event, "from_agency_id", None))
     detail = (getattr(event, "status_code", None) or getattr(event, "reason", None)
               or getattr(event, "channel", None))
+    if isinstance(event, ev.DeadlineExtended):
+        detail = event.deadline.isoformat()
+    elif isinstance(event, ev.DeliveryRedirected):
+        detail = f"to {event.to_code}"
     return Step(event.event_id, event.occurred_at.isoformat(), type(event).__name__,
                 agency, detail)
 
@@ -162,8 +190,24 @@ def _planned(p: Package, e: ev.DeliveryPlanned) -> Package:
     if e.destination_agency_id in p.deliveries:
         return p
     delivery = Delivery(e.destination_agency_id, e.destination_code, DeliveryState.PLANNED,
-                        e.occurred_at.isoformat())
+                        e.occurred_at.isoformat(), deadline=_iso(e.deadline))
     return replace(p, deliveries={**p.deliveries, e.destination_agency_id: delivery})
+
+
+def _close(p: Package, agency_id: str, state: DeliveryState, reason: str) -> Package:
+    current = p.deliveries.get(agency_id)
+    if current is None or current.state.closed:
+        return p
+    return _with(p, replace(current, state=state, reason=reason))
+
+
+def _with(p: Package, *changed: Delivery) -> Package:
+    """The package with these deliveries replaced or added; completed when all closed."""
+    deliveries = {**p.deliveries, **{d.agency_id: d for d in changed}}
+    done = all(d.state.closed for d in deliveries.values())
+    state = PackageState.COMPLETED if done else (
+        PackageState.SEALED if p.state is PackageState.COMPLETED else p.state)
+    return replace(p, deliveries=deliveries, state=state)
 
 
 _ORDER = list(DeliveryState)
@@ -175,10 +219,7 @@ def _advance(p: Package, agency_id: str, state: DeliveryState) -> Package:
     if current is None or current.state.closed or _ORDER.index(state) <= _ORDER.index(
             current.state):
         return p
-    deliveries = {**p.deliveries, agency_id: replace(current, state=state)}
-    done = all(d.state.closed for d in deliveries.values())
-    return replace(p, deliveries=deliveries,
-                   state=PackageState.COMPLETED if done else p.state)
+    return _with(p, replace(current, state=state))
 
 
 def _notified(p: Package, e: ev.DeliveryNotified) -> Package:
@@ -194,7 +235,39 @@ def _acknowledged(p: Package, e: ev.DeliveryAcknowledged) -> Package:
 
 
 def _expired(p: Package, e: ev.DeliveryExpired) -> Package:
-    return _advance(p, e.destination_agency_id, DeliveryState.EXPIRED)
+    return _close(p, e.destination_agency_id, DeliveryState.EXPIRED, e.reason)
+
+
+def _recalled(p: Package, e: ev.DeliveryRecalled) -> Package:
+    return _close(p, e.destination_agency_id, DeliveryState.RECALLED, e.reason)
+
+
+def _extended(p: Package, e: ev.DeadlineExtended) -> Package:
+    """A new deadline; an expired delivery reopens unless the content is gone."""
+    current = p.deliveries.get(e.destination_agency_id)
+    if current is None or current.state.withdrawn or \
+            current.state is DeliveryState.ACKNOWLEDGED:
+        return p
+    moved = replace(current, deadline=e.deadline.isoformat())
+    if current.state is DeliveryState.EXPIRED:
+        if not p.reopenable:
+            return p
+        moved = replace(moved, state=DeliveryState.PLANNED, generation=current.generation + 1,
+                        reason=None)
+    return _with(p, moved)
+
+
+def _redirected(p: Package, e: ev.DeliveryRedirected) -> Package:
+    """The old delivery closes and the new one opens in one step, so the package never
+    looks completed in between (which would shred its content)."""
+    current = p.deliveries.get(e.from_agency_id)
+    if current is None or current.state.withdrawn or e.to_agency_id in p.deliveries \
+            or current.state is DeliveryState.ACKNOWLEDGED or not p.reopenable:
+        return p
+    closed = replace(current, state=DeliveryState.REDIRECTED, reason=f"redirected to {e.to_code}")
+    opened = Delivery(e.to_agency_id, e.to_code, DeliveryState.PLANNED, e.occurred_at.isoformat(),
+                      deadline=current.deadline)
+    return _with(p, closed, opened)
 
 
 def _status(p: Package, e: ev.StatusReported) -> Package:
@@ -220,5 +293,6 @@ _HANDLERS: dict[type[ev.Event], Any] = {
     ev.DeliveryPlanned: _planned, ev.DeliveryNotified: _notified,
     ev.DeliveryFetched: _fetched, ev.DeliveryAcknowledged: _acknowledged,
     ev.DeliveryExpired: _expired, ev.StatusReported: _status,
-    ev.ContentShredded: _shredded,
+    ev.ContentShredded: _shredded, ev.DeliveryRecalled: _recalled,
+    ev.DeadlineExtended: _extended, ev.DeliveryRedirected: _redirected,
 }

@@ -13,9 +13,11 @@ from __future__ import annotations
 import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 
 from hub import events as ev
+from hub.deadlines.open import open_ref, open_row
 from hub.packages.model import PRIORITIES, Package, PackageState, evolve
 from hub.ports import Row, RowRef
 from hub.projection import Writes
@@ -55,7 +57,8 @@ def step(before: Package | None, event: ev.Event,
     if after is None or after is before:
         return Outcome(before)
     ids = dict(zip(after.recipients, after.recipient_ids, strict=False)) or dict(agency_ids or {})
-    derived = _plan(after, event, ids) if isinstance(event, ev.PackageSealed) else ()
+    derived = _plan(after, event, ids) if isinstance(event, ev.PackageSealed) else \
+        _replan(after, event) if isinstance(event, ev.DeliveryRedirected) else ()
     shred = after.all_closed and not after.shredded and not (before and before.all_closed)
     return Outcome(after, _rows(before, after), derived, shred)
 
@@ -71,6 +74,18 @@ def _plan(pkg: Package, sealed: ev.PackageSealed,
         )
         for code in pkg.recipients if code in agency_ids
     )
+
+
+def _replan(pkg: Package, redirected: ev.DeliveryRedirected) -> tuple[ev.Event, ...]:
+    """A redirect plans the new delivery (the fold already opened it): the new destination
+    is told like any other, and counts see one more planned delivery."""
+    delivery = pkg.deliveries[redirected.to_agency_id]
+    return (ev.DeliveryPlanned(
+        event_id=derived_id(redirected, redirected.to_code), occurred_at=redirected.occurred_at,
+        actor="hub:planner", correlation_id=redirected.correlation_id,
+        package_id=pkg.package_id, destination_agency_id=redirected.to_agency_id,
+        destination_code=redirected.to_code, priority=pkg.priority,
+        deadline=datetime.fromisoformat(delivery.deadline) if delivery.deadline else None),)
 
 
 def shredded_event(pkg: Package, cause: ev.Event, chunk_count: int) -> ev.ContentShredded:
@@ -98,8 +113,9 @@ def _rows(before: Package | None, after: Package) -> Writes:
         old = before.deliveries.get(agency_id) if before else None
         if delivery.state.closed:
             if old is not None and not old.state.closed:
-                deletes.append(ref)
+                deletes.extend((ref, open_ref(after.package_id, agency_id)))
         elif old != delivery or before is None or before.state != after.state:
+            upserts.append(open_row(after, delivery))
             seen_by_destination = {k: v for k, v in summary(after).items() if k != "recipients"}
             upserts.append(Row(ref, {**seen_by_destination,
                                      "delivery_state": delivery.state.value}))

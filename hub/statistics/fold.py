@@ -5,7 +5,10 @@ Counted at the hub-local date and hour of the event that makes the fact true:
 - ``received`` / ``bytes_received``: a destination acknowledged the package;
 - ``delivered``: one of the source's deliveries acknowledged;
 - ``rejected``: the source's package rejected at seal;
-- ``expired``, ``recalled``: one of the source's deliveries closed that way;
+- ``expired``, ``recalled``: one of the source's deliveries closed that way (an expired
+  delivery reopened by a new deadline and acknowledged later then also counts as
+  delivered; one that expires again counts again); a redirected delivery counts nothing,
+  the delivery to the new destination counts as any other;
 - delivery time, seal → acknowledgement, one row per delivery under the source
   (direction ``out``) and under the destination (``in``), for exact median and p95;
 - ``connects``, first connect and last disconnect, from the presence topic.
@@ -34,9 +37,10 @@ STATE = "stats_package"
 COUNTED = ("sent", "bytes_sent", "received", "bytes_received", "delivered", "rejected",
            "expired", "recalled", "connects")
 
-CLOSINGS: dict[type[ev.Event], str] = {ev.DeliveryExpired: "expired"}
+CLOSINGS: dict[type[ev.Event], str] = {ev.DeliveryExpired: "expired",
+                                       ev.DeliveryRecalled: "recalled"}
 """Events that close a delivery without acknowledgement, and the counter each adds to.
-A new way to close a delivery (``DeliveryRecalled`` → "recalled") is one entry here."""
+A new way to close a delivery is one entry here."""
 
 State = dict[str, Any]
 
@@ -137,6 +141,21 @@ def _ms(at: datetime) -> int:
     return round(at.timestamp() * 1000)
 
 
+def _extended(s: State, e: ev.DeadlineExtended, _: ZoneInfo) -> Change:
+    """An expired delivery reopens (the expiry stays counted: it happened)."""
+    if s["closed"].get(e.destination_agency_id) != "expired":
+        return UNCHANGED
+    s["closed"] = {k: v for k, v in s["closed"].items() if k != e.destination_agency_id}
+    return Change(s)
+
+
+def _redirected(s: State, e: ev.DeliveryRedirected, _: ZoneInfo) -> Change:
+    if e.from_agency_id in s["closed"]:
+        return UNCHANGED
+    s["closed"] = {**s["closed"], e.from_agency_id: "redirected"}
+    return Change(s)
+
+
 def _presence(e: ev.AgencyConnected | ev.AgencyDisconnected, tz: ZoneInfo) -> Change:
     local = e.occurred_at.astimezone(tz)
     ref = counter_ref(e.agency_id, local)
@@ -151,5 +170,6 @@ def _presence(e: ev.AgencyConnected | ev.AgencyDisconnected, tz: ZoneInfo) -> Ch
 _OTHERS = (ev.PackageRequested, ev.AgencyConnected, ev.AgencyDisconnected)
 _HANDLERS: dict[type[ev.Event], Any] = {
     ev.PackageSealed: _sealed, ev.PackageRejected: _rejected,
-    ev.DeliveryAcknowledged: _acknowledged,
+    ev.DeliveryAcknowledged: _acknowledged, ev.DeadlineExtended: _extended,
+    ev.DeliveryRedirected: _redirected,
 }

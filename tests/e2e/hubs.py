@@ -101,6 +101,7 @@ def hub_env(backend: str, tmp: Path, engines: Engines | None) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("TRUC_")}
     env["TRUC_DATA_DIR"] = str(tmp / "data")
     env["TRUC_WEBHOOK_RETRY_SECONDS"] = "0.2"
+    env["TRUC_WATCHDOG_SECONDS"] = "1"  # deadlines a few seconds ahead expire promptly
     if backend == "distributed":
         assert engines is not None
         settings = engines.settings()

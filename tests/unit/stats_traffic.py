@@ -87,3 +87,17 @@ class Traffic:
         self.add(ev.AgencyDisconnected(**self.env(), agency_id=agency,
                                        agency_code=f"code-{agency}", app_id="app", node="n1",
                                        reason="closed"))
+
+    def recall(self, package_id: str, dest: str) -> None:
+        self.add(ev.DeliveryRecalled(**self.env(), package_id=package_id,
+                                     destination_agency_id=dest, reason="cancelled"))
+
+    def extend(self, package_id: str, dest: str) -> None:
+        self.add(ev.DeadlineExtended(**self.env(), package_id=package_id,
+                                     destination_agency_id=dest,
+                                     deadline=self.clock.now() + timedelta(days=1)))
+
+    def redirect(self, package_id: str, dest: str, to: str) -> None:
+        self.add(ev.DeliveryRedirected(**self.env(), package_id=package_id,
+                                       from_agency_id=dest, to_agency_id=to, to_code=to))
+        self.plan(package_id, to, to)

@@ -10,6 +10,7 @@ import pytest
 
 from hub import events as ev
 from hub.auth.sessions import Caller, NotGranted
+from hub.deadlines.open import OPEN
 from hub.errors import Conflict, InvalidRequest, NotFound
 from hub.packages import decisions as decide
 from hub.packages.decisions import Limits, SendRequest
@@ -203,5 +204,5 @@ def test_rows_cover_package_outbox_and_inbox_and_round_trip() -> None:
     report = decide.report_status(CTX, pkg, callers[DEST], "01", None)
     outcome = step(pkg, report, {})
     views = {row.ref.view for row in outcome.writes.upserts}
-    assert views == {"packages", OUTBOX, INBOX}
+    assert views == {"packages", OUTBOX, INBOX, OPEN}
     assert outcome.writes.upserts[0].ref == package_ref(pkg.package_id)

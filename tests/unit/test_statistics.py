@@ -205,3 +205,22 @@ def test_date_ranges_default_to_today_and_refuse_nonsense() -> None:
         with pytest.raises(InvalidRequest) as refused:
             date_range(start, end, today)
         assert refused.value.code == code
+
+
+def test_recalled_extended_and_redirected_deliveries() -> None:
+    clock = clock_at("2026-11-27 10:00")
+    t = Traffic(clock)
+    pkg = t.send(SRC, {"A": A, "B": B, "C": "dest-c"}, size=10)
+    t.recall(pkg, A)
+    t.recall(pkg, A)
+    t.ack(pkg, A)  # recalled: no longer counts
+    t.expire(pkg, B)
+    t.extend(pkg, B)  # reopens: the expiry stays counted
+    t.ack(pkg, B)
+    t.redirect(pkg, "dest-c", "dest-d")
+    t.ack(pkg, "dest-c")  # the old destination: closed
+    t.ack(pkg, "dest-d")
+    [day] = days_of(fold(t.log), SRC)
+    assert (day["recalled"], day["expired"], day["delivered"]) == (1, 1, 2)
+    assert [d["received"] for d in days_of(fold(t.log), "dest-d")] == [1]
+    assert days_of(fold(t.log), "dest-c") == []

@@ -1,0 +1,64 @@
+"""The source's actions on what it sent (Điều 5.4): extend, redirect, cancel a delivery.
+
+Each answers with the package as the source sees it after the change; a refusal is a
+problem response and changes nothing (see ``hub.deadlines.actions`` for the rules).
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from fastapi import APIRouter
+from pydantic import BaseModel, Field
+
+from api.auth import CurrentApp
+from api.routes.packages import PackagesDep, package_view
+
+router = APIRouter(prefix="/v1/packages/{package_id}", tags=["deliveries"])
+
+
+class Extension(BaseModel):
+    deadline: datetime = Field(description="The new deadline, with a time zone, in the future.")
+
+
+class Redirection(BaseModel):
+    to: str = Field(description="Code of the agency that receives the package instead.")
+
+
+class Recall(BaseModel):
+    reason: str | None = Field(None, max_length=500, description="Told to the destination.")
+
+
+@router.post("/deliveries/{code}/extend")
+async def extend(package_id: str, code: str, body: Extension, caller: CurrentApp,
+                 service: PackagesDep) -> dict[str, Any]:
+    """Move the deadline of one delivery; an expired one reopens while the package is not
+    completed (410 ``content_shredded`` once it is)."""
+    pkg = await service.extend(caller, package_id, code, body.deadline)
+    return package_view(pkg, caller)
+
+
+@router.post("/deliveries/{code}/redirect")
+async def redirect(package_id: str, code: str, body: Redirection, caller: CurrentApp,
+                   service: PackagesDep) -> dict[str, Any]:
+    """Send this delivery to another agency instead: the old one closes, the new agency
+    is told the package is available."""
+    pkg = await service.redirect(caller, package_id, code, body.to)
+    return package_view(pkg, caller)
+
+
+@router.post("/deliveries/{code}/cancel")
+async def cancel(package_id: str, code: str, caller: CurrentApp, service: PackagesDep,
+                 body: Recall | None = None) -> dict[str, Any]:
+    """Recall one delivery: the destination is told and may no longer fetch it (410)."""
+    pkg = await service.recall(caller, package_id, code, body.reason if body else None)
+    return package_view(pkg, caller)
+
+
+@router.post("/cancel")
+async def cancel_all(package_id: str, caller: CurrentApp, service: PackagesDep,
+                     body: Recall | None = None) -> dict[str, Any]:
+    """Recall every delivery of the package still open."""
+    pkg = await service.recall(caller, package_id, None, body.reason if body else None)
+    return package_view(pkg, caller)

@@ -1,0 +1,111 @@
+"""The source's commands on one delivery: extend its deadline, redirect it, recall it.
+
+Only the source agency may act (anyone else gets ``package_not_found``, as for every
+package it may not see), with an app granted ``send``. What may change:
+
+| delivery is | extend | redirect | recall |
+|---|---|---|---|
+| planned, notified, fetched | new deadline | yes | yes |
+| expired, package not completed | reopens it | yes | 409 ``delivery_closed`` |
+| expired, package completed (content shredded) | 410 ``content_shredded`` | 410 | 409 |
+| acknowledged | 409 ``already_acknowledged`` | 409 | 409 |
+| recalled / redirected | 409 ``delivery_closed`` | 409 | 409 |
+
+A package is completed the moment its last delivery closes, and its content is shredded
+then: so an expired delivery reopens only while another delivery of the package is open.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from hub import events as ev
+from hub.auth.sessions import Caller, NotGranted, require
+from hub.errors import Conflict, InvalidRequest, NotFound
+from hub.packages.decisions import Gone, not_found
+from hub.packages.model import Delivery, DeliveryState, Package
+from hub.registry.codes import AgencyCode, InvalidAgencyCode
+from hub.registry.decisions import Context
+from hub.registry.model import Operation, Registry
+
+
+def source_delivery(pkg: Package | None, caller: Caller, code: str) -> Delivery:
+    """The delivery to ``code`` of a package the caller's agency sent."""
+    if pkg is None or pkg.source_agency_id != caller.app.agency_id:
+        raise not_found()
+    require(caller, Operation.SEND)
+    for delivery in pkg.deliveries.values():
+        if delivery.code == code:
+            return delivery
+    raise NotFound(f"the package has no delivery to {code}", code="delivery_not_found")
+
+
+def _check_changeable(pkg: Package, delivery: Delivery) -> None:
+    if delivery.state is DeliveryState.ACKNOWLEDGED:
+        raise Conflict("this delivery is already acknowledged", code="already_acknowledged")
+    if delivery.state.withdrawn:
+        raise Conflict(f"this delivery was {delivery.state.value}", code="delivery_closed")
+    if delivery.state is DeliveryState.EXPIRED and not pkg.reopenable:
+        raise Gone("every delivery of this package is closed and its content destroyed",
+                   code="content_shredded")
+
+
+def extend(ctx: Context, pkg: Package | None, caller: Caller, code: str,
+           deadline: datetime) -> ev.DeadlineExtended:
+    delivery = source_delivery(pkg, caller, code)
+    assert pkg is not None
+    _check_changeable(pkg, delivery)
+    if deadline.tzinfo is None:
+        raise InvalidRequest("the deadline needs a time zone (e.g. 2026-12-01T17:00:00+07:00)",
+                             code="invalid_deadline")
+    if deadline <= ctx.now:
+        raise InvalidRequest("the new deadline is in the past", code="invalid_deadline")
+    return ev.DeadlineExtended(**ctx.envelope(), package_id=pkg.package_id,
+                               destination_agency_id=delivery.agency_id, deadline=deadline)
+
+
+def redirect(ctx: Context, reg: Registry, pkg: Package | None, caller: Caller, *,
+             from_code: str, to_code: str) -> ev.DeliveryRedirected:
+    delivery = source_delivery(pkg, caller, from_code)
+    assert pkg is not None
+    _check_changeable(pkg, delivery)
+    try:
+        target = reg.agency(str(AgencyCode.parse(to_code)))
+    except InvalidAgencyCode:
+        target = None
+    if target is None:
+        raise InvalidRequest(f"unknown agency {to_code}", code="unknown_destination")
+    if target.agency_id in pkg.deliveries or target.agency_id == pkg.source_agency_id:
+        raise Conflict(f"{target.code} is already a recipient of this package",
+                       code="already_recipient")
+    grants = caller.app.grants
+    if grants is None or not grants.allows_destination(target.code):
+        raise NotGranted(f"this app may not send to {target.code}", refused=[target.code])
+    return ev.DeliveryRedirected(**ctx.envelope(), package_id=pkg.package_id,
+                                 from_agency_id=delivery.agency_id,
+                                 to_agency_id=target.agency_id, to_code=target.code)
+
+
+def recall(ctx: Context, pkg: Package | None, caller: Caller, code: str | None,
+           reason: str | None) -> list[ev.DeliveryRecalled]:
+    """One delivery (``code``), or every delivery still open when ``code`` is None."""
+    if code is not None:
+        delivery = source_delivery(pkg, caller, code)
+        assert pkg is not None
+        if delivery.state is DeliveryState.ACKNOWLEDGED:
+            raise Conflict("this delivery is already acknowledged", code="already_acknowledged")
+        if delivery.state.closed:
+            raise Conflict(f"this delivery is already {delivery.state.value}",
+                           code="delivery_closed")
+        targets = [delivery]
+    else:
+        if pkg is None or pkg.source_agency_id != caller.app.agency_id:
+            raise not_found()
+        require(caller, Operation.SEND)
+        targets = [d for d in pkg.deliveries.values() if not d.state.closed]
+        if not targets:
+            raise Conflict("no delivery of this package is open", code="delivery_closed")
+    text = (reason or "").strip()[:500] or "recalled by the source"
+    return [ev.DeliveryRecalled(**ctx.envelope(), package_id=pkg.package_id,
+                                destination_agency_id=d.agency_id, reason=text)
+            for d in targets]

@@ -1,0 +1,99 @@
+"""When an open delivery expires, and the event that says so.
+
+Pure functions of an open delivery, the time, the registry and the destination's presence:
+the watchdog asks them every tick and records what they decide. The reasons are stable
+codes that sources program against:
+
+- ``unknown_destination``: the destination agency is not in the registry;
+- ``no_receiver``: it has no approved app allowed to receive (none yet, or all revoked);
+- ``deadline``: the deadline passed without acknowledgement;
+- ``offline``: it stayed offline longer than the seal's ``offline_wait_seconds`` before
+  fetching the package.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from hub import events as ev
+from hub.deadlines.open import OpenDelivery
+from hub.registry.model import AppState, Operation, Registry
+
+PRESENCE = "presence"
+"""The presence projection (written by the presence processor): partition = agency id,
+key = "", body ``{"agency_id", "agency_code", "online": bool, "since": ISO-8601 UTC}``."""
+
+_NAMESPACE = uuid.UUID("9e3c1a52-6a0e-4d8e-b1d4-2f6d7c4b8e01")
+
+
+@dataclass(frozen=True)
+class Presence:
+    online: bool
+    since: datetime
+
+    @classmethod
+    def from_row(cls, body: Mapping[str, Any] | None) -> Presence | None:
+        """None when there is no row (never seen online) or the row is unreadable."""
+        if body is None or "since" not in body:
+            return None
+        since = datetime.fromisoformat(str(body["since"]))
+        return cls(bool(body.get("online")), since)
+
+
+def receiving(registry: Registry, agency_id: str) -> str | None:
+    """Why the agency cannot receive (a reason code), or None when it can."""
+    if agency_id not in registry.agencies:
+        return "unknown_destination"
+    for app in registry.apps_of(agency_id):
+        if app.state is AppState.APPROVED and app.grants and app.grants.allows(
+                Operation.RECEIVE):
+            return None
+    return "no_receiver"
+
+
+def offline_too_long(delivery: OpenDelivery, presence: Presence | None, now: datetime) -> bool:
+    """Only before the destination fetched; offline since the later of its last change and
+    the planning (no presence row: offline since the planning)."""
+    wait = delivery.offline_wait_seconds
+    if wait is None or delivery.fetched or (presence is not None and presence.online):
+        return False
+    since = max(presence.since, delivery.planned_at) if presence else delivery.planned_at
+    return now - since >= timedelta(seconds=wait)
+
+
+def expiry_reason(delivery: OpenDelivery, now: datetime, cannot_receive: str | None,
+                  presence: Presence | None) -> str | None:
+    if cannot_receive is not None:
+        return cannot_receive
+    if delivery.deadline is not None and now >= delivery.deadline:
+        return "deadline"
+    if offline_too_long(delivery, presence, now):
+        return "offline"
+    return None
+
+
+def expired(delivery: OpenDelivery, reason: str, now: datetime) -> ev.DeliveryExpired:
+    """The id names the delivery and its reopening, so two watchdogs (or one after a crash)
+    deciding the same expiry record the very same event, which the fold takes once."""
+    return ev.DeliveryExpired(
+        event_id=str(uuid.uuid5(_NAMESPACE, f"{delivery.package_id}/{delivery.agency_id}/"
+                                            f"{delivery.generation}")),
+        occurred_at=now, actor="hub:watchdog", correlation_id=delivery.package_id,
+        package_id=delivery.package_id, destination_agency_id=delivery.agency_id,
+        reason=reason)
+
+
+def due(deliveries: list[OpenDelivery], now: datetime, registry: Registry,
+        presence: Mapping[str, Presence | None]) -> list[ev.DeliveryExpired]:
+    """Every expiry due now, flash first (then urgent, normal; oldest first)."""
+    found = []
+    for delivery in sorted(deliveries, key=lambda d: d.order):
+        reason = expiry_reason(delivery, now, receiving(registry, delivery.agency_id),
+                               presence.get(delivery.agency_id))
+        if reason is not None:
+            found.append(expired(delivery, reason, now))
+    return found
