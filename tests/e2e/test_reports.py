@@ -54,7 +54,8 @@ async def rejected(src: TrucClient, to: str) -> None:
 @pytest.fixture(scope="module")
 def day(hub: RunningHub, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     """S sends p1 to A and B (both ack), p2 to A (acked), a package that is rejected;
-    A sends p3 to S (acked); p4 from S to B stays unacknowledged."""
+    A sends p3 to S (acked); p4 from S to B stays unacknowledged; B sends p6 to A and
+    cancels it (recalled)."""
     tmp = tmp_path_factory.mktemp("day")
     s, a, b = agency_with_app(hub), agency_with_app(hub), agency_with_app(hub)
     narrow = agency_with_app(hub, ["send", "receive"])
@@ -68,11 +69,13 @@ def day(hub: RunningHub, tmp_path_factory: pytest.TempPathFactory) -> dict[str, 
             await rejected(src, a["code"])
             p3 = await send(da, tmp, [s["code"]], "Công văn trả lời", SIZES["p3"])
             p4 = await send(src, tmp, [b["code"]], "Giấy mời họp", 100)
+            p6 = await send(db, tmp, [a["code"]], "Thư mời bị hủy", 200)
+            await db.cancel(p6, a["code"])
             await receive(da, p1, tmp)
             await receive(db, p1, tmp)
             await receive(da, p2, tmp)
             await receive(src, p3, tmp)
-            return {"p1": p1, "p2": p2, "p3": p3, "p4": p4}
+            return {"p1": p1, "p2": p2, "p3": p3, "p4": p4, "p6": p6}
 
     ids = asyncio.run(script())
     return {"s": s, "a": a, "b": b, "narrow": narrow, "ids": ids, "tmp": tmp}
@@ -140,8 +143,13 @@ async def test_a_scripted_day_gives_exact_numbers(hub: RunningHub, day: dict[str
                       "bytes_received": SIZES["p1"] + SIZES["p2"]}) == {
         "sent": 1, "bytes_sent": 700, "received": 2, "delivered": 1,
         "bytes_received": SIZES["p1"] + SIZES["p2"]}
+    await settled(hub, day["b"]["code"], {"recalled": 1})
     b = total(hub, day["b"]["code"])
-    assert (b["received"], b["bytes_received"], b["sent"]) == (1, SIZES["p1"], 0)
+    assert (b["received"], b["bytes_received"], b["sent"], b["bytes_sent"], b["recalled"],
+            b["delivered"]) == (1, SIZES["p1"], 1, 200, 1, 0)
+    [recalled] = [e for e in history(hub, day["a"]["code"])
+                  if e["package_id"] == day["ids"]["p6"]]
+    assert recalled["status"] == "recalled"
     every = hub.ops("GET", "/v1/ops/statistics")
     by_code = {r["agency"]: r["total"] for r in every["agencies"]}
     assert subset(by_code[day["s"]["code"]], want) == want
@@ -257,6 +265,11 @@ async def test_numbers_hold_after_the_processors_are_killed(hub: RunningHub,
     s, b = day["s"], day["b"]
     await settled(hub, s["code"], {"sent": 3, "delivered": 3})
     kill_processors(hub)
+    if hub.backend == "distributed":
+        # The dead member's session ends after 10 s, then the group rebalances; requests
+        # sent meanwhile hit a hub race (an idempotent retry answered before its space
+        # was projected: reported), which is not what this test is about.
+        await asyncio.sleep(15)
     async with client(hub, s) as src, client(hub, b) as db:
         p5 = await send(src, day["tmp"], [b["code"]], "Thông báo sau khởi động lại", 900)
         await receive(db, p5, day["tmp"])
