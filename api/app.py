@@ -10,7 +10,7 @@ from fastapi.responses import JSONResponse
 
 from api import problems
 from api.notifications import Notifier
-from api.routes import access, deliveries, live, ops, packages
+from api.routes import access, deliveries, live, ops, packages, reports
 from api.runtime import Runtime
 from infra.settings import Settings
 
@@ -39,6 +39,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(packages.router)
     app.include_router(deliveries.router)
     app.include_router(live.router)
+    app.include_router(reports.router)
 
     @app.get("/healthz")
     async def healthz(request: Request) -> JSONResponse:

@@ -12,9 +12,11 @@ import typer
 from api import deliveries_cli
 from api.admin_cli import admin
 from api.exchange_cli import register
+from api.reports_cli import register_reports
 from infra.settings import Settings
 
 app = typer.Typer(help="Truc: the interoperability hub.", no_args_is_help=True)
+register_reports(admin)
 app.add_typer(admin, name="admin")
 register(app)
 deliveries_cli.register(app)
@@ -90,3 +92,76 @@ def worker(
 
 def main() -> None:
     app()
+
+
+@app.command()
+def replay(
+    projection: Annotated[str, typer.Option(help="statistics | history")],
+    start: Annotated[str | None, typer.Option(
+        "--from", help="An offset (every partition) or a time (ISO 8601, hub-local "
+                       "unless it has an offset).")] = None,
+    keep: Annotated[bool, typer.Option(help="Keep the rebuilt rows in their namespace.")
+                    ] = False,
+    data_dir: DataDir = None, kafka: Kafka = None, cassandra: Cassandra = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Machine-readable output.")] = False,
+) -> None:
+    """Rebuild a projection from the event log into a fresh namespace and compare it with
+    the live one. Exit status 0 when they are equal, 1 when they differ."""
+    from hub.processors import fold_named
+
+    settings = settings_from(data_dir, kafka, cassandra)
+    try:
+        fold = fold_named(projection, settings.tz)
+    except KeyError as exc:
+        raise typer.BadParameter(str(exc.args[0]), param_hint="--projection") from None
+    report = asyncio.run(_replay(settings, fold, _start(start, settings), keep))
+    result = report.as_json()
+    if as_json:
+        typer.echo(json.dumps(result, ensure_ascii=False, indent=2))
+    else:
+        _print_replay(result)
+    raise typer.Exit(0 if report.equal else 1)
+
+
+def _start(value: str | None, settings: Settings) -> Any:
+    from datetime import datetime
+
+    from streams.replay import Start
+
+    if value is None:
+        return Start()
+    if value.isdigit():
+        return Start(offset=int(value))
+    try:
+        when = datetime.fromisoformat(value)
+    except ValueError:
+        raise typer.BadParameter("an offset (e.g. 1200) or a time (e.g. 2026-11-27T08:00)",
+                                 param_hint="--from") from None
+    return Start(time=when if when.tzinfo else when.replace(tzinfo=settings.tz))
+
+
+async def _replay(settings: Settings, fold: Any, start: Any, keep: bool) -> Any:
+    from infra.bootstrap import open_backend
+    from streams.replay import replay as run
+
+    backend = await open_backend(settings)
+    try:
+        return await run(backend.events, backend.projections, fold, start, keep=keep)
+    finally:
+        await backend.close()
+
+
+def _print_replay(result: dict[str, Any]) -> None:
+    verdict = "EQUAL to" if result["equal"] else "DIFFERENT from"
+    typer.echo(f"{result['projection']}: {result['events']} events in "
+               f"{result['read_seconds']:.2f} s ({result['events_per_second']} events/s); "
+               f"rebuilt {result['rows_rebuilt']} rows into {result['namespace']}/, "
+               f"{verdict} the live {result['rows_live']} rows")
+    if not result["equal"]:
+        typer.echo(f"  only live: {result['only_live']}, only rebuilt: "
+                   f"{result['only_rebuilt']}, different: {result['different']}")
+        for example in result["examples"]:
+            typer.echo(f"  {example['view']} {example['partition']} {example['key']}: "
+                       f"live={example['live']} rebuilt={example['rebuilt']}")
+    if not result["live_caught_up"]:
+        typer.echo("  note: the live processor had not applied every event yet")

@@ -22,7 +22,7 @@ from bench.profiling import profile_large, profile_small
 from bench.report import Recorder, Result
 from bench.suite import Suite
 
-PARTS = ("small", "large", "fanout")
+PARTS = ("small", "large", "fanout", "replay")
 
 
 def parse() -> argparse.Namespace:
@@ -30,7 +30,7 @@ def parse() -> argparse.Namespace:
     parser.add_argument("--quick", action="store_true",
                         help="embedded only, small sizes: a few minutes at most")
     parser.add_argument("--only", default=",".join(PARTS),
-                        help="comma-separated parts: small, large, fanout")
+                        help="comma-separated parts: small, large, fanout, replay")
     parser.add_argument("--backends", default=None,
                         help="comma-separated: embedded, distributed (default: per mode)")
     parser.add_argument("--profile", action="store_true",
@@ -51,6 +51,8 @@ async def run(plan: Plan, parts: list[str], backends: list[str], rec: Recorder,
                 steps.append((f"small/{b}", functools.partial(suite.small, b)))
             if "large" in parts and b in plan.large_backends:
                 steps.append((f"large/{b}", functools.partial(suite.large, b)))
+            if "replay" in parts:
+                steps.append((f"replay/{b}", functools.partial(suite.replay, b)))
         if "fanout" in parts and "embedded" in backends:
             steps.append(("fanout/embedded", suite.fanout))
         if profile:

@@ -63,6 +63,9 @@ class Plan:
     """Packages per second offered while the connections are held."""
     fanout_seconds: float
     producer_perf_records: int
+    replay_events: int = 1_000_000
+    """Events in the log ``truc replay`` rebuilds the statistics projection from."""
+    replay_events_distributed: int = 1_000_000
 
 
 QUICK = Plan(
@@ -71,7 +74,7 @@ QUICK = Plan(
     small_bytes=10 * KiB,
     large_bytes=128 * MiB, large_bytes_distributed=32 * MiB, large_backends=("embedded",),
     fanout_levels=(200, 1000), fanout_rate=200, fanout_seconds=8,
-    producer_perf_records=0)
+    producer_perf_records=0, replay_events=100_000, replay_events_distributed=50_000)
 
 FULL = Plan(
     mode="full", backends=("embedded", "distributed"),

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from bench import large as big
+from bench import replay as replays
 from bench.config import Engines, MiB, Plan
 from bench.engines import producer_performance
 from bench.fanout import Holders, memory, traffic
@@ -120,6 +121,46 @@ class Suite:
             self.rec.emit(Result(f"large.{way}.api_rss_growth", backend,
                                  hub_t.rss_growth / MiB, "MiB", null_t.rss_growth / MiB,
                                  {"mib": mib, "rss_before_mib": facts["rss_before_mib"]}))
+
+    # --- 4. truc replay of the statistics projection ---------------------------------------
+
+    async def replay(self, backend: str) -> None:
+        tmp = self.dir(f"replay-{backend}")
+        if backend == "embedded":
+            count = self.plan.replay_events
+            made = await replays.fill_sqlite(tmp / "truc.sqlite3", count)
+            report, wall = replays.run_replay(replays.hub_env(TRUC_DATA_DIR=str(tmp)), tmp)
+        else:
+            assert self.engines is not None
+            count = self.plan.replay_events_distributed
+            run = os.urandom(4).hex()
+            env = replays.hub_env(TRUC_KAFKA=self.engines.kafka,
+                                  TRUC_CASSANDRA=self.engines.cassandra,
+                                  TRUC_TOPIC_PREFIX=f"bench{run}.", TRUC_KEYSPACE=f"bench{run}")
+            try:
+                made = await replays.fill_kafka(self.engines, f"bench{run}.", count)
+                replays.migrate(env, tmp)
+                report, wall = replays.run_replay(env, tmp)
+            finally:
+                await replays.cleanup(self.engines, f"bench{run}.", f"bench{run}")
+        self.rec.emit(Result("replay.statistics.read_fold", backend,
+                             report["events_per_second"], "events/s",
+                             50_000 if backend == "embedded" else None,
+                             {"events": made, "applied": report["applied"],
+                              "read_seconds": round(report["read_seconds"], 2),
+                              "read_cpu_seconds": round(report["read_cpu_seconds"], 2),
+                              "events_per_cpu_second": report["events_per_cpu_second"],
+                              "load_average": os.getloadavg(),
+                              "calibration_loop_cpu_seconds": round(
+                                  replays.calibration_seconds(), 2),
+                              "rows_rebuilt": report["rows_rebuilt"],
+                              "baseline_kind": "target (issue 6)"}))
+        self.rec.emit(Result("replay.statistics.whole_command", backend, made / wall,
+                             "events/s", None,
+                             {"events": made, "wall_seconds": round(wall, 2),
+                              "write_seconds": round(report["write_seconds"], 2),
+                              "compare_seconds": round(report["compare_seconds"], 2),
+                              "load_average": os.getloadavg()}))
 
     # --- 3. notification fan-out -----------------------------------------------------------
 

@@ -24,7 +24,7 @@ import json
 import os
 import re
 import typing
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Collection, Iterator, Mapping
 from datetime import datetime
 from pathlib import Path
 from typing import Any, Final, cast
@@ -219,6 +219,15 @@ class EventCodec:
                 f"{len(data) - buf.tell()} trailing bytes after the body for {dec.source}"
             )
         return dec.cls(**cast(_Record, record))
+
+    def name_of(self, data: bytes) -> str | None:
+        """The event type in ``data``, from its header alone (None if unknown)."""
+        dec = self._decoders.get(bytes(data[2:HEADER_SIZE]))
+        return None if dec is None else dec.cls.__name__
+
+    def fingerprints_of(self, names: Collection[str]) -> list[bytes]:
+        """Every writer fingerprint (current and past schemas) of the named event types."""
+        return [fp for fp, dec in self._decoders.items() if dec.cls.__name__ in names]
 
     # -- introspection -----------------------------------------------------------------
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import socket
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -51,6 +52,9 @@ class Settings(BaseSettings):
     space_ttl_minutes: float = 24 * 60
     webhook_retry_seconds: float = 1.0
     """First retry delay of a failed webhook; doubles each time, 8 attempts in all."""
+    time_zone: str = "Asia/Ho_Chi_Minh"
+    """The hub's local time zone: statistics and history count by its dates and hours.
+    Changing it on a running hub leaves the old rows; rebuild with ``truc replay``."""
     read_your_writes_seconds: float = 10
     """How long a call waits for the processors to show its own change before 503."""
     watchdog_seconds: float = Field(default=5.0, gt=0)
@@ -59,6 +63,10 @@ class Settings(BaseSettings):
     @property
     def distributed(self) -> bool:
         return bool(self.kafka or self.cassandra)
+
+    @property
+    def tz(self) -> ZoneInfo:
+        return ZoneInfo(self.time_zone)
 
     @property
     def sqlite_path(self) -> Path:

@@ -4,20 +4,21 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from hub.processors import PROJECTORS
+from hub.processors import FOLD_TOPICS, PROJECTORS, folds
 from hub.registry.view import RegistryView
 from infra.bootstrap import Backend
 from infra.crypto import MasterKeyWrapper
 from infra.settings import Settings
 from infra.vault import Vault
 from streams.packages import PackageProcessor
-from streams.runner import Processor, ProjectorProcessor
+from streams.runner import FoldProcessor, Processor, ProjectorProcessor
 from streams.shredder import ShredderProcessor
 from streams.watchdog import Watchdog
 from streams.webhooks import WebhookProcessor
 
 TOPICS: dict[str, tuple[str, ...]] = {
     **{p.name: p.topics for p in PROJECTORS},
+    **FOLD_TOPICS,
     PackageProcessor.name: PackageProcessor.topics,
     ShredderProcessor.name: ShredderProcessor.topics,
     WebhookProcessor.name: WebhookProcessor.topics,
@@ -32,6 +33,7 @@ def build_processors(backend: Backend, wrapper: MasterKeyWrapper, view: Registry
 
     vault = Vault(backend.content, backend.keys, wrapper)
     found: list[Processor] = [ProjectorProcessor(p, backend.projections) for p in PROJECTORS]
+    found.extend(FoldProcessor(f, backend.projections) for f in folds(settings.tz))
     found.append(PackageProcessor(backend.events, backend.projections))
     found.append(ShredderProcessor(backend.events, backend.projections, vault))
     found.append(WebhookProcessor(backend.projections, view, secret_of,

@@ -10,11 +10,11 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import Protocol
 
-from hub.ports import EventLog, Position, Projections, Recorded
-from hub.projection import Projector
+from hub.ports import EventLog, JSONValue, Position, Projections, Recorded, RowRef
+from hub.projection import Fold, Projector, counter_ref, writes_of
 
 log = logging.getLogger(__name__)
 
@@ -126,3 +126,33 @@ async def follow(log_: EventLog, topics: list[str], apply: Callable[[Recorded], 
         except Exception:
             log.exception("following %s failed; restarting in 1 s", topics)
             await asyncio.sleep(1)
+
+
+class FoldProcessor:
+    """A stateful fold (statistics, history): loads the event's state row and the counter
+    rows it touches, steps, writes everything with the tracking record in one batch. Only
+    the handler of a log partition writes that partition's counter rows, so the
+    read-then-write is safe even with several workers."""
+
+    def __init__(self, fold: Fold, projections: Projections) -> None:
+        self.fold = fold
+        self.name = fold.name
+        self.topics = fold.topics
+        self._projections = projections
+
+    async def handle(self, recorded: Recorded) -> bool:
+        pos = recorded.position
+        done = (await self._projections.tracked(self.name, pos.topic)).get(pos.partition, -1)
+        if pos.offset <= done:
+            return False
+        ref = self.fold.state_of(recorded.event)
+        state = None if ref is None else await self._projections.get(ref)
+        change = self.fold.step(None if state is None else state.body, recorded.event)
+        counters: dict[RowRef, Mapping[str, JSONValue]] = {}
+        for count in change.counts:
+            cref = counter_ref(count.ref, pos)
+            if cref not in counters:
+                found = await self._projections.get(cref)
+                counters[cref] = {} if found is None else found.body
+        rows = writes_of(self.fold, recorded, ref, change, counters)
+        return await self._projections.apply(self.name, pos, rows)

@@ -8,8 +8,11 @@ so check-then-write on the tracking record is safe.
 
 from __future__ import annotations
 
+import asyncio
 import json
+from collections import defaultdict
 from collections.abc import Sequence
+from typing import Any
 
 from cassandra.query import BatchStatement, BatchType
 
@@ -24,6 +27,12 @@ TRACKED = ("SELECT log_partition, log_offset FROM projection_tracking "
            "WHERE tracker = ? AND topic = ?")
 GET = "SELECT body FROM projection_rows WHERE view_name = ? AND part = ? AND row_key = ?"
 SCAN = "SELECT row_key, body FROM projection_rows WHERE view_name = ? AND part = ?"
+SCAN_FROM = SCAN + " AND row_key >= ?"
+SCAN_TO = SCAN + " AND row_key < ?"
+SCAN_RANGE = SCAN + " AND row_key >= ? AND row_key < ?"
+BULK_ROWS = 100
+"""Rows per unlogged batch in bulk writes: one partition each, so one mutation."""
+BULK_CONCURRENCY = 32
 
 
 class CassandraProjections:
@@ -60,9 +69,41 @@ class CassandraProjections:
         )
         return Row(ref, json.loads(rows[0].body)) if rows else None
 
-    async def scan(self, view: str, partition: str) -> list[Row]:
-        rows = await self._db.execute(await self._db.prepare(SCAN), (view, partition))
+    async def scan(self, view: str, partition: str, start: str | None = None,
+                   stop: str | None = None) -> list[Row]:
+        query, params = SCAN, [view, partition]
+        if start is not None and stop is not None:
+            query, params = SCAN_RANGE, [*params, start, stop]
+        elif start is not None:
+            query, params = SCAN_FROM, [*params, start]
+        elif stop is not None:
+            query, params = SCAN_TO, [*params, stop]
+        rows = await self._db.execute_all(await self._db.prepare(query), params)
         return [Row(RowRef(view, partition, r.row_key), json.loads(r.body)) for r in rows]
+
+    async def write(self, upserts: Sequence[Row] = (), deletes: Sequence[RowRef] = ()) -> None:
+        """Unlogged batches of one partition each, several in flight."""
+        upsert, delete = await self._db.prepare(UPSERT), await self._db.prepare(DELETE)
+        groups: dict[tuple[str, str], list[tuple[Any, tuple[Any, ...]]]] = defaultdict(list)
+        for row in upserts:
+            groups[(row.ref.view, row.ref.partition)].append(
+                (upsert, (row.ref.view, row.ref.partition, row.ref.key, json.dumps(row.body))))
+        for ref in deletes:
+            groups[(ref.view, ref.partition)].append((delete, (ref.view, ref.partition, ref.key)))
+        batches = []
+        for statements in groups.values():
+            for i in range(0, len(statements), BULK_ROWS):
+                batch = BatchStatement(batch_type=BatchType.UNLOGGED)
+                for statement, params in statements[i:i + BULK_ROWS]:
+                    batch.add(statement, params)
+                batches.append(batch)
+        gate = asyncio.Semaphore(BULK_CONCURRENCY)
+
+        async def send(batch: BatchStatement) -> None:
+            async with gate:
+                await self._db.execute(batch)
+
+        await asyncio.gather(*(send(b) for b in batches))
 
     async def close(self) -> None:
         """The session belongs to whoever opened it."""

@@ -104,6 +104,27 @@ class CassandraSession:
         with mapped_errors():
             return await done
 
+    async def execute_all(self, statement: Any, params: Sequence[Any] | None = None
+                          ) -> list[Any]:
+        """Every row, page after page (``execute`` returns the first page only)."""
+        loop = asyncio.get_running_loop()
+        done: asyncio.Future[list[Any]] = loop.create_future()
+        found: list[Any] = []
+        future: ResponseFuture = self.session.execute_async(statement, params)
+
+        def ok(rows: Any) -> None:  # on the driver's thread, once per page
+            found.extend(rows or [])
+            if future.has_more_pages:
+                future.start_fetching_next_page()
+            else:
+                loop.call_soon_threadsafe(_settle, done, found, None)
+
+        def failed(exc: BaseException) -> None:
+            loop.call_soon_threadsafe(_settle, done, None, exc)
+
+        future.add_callbacks(ok, failed)
+        return await done
+
     async def migrate(self, replication: int) -> list[str]:
         """Creates the keyspace and applies the CQL migrations not applied yet."""
         await self.execute(

@@ -12,7 +12,7 @@ A Kafka that is unreachable or too slow raises the domain's retriable ``Unavaila
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterator, Mapping, Sequence
+from collections.abc import AsyncIterator, Collection, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
@@ -115,7 +115,8 @@ class KafkaEventLog:
         )
 
     async def read(
-        self, topic: str, start: Mapping[int, int] | None = None
+        self, topic: str, start: Mapping[int, int] | None = None,
+        types: Collection[str] | None = None,
     ) -> AsyncIterator[Recorded]:
         ends = await self.end_offsets(topic)
         starts = {p: (start or {}).get(p, 0) for p in ends}
@@ -133,7 +134,8 @@ class KafkaEventLog:
                 batches = await consumer.getmany(timeout_ms=1000)
                 for tp, messages in batches.items():
                     for msg in messages:
-                        if msg.offset < ends[tp.partition]:
+                        if msg.offset < ends[tp.partition] and (
+                                types is None or self._codec.name_of(msg.value) in types):
                             yield self._recorded(msg)
                 for p in list(todo):
                     if await consumer.position(TopicPartition(name, p)) >= ends[p]:

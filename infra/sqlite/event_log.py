@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import sqlite3
-from collections.abc import AsyncIterator, Mapping, Sequence
+from collections.abc import AsyncIterator, Collection, Mapping, Sequence
 
 from hub.events import Event
 from hub.ports import Position, Recorded
@@ -19,6 +19,8 @@ from infra.sqlite.database import Database
 
 PARTITION = 0
 BATCH = 500
+READ_BATCH = 5000
+"""Rows per query when reading to the end (replays): fewer hops to the database thread."""
 
 
 class SqliteEventLog:
@@ -59,31 +61,42 @@ class SqliteEventLog:
         )
         return {PARTITION: int(row[0])}
 
-    async def _batch(self, topic: str, start: int, stop: int | None) -> list[Recorded]:
+    async def _batch(self, topic: str, start: int, stop: int | None,
+                     types: Collection[str] | None = None,
+                     limit: int = BATCH) -> tuple[list[Recorded], int]:
+        """The next events (of ``types`` only, filtered by SQLite on the schema fingerprint
+        in each payload's header, so skipped events never reach Python), and the last
+        offset returned (-1: none left)."""
+        sql = ("SELECT offset, key, payload FROM events WHERE topic=? AND partition=? "
+               "AND offset >= ? AND offset < ?")
+        params: list[object] = [topic, PARTITION, start, stop if stop is not None else 2**62]
+        if types is not None:
+            prints = self._codec.fingerprints_of(types)
+            sql += f" AND substr(payload, 3, 8) IN ({','.join('?' * len(prints))})"
+            params += prints
         rows = await self._db.run(
-            lambda: self._db.conn.execute(
-                "SELECT offset, key, payload FROM events WHERE topic=? AND partition=? "
-                "AND offset >= ? AND offset < ? ORDER BY offset LIMIT ?",
-                (topic, PARTITION, start, stop if stop is not None else 2**62, BATCH),
-            ).fetchall()
+            lambda: self._db.conn.execute(sql + " ORDER BY offset LIMIT ?",
+                                          [*params, limit]).fetchall()
         )
-        return [
+        found = [
             Recorded(Position(topic, PARTITION, off), key, self._codec.decode(payload))
             for off, key, payload in rows
         ]
+        return found, int(rows[-1][0]) if rows else -1
 
     async def read(
-        self, topic: str, start: Mapping[int, int] | None = None
+        self, topic: str, start: Mapping[int, int] | None = None,
+        types: Collection[str] | None = None,
     ) -> AsyncIterator[Recorded]:
         offset = (start or {}).get(PARTITION, 0)
         stop = (await self.end_offsets(topic))[PARTITION]
         while offset < stop:
-            batch = await self._batch(topic, offset, stop)
-            if not batch:
-                return
+            batch, last = await self._batch(topic, offset, stop, types, READ_BATCH)
             for recorded in batch:
                 yield recorded
-            offset = batch[-1].position.offset + 1
+            if last < 0:
+                return
+            offset = last + 1
 
     async def subscribe(
         self, topics: Sequence[str], start: Mapping[tuple[str, int], int] | None = None
@@ -92,7 +105,7 @@ class SqliteEventLog:
         while True:
             found = False
             for topic in topics:
-                batch = await self._batch(topic, offsets[topic], None)
+                batch, _ = await self._batch(topic, offsets[topic], None)
                 for recorded in batch:
                     yield recorded
                 if batch:

@@ -65,14 +65,31 @@ class SqliteProjections:
         )
         return None if found is None else Row(ref, json.loads(found[0]))
 
-    async def scan(self, view: str, partition: str) -> list[Row]:
+    async def scan(self, view: str, partition: str, start: str | None = None,
+                   stop: str | None = None) -> list[Row]:
+        sql = "SELECT key, body FROM projection_rows WHERE view=? AND part=?"
+        params: list[str] = [view, partition]
+        if start is not None:
+            sql, params = sql + " AND key >= ?", [*params, start]
+        if stop is not None:
+            sql, params = sql + " AND key < ?", [*params, stop]
         rows = await self._db.run(
-            lambda: self._db.conn.execute(
-                "SELECT key, body FROM projection_rows WHERE view=? AND part=? ORDER BY key",
-                (view, partition),
-            ).fetchall()
+            lambda: self._db.conn.execute(sql + " ORDER BY key", params).fetchall()
         )
         return [Row(RowRef(view, partition, key), json.loads(body)) for key, body in rows]
+
+    async def write(self, upserts: Sequence[Row] = (), deletes: Sequence[RowRef] = ()) -> None:
+        def bulk(conn: sqlite3.Connection) -> None:
+            conn.executemany(
+                "INSERT OR REPLACE INTO projection_rows (view, part, key, body) VALUES (?,?,?,?)",
+                [(r.ref.view, r.ref.partition, r.ref.key, json.dumps(r.body)) for r in upserts],
+            )
+            conn.executemany(
+                "DELETE FROM projection_rows WHERE view=? AND part=? AND key=?",
+                [(d.view, d.partition, d.key) for d in deletes],
+            )
+
+        await self._db.run(self._db.transaction(bulk))
 
     async def close(self) -> None:
         """The database belongs to whoever opened it."""

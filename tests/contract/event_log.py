@@ -95,3 +95,12 @@ class EventLogContract:
         other = f"{topic}-other"
         await log.append(topic, "k", agency_registered())
         assert [r async for r in log.read(other)] == []
+
+    async def test_read_only_some_types(self, log: EventLog, topic: str) -> None:
+        package = str(uuid.uuid4())
+        mixed = [chunk_stored(package, 0), agency_registered(), chunk_stored(package, 1)]
+        for event in mixed:
+            await log.append(topic, package, event)
+        got = [r.event async for r in log.read(topic, types={"ChunkStored"})]
+        assert got == [mixed[0], mixed[2]]
+        assert [r async for r in log.read(topic, types={"KeyIssued"})] == []

@@ -68,3 +68,30 @@ class ProjectionsContract:
         await projections.apply(self.view, Position("s", 0, 1), [Row(ref(self.view), {"w": 2})])
         row = await projections.get(ref(self.view))
         assert row is not None and row.body == {"w": 2}
+
+    async def test_scan_a_key_range(self, projections: Projections) -> None:
+        keys = ["2026-11-26|x", "2026-11-27|a", "2026-11-27|b", "2026-11-28|a"]
+        await projections.apply(self.view, Position("s", 0, 0),
+                                [Row(ref(self.view, "a", k), {"k": k}) for k in keys])
+        got = await projections.scan(self.view, "a", "2026-11-27", "2026-11-28")
+        assert [r.ref.key for r in got] == ["2026-11-27|a", "2026-11-27|b"]
+        assert [r.ref.key for r in await projections.scan(self.view, "a", "2026-11-27")] == \
+            keys[1:]
+        assert [r.ref.key for r in await projections.scan(self.view, "a", stop="2026-11-27")] \
+            == keys[:1]
+
+    async def test_bulk_write_without_tracking(self, projections: Projections) -> None:
+        rows = [Row(ref(self.view, f"p{i % 3}", f"{i:05d}"), {"i": i}) for i in range(450)]
+        await projections.write(rows)
+        got = [r for p in ("p0", "p1", "p2") for r in await projections.scan(self.view, p)]
+        assert sorted(r.body["i"] for r in got) == list(range(450))
+        await projections.write(deletes=[r.ref for r in rows[:300]])
+        left = [r for p in ("p0", "p1", "p2") for r in await projections.scan(self.view, p)]
+        assert sorted(r.body["i"] for r in left) == list(range(300, 450))
+        assert await projections.tracked(self.view, "s") == {}
+
+    async def test_scan_reads_past_one_page(self, projections: Projections) -> None:
+        rows = [Row(ref(self.view, "big", f"{i:06d}"), {"i": i}) for i in range(5200)]
+        await projections.write(rows)
+        got = await projections.scan(self.view, "big")
+        assert len(got) == 5200 and got[-1].body == {"i": 5199}

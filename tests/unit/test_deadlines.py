@@ -17,7 +17,7 @@ from hub.errors import Conflict, InvalidRequest, NotFound
 from hub.packages import decisions as decide
 from hub.packages.model import DeliveryState, Package, PackageState
 from hub.packages.notices import notices
-from hub.packages.processor import INBOX, step
+from hub.packages.processor import INBOX, may_close, needs_shredding, step
 from hub.registry import decisions as registry
 from hub.registry.decisions import Context
 from hub.registry.model import Registry
@@ -157,7 +157,8 @@ def test_expiry_closes_the_delivery_leaves_the_views_and_triggers_shredding() ->
     reg, _, pkg = sealed()
     (expired,) = due([open_of(pkg)], DEADLINE, reg, {})
     outcome = step(pkg, expired)
-    assert outcome.shred and outcome.package is not None
+    assert may_close(expired) and outcome.package is not None
+    assert needs_shredding(outcome.package)
     assert outcome.package.state is PackageState.COMPLETED
     assert {r.view for r in outcome.writes.deletes} == {INBOX, OPEN}
 
@@ -206,7 +207,7 @@ def test_redirect_closes_the_old_opens_the_new_plans_it_and_never_shreds() -> No
                                   to_code=OTHER)
     outcome = step(pkg, redirected)
     after = outcome.package
-    assert after is not None and not outcome.shred
+    assert after is not None and not needs_shredding(after)
     old, new = (after.deliveries[callers[c].app.agency_id] for c in (DEST, OTHER))
     assert old.state is DeliveryState.REDIRECTED
     assert (new.state, new.deadline) == (DeliveryState.PLANNED, DEADLINE.isoformat())
@@ -220,7 +221,8 @@ def test_redirect_closes_the_old_opens_the_new_plans_it_and_never_shreds() -> No
         decide.fetched(ctx(clock), after, callers[DEST])
     assert gone.value.code == "delivery_redirected"
     ack = decide.acknowledge(ctx(clock), after, callers[OTHER], DIGEST)
-    assert step(after, ack).shred
+    acknowledged = step(after, ack).package
+    assert may_close(ack) and acknowledged is not None and needs_shredding(acknowledged)
 
 
 def test_recall_closes_the_delivery_and_the_destination_can_no_longer_fetch() -> None:
@@ -236,7 +238,9 @@ def test_recall_closes_the_delivery_and_the_destination_can_no_longer_fetch() ->
         decide.acknowledge(ctx(clock), after, callers[DEST], DIGEST)
     rest = actions.recall(ctx(clock), after, callers[SOURCE], None, None)
     assert [r.destination_agency_id for r in rest] == [callers[OTHER].app.agency_id]
-    assert step(after, rest[0]).shred, "recalling the last open delivery finishes the package"
+    finished = step(after, rest[0]).package
+    assert may_close(rest[0]) and finished is not None
+    assert needs_shredding(finished), "recalling the last open delivery finishes the package"
 
 
 # --- refusals change nothing --------------------------------------------------------------
