@@ -17,10 +17,9 @@ from hub.packages import decisions as decide
 from hub.packages.decisions import Limits, SendRequest
 from hub.packages.model import Package, PackageState
 from hub.packages.processor import TRACKER, package_ref
-from hub.ports import Position, Projections
+from hub.ports import Position
 from hub.registry.decisions import Context
 from hub.topics import record
-from streams.runner import wait_applied
 
 
 class Packages:
@@ -38,8 +37,7 @@ class Packages:
         return None if row is None else Package.from_json(dict(row.body))
 
     async def settled(self, position: Position) -> None:
-        await settled(self.rt.backend.projections, position,
-                      self.rt.settings.read_your_writes_seconds)
+        await self.rt.applied.wait(TRACKER, position, self.rt.settings.read_your_writes_seconds)
 
     async def _record(self, *events: ev.Event) -> Position:
         positions = [await record(self.rt.backend.events, e) for e in events]
@@ -95,16 +93,28 @@ class Packages:
         digest = None if missing else (await self.rt.vault.digest(package_id, pkg.chunk_count))[0]
         outcome = decide.seal(self.ctx(caller), pkg, stored, digest, deadline=deadline,
                               offline_wait_seconds=offline_wait_seconds)
-        await self._record(outcome)
-        return await self._until(package_id, lambda p: p.rejection is not None
+        sealed_at = await self._record(outcome)
+        return await self._until(package_id, sealed_at, lambda p: p.rejection is not None
                                  or len(p.deliveries) == len(p.recipients))
 
-    async def _until(self, package_id: str, ready: Callable[[Package], bool]) -> Package:
+    async def _until(self, package_id: str, after: Position,
+                     ready: Callable[[Package], bool]) -> Package:
         """The package once ``ready`` holds for it: a sealed package answers with its
-        deliveries planned, so a destination can act on it at once."""
-        delay = 0.002
+        deliveries planned, so a destination can act on it at once.
+
+        The processor appends the events it derives (``DeliveryPlanned``) *before* it
+        applies the event at ``after``, so they all sit below the partition's end now:
+        once the processor has applied up to that end, the package shows them — one wait
+        on ``applied``, then one read. The polling loop after it is only a safety net."""
+        seconds = self.rt.settings.read_your_writes_seconds
         try:
-            async with asyncio.timeout(self.rt.settings.read_your_writes_seconds):
+            async with asyncio.timeout(seconds):
+                ends = await self.rt.backend.events.end_offsets(after.topic)
+                end = ends.get(after.partition, after.offset + 1) - 1
+                await self.rt.applied.wait(
+                    TRACKER, Position(after.topic, after.partition, max(end, after.offset)),
+                    seconds)
+                delay = 0.002
                 while not ready(pkg := await self._reload(package_id)):
                     await asyncio.sleep(delay)
                     delay = min(delay * 2, 0.05)
@@ -139,11 +149,6 @@ class Packages:
         if pkg is None:
             raise decide.not_found()
         return pkg
-
-
-async def settled(projections: Projections, position: Position, seconds: float = 10) -> None:
-    """Waits until the package processor has applied ``position`` (TimeoutError if not)."""
-    await wait_applied(projections, TRACKER, position, seconds)
 
 
 async def _slice(rt: Runtime, pkg: Package, first: int, last: int) -> AsyncIterator[bytes]:

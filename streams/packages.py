@@ -14,20 +14,24 @@ from hub.packages.processor import TRACKER, package_ref, shredded_event, step
 from hub.ports import EventLog, Projections, Recorded
 from hub.topics import PACKAGES, record
 from infra.vault import Vault
+from streams.runner import settle
+from streams.tracking import TrackingCache
 
 
 class PackageProcessor:
     name = TRACKER
     topics: tuple[str, ...] = (PACKAGES,)
 
-    def __init__(self, log: EventLog, projections: Projections, vault: Vault) -> None:
+    def __init__(self, log: EventLog, projections: Projections, vault: Vault,
+                 tracking: TrackingCache | None = None) -> None:
         self._log = log
         self._projections = projections
         self._vault = vault
+        self._tracking = tracking or TrackingCache(projections)
 
     async def handle(self, recorded: Recorded) -> bool:
         pos = recorded.position
-        done = (await self._projections.tracked(self.name, pos.topic)).get(pos.partition, -1)
+        done = await self._tracking.done(self.name, pos)
         if pos.offset <= done:
             return False
         event = recorded.event
@@ -38,8 +42,10 @@ class PackageProcessor:
             await record(self._log, derived)
         if outcome.shred and outcome.package is not None:
             await self._shred(outcome.package, event)
-        return await self._projections.apply(self.name, pos, outcome.writes.upserts,
-                                             outcome.writes.deletes)
+        applied = await self._projections.apply(self.name, pos, outcome.writes.upserts,
+                                                outcome.writes.deletes, last_applied=done)
+        settle(self._tracking, self.name, pos, applied)
+        return applied
 
     async def _load(self, package_id: str) -> Package | None:
         row = await self._projections.get(package_ref(package_id))
