@@ -23,6 +23,7 @@ returned, so a waiter is never woken early.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from dataclasses import dataclass, field
 
@@ -80,10 +81,10 @@ class Applied:
         try:
             async with asyncio.timeout(seconds):
                 await waiter.future
-        finally:
-            if not waiter.future.done():
-                waiter.future.cancel()
-                track.waiters.remove(waiter)
+        finally:  # timed out or cancelled (which cancels the future too): stop waiting
+            if waiter.future.cancel() or waiter.future.cancelled():
+                with contextlib.suppress(ValueError):
+                    track.waiters.remove(waiter)
 
     async def close(self) -> None:
         pollers = [t.poller for t in self._tracks.values() if t.poller is not None]

@@ -45,9 +45,16 @@ class PackageProcessor:
         applied = await self._projections.apply(self.name, pos, outcome.writes.upserts,
                                                 outcome.writes.deletes, last_applied=done)
         settle(self._tracking, self.name, pos, applied)
+        if applied and package_id:
+            self._tracking.remember(self.name, package_id, outcome.package)
         return applied
 
     async def _load(self, package_id: str) -> Package | None:
+        """The package as this processor last wrote it (it is the row's only writer),
+        else as stored."""
+        known = self._tracking.recall(self.name, package_id)
+        if isinstance(known, Package):
+            return known
         row = await self._projections.get(package_ref(package_id))
         return None if row is None else Package.from_json(dict(row.body))
 

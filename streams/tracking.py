@@ -13,6 +13,10 @@ has one consumer for ever; the Faust worker calls ``forget`` whenever partitions
 still verified where that is cheap: SQLite checks the record inside the transaction, and
 an ``apply`` that answers False (someone else was ahead) makes ``forget_tracker`` drop the
 stale offset.
+
+For the same reason a processor may keep the state it last wrote for a key (``remember``
+/ ``recall``, the package processor's packages): it is the only writer of those rows,
+and whatever makes the offsets stale forgets them too.
 """
 
 from __future__ import annotations
@@ -21,12 +25,15 @@ from hub.ports import Position, Projections
 
 Key = tuple[str, str]
 """(tracker, topic)"""
+MEMO = 10_000
+"""States remembered per tracker, the least recently written dropped first."""
 
 
 class TrackingCache:
     def __init__(self, projections: Projections) -> None:
         self._projections = projections
         self._done: dict[Key, dict[int, int]] = {}
+        self._memo: dict[str, dict[str, object]] = {}
 
     async def done(self, tracker: str, position: Position) -> int:
         """The last offset ``tracker`` handled in the position's partition (-1: none)."""
@@ -46,10 +53,24 @@ class TrackingCache:
         if offsets.get(position.partition, -1) < position.offset:
             offsets[position.partition] = position.offset
 
+    def remember(self, tracker: str, key: str, state: object) -> None:
+        """What ``tracker`` just wrote for ``key`` (None: nothing to remember)."""
+        memo = self._memo.setdefault(tracker, {})
+        memo.pop(key, None)
+        if state is not None:
+            memo[key] = state
+            if len(memo) > MEMO:
+                del memo[next(iter(memo))]
+
+    def recall(self, tracker: str, key: str) -> object | None:
+        return self._memo.get(tracker, {}).get(key)
+
     def forget_tracker(self, tracker: str, topic: str) -> None:
         """Drops what is known of one tracker: the store is read again next time."""
         self._done.pop((tracker, topic), None)
+        self._memo.pop(tracker, None)
 
     def forget(self) -> None:
         """Drops everything: partitions may have moved to or from another consumer."""
         self._done.clear()
+        self._memo.clear()
