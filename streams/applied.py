@@ -12,9 +12,11 @@ it:
   ``advance`` it as soon as ``handle`` returns, which wakes the waiters at once;
 - for what is applied elsewhere (another worker, or a processor this node does not run),
   one poller per (tracker, topic) reads the tracking records while anybody waits —
-  one read serves every waiter, whatever their number — with a short first wait, backing
-  off while nothing moves. Where the processors run in this process (``local``) it is only
-  a safety net and starts slow.
+  one read serves every waiter, whatever their number. It starts with a short wait and
+  backs off to ``max_poll`` while it keeps having waiters, and it stops when nobody waits:
+  under a steady flow of requests the store sees at most one read per ``max_poll``
+  (20 ms: 50 reads/s), where each waiter polling on its own cost a few reads per request.
+  Where the processors run in this process (``local``) it is only a safety net, and slow.
 
 Known offsets only ever grow, and an offset is only known once its projection write
 returned, so a waiter is never woken early.
@@ -53,8 +55,8 @@ class Applied:
     def __init__(self, projections: Projections, *, local: bool = False,
                  first_poll: float | None = None, max_poll: float | None = None) -> None:
         self._projections = projections
-        self._first = first_poll if first_poll is not None else (0.05 if local else 0.002)
-        self._max = max_poll if max_poll is not None else (0.5 if local else 0.025)
+        self._first = first_poll if first_poll is not None else (0.05 if local else 0.005)
+        self._max = max_poll if max_poll is not None else (0.5 if local else 0.02)
         self._tracks: dict[Key, _Track] = {}
 
     def known(self, tracker: str, position: Position) -> int:
@@ -127,5 +129,6 @@ class Applied:
                 log.warning("reading %s's tracking failed; retrying", key[0], exc_info=True)
                 delay = self._max
                 continue
-            moved = [self._raise(track, p, o) for p, o in tracked.items()]
-            delay = self._first if any(moved) else min(delay * 2, self._max)
+            for partition, offset in tracked.items():
+                self._raise(track, partition, offset)
+            delay = min(delay * 2, self._max)
