@@ -43,12 +43,13 @@ class ProjectorProcessor:
 
     async def handle(self, recorded: Recorded) -> bool:
         pos = recorded.position
-        done = await self._tracking.done(self.name, pos)
-        if pos.offset <= done:
-            return False
-        writes = self.projector.project(recorded.event)
-        applied = await self._projections.apply(self.name, pos, writes.upserts, writes.deletes,
-                                                last_applied=done)
+        with self._tracking.handling(self.name, pos):
+            done = await self._tracking.done(self.name, pos)
+            if pos.offset <= done:
+                return False
+            writes = self.projector.project(recorded.event)
+            applied = await self._projections.apply(self.name, pos, writes.upserts,
+                                                    writes.deletes, last_applied=done)
         settle(self._tracking, self.name, pos, applied)
         return applied
 

@@ -12,7 +12,7 @@ has one consumer for ever; the Faust worker calls ``forget`` whenever partitions
 (a rebalance), and the next event of each partition reads the record again. A write is
 still verified where that is cheap: SQLite checks the record inside the transaction, and
 an ``apply`` that answers False (someone else was ahead) makes ``forget_tracker`` drop the
-stale offset.
+stale offset, and so does a handling that fails (``handling``): its write may have landed.
 
 For the same reason a processor may keep the state it last wrote for a key (``remember``
 / ``recall``, the package processor's packages): it is the only writer of those rows,
@@ -20,6 +20,9 @@ and whatever makes the offsets stale forgets them too.
 """
 
 from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator
 
 from hub.ports import Position, Projections
 
@@ -69,6 +72,17 @@ class TrackingCache:
         """Drops what is known of one tracker: the store is read again next time."""
         self._done.pop((tracker, topic), None)
         self._memo.pop(tracker, None)
+
+    @contextlib.contextmanager
+    def handling(self, tracker: str, position: Position) -> Iterator[None]:
+        """Around the handling of one event: if it fails (or is cancelled), the write may
+        have landed anyway — a timed-out Cassandra batch still applies — so what is
+        remembered of ``tracker`` is dropped and read again from the store."""
+        try:
+            yield
+        except BaseException:
+            self.forget_tracker(tracker, position.topic)
+            raise
 
     def forget(self) -> None:
         """Drops everything: partitions may have moved to or from another consumer."""

@@ -83,6 +83,10 @@ class WebhookProcessor:
         self._unwritten = 0
 
     async def handle(self, recorded: Recorded) -> bool:
+        with self._tracking.handling(self.name, recorded.position):
+            return await self._handle(recorded)
+
+    async def _handle(self, recorded: Recorded) -> bool:
         pos = recorded.position
         done = await self._tracking.done(self.name, pos)
         if pos.offset <= done:

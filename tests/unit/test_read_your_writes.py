@@ -130,3 +130,15 @@ async def test_remembered_states_go_with_the_offsets() -> None:
     cache.remember("p", "k", {"v": 2})
     cache.forget_tracker("p", TOPIC)
     assert cache.recall("p", "k") is None
+
+
+async def test_a_failed_handling_forgets_what_it_may_have_written() -> None:
+    store = CountingProjections()
+    cache = TrackingCache(store)
+    cache.note("p", at(4))
+    cache.remember("p", "k", {"v": 1})
+    with pytest.raises(RuntimeError), cache.handling("p", at(5)):
+        raise RuntimeError("the batch timed out, but may still apply")
+    assert cache.recall("p", "k") is None
+    store.offsets[("p", TOPIC)] = {0: 5}
+    assert await cache.done("p", at(6)) == 5
