@@ -29,6 +29,12 @@ def runtime_of(request: Request) -> Runtime:
     return runtime
 
 
+async def runtime_dep(request: Request) -> Runtime:
+    """``runtime_of`` as a dependency: ``async`` so FastAPI calls it on the event loop
+    instead of sending a plain ``def`` to its thread pool on every request."""
+    return runtime_of(request)
+
+
 async def http_request(request: Request, *, read_body: bool = True) -> HttpRequest:
     scope = request.scope
     headers = tuple((k.decode("latin-1"), v.decode("latin-1")) for k, v in scope["headers"])
@@ -97,4 +103,4 @@ async def current_admin(operator: Annotated[Operator, Depends(current_operator)]
 CurrentApp = Annotated[Caller, Depends(current_app)]
 CurrentOperator = Annotated[Operator, Depends(current_operator)]
 CurrentAdmin = Annotated[Operator, Depends(current_admin)]
-RuntimeDep = Annotated[Runtime, Depends(runtime_of)]
+RuntimeDep = Annotated[Runtime, Depends(runtime_dep)]

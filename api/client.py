@@ -15,9 +15,10 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import json
+import os
 import time
 import uuid
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Coroutine
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from types import TracebackType
@@ -40,6 +41,9 @@ class TrucError(Exception):
 
 
 RETRIES = 8
+PARALLEL_CHUNKS = 4
+"""Chunk uploads in flight at once: the hub hashes, encrypts and stores one while the
+next is on the wire."""
 """Retries of a retriable refusal: about a minute of backoff in all."""
 
 
@@ -164,28 +168,40 @@ class TrucClient:
         space = await self.call("POST", "/v1/packages", headers=headers, json_body={
             "recipients": recipients, "title": title, "priority": priority,
             "data_type": data_type, "size": size, "sha256": digest})
-        await self.upload(space["package_id"], path, progress=progress)
+        if idempotency_key is None:  # a key of our own: a new package, nothing uploaded yet
+            space = {**space, "missing": list(range(space["chunk_count"]))}
+        await self.upload(space["package_id"], path, progress=progress,
+                          space=space if "missing" in space else None)
         sealed: dict[str, Any] = await self.call(
             "POST", f"/v1/packages/{space['package_id']}/seal",
             json_body={"deadline": deadline, "offline_wait_seconds": offline_wait_seconds})
         return sealed
 
     async def upload(self, package_id: str, path: Path, *,
-                     progress: Progress | None = None) -> None:
-        """Uploads the chunks the hub is missing; safe to call again after a failure."""
-        space = await self.call("GET", f"/v1/packages/{package_id}/space")
-        size = space["chunk_size"]
+                     progress: Progress | None = None, space: dict[str, Any] | None = None,
+                     parallel: int = PARALLEL_CHUNKS) -> None:
+        """Uploads the chunks the hub is missing (``space``: what ``GET …/space``
+        answers, asked when not given), ``parallel`` at a time; safe to call again after
+        a failure."""
+        if space is None:
+            space = await self.call("GET", f"/v1/packages/{package_id}/space")
+        size, missing = space["chunk_size"], set(space["missing"])
+        indexes = iter(range(space["chunk_count"]))
         with path.open("rb") as source:
-            for index in range(space["chunk_count"]):
-                source.seek(index * size)
-                chunk = await asyncio.to_thread(source.read, size)
-                if index in space["missing"]:
-                    await self.request(
-                        "PUT", f"/v1/packages/{package_id}/chunks/{index}", content=chunk,
-                        headers={"x-chunk-sha256": hashlib.sha256(chunk).hexdigest(),
-                                 "content-type": "application/octet-stream"})
-                if progress:
-                    progress(len(chunk))
+
+            async def uploader() -> None:
+                for index in indexes:  # shared: each uploader takes the next chunk
+                    chunk = await asyncio.to_thread(os.pread, source.fileno(), size,
+                                                    index * size)
+                    if index in missing:
+                        await self.request(
+                            "PUT", f"/v1/packages/{package_id}/chunks/{index}", content=chunk,
+                            headers={"x-chunk-sha256": hashlib.sha256(chunk).hexdigest(),
+                                     "content-type": "application/octet-stream"})
+                    if progress:
+                        progress(len(chunk))
+
+            await _all_or_none([uploader() for _ in range(max(1, parallel))])
 
     async def extend(self, package_id: str, code: str, deadline: str) -> dict[str, Any]:
         """New deadline (ISO 8601 with a zone) for the delivery to agency ``code``."""
@@ -289,6 +305,17 @@ class TrucClient:
 
 
 Progress = Callable[[int], None]
+
+
+async def _all_or_none(work: list[Coroutine[Any, Any, None]]) -> None:
+    """Runs ``work`` concurrently; the first failure cancels the rest and is raised as is."""
+    tasks = [asyncio.create_task(w) for w in work]
+    try:
+        await asyncio.gather(*tasks)
+    finally:
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
 
 
 def _size_or_zero(path: Path) -> int:

@@ -17,13 +17,12 @@ from collections import OrderedDict, defaultdict
 from dataclasses import dataclass, field
 from typing import Any
 
-from api.packages_service import settled
 from api.runtime import Runtime
 from hub import events as ev
 from hub.auth.sessions import Caller
 from hub.packages.model import DeliveryState, Package
 from hub.packages.notices import available, notices
-from hub.packages.processor import INBOX, package_ref
+from hub.packages.processor import INBOX, TRACKER, package_ref
 from hub.ports import Recorded
 from hub.registry.model import Operation
 from hub.topics import PACKAGES, record
@@ -91,7 +90,7 @@ class Notifier:
         if package_id is None or not self._listening(event) or self._already_told(event):
             return
         try:  # tell only once the read model shows it, so a client reading next agrees
-            await settled(self.rt.backend.projections, recorded.position, seconds=5)
+            await self.rt.applied.wait(TRACKER, recorded.position, seconds=5)
         except TimeoutError:
             log.warning("package processor is behind; notifying before it catches up")
         for agency_id, message in notices(event, await self._package(package_id)):

@@ -18,10 +18,9 @@ from hub.packages import decisions as decide
 from hub.packages.decisions import Limits, SendRequest
 from hub.packages.model import Package, PackageState
 from hub.packages.processor import TRACKER, package_ref
-from hub.ports import Position, Projections
+from hub.ports import Position
 from hub.registry.decisions import Context
 from hub.topics import record
-from streams.runner import wait_applied
 
 
 class Packages:
@@ -39,8 +38,7 @@ class Packages:
         return None if row is None else Package.from_json(dict(row.body))
 
     async def settled(self, position: Position) -> None:
-        await settled(self.rt.backend.projections, position,
-                      self.rt.settings.read_your_writes_seconds)
+        await self.rt.applied.wait(TRACKER, position, self.rt.settings.read_your_writes_seconds)
 
     async def _record(self, *events: ev.Event) -> Position:
         positions = [await record(self.rt.backend.events, e) for e in events]
@@ -52,16 +50,21 @@ class Packages:
         return positions[-1]
 
     async def request(self, caller: Caller, req: SendRequest) -> Package:
+        earlier = None
         if req.idempotency_key:
             earlier = await self.load(decide.new_package_id(caller.app.app_id,
                                                             req.idempotency_key))
             if earlier is not None and earlier.source_app_id == caller.app.app_id:
                 decide.check_same_request(earlier, req)
-                return earlier
+                if earlier.space_expires_at is not None:
+                    return earlier
         requested, space = decide.request_package(self.rt.view.registry, caller,
                                                   self.ctx(caller), req, self.limits)
         await self.rt.vault.create_key(requested.package_id)
-        await self._record(requested, space)
+        # A retry that found the package without its space (the first call was cut between
+        # its two appends, or its grant is not applied yet) grants again: harmless, since
+        # the fold keeps the first grant, and the retry gets a usable space.
+        await self._record(*((space,) if earlier is not None else (requested, space)))
         found = await self.load(requested.package_id)
         assert found is not None
         return found
@@ -96,16 +99,28 @@ class Packages:
         digest = None if missing else (await self.rt.vault.digest(package_id, pkg.chunk_count))[0]
         outcome = decide.seal(self.ctx(caller), pkg, stored, digest, deadline=deadline,
                               offline_wait_seconds=offline_wait_seconds)
-        await self._record(outcome)
-        return await self._until(package_id, lambda p: p.rejection is not None
+        sealed_at = await self._record(outcome)
+        return await self._until(package_id, sealed_at, lambda p: p.rejection is not None
                                  or len(p.deliveries) == len(p.recipients))
 
-    async def _until(self, package_id: str, ready: Callable[[Package], bool]) -> Package:
+    async def _until(self, package_id: str, after: Position,
+                     ready: Callable[[Package], bool]) -> Package:
         """The package once ``ready`` holds for it: a sealed package answers with its
-        deliveries planned, so a destination can act on it at once."""
-        delay = 0.002
+        deliveries planned, so a destination can act on it at once.
+
+        The processor appends the events it derives (``DeliveryPlanned``) *before* it
+        applies the event at ``after``, so they all sit below the partition's end now:
+        once the processor has applied up to that end, the package shows them — one wait
+        on ``applied``, then one read. The polling loop after it is only a safety net."""
+        seconds = self.rt.settings.read_your_writes_seconds
         try:
-            async with asyncio.timeout(self.rt.settings.read_your_writes_seconds):
+            async with asyncio.timeout(seconds):
+                ends = await self.rt.backend.events.end_offsets(after.topic)
+                end = ends.get(after.partition, after.offset + 1) - 1
+                await self.rt.applied.wait(
+                    TRACKER, Position(after.topic, after.partition, max(end, after.offset)),
+                    seconds)
+                delay = 0.002
                 while not ready(pkg := await self._reload(package_id)):
                     await asyncio.sleep(delay)
                     delay = min(delay * 2, 0.05)
@@ -161,11 +176,6 @@ class Packages:
         if pkg is None:
             raise decide.not_found()
         return pkg
-
-
-async def settled(projections: Projections, position: Position, seconds: float = 10) -> None:
-    """Waits until the package processor has applied ``position`` (TimeoutError if not)."""
-    await wait_applied(projections, TRACKER, position, seconds)
 
 
 async def _slice(rt: Runtime, pkg: Package, first: int, last: int) -> AsyncIterator[bytes]:

@@ -21,6 +21,7 @@ from infra.rsa_keys import verify_rsa
 from infra.settings import Settings
 from infra.tokens import TokenSigner
 from infra.vault import Vault
+from streams.applied import Applied
 from streams.catalog import build_processors, build_watchdog
 from streams.runner import InProcessProcessors, follow
 
@@ -37,6 +38,7 @@ class Runtime:
     signing: SigningPolicy
     tokens: TokenSigner
     vault: Vault
+    applied: Applied
     processors: InProcessProcessors | None = None
     tasks: list[asyncio.Task[None]] = field(default_factory=list)
 
@@ -52,14 +54,16 @@ class Runtime:
         signing = SigningPolicy(settings.region, settings.service,
                                 timedelta(seconds=settings.max_skew_seconds), verify_rsa)
         vault = Vault(backend.content, backend.keys, wrapper)
+        local = run_processors and not settings.distributed
+        applied = Applied(backend.projections, local=local)
         runtime = cls(settings, backend, view, registry, wrapper, signing, TokenSigner(wrapper),
-                      vault)
+                      vault, applied)
         runtime.tasks.append(asyncio.create_task(follow(backend.events, [REGISTRY], view.apply),
                                                  name="registry-follower"))
-        if run_processors and not settings.distributed:
+        if local:
             runtime.processors = InProcessProcessors(
-                build_processors(backend, wrapper, view, settings), backend.events,
-                backend.projections)
+                build_processors(backend, wrapper, view, settings, applied=applied), backend.events,
+                backend.projections, applied)
             runtime.processors.start()
             runtime.tasks.append(asyncio.create_task(
                 build_watchdog(backend, view, settings).run(), name="watchdog"))
@@ -76,5 +80,6 @@ class Runtime:
         await asyncio.gather(*self.tasks, return_exceptions=True)
         if self.processors is not None:
             await self.processors.stop()
+        await self.applied.close()
         await self.backend.close()
 

@@ -90,6 +90,9 @@ class Projections(Protocol):
     ``apply`` writes the rows *and* a tracking record (the last position applied for that
     tracker and partition) together; applying a position at or before the tracked one
     changes nothing and returns False. That is what makes replays and redeliveries safe.
+    A caller that is the partition's single writer and already knows the tracked offset
+    passes it as ``last_applied``; an adapter whose check costs a round trip of its own
+    (Cassandra) then trusts it instead of reading the record again.
     """
 
     async def apply(
@@ -98,6 +101,8 @@ class Projections(Protocol):
         position: Position,
         upserts: Sequence[Row] = (),
         deletes: Sequence[RowRef] = (),
+        *,
+        last_applied: int | None = None,
     ) -> bool: ...
 
     async def tracked(self, tracker: str, topic: str) -> dict[int, int]:

@@ -4,8 +4,9 @@ One agent per processor consumes its topics in the ``<topic prefix>worker`` cons
 group (``truc.worker`` by default), so adding workers spreads the partitions. Each agent
 only decodes and calls the same ``Processor.handle`` the embedded loop calls; tracking
 records in Cassandra make Faust's at-least-once delivery exactly-once in the projections.
-The worker holding partition 0 of the packages topic also runs the deadline watchdog.
-No business rules here.
+Each handled position is also told to the worker's ``Applied``, so a processor waiting for
+another one here (webhooks for the package row) is woken at once. The worker holding
+partition 0 of the packages topic also runs the deadline watchdog. No business rules here.
 """
 
 from __future__ import annotations
@@ -24,8 +25,10 @@ from infra.avro import default_codec
 from infra.bootstrap import Backend, open_backend
 from infra.crypto import MasterKeyWrapper, load_master_key
 from infra.settings import Settings
+from streams.applied import Applied
 from streams.catalog import TOPICS, build_processors, build_watchdog
 from streams.runner import Processor, follow
+from streams.tracking import TrackingCache
 
 
 class ProcessorsService(Service):
@@ -40,6 +43,8 @@ class ProcessorsService(Service):
         self._backend: Backend | None = None
         self._processors: dict[str, Processor] = {}
         self._follower: asyncio.Task[None] | None = None
+        self.applied: Applied | None = None
+        self.tracking: TrackingCache | None = None
         self.ready = asyncio.Event()
 
     async def on_start(self) -> None:
@@ -50,7 +55,10 @@ class ProcessorsService(Service):
         view = RegistryView()
         self._follower = asyncio.create_task(
             follow(self._backend.events, [REGISTRY], view.apply))
-        found = build_processors(self._backend, wrapper, view, settings)
+        self.applied = Applied(self._backend.projections)
+        self.tracking = TrackingCache(self._backend.projections)
+        found = build_processors(self._backend, wrapper, view, settings,
+                                 applied=self.applied, tracking=self.tracking)
         self._processors = {p.name: p for p in found}
         self._watchdog = asyncio.create_task(
             build_watchdog(self._backend, view, settings, self._is_leader).run())
@@ -60,8 +68,16 @@ class ProcessorsService(Service):
         for task in (self._follower, self._watchdog):
             if task is not None:
                 task.cancel()
+        if self.applied is not None:
+            await self.applied.close()
         if self._backend is not None:
             await self._backend.close()
+
+    def forget_tracking(self) -> None:
+        """Partitions may move at a rebalance: what this worker remembers of tracking
+        records may be stale, so the next event of each partition reads them again."""
+        if self.tracking is not None:
+            self.tracking.forget()
 
     async def processor(self, name: str) -> Processor:
         await self.ready.wait()
@@ -90,6 +106,14 @@ def create_worker_app(settings: Settings) -> Any:
     )
     service = ProcessorsService(settings, lambda: holds_first_packages_partition(app, settings))
     app.add_dependency(service)  # started and stopped with the app
+
+    def forget(sender: Any, /, *args: Any, signal: Any, **kwargs: Any) -> None:
+        """Revoked is sent once the agents have finished their events in flight."""
+        service.forget_tracking()
+
+    app.on_partitions_revoked.connect(forget)
+    app.on_partitions_assigned.connect(forget)
+
     for name, topics in processor_topics().items():
         _add_agent(app, settings, name, topics, service)
     return app
@@ -132,6 +156,8 @@ def _add_agent(app: Any, settings: Settings, name: str, topics: tuple[str, ...],
                 codec.decode(msg.value),
             )
             await processor.handle(recorded)
+            if service.applied is not None:
+                service.applied.advance(name, recorded.position)
             yield None
 
     app.agent(topic, name=f"truc.{name}")(agent)

@@ -10,9 +10,11 @@ from infra.bootstrap import Backend
 from infra.crypto import MasterKeyWrapper
 from infra.settings import Settings
 from infra.vault import Vault
+from streams.applied import Applied
 from streams.packages import PackageProcessor
 from streams.runner import FoldProcessor, Processor, ProjectorProcessor
 from streams.shredder import ShredderProcessor
+from streams.tracking import TrackingCache
 from streams.watchdog import Watchdog
 from streams.webhooks import WebhookProcessor
 
@@ -26,18 +28,29 @@ TOPICS: dict[str, tuple[str, ...]] = {
 
 
 def build_processors(backend: Backend, wrapper: MasterKeyWrapper, view: RegistryView,
-                     settings: Settings) -> list[Processor]:
+                     settings: Settings, *, applied: Applied | None = None,
+                     tracking: TrackingCache | None = None) -> list[Processor]:
+    """``applied`` is what the driver advances as it handles events (the webhook
+    processor waits on it for the package row); ``tracking`` the offsets the processors
+    remember, which a driver whose partitions can move must be able to ``forget``."""
+    tracking = tracking or TrackingCache(backend.projections)
+    applied = applied or Applied(backend.projections)
+
     async def secret_of(key_id: str) -> str | None:
         blob = await backend.keys.get(key_id)
         return None if blob is None else wrapper.unwrap(blob, key_id.encode()).decode()
 
     vault = Vault(backend.content, backend.keys, wrapper)
-    found: list[Processor] = [ProjectorProcessor(p, backend.projections) for p in PROJECTORS]
+    found: list[Processor] = [ProjectorProcessor(p, backend.projections, tracking)
+                              for p in PROJECTORS]
     found.extend(FoldProcessor(f, backend.projections) for f in folds(settings.tz))
-    found.append(PackageProcessor(backend.events, backend.projections))
-    found.append(ShredderProcessor(backend.events, backend.projections, vault))
+    found.append(PackageProcessor(backend.events, backend.projections, tracking))
+    found.append(ShredderProcessor(backend.events, backend.projections, vault,
+                                   applied=applied))
     found.append(WebhookProcessor(backend.projections, view, secret_of,
-                                  settings.webhook_retry_seconds))
+                                  settings.webhook_retry_seconds,
+                                  applied=applied,
+                                  tracking=tracking))
     return found
 
 

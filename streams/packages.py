@@ -13,19 +13,27 @@ from hub.packages.model import Package
 from hub.packages.processor import TRACKER, package_ref, step
 from hub.ports import EventLog, Projections, Recorded
 from hub.topics import PACKAGES, record
+from streams.runner import settle
+from streams.tracking import TrackingCache
 
 
 class PackageProcessor:
     name = TRACKER
     topics: tuple[str, ...] = (PACKAGES,)
 
-    def __init__(self, log: EventLog, projections: Projections) -> None:
+    def __init__(self, log: EventLog, projections: Projections,
+                 tracking: TrackingCache | None = None) -> None:
         self._log = log
         self._projections = projections
+        self._tracking = tracking or TrackingCache(projections)
 
     async def handle(self, recorded: Recorded) -> bool:
+        with self._tracking.handling(self.name, recorded.position):
+            return await self._handle(recorded)
+
+    async def _handle(self, recorded: Recorded) -> bool:
         pos = recorded.position
-        done = (await self._projections.tracked(self.name, pos.topic)).get(pos.partition, -1)
+        done = await self._tracking.done(self.name, pos)
         if pos.offset <= done:
             return False
         event = recorded.event
@@ -34,9 +42,18 @@ class PackageProcessor:
         outcome = step(before, event)
         for derived in outcome.derived:
             await record(self._log, derived)
-        return await self._projections.apply(self.name, pos, outcome.writes.upserts,
-                                             outcome.writes.deletes)
+        applied = await self._projections.apply(self.name, pos, outcome.writes.upserts,
+                                                outcome.writes.deletes, last_applied=done)
+        settle(self._tracking, self.name, pos, applied)
+        if applied and package_id:
+            self._tracking.remember(self.name, package_id, outcome.package)
+        return applied
 
     async def _load(self, package_id: str) -> Package | None:
+        """The package as this processor last wrote it (it is the row's only writer),
+        else as stored."""
+        known = self._tracking.recall(self.name, package_id)
+        if isinstance(known, Package):
+            return known
         row = await self._projections.get(package_ref(package_id))
         return None if row is None else Package.from_json(dict(row.body))

@@ -15,6 +15,8 @@ from typing import Protocol
 
 from hub.ports import EventLog, JSONValue, Position, Projections, Recorded, RowRef
 from hub.projection import Fold, Projector, counter_ref, writes_of
+from streams.applied import Applied
+from streams.tracking import TrackingCache
 
 log = logging.getLogger(__name__)
 
@@ -31,14 +33,34 @@ class Processor(Protocol):
 class ProjectorProcessor:
     """A pure projector, applied with its tracking record."""
 
-    def __init__(self, projector: Projector, projections: Projections) -> None:
+    def __init__(self, projector: Projector, projections: Projections,
+                 tracking: TrackingCache | None = None) -> None:
         self.projector = projector
         self.name = projector.name
         self.topics = projector.topics
         self._projections = projections
+        self._tracking = tracking or TrackingCache(projections)
 
     async def handle(self, recorded: Recorded) -> bool:
-        return await apply_recorded(self.projector, self._projections, recorded)
+        pos = recorded.position
+        with self._tracking.handling(self.name, pos):
+            done = await self._tracking.done(self.name, pos)
+            if pos.offset <= done:
+                return False
+            writes = self.projector.project(recorded.event)
+            applied = await self._projections.apply(self.name, pos, writes.upserts,
+                                                    writes.deletes, last_applied=done)
+        settle(self._tracking, self.name, pos, applied)
+        return applied
+
+
+def settle(tracking: TrackingCache, tracker: str, position: Position, applied: bool) -> None:
+    """After ``apply``: remember the position, or — if the store was ahead of what this
+    process believed — forget the stale offset so the next event reads it again."""
+    if applied:
+        tracking.note(tracker, position)
+    else:
+        tracking.forget_tracker(tracker, position.topic)
 
 
 async def apply_recorded(
@@ -62,21 +84,26 @@ async def resume_positions(
     return start
 
 
-async def run_processor(processor: Processor, log_: EventLog, projections: Projections) -> None:
-    """Runs until cancelled, handling every new event in log order."""
+async def run_processor(processor: Processor, log_: EventLog, projections: Projections,
+                        applied: Applied | None = None) -> None:
+    """Runs until cancelled, handling every new event in log order; tells ``applied``
+    each position once handled, which wakes whoever waits for it."""
     start = await resume_positions(processor.name, processor.topics, projections)
     async for recorded in log_.subscribe(list(processor.topics), start):
         await processor.handle(recorded)
+        if applied is not None:
+            applied.advance(processor.name, recorded.position)
 
 
 class InProcessProcessors:
     """The embedded hub's processors: one asyncio task each."""
 
     def __init__(self, processors: Sequence[Processor], log_: EventLog,
-                 projections: Projections) -> None:
+                 projections: Projections, applied: Applied | None = None) -> None:
         self._processors = processors
         self._log = log_
         self._projections = projections
+        self._applied = applied
         self._tasks: list[asyncio.Task[None]] = []
 
     def start(self) -> None:
@@ -88,7 +115,7 @@ class InProcessProcessors:
         """A failing processor logs and restarts from its tracked position."""
         while True:
             try:
-                await run_processor(processor, self._log, self._projections)
+                await run_processor(processor, self._log, self._projections, self._applied)
             except asyncio.CancelledError:
                 raise
             except Exception:
@@ -100,17 +127,6 @@ class InProcessProcessors:
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
         self._tasks.clear()
-
-
-async def wait_applied(projections: Projections, tracker: str, position: Position,
-                       seconds: float = 10) -> None:
-    """Waits until ``tracker`` has applied ``position`` (TimeoutError if it does not)."""
-    async with asyncio.timeout(seconds):
-        delay = 0.002
-        while (await projections.tracked(tracker, position.topic)).get(
-                position.partition, -1) < position.offset:
-            await asyncio.sleep(delay)
-            delay = min(delay * 2, 0.05)
 
 
 async def follow(log_: EventLog, topics: list[str], apply: Callable[[Recorded], Awaitable[None]]

@@ -33,7 +33,7 @@ from hub.packages.processor import (
 from hub.ports import EventLog, Position, Projections, Recorded
 from hub.topics import PACKAGES, record
 from infra.vault import Vault
-from streams.runner import wait_applied
+from streams.applied import Applied
 
 log = logging.getLogger(__name__)
 
@@ -42,11 +42,13 @@ class ShredderProcessor:
     name = SHREDDER
     topics: tuple[str, ...] = (PACKAGES,)
 
-    def __init__(self, log_: EventLog, projections: Projections, vault: Vault,
-                 track_every: int = 64, patience: float = 30) -> None:
+    def __init__(self, log_: EventLog, projections: Projections, vault: Vault, *,
+                 track_every: int = 64, patience: float = 30,
+                 applied: Applied | None = None) -> None:
         self._log = log_
         self._projections = projections
         self._vault = vault
+        self._applied = applied or Applied(projections)
         self._track_every = track_every
         self._patience = patience
         self._untracked: dict[tuple[str, int], int] = {}
@@ -75,7 +77,7 @@ class ShredderProcessor:
         long as it takes (a shred must not be skipped because that processor lags)."""
         while True:
             try:
-                await wait_applied(self._projections, TRACKER, pos, self._patience)
+                await self._applied.wait(TRACKER, pos, self._patience)
                 break
             except TimeoutError:
                 log.warning("shredder: package processor has not applied %s yet", pos)

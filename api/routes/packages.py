@@ -23,7 +23,8 @@ router = APIRouter(prefix="/v1", tags=["packages"])
 RANGE = re.compile(r"^bytes=(\d*)-(\d*)$")
 
 
-def packages(runtime: RuntimeDep) -> Packages:
+async def packages(runtime: RuntimeDep) -> Packages:
+    """``async``: a plain ``def`` dependency would run in the thread pool each call."""
     return Packages(runtime)
 
 

@@ -25,6 +25,7 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from enum import Enum
+from functools import cached_property
 from typing import Literal, Protocol
 from urllib.parse import quote, unquote_to_bytes, urlsplit
 
@@ -118,9 +119,17 @@ class HttpRequest:
 
     def header(self, name: str) -> str | None:
         """All values of a header joined by ``,`` (as SigV4 does), or None when absent."""
-        wanted = name.lower()
-        values = [_trimall(v) for n, v in self.headers if n.strip().lower() == wanted]
-        return ",".join(values) if values else None
+        return self._by_name.get(name.lower())
+
+    @cached_property
+    def _by_name(self) -> dict[str, str]:
+        """Every header once, by lower-case name: verifying a request looks up each signed
+        header once per canonical form, and scanning the whole list each time showed in
+        the hub's profile."""
+        values: dict[str, list[str]] = {}
+        for n, v in self.headers:
+            values.setdefault(n.strip().lower(), []).append(_trimall(v))
+        return {n: ",".join(v) for n, v in values.items()}
 
 
 @dataclass(frozen=True)
@@ -376,16 +385,18 @@ def verify_signature(
     _check_scope(auth, timestamp, provider, region, service)
     _check_signed_headers(req, auth, provider)
     _check_payload(req, provider, allow_unsigned_payload)
-    candidates = [string_to_sign(auth.algorithm, timestamp, auth.scope, c)
-                  for c in _canonical_candidates(req, auth.signed_headers, provider)]
+    # lazily: the older curl forms are only built when SigV4's own form does not match
+    candidates = (string_to_sign(auth.algorithm, timestamp, auth.scope, c)
+                  for c in _canonical_candidates(req, auth.signed_headers, provider))
     if any(matches(to_sign) for to_sign in candidates):
         return
+    canonical = canonical_request(req, auth.signed_headers, provider)
     raise AuthError(
         "The signature does not match. Compare your canonical request and string to sign "
         "with the hub's (in this error's extra); check the secret key and the signed headers.",
         code="signature_mismatch",
-        canonical_request=canonical_request(req, auth.signed_headers, provider),
-        string_to_sign=candidates[0],
+        canonical_request=canonical,
+        string_to_sign=string_to_sign(auth.algorithm, timestamp, auth.scope, canonical),
     )
 
 

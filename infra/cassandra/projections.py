@@ -3,7 +3,8 @@
 Rows and the tracking record go in one LOGGED batch: Cassandra guarantees that either
 all of it eventually applies or none does, so a row is never kept without the position
 that produced it. Upserts are idempotent, and each partition of a topic has one consumer,
-so check-then-write on the tracking record is safe.
+so check-then-write on the tracking record is safe — and a consumer that remembers the
+offset it last applied (``last_applied``, see ``streams/tracking.py``) skips the read.
 """
 
 from __future__ import annotations
@@ -45,8 +46,11 @@ class CassandraProjections:
         position: Position,
         upserts: Sequence[Row] = (),
         deletes: Sequence[RowRef] = (),
+        *,
+        last_applied: int | None = None,
     ) -> bool:
-        done = (await self.tracked(tracker, position.topic)).get(position.partition)
+        done = last_applied if last_applied is not None else (
+            await self.tracked(tracker, position.topic)).get(position.partition)
         if done is not None and done >= position.offset:
             return False
         batch = BatchStatement(batch_type=BatchType.LOGGED)

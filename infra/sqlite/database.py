@@ -1,7 +1,11 @@
 """One SQLite file shared by every embedded adapter.
 
 SQLite calls block, so each database gets one dedicated thread: calls queue on it in order
-(one writer, as SQLite wants) while the event loop stays free. WAL lets other processes
+(one writer, as SQLite wants) while the event loop stays free. The hop is hand-made — a
+queue to the thread, ``call_soon_threadsafe`` back — rather than a ``ThreadPoolExecutor``:
+the executor's ``concurrent.futures.Future`` (a ``threading.Condition`` each), its
+semaphore and the future chaining cost more than most of the queries themselves, and the
+hub makes dozens of hops per package. WAL lets other processes
 (the CLI, a replay) read the same file while the hub writes. ``secure_delete`` makes
 deleted chunks and keys be overwritten on disk, which crypto-shredding relies on.
 """
@@ -9,11 +13,13 @@ deleted chunks and keys be overwritten on disk, which crypto-shredding relies on
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import queue
 import sqlite3
+import threading
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import TypeVar
+from typing import Any, TypeVar
 
 T = TypeVar("T")
 
@@ -38,10 +44,14 @@ CREATE TABLE IF NOT EXISTS seen_signatures (
 """
 
 
+Job = tuple[Callable[[], Any], asyncio.Future[Any], asyncio.AbstractEventLoop]
+
+
 class Database:
     def __init__(self, path: Path) -> None:
         self.path = path
-        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="sqlite")
+        self._jobs: queue.SimpleQueue[Job | None] = queue.SimpleQueue()
+        self._thread: threading.Thread | None = None
         self._conn: sqlite3.Connection | None = None
 
     async def open(self) -> Database:
@@ -66,7 +76,24 @@ class Database:
 
     async def run(self, fn: Callable[[], T]) -> T:
         """Runs ``fn`` on the database's own thread."""
-        return await asyncio.get_running_loop().run_in_executor(self._executor, fn)
+        if self._thread is None:
+            self._thread = threading.Thread(target=self._serve, name="sqlite", daemon=True)
+            self._thread.start()
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[T] = loop.create_future()
+        self._jobs.put((fn, future, loop))
+        return await future
+
+    def _serve(self) -> None:
+        """The database thread: runs jobs in order until ``close`` sends None."""
+        while (job := self._jobs.get()) is not None:
+            fn, future, loop = job
+            try:
+                result = fn()
+            except BaseException as exc:  # handed to the caller, whatever it is
+                _hand_back(loop, future, None, exc)
+            else:
+                _hand_back(loop, future, result, None)
 
     def transaction(self, fn: Callable[[sqlite3.Connection], T]) -> Callable[[], T]:
         """Wraps ``fn`` in BEGIN IMMEDIATE … COMMIT (rolled back if it raises)."""
@@ -90,4 +117,23 @@ class Database:
         if self._conn is not None:
             await self.run(self.conn.close)
             self._conn = None
-        self._executor.shutdown(wait=True)
+        if self._thread is not None:
+            self._jobs.put(None)
+            await asyncio.to_thread(self._thread.join)
+            self._thread = None
+
+
+def _hand_back(loop: asyncio.AbstractEventLoop, future: asyncio.Future[Any], result: Any,
+               error: BaseException | None) -> None:
+    """From the database thread: settle ``future`` on its loop (unless it was cancelled)."""
+
+    def settle() -> None:
+        if future.cancelled():
+            return
+        if error is not None:
+            future.set_exception(error)
+        else:
+            future.set_result(result)
+
+    with contextlib.suppress(RuntimeError):  # the loop closed: nobody waits any more
+        loop.call_soon_threadsafe(settle)

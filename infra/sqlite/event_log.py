@@ -2,14 +2,21 @@
 
 Events are stored in the same Avro single-object encoding as on Kafka, so a replay or an
 export reads the same bytes whichever backend wrote them. Subscribers in this process are
-woken at once by an ``asyncio.Event``; other processes' appends are seen by polling.
+woken at once — only those of the topic appended to; other processes' appends are seen by
+polling.
+
+The latest events this process appended are also kept in memory (``TAIL`` per topic), as
+decoded from their own stored bytes, so that the embedded hub's subscribers (processors,
+notifier, registry follower) read them without a trip to the database thread and without
+decoding the same bytes once each. An offset found there is exactly the row committed at
+that offset; anything else (older events, other processes' appends) is read from SQLite.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import sqlite3
+from collections import defaultdict
 from collections.abc import AsyncIterator, Collection, Mapping, Sequence
 
 from hub.events import Event
@@ -21,6 +28,8 @@ PARTITION = 0
 BATCH = 500
 READ_BATCH = 5000
 """Rows per query when reading to the end (replays): fewer hops to the database thread."""
+TAIL = 4096
+"""Events per topic kept in memory after this process appended them."""
 
 
 class SqliteEventLog:
@@ -30,7 +39,10 @@ class SqliteEventLog:
         self._db = db
         self._codec = codec or default_codec()
         self._poll = poll_seconds
-        self._appended = asyncio.Event()
+        self._listeners: dict[str, set[asyncio.Event]] = defaultdict(set)
+        self._tail: dict[str, dict[int, Recorded]] = defaultdict(dict)
+        self._end: dict[str, int] = {}
+        """Per topic, the offset after the last one this process appended."""
 
     async def append(self, topic: str, key: str, event: Event) -> Position:
         payload = self._codec.encode(event)
@@ -48,9 +60,19 @@ class SqliteEventLog:
             return offset
 
         offset = await self._db.run(self._db.transaction(insert))
-        self._appended.set()  # wakes every waiting subscriber, then re-arms
-        self._appended.clear()
-        return Position(topic, PARTITION, offset)
+        position = Position(topic, PARTITION, offset)
+        self._remember(Recorded(position, key, self._codec.decode(payload)))
+        for wake in self._listeners.get(topic, ()):
+            wake.set()
+        return position
+
+    def _remember(self, recorded: Recorded) -> None:
+        pos = recorded.position
+        tail = self._tail[pos.topic]
+        tail[pos.offset] = recorded
+        self._end[pos.topic] = max(self._end.get(pos.topic, 0), pos.offset + 1)
+        if len(tail) > TAIL:
+            del tail[next(iter(tail))]  # the oldest appended
 
     async def end_offsets(self, topic: str) -> dict[int, int]:
         row = await self._db.run(
@@ -102,21 +124,45 @@ class SqliteEventLog:
         self, topics: Sequence[str], start: Mapping[tuple[str, int], int] | None = None
     ) -> AsyncIterator[Recorded]:
         offsets = {t: (start or {}).get((t, PARTITION), 0) for t in topics}
-        while True:
-            found = False
+        wake = asyncio.Event()
+        for topic in topics:
+            self._listeners[topic].add(wake)
+        polled = True  # the first round reads what is stored
+        try:
+            while True:
+                wake.clear()  # before reading: an append from now on sets it again
+                found = False
+                for topic in topics:
+                    async for recorded in self._next(topic, offsets[topic], polled):
+                        offsets[topic] = recorded.position.offset + 1
+                        found = True
+                        yield recorded
+                if not found:
+                    try:
+                        await asyncio.wait_for(wake.wait(), self._poll)
+                        polled = False
+                    except TimeoutError:  # then read the table: another process may append
+                        polled = True
+        finally:
             for topic in topics:
-                batch, _ = await self._batch(topic, offsets[topic], None)
-                for recorded in batch:
-                    yield recorded
-                if batch:
-                    offsets[topic] = batch[-1].position.offset + 1
-                    found = True
-            if not found:
-                await self._wait_for_append()
+                self._listeners[topic].discard(wake)
 
-    async def _wait_for_append(self) -> None:
-        with contextlib.suppress(TimeoutError):  # then poll: another process may append
-            await asyncio.wait_for(self._appended.wait(), self._poll)
+    async def _next(self, topic: str, offset: int, polled: bool) -> AsyncIterator[Recorded]:
+        """What follows ``offset``: from memory while it has it, else one batch read —
+        unless woken by this process's append (not ``polled``) and past everything it
+        appended: then nothing is new here, and other processes' appends wait for the
+        next poll, as they always did."""
+        tail = self._tail.get(topic, {})
+        if offset in tail:
+            while (recorded := tail.get(offset)) is not None:
+                yield recorded
+                offset += 1
+            return
+        if not polled and offset >= self._end.get(topic, 0):
+            return
+        batch, _ = await self._batch(topic, offset, None)
+        for recorded in batch:
+            yield recorded
 
     async def close(self) -> None:
         """The database belongs to whoever opened it."""

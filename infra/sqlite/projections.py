@@ -21,7 +21,12 @@ class SqliteProjections:
         position: Position,
         upserts: Sequence[Row] = (),
         deletes: Sequence[RowRef] = (),
+        *,
+        last_applied: int | None = None,
     ) -> bool:
+        """``last_applied`` is not needed: the check below runs inside the write's own
+        transaction, on the same trip to the database thread, and stays the authority."""
+
         def write(conn: sqlite3.Connection) -> bool:
             row = conn.execute(
                 "SELECT offset FROM projection_tracking WHERE tracker=? AND topic=? "

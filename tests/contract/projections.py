@@ -47,6 +47,20 @@ class ProjectionsContract:
         row = await projections.get(ref(self.view))
         assert row is not None and row.body == {"v": 1}
 
+    async def test_a_writer_that_knows_the_tracked_offset_applies_once(
+        self, projections: Projections
+    ) -> None:
+        tracker, row_ref = self.view, ref(self.view)
+        assert await projections.apply(tracker, Position("s", 0, 0), [Row(row_ref, {"v": 1})],
+                                       last_applied=-1)
+        assert await projections.apply(tracker, Position("s", 0, 1), [Row(row_ref, {"v": 2})],
+                                       last_applied=0)
+        assert not await projections.apply(tracker, Position("s", 0, 1),
+                                           [Row(row_ref, {"v": 3})], last_applied=1)
+        assert await projections.tracked(tracker, "s") == {0: 1}
+        row = await projections.get(ref(self.view))
+        assert row is not None and row.body == {"v": 2}
+
     async def test_tracking_is_per_tracker_topic_and_partition(
         self, projections: Projections
     ) -> None:

@@ -23,8 +23,9 @@ from infra.sqlite.event_log import SqliteEventLog
 from infra.sqlite.projections import SqliteProjections
 from infra.sqlite.stores import SqliteContentStore, SqliteKeyStore
 from infra.vault import Vault
+from streams.applied import Applied
 from streams.packages import PackageProcessor
-from streams.runner import InProcessProcessors, Processor, wait_applied
+from streams.runner import InProcessProcessors, Processor
 from streams.shredder import ShredderProcessor
 from tests.unit.test_packages import CTX, DEST, DIGEST, LIMITS, SOURCE, send, world
 
@@ -116,7 +117,7 @@ async def test_the_ack_is_visible_before_a_slow_shred_finishes(hub: Hub) -> None
     loop.start()
     try:
         pkg, ack = await stored_package(hub, vault)
-        await wait_applied(hub.projections, TRACKER, ack, seconds=0.5)
+        await Applied(hub.projections).wait(TRACKER, ack, seconds=0.5)
         acked = await hub.package(pkg.package_id)
         assert acked.all_closed and not acked.shredded, "ack applied while the shred runs"
         done = await wait_until(hub, pkg.package_id, lambda p: p.shredded)
@@ -137,7 +138,7 @@ async def test_a_shred_cut_short_by_a_crash_is_finished_on_restart(hub: Hub) -> 
     loop.start()
     try:
         pkg, ack = await stored_package(hub, vault)
-        await wait_applied(hub.projections, TRACKER, ack, seconds=5)
+        await Applied(hub.projections).wait(TRACKER, ack, seconds=5)
         async with asyncio.timeout(5):
             while dying.batches < 2:
                 await asyncio.sleep(0.01)

@@ -1,0 +1,107 @@
+"""The cheaper hot path keeps its guarantees: the webhook processor's lazy tracking, the
+embedded log's in-memory tail, the package processor's remembered packages and the
+hand-written package serialisation."""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import uuid
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+
+from hub.packages.model import Delivery, DeliveryState, Package, PackageState, Step
+from hub.ports import Position, Recorded
+from hub.registry.view import RegistryView
+from hub.topics import PACKAGES, record
+from infra.sqlite.database import Database
+from infra.sqlite.event_log import SqliteEventLog
+from infra.sqlite.projections import SqliteProjections
+from streams.webhooks import FLUSH_EVERY, WebhookProcessor
+from tests.factories import chunk_stored
+
+
+@pytest.fixture
+async def db(tmp_path: Path) -> AsyncIterator[Database]:
+    database = await Database(tmp_path / "t.sqlite3").open()
+    yield database
+    await database.close()
+
+
+async def no_secret(key_id: str) -> str | None:
+    return None
+
+
+def stored_at(offset: int) -> Recorded:
+    return Recorded(Position(PACKAGES, 0, offset), "p1", chunk_stored("p1", offset))
+
+
+async def test_webhooks_write_tracking_only_every_so_often_when_nobody_is_hooked(
+        db: Database) -> None:
+    projections = SqliteProjections(db)
+    hooks = WebhookProcessor(projections, RegistryView(), no_secret)
+    for offset in range(FLUSH_EVERY - 1):
+        assert await hooks.handle(stored_at(offset))
+    assert await projections.tracked(hooks.name, PACKAGES) == {}
+    assert not await hooks.handle(stored_at(3))  # handled already, even though unwritten
+    assert await hooks.handle(stored_at(FLUSH_EVERY - 1))
+    assert await projections.tracked(hooks.name, PACKAGES) == {0: FLUSH_EVERY - 1}
+
+
+async def test_webhooks_restarted_handle_again_only_what_was_never_written(
+        db: Database) -> None:
+    projections = SqliteProjections(db)
+    first = WebhookProcessor(projections, RegistryView(), no_secret)
+    for offset in range(FLUSH_EVERY + 5):
+        await first.handle(stored_at(offset))
+    restarted = WebhookProcessor(projections, RegistryView(), no_secret)
+    assert not await restarted.handle(stored_at(FLUSH_EVERY - 1))
+    assert await restarted.handle(stored_at(FLUSH_EVERY))
+
+
+async def test_the_log_serves_its_own_appends_as_stored(db: Database) -> None:
+    log = SqliteEventLog(db, poll_seconds=0.05)
+    events = [chunk_stored("p1", i) for i in range(5)]
+    for event in events:
+        await record(log, event)
+    from_memory = await _take(log.subscribe([PACKAGES], {(PACKAGES, 0): 2}), 3)
+    from_disk = [r async for r in SqliteEventLog(db).read(PACKAGES, {0: 2})]
+    assert from_memory == from_disk
+    assert [r.event for r in from_memory] == events[2:]
+
+
+async def test_a_subscriber_sees_another_process_s_appends_and_its_own(db: Database) -> None:
+    log, other = SqliteEventLog(db, poll_seconds=0.02), SqliteEventLog(db)
+    feed = log.subscribe([PACKAGES])
+    await record(other, chunk_stored("p1", 0))
+    await record(log, chunk_stored("p1", 1))
+    await record(other, chunk_stored("p1", 2))
+    got = await _take(feed, 3)
+    assert [r.position.offset for r in got] == [0, 1, 2]
+    assert [r.event.index for r in got] == [0, 1, 2]  # type: ignore[attr-defined]
+
+
+async def _take(feed: AsyncIterator[Recorded], n: int) -> list[Recorded]:
+    got: list[Recorded] = []
+    async with asyncio.timeout(5):
+        async for recorded in feed:
+            got.append(recorded)
+            if len(got) == n:
+                break
+    return got
+
+
+def test_package_json_is_what_asdict_gave() -> None:
+    pkg = Package(
+        str(uuid.uuid4()), "a1", "000.00.11.H53", "app1", ("000.00.12.H53",), "t", "urgent",
+        "json", "truc/1", 10, "ab" * 32, "2026-11-27T00:00:00+00:00",
+        state=PackageState.SEALED, chunk_size=4, chunk_count=3, deadline=None,
+        deliveries={"a2": Delivery("a2", "000.00.12.H53", DeliveryState.NOTIFIED, "now",
+                                   (("01", "then"),))},
+        timeline=(Step("e1", "now", "PackageRequested", "a1", None),
+                  Step("e2", "later", "DeliveryNotified", "a2", "ws")),
+        recipient_ids=("a2",))
+    assert pkg.to_json() == dataclasses.asdict(pkg)
+    assert Package.from_json(pkg.to_json()) == pkg

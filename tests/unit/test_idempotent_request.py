@@ -1,0 +1,35 @@
+"""A send request cut between its two appends (PackageRequested without SpaceGranted): the
+client's retry with the same Idempotency-Key must get a usable space, not an empty one."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from pathlib import Path
+
+from api.packages_service import Packages
+from api.runtime import Runtime
+from hub.packages import decisions as decide
+from hub.topics import record
+from infra.settings import Settings
+from tests.unit.test_packages import CTX, LIMITS, SOURCE, send, world
+
+
+async def test_a_retry_after_a_cut_request_is_granted_its_space(tmp_path: Path) -> None:
+    rt = await Runtime.open(Settings(data_dir=tmp_path), run_processors=True)
+    try:
+        reg, callers = world()
+        rt.view.registry = reg
+        req = replace(send(), idempotency_key="retry-1")
+        requested, _space = decide.request_package(reg, callers[SOURCE], CTX, req, LIMITS)
+        position = await record(rt.backend.events, requested)  # ...and the call dies here
+        packages = Packages(rt)
+        await packages.settled(position)
+        cut = await packages.load(requested.package_id)
+        assert cut is not None and cut.space_expires_at is None and cut.chunk_count == 0
+        again = await packages.request(callers[SOURCE], req)
+        assert again.package_id == requested.package_id
+        assert again.space_expires_at is not None and again.chunk_count == 2
+        twice = await packages.request(callers[SOURCE], req)
+        assert (twice.space_expires_at, twice.chunk_count) == (again.space_expires_at, 2)
+    finally:
+        await rt.close()
