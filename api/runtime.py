@@ -22,6 +22,7 @@ from infra.settings import Settings
 from infra.tokens import TokenSigner
 from infra.vault import Vault
 from streams.catalog import build_processors
+from streams.presence import PresenceWatchdog
 from streams.runner import InProcessProcessors, follow
 
 log = logging.getLogger(__name__)
@@ -61,6 +62,8 @@ class Runtime:
                 build_processors(backend, wrapper, view, settings), backend.events,
                 backend.projections)
             runtime.processors.start()
+            runtime.tasks.append(asyncio.create_task(
+                presence_watchdog(runtime).run(), name="presence-watchdog"))
         await runtime.catch_up()
         return runtime
 
@@ -76,3 +79,11 @@ class Runtime:
             await self.processors.stop()
         await self.backend.close()
 
+
+
+def presence_watchdog(runtime: Runtime) -> PresenceWatchdog:
+    """The embedded hub is its own only node: it runs the watchdog itself."""
+    settings = runtime.settings
+    return PresenceWatchdog(runtime.backend.events, runtime.backend.projections,
+                            runtime.backend.clock, timedelta(seconds=settings.heartbeat_seconds),
+                            settings.node_missed_heartbeats)

@@ -1,15 +1,18 @@
 """The Faust worker (`truc worker`): the distributed driver of the hub's processors.
 
 One agent per processor consumes its topics in the ``<topic prefix>worker`` consumer
-group (``truc.worker`` by default), so adding workers spreads the partitions. Each agent only decodes and calls the same
-``Processor.handle`` the embedded loop calls; tracking records in Cassandra make Faust's
-at-least-once delivery exactly-once in the projections. No business rules here.
+group (``truc.worker`` by default), so adding workers spreads the partitions. Each agent
+only decodes and calls the same ``Processor.handle`` the embedded loop calls; tracking
+records in Cassandra make Faust's at-least-once delivery exactly-once in the projections.
+No business rules here.
 """
 
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import AsyncIterator
+from datetime import timedelta
 from typing import Any
 
 import faust
@@ -17,12 +20,13 @@ from mode import Service
 
 from hub.ports import Position, Recorded
 from hub.registry.view import RegistryView
-from hub.topics import REGISTRY
+from hub.topics import PRESENCE, REGISTRY
 from infra.avro import default_codec
 from infra.bootstrap import Backend, open_backend
 from infra.crypto import MasterKeyWrapper, load_master_key
 from infra.settings import Settings
 from streams.catalog import TOPICS, build_processors
+from streams.presence import PresenceWatchdog
 from streams.runner import Processor, follow
 
 
@@ -34,6 +38,7 @@ class ProcessorsService(Service):
         self.settings = settings
         self._backend: Backend | None = None
         self._processors: dict[str, Processor] = {}
+        self.watchdog: PresenceWatchdog | None = None
         self._follower: asyncio.Task[None] | None = None
         self.ready = asyncio.Event()
 
@@ -47,6 +52,9 @@ class ProcessorsService(Service):
             follow(self._backend.events, [REGISTRY], view.apply))
         found = build_processors(self._backend, wrapper, view, settings)
         self._processors = {p.name: p for p in found}
+        self.watchdog = PresenceWatchdog(
+            self._backend.events, self._backend.projections, self._backend.clock,
+            timedelta(seconds=settings.heartbeat_seconds), settings.node_missed_heartbeats)
         self.ready.set()
 
     async def on_stop(self) -> None:
@@ -84,7 +92,25 @@ def create_worker_app(settings: Settings) -> Any:
     app.add_dependency(service)  # started and stopped with the app
     for name, topics in processor_topics().items():
         _add_agent(app, settings, name, topics, service)
+    _add_watchdog(app, settings, service)
     return app
+
+
+def _add_watchdog(app: Any, settings: Settings, service: ProcessorsService) -> None:
+    """The presence watchdog runs on one worker: the one that owns partition 0 of the
+    presence topic (the group gives each partition to exactly one member). During a
+    rebalance two may sweep at once; the fold ignores the repeated loss."""
+    first = (settings.topic_prefix + PRESENCE, 0)
+
+    async def sweep() -> None:
+        owned = {(tp.topic, tp.partition) for tp in app.consumer.assignment()}
+        if first in owned and service.watchdog is not None:
+            try:
+                await service.watchdog.tick()
+            except Exception:
+                logging.getLogger(__name__).exception("presence watchdog sweep failed")
+
+    app.timer(settings.heartbeat_seconds, name="truc.presence-watchdog")(sweep)
 
 
 def worker_group(settings: Settings) -> str:

@@ -9,6 +9,7 @@ from infra.crypto import MasterKeyWrapper
 from infra.settings import Settings
 from infra.vault import Vault
 from streams.packages import PackageProcessor
+from streams.presence import PresenceProcessor
 from streams.runner import Processor, ProjectorProcessor
 from streams.webhooks import WebhookProcessor
 
@@ -16,6 +17,7 @@ TOPICS: dict[str, tuple[str, ...]] = {
     **{p.name: p.topics for p in PROJECTORS},
     PackageProcessor.name: PackageProcessor.topics,
     WebhookProcessor.name: WebhookProcessor.topics,
+    PresenceProcessor.name: PresenceProcessor.topics,
 }
 
 
@@ -30,4 +32,5 @@ def build_processors(backend: Backend, wrapper: MasterKeyWrapper, view: Registry
     found.append(PackageProcessor(backend.events, backend.projections, vault))
     found.append(WebhookProcessor(backend.projections, view, secret_of,
                                   settings.webhook_retry_seconds))
+    found.append(PresenceProcessor(backend.projections))
     return found

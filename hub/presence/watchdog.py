@@ -1,0 +1,62 @@
+"""The cluster-wide presence timer rule: connections of a node that stopped are lost.
+
+A node that crashes records nothing, so its connections would look open for ever. Each
+node beats (``NodeHeartbeat``) every heartbeat interval; the watchdog, run by one process
+for the whole hub, declares a connection lost (``AgencyDisconnected``, reason
+``node_lost``) when its node missed ``missed`` beats in a row, or when the node has
+restarted since the connection opened (what the previous run held is gone). The event id
+is derived from the connection, so saying it twice records the same fact, which the fold
+ignores.
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from hub import events as ev
+from hub.presence.model import AgencyPresence, Connection, parse
+
+NODE_LOST = "node_lost"
+_IDS = uuid.UUID("6c1e0f52-3d0a-4a8e-9a57-2f8b2f6f0a11")
+
+
+@dataclass(frozen=True)
+class NodeBeat:
+    node: str
+    started_at: datetime
+    last_beat: datetime
+    interval: timedelta
+
+    @classmethod
+    def from_json(cls, body: dict[str, object]) -> NodeBeat:
+        return cls(str(body["node"]), parse(str(body["started_at"])),
+                   parse(str(body["last_beat"])),
+                   timedelta(milliseconds=int(str(body["interval_ms"]))))
+
+
+def is_lost(conn: Connection, node: NodeBeat | None, now: datetime, default: timedelta,
+            missed: int) -> bool:
+    """A node never heard of is judged by the connection's own age."""
+    if node is None:
+        return now - parse(conn.since) > default * missed
+    if node.started_at > parse(conn.since):
+        return True
+    return now - node.last_beat > node.interval * missed
+
+
+def lost(agencies: list[AgencyPresence], nodes: dict[str, NodeBeat], now: datetime,
+         default: timedelta, missed: int) -> list[ev.AgencyDisconnected]:
+    """Every open connection whose node is gone, as the events that end them."""
+    return [_lost(agency, conn, now) for agency in agencies
+            for conn in agency.connections.values()
+            if is_lost(conn, nodes.get(conn.node), now, default, missed)]
+
+
+def _lost(agency: AgencyPresence, conn: Connection, now: datetime) -> ev.AgencyDisconnected:
+    return ev.AgencyDisconnected(
+        event_id=str(uuid.uuid5(_IDS, f"{conn.connection_id}:{NODE_LOST}")), occurred_at=now,
+        actor="presence-watchdog", correlation_id=conn.connection_id,
+        agency_id=agency.agency_id, agency_code=agency.agency_code, app_id=conn.app_id,
+        node=conn.node, reason=NODE_LOST)

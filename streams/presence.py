@@ -1,0 +1,81 @@
+"""Drivers of presence: the projection processor and the watchdog timer.
+
+The processor folds each agency's presence events (``hub.presence.model.step``) into its
+rows, exactly once through the tracking record. The watchdog reads the open connections
+and the nodes' heartbeats and records ``node_lost`` disconnects; it runs in one process
+(the embedded hub, or the worker that owns partition 0 of the presence topic) and is safe
+to run twice, since the fold ignores a disconnect of a connection already closed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from datetime import timedelta
+
+from hub import events as ev
+from hub.ports import Clock, EventLog, Projections, Recorded
+from hub.presence import watchdog
+from hub.presence.model import ALL, INDEX, NODES, TRACKER, AgencyPresence, index_ref, step
+from hub.topics import PRESENCE, record
+
+log = logging.getLogger(__name__)
+
+
+class PresenceProcessor:
+    name = TRACKER
+    topics: tuple[str, ...] = (PRESENCE,)
+
+    def __init__(self, projections: Projections) -> None:
+        self._projections = projections
+
+    async def handle(self, recorded: Recorded) -> bool:
+        pos = recorded.position
+        done = (await self._projections.tracked(self.name, pos.topic)).get(pos.partition, -1)
+        if pos.offset <= done:
+            return False
+        event = recorded.event
+        agency_id = getattr(event, "agency_id", None)
+        before = await self._load(agency_id) if isinstance(agency_id, str) else None
+        outcome = step(before, event)
+        return await self._projections.apply(self.name, pos, outcome.writes.upserts,
+                                             outcome.writes.deletes)
+
+    async def _load(self, agency_id: str) -> AgencyPresence | None:
+        row = await self._projections.get(index_ref(agency_id))
+        return None if row is None else AgencyPresence.from_json(dict(row.body))
+
+
+class PresenceWatchdog:
+    """One sweep per ``tick``; ``run`` ticks every heartbeat interval until cancelled."""
+
+    def __init__(self, log_: EventLog, projections: Projections, clock: Clock,
+                 heartbeat: timedelta, missed: int) -> None:
+        self._log = log_
+        self._projections = projections
+        self._clock = clock
+        self.heartbeat = heartbeat
+        self._missed = missed
+        self._said: set[str] = set()
+
+    async def tick(self) -> list[ev.AgencyDisconnected]:
+        agencies = [AgencyPresence.from_json(dict(r.body))
+                    for r in await self._projections.scan(INDEX, ALL)]
+        nodes = {str(r.body["node"]): watchdog.NodeBeat.from_json(dict(r.body))
+                 for r in await self._projections.scan(NODES, ALL)}
+        found = watchdog.lost(agencies, nodes, self._clock.now(), self.heartbeat, self._missed)
+        fresh = [e for e in found if e.event_id not in self._said]
+        for event in fresh:  # the projection may lag one sweep: say each loss once here
+            await record(self._log, event)
+            self._said.add(event.event_id)
+        return fresh
+
+    async def run(self) -> None:
+        while True:
+            try:
+                await self.tick()
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.exception("presence watchdog sweep failed; next one in %s", self.heartbeat)
+            await asyncio.sleep(self.heartbeat.total_seconds())
