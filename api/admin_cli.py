@@ -237,3 +237,14 @@ def operator_list(as_json: Json = False) -> None:
         return [views.operator(o) for o in rt.view.registry.operators.values()]
 
     _show(_do(work, None, "GET", "/v1/ops/operators"), as_json, "operators")
+
+
+@admin.command("presence")
+def presence(as_json: Json = False) -> None:
+    """Which agencies are online now, since when, through how many connections."""
+    from api.routes.presence import all_presence_of
+
+    async def work(rt: Runtime, _: Context) -> list[dict[str, Any]]:
+        return await all_presence_of(rt, lambda _agency: True)
+
+    _show(_do(work, None, "GET", "/v1/ops/presence"), as_json, "presence")

@@ -6,6 +6,7 @@ read every agency's (agency-admins their own). Unknown and invisible agencies ar
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query
@@ -49,16 +50,14 @@ async def directory_presence(code: str, caller: CurrentApp, runtime: RuntimeDep
 @router.get("/ops/presence")
 async def all_presence(operator: CurrentOperator, runtime: RuntimeDep) -> list[dict[str, Any]]:
     """Every agency's presence summary (offline ones too), by code."""
-    summaries = {r.ref.key: r.body for r in await runtime.backend.projections.scan(INDEX, ALL)}
-    agencies = sorted(runtime.view.registry.agencies.values(), key=lambda a: a.code)
-    shown = []
-    for agency in agencies:
-        if _operator_sees(operator, agency):
-            body = summaries.get(agency.agency_id)
-            summary = {k: v for k, v in body.items() if k not in ("open", "app_since")} \
-                if body is not None else queries.offline(agency)
-            shown.append({**summary, "agency_code": agency.code, "name": agency.name})
-    return shown
+    return await all_presence_of(runtime, lambda a: _operator_sees(operator, a))
+
+
+async def all_presence_of(runtime: Runtime, visible: Callable[[Agency], bool]
+                          ) -> list[dict[str, Any]]:
+    index = {r.ref.key: r.body for r in await runtime.backend.projections.scan(INDEX, ALL)}
+    agencies = [a for a in runtime.view.registry.agencies.values() if visible(a)]
+    return queries.listing(agencies, index)
 
 
 @router.get("/ops/agencies/{code}/presence")

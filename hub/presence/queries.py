@@ -39,6 +39,19 @@ def presence_of(agency: Agency, rows: Iterable[tuple[str, Mapping[str, Any]]]
     return summary
 
 
+def listing(agencies: Iterable[Agency], index: Mapping[str, Mapping[str, Any]]
+            ) -> list[dict[str, Any]]:
+    """Every agency's summary by code, offline ones too, from the ``presence_index`` rows
+    (by agency id)."""
+    shown = []
+    for agency in sorted(agencies, key=lambda a: a.code):
+        body = index.get(agency.agency_id)
+        summary = {k: v for k, v in body.items() if k not in ("open", "app_since")} \
+            if body is not None else offline(agency)
+        shown.append({**summary, "agency_code": agency.code, "name": agency.name})
+    return shown
+
+
 def parse_bound(text: str | None, name: str) -> str | None:
     """A ``from``/``to`` query bound as the history's key prefix; 400 when unreadable."""
     if text is None or text == "":
