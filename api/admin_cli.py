@@ -247,4 +247,9 @@ def presence(as_json: Json = False) -> None:
     async def work(rt: Runtime, _: Context) -> list[dict[str, Any]]:
         return await all_presence_of(rt, lambda _agency: True)
 
-    _show(_do(work, None, "GET", "/v1/ops/presence"), as_json, "presence")
+    rows = _do(work, None, "GET", "/v1/ops/presence")
+    if not as_json:  # a terminal-wide table: the columns an operator scans
+        rows = [{"agency": r["agency_code"], "online": "yes" if r["online"] else "no",
+                 "since": r["since"] or "never", "connections": r["connections"],
+                 "nodes": " ".join(r["nodes"])} for r in rows]
+    _show(rows, as_json, "presence")
