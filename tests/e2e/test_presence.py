@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import subprocess
 import time
 from collections.abc import Callable, Iterator
 from datetime import timedelta
@@ -21,7 +22,7 @@ from websockets.asyncio.client import connect
 from api.client import TrucClient, TrucError
 from tests.e2e.conftest import BACKENDS
 from tests.e2e.exchange import agency_with_app, client
-from tests.e2e.hubs import RunningHub, running_hub
+from tests.e2e.hubs import TRUC, RunningHub, running_hub, wait_healthy
 
 HEARTBEAT = 2.0
 
@@ -201,3 +202,37 @@ async def test_a_skewed_client_is_told_and_corrects_itself(hub: RunningHub) -> N
 def test_problem_bodies_are_json(hub: RunningHub) -> None:
     response = httpx.get(f"{hub.url}/v1/whoami")
     assert json.loads(response.text)["code"] == "missing_signature"
+
+
+# --- a node that crashes ---------------------------------------------------------------
+
+
+def restart_after_crash(hub: RunningHub) -> None:
+    """Kills the hub's API node without a word (SIGKILL) and starts it again."""
+    [node] = [p for p in hub.procs if list(p.args)[1:] == ["serve"] and p.poll() is None][:1]
+    node.kill()
+    node.wait(timeout=30)
+    with hub.logs.open("ab") as out:
+        again = subprocess.Popen([TRUC, "serve"], env=hub.env, cwd=hub.cwd, stdout=out,
+                                 stderr=subprocess.STDOUT)
+    hub.procs.append(again)
+    wait_healthy(hub.url, again)
+
+
+async def test_connections_of_a_crashed_node_are_declared_lost(hub: RunningHub) -> None:
+    """Last in the module: it restarts the hub's node. The crash records nothing; the
+    watchdog sees the node's new run and ends what the old one held."""
+    key = agency_with_app(hub)
+    code = key["code"]
+    async with client(hub, key) as app:
+        heard: list[dict[str, Any]] = []
+        listening = asyncio.create_task(listen(app, heard))
+        await until(lambda: ops_presence(hub, code)["online"])
+        await asyncio.to_thread(restart_after_crash, hub)
+        with contextlib.suppress(Exception):
+            await asyncio.wait_for(listening, 10)
+    gone = await until(lambda: not (p := ops_presence(hub, code))["online"] and p,
+                       seconds=60)
+    rows = history(hub, code)
+    assert [r["kind"] for r in rows] == ["connected", "disconnected"]
+    assert rows[1]["reason"] == "node_lost" and rows[1]["at"] == gone["since"]
