@@ -16,7 +16,17 @@ from datetime import timedelta
 from hub import events as ev
 from hub.ports import Clock, EventLog, Projections, Recorded
 from hub.presence import watchdog
-from hub.presence.model import ALL, INDEX, NODES, TRACKER, AgencyPresence, index_ref, step
+from hub.presence.model import (
+    ALL,
+    BY_NODE,
+    NODES,
+    TRACKER,
+    AgencyPresence,
+    Connection,
+    index_ref,
+    open_ref,
+    step,
+)
 from hub.topics import PRESENCE, record
 
 log = logging.getLogger(__name__)
@@ -36,14 +46,19 @@ class PresenceProcessor:
             return False
         event = recorded.event
         agency_id = getattr(event, "agency_id", None)
-        before = await self._load(agency_id) if isinstance(agency_id, str) else None
-        outcome = step(before, event)
+        before, open_ = (await self._load(agency_id, event.correlation_id)
+                         if isinstance(agency_id, str) else (None, None))
+        outcome = step(before, open_, event)
         return await self._projections.apply(self.name, pos, outcome.writes.upserts,
                                              outcome.writes.deletes)
 
-    async def _load(self, agency_id: str) -> AgencyPresence | None:
-        row = await self._projections.get(index_ref(agency_id))
-        return None if row is None else AgencyPresence.from_json(dict(row.body))
+    async def _load(self, agency_id: str, connection_id: str
+                    ) -> tuple[AgencyPresence | None, Connection | None]:
+        """The agency's state, and the open connection the event names, if any."""
+        state = await self._projections.get(index_ref(agency_id))
+        conn = await self._projections.get(open_ref(agency_id, connection_id))
+        return (None if state is None else AgencyPresence.from_json(state.body),
+                None if conn is None else Connection.from_json(conn.body))
 
 
 class PresenceWatchdog:
@@ -59,11 +74,12 @@ class PresenceWatchdog:
         self._said: set[str] = set()
 
     async def tick(self) -> list[ev.AgencyDisconnected]:
-        agencies = [AgencyPresence.from_json(dict(r.body))
-                    for r in await self._projections.scan(INDEX, ALL)]
         nodes = {str(r.body["node"]): watchdog.NodeBeat.from_json(dict(r.body))
                  for r in await self._projections.scan(NODES, ALL)}
-        found = watchdog.lost(agencies, nodes, self._clock.now(), self.heartbeat, self._missed)
+        by_node = {name: [Connection.from_json(r.body)
+                          for r in await self._projections.scan(BY_NODE, name)]
+                   for name in nodes}
+        found = watchdog.lost(by_node, nodes, self._clock.now(), self._missed)
         fresh = [e for e in found if e.event_id not in self._said]
         for event in fresh:  # the projection may lag one sweep: say each loss once here
             await record(self._log, event)

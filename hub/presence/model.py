@@ -1,12 +1,18 @@
 """Per-agency presence: a pure fold of connect/disconnect events, and the rows it writes.
 
+Every row has a bounded size, whatever the number of connections (an agency may hold
+thousands of streams): the state keeps counts, and each open connection is a row of its own.
+
 Views (the ``presence`` layout is a contract other processors read — keep it):
 
 - ``presence`` — partition = agency id; key ``""`` is the agency summary
-  ``{agency_id, agency_code, online, since, apps_online, nodes, connections}``; key = app id
-  is that app's ``{app_id, online, since, connections: [...]}``.
-- ``presence_index`` — partition ``all``, key = agency id: the full state (every open
-  connection), read by the operators' list and the watchdog in one query.
+  ``{agency_id, agency_code, online, since, connections, apps_online, nodes}``; key = app
+  id is that app's ``{app_id, online, since, connections, nodes, channels}``.
+- ``presence_index`` — partition ``all``, key = agency id: the fold's state (counts per app
+  and node), read as one list by the operators.
+- ``presence_open`` — partition = agency id, key = connection id: each open connection.
+- ``presence_by_node`` — partition = node, key = connection id: the same, by node, for the
+  watchdog.
 - ``presence_history`` — partition = agency id, key = time|event id: one row per connect
   and per disconnect (with the connection's duration).
 - ``presence_nodes`` — partition ``all``, key = node: its last heartbeat and run start.
@@ -14,6 +20,7 @@ Views (the ``presence`` layout is a contract other processors read — keep it):
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any
@@ -25,6 +32,8 @@ from hub.projection import NOTHING, Writes
 TRACKER = "presence"
 PRESENCE = "presence"
 INDEX = "presence_index"
+OPEN = "presence_open"
+BY_NODE = "presence_by_node"
 HISTORY = "presence_history"
 NODES = "presence_nodes"
 ALL = "all"
@@ -43,55 +52,87 @@ def parse(text: str) -> datetime:
 @dataclass(frozen=True)
 class Connection:
     connection_id: str
+    agency_id: str
+    agency_code: str
     app_id: str
     node: str
     channel: str
     since: str
 
     def to_json(self) -> dict[str, str]:
-        return {"connection_id": self.connection_id, "app_id": self.app_id, "node": self.node,
+        return {"connection_id": self.connection_id, "agency_id": self.agency_id,
+                "agency_code": self.agency_code, "app_id": self.app_id, "node": self.node,
                 "channel": self.channel, "since": self.since}
+
+    @classmethod
+    def from_json(cls, body: Mapping[str, Any]) -> Connection:
+        return cls(**{k: str(body[k]) for k in (
+            "connection_id", "agency_id", "agency_code", "app_id", "node", "channel",
+            "since")})
+
+
+def _count(counts: Mapping[str, int], key: str, delta: int) -> dict[str, int]:
+    found = {**counts, key: counts.get(key, 0) + delta}
+    return {k: n for k, n in found.items() if n > 0}
 
 
 @dataclass(frozen=True)
 class AgencyPresence:
-    """One agency's presence: its open connections, and when each app and the agency as a
-    whole last changed between online and offline."""
+    """One agency's presence: how many connections it holds per app, node and channel,
+    and when the agency and each app last changed between online and offline."""
 
     agency_id: str
     agency_code: str
     since: str
-    connections: dict[str, Connection] = field(default_factory=dict)
+    apps: dict[str, int] = field(default_factory=dict)
+    nodes: dict[str, int] = field(default_factory=dict)
+    app_channels: dict[str, dict[str, int]] = field(default_factory=dict)
+    app_nodes: dict[str, dict[str, int]] = field(default_factory=dict)
     app_since: dict[str, str] = field(default_factory=dict)
 
     @property
-    def online(self) -> bool:
-        return bool(self.connections)
+    def connections(self) -> int:
+        return sum(self.apps.values())
 
-    def of_app(self, app_id: str) -> list[Connection]:
-        return [c for c in self.connections.values() if c.app_id == app_id]
+    @property
+    def online(self) -> bool:
+        return self.connections > 0
+
+    def counted(self, conn: Connection, delta: int, at: str) -> AgencyPresence:
+        """The state with one connection more (+1) or less (-1) at time ``at``."""
+        apps = _count(self.apps, conn.app_id, delta)
+        turned = (conn.app_id in apps) != (conn.app_id in self.apps)
+        after = replace(
+            self, agency_code=conn.agency_code, apps=apps,
+            nodes=_count(self.nodes, conn.node, delta),
+            app_channels={**self.app_channels, conn.app_id: _count(
+                self.app_channels.get(conn.app_id, {}), conn.channel, delta)},
+            app_nodes={**self.app_nodes, conn.app_id: _count(
+                self.app_nodes.get(conn.app_id, {}), conn.node, delta)},
+            app_since={**self.app_since, conn.app_id: at} if turned else self.app_since)
+        return replace(after, since=at) if after.online != self.online else after
 
     def summary(self) -> dict[str, Any]:
-        conns = sorted(self.connections.values(), key=lambda c: c.since)
         return {"agency_id": self.agency_id, "agency_code": self.agency_code,
-                "online": self.online, "since": self.since,
-                "apps_online": sorted({c.app_id for c in conns}),
-                "nodes": sorted({c.node for c in conns}), "connections": len(conns)}
+                "online": self.online, "since": self.since, "connections": self.connections,
+                "apps_online": sorted(self.apps), "nodes": sorted(self.nodes)}
 
     def app_row(self, app_id: str) -> dict[str, Any]:
-        conns = sorted(self.of_app(app_id), key=lambda c: c.since)
-        return {"app_id": app_id, "online": bool(conns), "since": self.app_since.get(app_id),
-                "connections": [c.to_json() for c in conns]}
+        return {"app_id": app_id, "online": app_id in self.apps,
+                "since": self.app_since.get(app_id), "connections": self.apps.get(app_id, 0),
+                "nodes": dict(self.app_nodes.get(app_id, {})),
+                "channels": dict(self.app_channels.get(app_id, {}))}
 
     def to_json(self) -> dict[str, Any]:
-        return {**self.summary(), "app_since": dict(self.app_since),
-                "open": [c.to_json() for c in self.connections.values()]}
+        return {**self.summary(), "apps": dict(self.apps), "nodes": dict(self.nodes),
+                "app_channels": self.app_channels, "app_nodes": self.app_nodes,
+                "app_since": dict(self.app_since)}
 
     @classmethod
-    def from_json(cls, body: dict[str, Any]) -> AgencyPresence:
-        conns = {c["connection_id"]: Connection(**c) for c in body.get("open", [])}
-        return cls(body["agency_id"], body["agency_code"], body["since"], conns,
-                   dict(body.get("app_since", {})))
+    def from_json(cls, body: Mapping[str, Any]) -> AgencyPresence:
+        return cls(str(body["agency_id"]), str(body["agency_code"]), str(body["since"]),
+                   dict(body["apps"]), dict(body["nodes"]), dict(body["app_channels"]),
+                   dict(body["app_nodes"]), dict(body["app_since"]))
 
 
 def index_ref(agency_id: str) -> RowRef:
@@ -100,6 +141,10 @@ def index_ref(agency_id: str) -> RowRef:
 
 def summary_ref(agency_id: str) -> RowRef:
     return RowRef(PRESENCE, agency_id, SUMMARY_KEY)
+
+
+def open_ref(agency_id: str, connection_id: str) -> RowRef:
+    return RowRef(OPEN, agency_id, connection_id)
 
 
 def node_ref(node: str) -> RowRef:
@@ -112,14 +157,15 @@ class Step:
     writes: Writes
 
 
-def step(before: AgencyPresence | None, event: ev.Event) -> Step:
-    """Folds one presence event. A repeated connect, or a disconnect of a connection that
-    is not open (already closed, or declared lost twice), changes nothing: the timers of
-    several nodes may say the same thing and replays say everything again."""
-    if isinstance(event, ev.AgencyConnected):
+def step(before: AgencyPresence | None, open_: Connection | None, event: ev.Event) -> Step:
+    """Folds one presence event, given the agency's state and the open connection the
+    event names (its ``correlation_id``), if any. A repeated connect, or a disconnect of a
+    connection that is not open (closed already, or declared lost twice), changes nothing:
+    several timers may say the same thing and replays say everything again."""
+    if isinstance(event, ev.AgencyConnected) and open_ is None:
         return _connected(before, event)
-    if isinstance(event, ev.AgencyDisconnected):
-        return _disconnected(before, event)
+    if isinstance(event, ev.AgencyDisconnected) and open_ is not None and before is not None:
+        return _disconnected(before, open_, event)
     if isinstance(event, ev.NodeHeartbeat):
         return Step(before, Writes(upserts=[Row(node_ref(event.node), {
             "node": event.node, "started_at": stamp(event.started_at),
@@ -128,30 +174,25 @@ def step(before: AgencyPresence | None, event: ev.Event) -> Step:
 
 
 def _connected(before: AgencyPresence | None, e: ev.AgencyConnected) -> Step:
-    cid, at = e.correlation_id, stamp(e.occurred_at)
+    at = stamp(e.occurred_at)
+    conn = Connection(e.correlation_id, e.agency_id, e.agency_code, e.app_id, e.node,
+                      e.channel, at)
     state = before or AgencyPresence(e.agency_id, e.agency_code, at)
-    if cid in state.connections:
-        return Step(before, NOTHING)
-    conn = Connection(cid, e.app_id, e.node, e.channel, at)
-    app_since = state.app_since if state.of_app(e.app_id) else {**state.app_since, e.app_id: at}
-    after = replace(state, agency_code=e.agency_code, connections={**state.connections, cid: conn},
-                    since=state.since if state.online else at, app_since=app_since)
-    history = _history(at, "connected", conn, None, None)
-    return Step(after, _writes(after, e, history))
+    after = state.counted(conn, +1, at)
+    rows = [Row(open_ref(e.agency_id, conn.connection_id), conn.to_json()),
+            Row(RowRef(BY_NODE, conn.node, conn.connection_id), conn.to_json())]
+    return Step(after, _writes(after, e, _history(at, "connected", conn, None, None), rows))
 
 
-def _disconnected(before: AgencyPresence | None, e: ev.AgencyDisconnected) -> Step:
-    cid, at = e.correlation_id, stamp(e.occurred_at)
-    if before is None or cid not in before.connections:
-        return Step(before, NOTHING)
-    conn = before.connections[cid]
-    rest = {k: c for k, c in before.connections.items() if k != cid}
-    after = replace(before, connections=rest, since=before.since if rest else at)
-    if not after.of_app(conn.app_id):
-        after = replace(after, app_since={**after.app_since, conn.app_id: at})
-    duration = max(0.0, (e.occurred_at - parse(conn.since)).total_seconds())
-    history = _history(at, "disconnected", conn, e.reason, round(duration, 3))
-    return Step(after, _writes(after, e, history))
+def _disconnected(before: AgencyPresence, conn: Connection, e: ev.AgencyDisconnected
+                  ) -> Step:
+    at = stamp(e.occurred_at)
+    after = before.counted(conn, -1, at)
+    duration = round(max(0.0, (e.occurred_at - parse(conn.since)).total_seconds()), 3)
+    writes = _writes(after, e, _history(at, "disconnected", conn, e.reason, duration), [])
+    return Step(after, Writes(upserts=writes.upserts, deletes=[
+        open_ref(conn.agency_id, conn.connection_id),
+        RowRef(BY_NODE, conn.node, conn.connection_id)]))
 
 
 def _history(at: str, kind: str, conn: Connection, reason: str | None,
@@ -163,10 +204,11 @@ def _history(at: str, kind: str, conn: Connection, reason: str | None,
 
 
 def _writes(state: AgencyPresence, e: ev.AgencyConnected | ev.AgencyDisconnected,
-            history: dict[str, Any]) -> Writes:
+            history: dict[str, Any], more: list[Row]) -> Writes:
     return Writes(upserts=[
         Row(index_ref(state.agency_id), state.to_json()),
         Row(summary_ref(state.agency_id), state.summary()),
         Row(RowRef(PRESENCE, state.agency_id, e.app_id), state.app_row(e.app_id)),
         Row(RowRef(HISTORY, state.agency_id, f"{history['at']}|{e.event_id}"), history),
+        *more,
     ])

@@ -7,7 +7,7 @@ from datetime import datetime
 from typing import Any
 
 from hub.errors import InvalidRequest
-from hub.presence.model import SUMMARY_KEY, stamp
+from hub.presence.model import SUMMARY_KEY, AgencyPresence, stamp
 from hub.registry.model import Agency, App, Operation
 
 
@@ -46,8 +46,8 @@ def listing(agencies: Iterable[Agency], index: Mapping[str, Mapping[str, Any]]
     shown = []
     for agency in sorted(agencies, key=lambda a: a.code):
         body = index.get(agency.agency_id)
-        summary = {k: v for k, v in body.items() if k not in ("open", "app_since")} \
-            if body is not None else offline(agency)
+        summary = AgencyPresence.from_json(body).summary() if body is not None \
+            else offline(agency)
         shown.append({**summary, "agency_code": agency.code, "name": agency.name})
     return shown
 

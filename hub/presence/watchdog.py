@@ -12,11 +12,12 @@ ignores.
 from __future__ import annotations
 
 import uuid
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from hub import events as ev
-from hub.presence.model import AgencyPresence, Connection, parse
+from hub.presence.model import Connection, parse
 
 NODE_LOST = "node_lost"
 _IDS = uuid.UUID("6c1e0f52-3d0a-4a8e-9a57-2f8b2f6f0a11")
@@ -36,27 +37,23 @@ class NodeBeat:
                    timedelta(milliseconds=int(str(body["interval_ms"]))))
 
 
-def is_lost(conn: Connection, node: NodeBeat | None, now: datetime, default: timedelta,
-            missed: int) -> bool:
-    """A node never heard of is judged by the connection's own age."""
-    if node is None:
-        return now - parse(conn.since) > default * missed
+def is_lost(conn: Connection, node: NodeBeat, now: datetime, missed: int) -> bool:
     if node.started_at > parse(conn.since):
         return True
     return now - node.last_beat > node.interval * missed
 
 
-def lost(agencies: list[AgencyPresence], nodes: dict[str, NodeBeat], now: datetime,
-         default: timedelta, missed: int) -> list[ev.AgencyDisconnected]:
-    """Every open connection whose node is gone, as the events that end them."""
-    return [_lost(agency, conn, now) for agency in agencies
-            for conn in agency.connections.values()
-            if is_lost(conn, nodes.get(conn.node), now, default, missed)]
+def lost(by_node: Mapping[str, Iterable[Connection]], nodes: Mapping[str, NodeBeat],
+         now: datetime, missed: int) -> list[ev.AgencyDisconnected]:
+    """Every open connection whose node is gone, as the events that end them. A node
+    records its first beat before any connection, so every node holding one is known."""
+    return [_lost(conn, now) for name, node in nodes.items()
+            for conn in by_node.get(name, ()) if is_lost(conn, node, now, missed)]
 
 
-def _lost(agency: AgencyPresence, conn: Connection, now: datetime) -> ev.AgencyDisconnected:
+def _lost(conn: Connection, now: datetime) -> ev.AgencyDisconnected:
     return ev.AgencyDisconnected(
         event_id=str(uuid.uuid5(_IDS, f"{conn.connection_id}:{NODE_LOST}")), occurred_at=now,
         actor="presence-watchdog", correlation_id=conn.connection_id,
-        agency_id=agency.agency_id, agency_code=agency.agency_code, app_id=conn.app_id,
+        agency_id=conn.agency_id, agency_code=conn.agency_code, app_id=conn.app_id,
         node=conn.node, reason=NODE_LOST)

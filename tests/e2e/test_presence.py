@@ -78,8 +78,9 @@ async def test_a_websocket_makes_its_agency_online_until_it_closes(hub: RunningH
         seen = await until(lambda: (p := ops_presence(hub, code))["online"] and p)
         assert seen["nodes"] and seen["apps_online"] == [key["app_id"]]
         mine = await app.call("GET", f"/v1/directory/{code}/presence")
-        [conn] = mine["apps"][0]["connections"]
-        assert conn["channel"] == "websocket" and mine["online"] is True
+        [app_row] = mine["apps"]
+        assert app_row["channels"] == {"websocket": 1} and mine["online"] is True
+        assert app_row["app_id"] == key["app_id"] and app_row["connections"] == 1
         await asyncio.sleep(HEARTBEAT * 2)  # the client's pongs keep it online
         assert ops_presence(hub, code)["online"] is True and not listening.done()
         assert heard[0]["type"] == "hello"
