@@ -40,10 +40,9 @@ class PresenceProcessor:
         self._projections = projections
 
     async def handle(self, recorded: Recorded) -> bool:
+        """No side effects beyond the rows, so no tracking check first: an event applied
+        before folds into writes that ``apply`` refuses with the same tracking record."""
         pos = recorded.position
-        done = (await self._projections.tracked(self.name, pos.topic)).get(pos.partition, -1)
-        if pos.offset <= done:
-            return False
         event = recorded.event
         agency_id = getattr(event, "agency_id", None)
         before, open_ = (await self._load(agency_id, event.correlation_id)
