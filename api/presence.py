@@ -86,4 +86,10 @@ class NodePresenceService:
                 log.exception("presence sweep failed; retrying")
 
     async def _record(self, event: ev.Event) -> None:
-        await record(self.rt.backend.events, event)
+        """Presence never fails a call or a stream: an event the log refused is logged
+        and lost (a lost connect hides that session; a lost disconnect leaves it open in
+        the read model until the node restarts and the watchdog ends it)."""
+        try:
+            await record(self.rt.backend.events, event)
+        except Exception:
+            log.exception("could not record %s", type(event).__name__)
