@@ -1,5 +1,9 @@
 """This API node's presence duties: record who connects here, beat, and end what goes quiet.
 
+Events go through an in-memory queue drained by one writer task, so presence adds no
+log round trip to a call or a stream's opening; a node that crashes loses its queue,
+which the watchdog covers like the rest of what the node held.
+
 Wraps the pure ``hub.presence.tracker.NodePresence`` with the log and the clock. One
 background task beats (``NodeHeartbeat``) every heartbeat interval and sweeps silent api
 sessions four times per interval; on a clean stop every connection held here ends with
@@ -33,21 +37,30 @@ class NodePresenceService:
         clock = runtime.backend.clock
         self.tracker = NodePresence(runtime.settings.node_id, self.heartbeat, clock.now())
         self._task: asyncio.Task[None] | None = None
+        self._outbox: asyncio.Queue[ev.Event] = asyncio.Queue()
+        self._writer: asyncio.Task[None] | None = None
 
     def now(self) -> datetime:
         return self.rt.backend.clock.now()
 
     async def start(self) -> None:
-        await self._record(self.tracker.beat(self.now()))
+        await self._append(self.tracker.beat(self.now()))  # known before any connection
+        self._writer = asyncio.create_task(self._write(), name="node-presence-writer")
         self._task = asyncio.create_task(self._run(), name="node-presence")
 
-    async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+    async def stop(self, seconds: float = 5) -> None:
+        """Ends every connection held here and writes what is still queued."""
+        for task in (self._task, self._writer):
+            if task is not None:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
         for event in self.tracker.shutdown(self.now()):
             await self._record(event)
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(seconds):
+                while not self._outbox.empty():
+                    await self._append(self._outbox.get_nowait())
 
     async def opened(self, caller: Caller, channel: str) -> str:
         cid, event = self.tracker.open(who(caller), channel, self.now())
@@ -86,6 +99,15 @@ class NodePresenceService:
                 log.exception("presence sweep failed; retrying")
 
     async def _record(self, event: ev.Event) -> None:
+        """Queues the event: a call or a stream never waits for the log. One writer
+        appends in order, so a connection's connect always precedes its disconnect."""
+        self._outbox.put_nowait(event)
+
+    async def _write(self) -> None:
+        while True:
+            await self._append(await self._outbox.get())
+
+    async def _append(self, event: ev.Event) -> None:
         """Presence never fails a call or a stream: an event the log refused is logged
         and lost (a lost connect hides that session; a lost disconnect leaves it open in
         the read model until the node restarts and the watchdog ends it)."""
