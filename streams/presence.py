@@ -82,7 +82,7 @@ class PresenceWatchdog:
         fresh = [e for e in found if e.event_id not in self._said]
         for event in fresh:  # the projection may lag one sweep: say each loss once here
             await record(self._log, event)
-            self._said.add(event.event_id)
+        self._said = {e.event_id for e in found}  # only what is still pending
         return fresh
 
     async def run(self) -> None:

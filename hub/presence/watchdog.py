@@ -4,7 +4,9 @@ A node that crashes records nothing, so its connections would look open for ever
 node beats (``NodeHeartbeat``) every heartbeat interval; the watchdog, run by one process
 for the whole hub, declares a connection lost (``AgencyDisconnected``, reason
 ``node_lost``) when its node missed ``missed`` beats in a row, or when the node has
-restarted since the connection opened (what the previous run held is gone). The event id
+restarted since the connection opened (what the previous run held is gone). The loss is
+dated at the node's last beat (or its restart), so durations do not count the time it
+took to notice. The event id
 is derived from the connection, so saying it twice records the same fact, which the fold
 ignores.
 """
@@ -47,13 +49,21 @@ def lost(by_node: Mapping[str, Iterable[Connection]], nodes: Mapping[str, NodeBe
          now: datetime, missed: int) -> list[ev.AgencyDisconnected]:
     """Every open connection whose node is gone, as the events that end them. A node
     records its first beat before any connection, so every node holding one is known."""
-    return [_lost(conn, now) for name, node in nodes.items()
+    return [_lost(conn, node) for name, node in nodes.items()
             for conn in by_node.get(name, ()) if is_lost(conn, node, now, missed)]
 
 
-def _lost(conn: Connection, now: datetime) -> ev.AgencyDisconnected:
+def lost_at(conn: Connection, node: NodeBeat) -> datetime:
+    """When the connection was last known alive: the node's last beat — or, when the node
+    has restarted since, its new start — never before the connection opened."""
+    since = parse(conn.since)
+    return max(since, node.started_at if node.started_at > since else node.last_beat)
+
+
+def _lost(conn: Connection, node: NodeBeat) -> ev.AgencyDisconnected:
     return ev.AgencyDisconnected(
-        event_id=str(uuid.uuid5(_IDS, f"{conn.connection_id}:{NODE_LOST}")), occurred_at=now,
+        event_id=str(uuid.uuid5(_IDS, f"{conn.connection_id}:{NODE_LOST}")),
+        occurred_at=lost_at(conn, node),
         actor="presence-watchdog", correlation_id=conn.connection_id,
         agency_id=conn.agency_id, agency_code=conn.agency_code, app_id=conn.app_id,
         node=conn.node, reason=NODE_LOST)

@@ -267,6 +267,7 @@ def test_connections_of_a_node_that_stops_beating_are_lost_after_n_missed_beats(
     [lost] = watchdog.lost(held, beats, clock.now(), 3)
     assert lost.reason == watchdog.NODE_LOST and lost.correlation_id == opened.correlation_id
     assert lost.agency_id == ALICE.agency_id and lost.node == here.node
+    assert lost.occurred_at == T0  # the node's last beat, not when it was noticed
     again = watchdog.lost(held, beats, clock.now(), 3)
     assert again[0].event_id == lost.event_id  # said twice, the same fact
     after, _ = fold([opened, lost])
@@ -283,6 +284,7 @@ def test_a_restarted_node_loses_what_its_previous_run_held() -> None:
     [lost] = watchdog.lost(open_of([opened, fresh]), nodes_after(restarted, clock.now()),
                            clock.now(), 3)
     assert lost.correlation_id == opened.correlation_id
+    assert lost.occurred_at == T0 + timedelta(seconds=5)  # the restart
 
 
 def test_a_live_node_loses_nothing() -> None:
