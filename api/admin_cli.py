@@ -237,3 +237,19 @@ def operator_list(as_json: Json = False) -> None:
         return [views.operator(o) for o in rt.view.registry.operators.values()]
 
     _show(_do(work, None, "GET", "/v1/ops/operators"), as_json, "operators")
+
+
+@admin.command("presence")
+def presence(as_json: Json = False) -> None:
+    """Which agencies are online now, since when, through how many connections."""
+    from api.routes.presence import all_presence_of
+
+    async def work(rt: Runtime, _: Context) -> list[dict[str, Any]]:
+        return await all_presence_of(rt, lambda _agency: True)
+
+    rows = _do(work, None, "GET", "/v1/ops/presence")
+    if not as_json:  # a terminal-wide table: the columns an operator scans
+        rows = [{"agency": r["agency_code"], "online": "yes" if r["online"] else "no",
+                 "since": r["since"] or "never", "connections": r["connections"],
+                 "nodes": " ".join(r["nodes"])} for r in rows]
+    _show(rows, as_json, "presence")

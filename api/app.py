@@ -10,7 +10,9 @@ from fastapi.responses import JSONResponse
 
 from api import problems
 from api.notifications import Notifier
+from api.presence import NodePresenceService
 from api.routes import access, deliveries, live, ops, packages, reports
+from api.routes import presence as presence_routes
 from api.runtime import Runtime
 from infra.settings import Settings
 
@@ -23,11 +25,15 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         runtime = await Runtime.open(settings, run_processors=True)
         notifier = Notifier(runtime)
         await notifier.start()
+        presence = NodePresenceService(runtime)
+        await presence.start()
         app.state.runtime = runtime
         app.state.notifier = notifier
+        app.state.presence = presence
         try:
             yield
         finally:
+            await presence.stop()
             await notifier.stop()
             await runtime.close()
 
@@ -40,6 +46,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(deliveries.router)
     app.include_router(live.router)
     app.include_router(reports.router)
+    app.include_router(presence_routes.router)
 
     @app.get("/healthz")
     async def healthz(request: Request) -> JSONResponse:

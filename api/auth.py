@@ -77,14 +77,24 @@ async def websocket_caller(websocket: WebSocket) -> Caller:
     )
     found = await authenticate(req, registry=runtime.registry, replay=runtime.backend.replay,
                                policy=runtime.signing, now=runtime.backend.clock.now())
-    return await current_app(found)
+    return await stream_app(found)
 
 
-async def current_app(found: Annotated[Principal, Depends(principal)]) -> Caller:
+async def stream_app(found: Annotated[Principal, Depends(principal)]) -> Caller:
+    """The app opening a stream: the stream itself makes it present, not the call."""
     if found.app is None or found.agency_code is None:
         raise Forbidden("this endpoint is for agency apps; operators use /v1/ops",
                         code="app_key_required")
     return Caller(found.app, found.key, found.agency_code)
+
+
+async def current_app(request: Request, caller: Annotated[Caller, Depends(stream_app)]
+                      ) -> Caller:
+    """An app's signed call, which also tells this node's presence tracker it is alive."""
+    presence = getattr(request.app.state, "presence", None)
+    if presence is not None:
+        await presence.called(caller)
+    return caller
 
 
 async def current_operator(found: Annotated[Principal, Depends(principal)]) -> Operator:
@@ -101,6 +111,7 @@ async def current_admin(operator: Annotated[Operator, Depends(current_operator)]
 
 
 CurrentApp = Annotated[Caller, Depends(current_app)]
+StreamApp = Annotated[Caller, Depends(stream_app)]
 CurrentOperator = Annotated[Operator, Depends(current_operator)]
 CurrentAdmin = Annotated[Operator, Depends(current_admin)]
 RuntimeDep = Annotated[Runtime, Depends(runtime_dep)]

@@ -273,7 +273,8 @@ class TrucClient:
     # --- notifications -------------------------------------------------------------------
 
     async def watch(self) -> AsyncIterator[dict[str, Any]]:
-        """Notices as they arrive, over a signed WebSocket (pings answered for you)."""
+        """Notices as they arrive, over a signed WebSocket (the hub's pings answered for
+        you, which keeps the app online in presence)."""
         from websockets.asyncio.client import connect
 
         url = self._http.build_request("GET", "/v1/ws").url
@@ -286,7 +287,9 @@ class TrucClient:
                 message: dict[str, Any] = json.loads(raw)
                 if message.get("type") == "error":
                     raise TrucError(401, message)
-                if message.get("type") != "ping":
+                if message.get("type") == "ping":  # the hub's heartbeat: prove we are alive
+                    await socket.send(json.dumps({"type": "pong"}))
+                else:
                     yield message
 
     async def events(self) -> AsyncIterator[dict[str, Any]]:

@@ -23,6 +23,7 @@ from infra.tokens import TokenSigner
 from infra.vault import Vault
 from streams.applied import Applied
 from streams.catalog import build_processors, build_watchdog
+from streams.presence import PresenceWatchdog
 from streams.runner import InProcessProcessors, follow
 
 log = logging.getLogger(__name__)
@@ -67,6 +68,8 @@ class Runtime:
             runtime.processors.start()
             runtime.tasks.append(asyncio.create_task(
                 build_watchdog(backend, view, settings).run(), name="watchdog"))
+            runtime.tasks.append(asyncio.create_task(
+                presence_watchdog(runtime).run(), name="presence-watchdog"))
         await runtime.catch_up()
         return runtime
 
@@ -83,3 +86,11 @@ class Runtime:
         await self.applied.close()
         await self.backend.close()
 
+
+
+def presence_watchdog(runtime: Runtime) -> PresenceWatchdog:
+    """The embedded hub is its own only node: it runs the watchdog itself."""
+    settings = runtime.settings
+    return PresenceWatchdog(runtime.backend.events, runtime.backend.projections,
+                            runtime.backend.clock, timedelta(seconds=settings.heartbeat_seconds),
+                            settings.node_missed_heartbeats)

@@ -12,6 +12,7 @@ import io
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from fastapi.responses import Response
 from openpyxl import Workbook
 
 CSV_TYPE = "text/csv; charset=utf-8"
@@ -60,3 +61,13 @@ def render(rows: Sequence[Mapping[str, Any]], fmt: str, title: str) -> tuple[byt
     if fmt == "csv":
         return to_csv(rows), CSV_TYPE
     return to_xlsx(rows, title), XLSX_TYPE
+
+
+def answer(report: Any, rows: Sequence[Mapping[str, Any]], fmt: str, *, title: str,
+           filename: str) -> Any:
+    """``report`` itself for JSON, else ``rows`` as a CSV/XLSX attachment."""
+    if fmt == "json":
+        return report
+    body, media = render(rows, fmt, title)
+    return Response(body, media_type=media,
+                    headers={"content-disposition": f'attachment; filename="{filename}.{fmt}"'})

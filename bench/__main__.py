@@ -1,4 +1,4 @@
-"""``python -m bench [--quick] [--only small,large,fanout] [--backends embedded,...]``."""
+"""``python -m bench [--quick] [--only small,large,fanout,presence] [--backends …]``."""
 
 from __future__ import annotations
 
@@ -18,11 +18,10 @@ from typing import Any
 from bench.config import FULL, QUICK, Plan
 from bench.engines import ensure_up
 from bench.holders import raise_nofile
-from bench.profiling import profile_large, profile_small
 from bench.report import Recorder, Result
 from bench.suite import Suite
 
-PARTS = ("small", "large", "fanout", "replay")
+PARTS = ("small", "large", "fanout", "replay", "presence")
 
 
 def parse() -> argparse.Namespace:
@@ -30,7 +29,7 @@ def parse() -> argparse.Namespace:
     parser.add_argument("--quick", action="store_true",
                         help="embedded only, small sizes: a few minutes at most")
     parser.add_argument("--only", default=",".join(PARTS),
-                        help="comma-separated parts: small, large, fanout, replay")
+                        help="comma-separated parts: small, large, fanout, replay, presence")
     parser.add_argument("--backends", default=None,
                         help="comma-separated: embedded, distributed (default: per mode)")
     parser.add_argument("--profile", action="store_true",
@@ -55,7 +54,12 @@ async def run(plan: Plan, parts: list[str], backends: list[str], rec: Recorder,
                 steps.append((f"replay/{b}", functools.partial(suite.replay, b)))
         if "fanout" in parts and "embedded" in backends:
             steps.append(("fanout/embedded", suite.fanout))
-        if profile:
+        if "presence" in parts:
+            steps.extend((f"presence/{b}", functools.partial(suite.presence, b))
+                         for b in backends)
+        if profile:  # pyinstrument is needed only then
+            from bench.profiling import profile_large, profile_small
+
             steps.append(("profile/small", functools.partial(profile_small, suite)))
             steps.append(("profile/large", functools.partial(profile_large, suite)))
         for name, step in steps:

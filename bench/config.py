@@ -63,6 +63,11 @@ class Plan:
     """Packages per second offered while the connections are held."""
     fanout_seconds: float
     producer_perf_records: int
+    presence_events: int
+    """Connect/disconnect events through the presence processor (embedded)."""
+    presence_events_distributed: int
+    presence_connections: int
+    """WebSockets held to measure presence's memory per connection."""
     replay_events: int = 1_000_000
     """Events in the log ``truc replay`` rebuilds the statistics projection from."""
     replay_events_distributed: int = 1_000_000
@@ -74,7 +79,8 @@ QUICK = Plan(
     small_bytes=10 * KiB,
     large_bytes=128 * MiB, large_bytes_distributed=32 * MiB, large_backends=("embedded",),
     fanout_levels=(200, 1000), fanout_rate=200, fanout_seconds=8,
-    producer_perf_records=0, replay_events=100_000, replay_events_distributed=50_000)
+    producer_perf_records=0, replay_events=100_000, replay_events_distributed=50_000,
+    presence_events=10_000, presence_events_distributed=4_000, presence_connections=1000)
 
 FULL = Plan(
     mode="full", backends=("embedded", "distributed"),
@@ -83,4 +89,5 @@ FULL = Plan(
     large_bytes=GiB, large_bytes_distributed=GiB,
     large_backends=("embedded", "distributed"),
     fanout_levels=(1000, 5000, 10000), fanout_rate=200, fanout_seconds=20,
-    producer_perf_records=20000)
+    producer_perf_records=20000,
+    presence_events=50_000, presence_events_distributed=20_000, presence_connections=5000)

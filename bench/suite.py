@@ -1,4 +1,4 @@
-"""The three benchmarks, each against its baseline measured in the same run."""
+"""The benchmarks, each against its baseline measured in the same run."""
 
 from __future__ import annotations
 
@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from bench import large as big
+from bench import presence as presence_bench
 from bench import replay as replays
 from bench.config import Engines, MiB, Plan
 from bench.engines import producer_performance
@@ -213,6 +214,28 @@ class Suite:
                              idle_lat["p99"], {"target": level,
                                                "connections": holders.connected, **loaded,
                                                "baseline_no_connections": idle}))
+
+    # --- 4. presence -----------------------------------------------------------------------
+
+    async def presence(self, backend: str) -> None:
+        p = self.plan
+        events = p.presence_events if backend == "embedded" else p.presence_events_distributed
+        done = await presence_bench.processing(backend, events, self.dir(f"presence-{backend}"),
+                                               self.engines)
+        self.rec.emit(Result("presence.processing", backend, done["events_per_s"], "events/s",
+                             done["read_only_per_s"], done))
+        if backend != "embedded":
+            return
+        tracker = presence_bench.tracker_bytes_per_session(10_000)
+        self.rec.emit(Result("presence.tracker_bytes_per_session", backend,
+                             tracker["bytes_per_session"], "bytes", None, tracker))
+        with self.hub(backend, "presence") as hub:
+            held = await presence_bench.held(hub, self.dir("presence-embedded"),
+                                             p.presence_connections, HOLDER_APPS)
+        self.rec.emit(Result("presence.rss_per_connection", backend,
+                             held["kib_per_connection"], "KiB", None, held))
+        self.rec.emit(Result("presence.catch_up", backend, held["catch_up_seconds"], "s",
+                             None, held))
 
 
 def _nofile(pid: int) -> str:

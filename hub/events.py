@@ -285,12 +285,23 @@ class AgencyDisconnected(Event):
     reason: str
 
 
+@dataclass(frozen=True, kw_only=True)
+class NodeHeartbeat(Event):
+    """An API node is alive. A node that crashes says nothing more, so the presence
+    watchdog declares its connections lost after a few missed beats; ``started_at``
+    changes when the node restarts, which also ends what its previous run held."""
+
+    node: str
+    started_at: datetime
+    interval_ms: int
+
+
 EVENT_TYPES: tuple[type[Event], ...] = (
     AgencyRegistered, AppRegistered, AppApproved, AppRevoked, KeyIssued, KeyRetired, KeyRevoked,
     OperatorRegistered, WebhookConfigured,
     PackageRequested, SpaceGranted, ChunkStored, PackageSealed, PackageRejected,
     DeliveryPlanned, DeliveryNotified, DeliveryFetched, DeliveryAcknowledged, DeliveryExpired,
-    StatusReported, ContentShredded, AgencyConnected, AgencyDisconnected,
+    StatusReported, ContentShredded, AgencyConnected, AgencyDisconnected, NodeHeartbeat,
     DeliveryRecalled, DeadlineExtended, DeliveryRedirected,
 )
 

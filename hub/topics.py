@@ -28,6 +28,7 @@ _KEYS: dict[type[ev.Event], tuple[str, str]] = {
     ev.WebhookConfigured: (REGISTRY, "agency_id"),
     ev.AgencyConnected: (PRESENCE, "agency_id"),
     ev.AgencyDisconnected: (PRESENCE, "agency_id"),
+    ev.NodeHeartbeat: (PRESENCE, "node"),
     **{cls: (PACKAGES, "package_id") for cls in (
         ev.PackageRequested, ev.SpaceGranted, ev.ChunkStored, ev.PackageSealed,
         ev.PackageRejected, ev.DeliveryPlanned, ev.DeliveryNotified, ev.DeliveryFetched,

@@ -11,7 +11,7 @@ import socket
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
-from pydantic import Field
+from pydantic import Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -21,7 +21,8 @@ class Settings(BaseSettings):
     data_dir: Path = Path("truc-data")
     host: str = "127.0.0.1"
     port: int = 8080
-    node_id: str = Field(default_factory=socket.gethostname)
+    node_id: str = ""
+    """This API node's name in presence events; default ``<hostname>:<port>``."""
 
     kafka: str | None = None
     """Kafka bootstrap servers, comma separated. Set together with ``cassandra``."""
@@ -59,6 +60,17 @@ class Settings(BaseSettings):
     """How long a call waits for the processors to show its own change before 503."""
     watchdog_seconds: float = Field(default=5.0, gt=0)
     """How often the watchdog looks for deliveries to expire (deadline, offline, receiver)."""
+    heartbeat_seconds: float = Field(default=30, gt=0)
+    """Presence: an app is online while its stream answers within this interval or it
+    made a signed call within it; nodes beat (``NodeHeartbeat``) at this interval too."""
+    node_missed_heartbeats: int = Field(default=3, ge=1)
+    """A node silent for this many heartbeats is lost: its connections end (node_lost)."""
+
+    @model_validator(mode="after")
+    def _name_the_node(self) -> Settings:
+        if not self.node_id:
+            self.node_id = f"{socket.gethostname()}:{self.port}"
+        return self
 
     @property
     def distributed(self) -> bool:

@@ -6,13 +6,16 @@ only decodes and calls the same ``Processor.handle`` the embedded loop calls; tr
 records in Cassandra make Faust's at-least-once delivery exactly-once in the projections.
 Each handled position is also told to the worker's ``Applied``, so a processor waiting for
 another one here (webhooks for the package row) is woken at once. The worker holding
-partition 0 of the packages topic also runs the deadline watchdog. No business rules here.
+partition 0 of the packages topic also runs the deadline watchdog; the one holding
+partition 0 of the presence topic sweeps lost nodes. No business rules here.
 """
 
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import AsyncIterator, Callable
+from datetime import timedelta
 from typing import Any
 
 import faust
@@ -20,13 +23,14 @@ from mode import Service
 
 from hub.ports import Position, Recorded
 from hub.registry.view import RegistryView
-from hub.topics import PACKAGES, REGISTRY
+from hub.topics import PACKAGES, PRESENCE, REGISTRY
 from infra.avro import default_codec
 from infra.bootstrap import Backend, open_backend
 from infra.crypto import MasterKeyWrapper, load_master_key
 from infra.settings import Settings
 from streams.applied import Applied
 from streams.catalog import TOPICS, build_processors, build_watchdog
+from streams.presence import PresenceWatchdog
 from streams.runner import Processor, follow
 from streams.tracking import TrackingCache
 
@@ -42,6 +46,7 @@ class ProcessorsService(Service):
         self._watchdog: asyncio.Task[None] | None = None
         self._backend: Backend | None = None
         self._processors: dict[str, Processor] = {}
+        self.watchdog: PresenceWatchdog | None = None
         self._follower: asyncio.Task[None] | None = None
         self.applied: Applied | None = None
         self.tracking: TrackingCache | None = None
@@ -62,6 +67,9 @@ class ProcessorsService(Service):
         self._processors = {p.name: p for p in found}
         self._watchdog = asyncio.create_task(
             build_watchdog(self._backend, view, settings, self._is_leader).run())
+        self.watchdog = PresenceWatchdog(
+            self._backend.events, self._backend.projections, self._backend.clock,
+            timedelta(seconds=settings.heartbeat_seconds), settings.node_missed_heartbeats)
         self.ready.set()
 
     async def on_stop(self) -> None:
@@ -116,7 +124,25 @@ def create_worker_app(settings: Settings) -> Any:
 
     for name, topics in processor_topics().items():
         _add_agent(app, settings, name, topics, service)
+    _add_watchdog(app, settings, service)
     return app
+
+
+def _add_watchdog(app: Any, settings: Settings, service: ProcessorsService) -> None:
+    """The presence watchdog runs on one worker: the one that owns partition 0 of the
+    presence topic (the group gives each partition to exactly one member). During a
+    rebalance two may sweep at once; the fold ignores the repeated loss."""
+    first = (settings.topic_prefix + PRESENCE, 0)
+
+    async def sweep() -> None:
+        owned = {(tp.topic, tp.partition) for tp in app.consumer.assignment()}
+        if first in owned and service.watchdog is not None:
+            try:
+                await service.watchdog.tick()
+            except Exception:
+                logging.getLogger(__name__).exception("presence watchdog sweep failed")
+
+    app.timer(settings.heartbeat_seconds, name="truc.presence-watchdog")(sweep)
 
 
 def worker_group(settings: Settings) -> str:

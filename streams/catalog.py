@@ -12,6 +12,7 @@ from infra.settings import Settings
 from infra.vault import Vault
 from streams.applied import Applied
 from streams.packages import PackageProcessor
+from streams.presence import PresenceProcessor
 from streams.runner import FoldProcessor, Processor, ProjectorProcessor
 from streams.shredder import ShredderProcessor
 from streams.tracking import TrackingCache
@@ -24,6 +25,7 @@ TOPICS: dict[str, tuple[str, ...]] = {
     PackageProcessor.name: PackageProcessor.topics,
     ShredderProcessor.name: ShredderProcessor.topics,
     WebhookProcessor.name: WebhookProcessor.topics,
+    PresenceProcessor.name: PresenceProcessor.topics,
 }
 
 
@@ -51,6 +53,7 @@ def build_processors(backend: Backend, wrapper: MasterKeyWrapper, view: Registry
                                   settings.webhook_retry_seconds,
                                   applied=applied,
                                   tracking=tracking))
+    found.append(PresenceProcessor(backend.projections))
     return found
 
 

@@ -1,22 +1,32 @@
-"""Real-time notices (Điều 4.5): WebSocket and Server-Sent Events, with heartbeats."""
+"""Real-time notices (Điều 4.5): WebSocket and Server-Sent Events, with heartbeats.
+
+A stream is a presence connection: opening it records ``AgencyConnected`` and closing it
+``AgencyDisconnected``. The hub pings every half heartbeat interval
+(``TRUC_HEARTBEAT_SECONDS``); on a WebSocket the app must answer (``{"type": "pong"}``,
+or any message) — one that stays silent for a whole interval is closed with code 4408,
+reason ``heartbeat_timeout``. SSE cannot talk back: it is present while the stream is open.
+"""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
 import json
+import time
 from collections.abc import AsyncIterator
 from typing import Any
 
 from fastapi import APIRouter, Request, WebSocket, WebSocketDisconnect
 from fastapi.responses import StreamingResponse
 
-from api.auth import CurrentApp, websocket_caller
+from api.auth import StreamApp, websocket_caller
 from api.notifications import Connection, Notifier
+from api.presence import NodePresenceService
 from hub.errors import TrucError
+from hub.presence.tracker import CLOSED, HEARTBEAT_TIMEOUT
 
 router = APIRouter(prefix="/v1", tags=["notifications"])
-HEARTBEAT_SECONDS = 15.0
+HEARTBEAT_TIMEOUT_CLOSE = 4408
 
 
 def notifier_of(app: Any) -> Notifier:
@@ -24,16 +34,24 @@ def notifier_of(app: Any) -> Notifier:
     return notifier
 
 
+def presence_of(app: Any) -> NodePresenceService:
+    presence: NodePresenceService = app.state.presence
+    return presence
+
+
 @router.get("/events")
-async def server_sent_events(request: Request, caller: CurrentApp) -> StreamingResponse:
-    """Notices as Server-Sent Events; a comment line every 15 s keeps proxies open."""
-    notifier = notifier_of(request.app)
+async def server_sent_events(request: Request, caller: StreamApp) -> StreamingResponse:
+    """Notices as Server-Sent Events; a comment line every half heartbeat interval keeps
+    proxies open and finds a dead peer."""
+    notifier, presence = notifier_of(request.app), presence_of(request.app)
     conn = await notifier.connect(caller, "sse")
+    cid = await presence.opened(caller, "sse")
+    ping = presence.heartbeat.total_seconds() / 2
 
     async def stream() -> AsyncIterator[bytes]:
         try:
             while True:
-                message = await _next(conn, HEARTBEAT_SECONDS)
+                message = await _next(conn, ping)
                 if message is None:
                     yield b": heartbeat\n\n"
                     continue
@@ -41,6 +59,7 @@ async def server_sent_events(request: Request, caller: CurrentApp) -> StreamingR
                 yield f"event: {message['type']}\ndata: {data}\n\n".encode()
         finally:
             notifier.disconnect(conn)
+            await asyncio.shield(presence.closed(cid, CLOSED))
 
     return StreamingResponse(stream(), media_type="text/event-stream",
                              headers={"cache-control": "no-store", "x-accel-buffering": "no"})
@@ -48,7 +67,8 @@ async def server_sent_events(request: Request, caller: CurrentApp) -> StreamingR
 
 @router.websocket("/ws")
 async def websocket(websocket: WebSocket) -> None:
-    """Notices over a WebSocket; the hub pings every 15 s and answers the app's pings."""
+    """Notices over a WebSocket; the hub pings, the app pongs, and the hub answers the
+    app's own pings."""
     try:
         caller = await websocket_caller(websocket)
     except TrucError as refused:
@@ -58,15 +78,13 @@ async def websocket(websocket: WebSocket) -> None:
         await websocket.close(code=4401 if refused.status == 401 else 4403, reason=refused.code)
         return
     await websocket.accept()
-    notifier = notifier_of(websocket.app)
+    notifier, presence = notifier_of(websocket.app), presence_of(websocket.app)
     conn = await notifier.connect(caller, "websocket")
-    reader = asyncio.create_task(_answer_pings(websocket))
+    cid = await presence.opened(caller, "websocket")
+    reader = asyncio.create_task(_listen(websocket, presence, cid))
+    reason = CLOSED
     try:
-        while True:
-            message = await _next_or_closed(conn, reader, HEARTBEAT_SECONDS)
-            if reader.done():
-                break
-            await websocket.send_json(message or {"type": "ping"})
+        reason = await _serve(websocket, conn, reader, presence, cid)
     except (WebSocketDisconnect, RuntimeError):
         pass
     finally:
@@ -74,6 +92,28 @@ async def websocket(websocket: WebSocket) -> None:
         reader.cancel()
         with contextlib.suppress(asyncio.CancelledError, WebSocketDisconnect, RuntimeError):
             await reader
+        await asyncio.shield(presence.closed(cid, reason))
+
+
+async def _serve(websocket: WebSocket, conn: Connection, reader: asyncio.Task[None],
+                 presence: NodePresenceService, cid: str) -> str:
+    """Sends notices and a ping every half interval until the app hangs up (``closed``)
+    or stops answering (``heartbeat_timeout``)."""
+    every = presence.heartbeat.total_seconds() / 2
+    next_ping = time.monotonic() + every
+    while True:
+        message = await _next_or_closed(conn, reader, max(0.0, next_ping - time.monotonic()))
+        if reader.done():
+            return CLOSED
+        if message is not None:
+            await websocket.send_json(message)
+        if time.monotonic() < next_ping:
+            continue
+        if presence.silent(cid):
+            await websocket.close(code=HEARTBEAT_TIMEOUT_CLOSE, reason=HEARTBEAT_TIMEOUT)
+            return HEARTBEAT_TIMEOUT
+        await websocket.send_json({"type": "ping"})
+        next_ping += every
 
 
 async def _next_or_closed(conn: Connection, reader: asyncio.Task[None],
@@ -89,9 +129,11 @@ async def _next_or_closed(conn: Connection, reader: asyncio.Task[None],
     return None
 
 
-async def _answer_pings(websocket: WebSocket) -> None:
+async def _listen(websocket: WebSocket, presence: NodePresenceService, cid: str) -> None:
+    """Every message from the app proves it alive; a ping is answered with a pong."""
     while True:
         message = await websocket.receive_json()
+        presence.heard(cid)
         if isinstance(message, dict) and message.get("type") == "ping":
             await websocket.send_json({"type": "pong"})
 

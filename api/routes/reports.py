@@ -7,12 +7,11 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query
-from fastapi.responses import Response
 
 from api.auth import CurrentApp, CurrentOperator, RuntimeDep
 from api.reports import Reports, table
 from api.runtime import Runtime
-from api.tabular import render
+from api.tabular import answer
 from hub.auth.sessions import require
 from hub.errors import NotFound
 from hub.history import HistoryQuery
@@ -46,11 +45,7 @@ def _agency(runtime: Runtime, operator: Operator, code: str) -> Agency:
 
 
 def _answer(report: Any, rows: list[dict[str, Any]], fmt: str, name: str) -> Any:
-    if fmt == "json":
-        return report
-    body, media = render(rows, fmt, "statistics")
-    return Response(body, media_type=media,
-                    headers={"content-disposition": f'attachment; filename="{name}.{fmt}"'})
+    return answer(report, rows, fmt, title="statistics", filename=name)
 
 
 async def _one(runtime: Runtime, agency: Agency, *, start: str | None, end: str | None,

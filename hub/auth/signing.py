@@ -451,6 +451,8 @@ def _check_skew(timestamp: str, now: datetime, max_skew: timedelta) -> None:
             code="clock_skew",
             server_time=server_time.isoformat(),
             request_time=request_time.isoformat(),
+            skew_seconds=(request_time - server_time).total_seconds(),
+            max_skew_seconds=max_skew.total_seconds(),
         )
 
 

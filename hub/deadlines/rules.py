@@ -38,9 +38,14 @@ class Presence:
     @classmethod
     def from_row(cls, body: Mapping[str, Any] | None) -> Presence | None:
         """None when there is no row (never seen online) or the row is unreadable."""
-        if body is None or "since" not in body:
+        if body is None or not isinstance(body.get("since"), str):
             return None
-        since = datetime.fromisoformat(str(body["since"]))
+        try:
+            since = datetime.fromisoformat(str(body["since"]))
+        except ValueError:
+            return None
+        if since.tzinfo is None:
+            return None
         return cls(bool(body.get("online")), since)
 
 

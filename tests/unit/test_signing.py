@@ -390,6 +390,8 @@ def test_clock_skew(offset: timedelta) -> None:
     assert caught.value.code == "clock_skew"
     assert caught.value.extra["server_time"] == "2026-03-14T09:26:53+00:00"
     assert "2026-03-14T09:26:53+00:00" in caught.value.detail
+    assert caught.value.extra["skew_seconds"] == offset.total_seconds()  # + means ahead
+    assert caught.value.extra["max_skew_seconds"] == 300
     verify(signed(now=NOW + offset / 6 * 5))  # 5 minutes is still fine
 
 
