@@ -3,6 +3,8 @@ and tells the source; the source extends, redirects and cancels deliveries."""
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import json
 import os
 import subprocess
@@ -12,7 +14,7 @@ from typing import Any
 
 import pytest
 
-from api.client import TrucError
+from api.client import TrucClient, TrucError
 from tests.e2e.exchange import agency_with_app, client, first
 from tests.e2e.hubs import TRUC, RunningHub
 
@@ -175,3 +177,48 @@ async def test_the_inbox_lists_flash_before_urgent_before_normal(
     expected = [sent["flash"], sent["urgent"], sent["normal"]]
     assert listed == expected
     assert told == expected, "waiting packages are told on connect in priority order"
+
+
+async def test_a_destination_offline_longer_than_the_policy_allows_expires(
+        hub: RunningHub, doc: Path) -> None:
+    """Presence and the watchdog together: a destination never seen online expires after
+    the seal's offline wait; one holding a stream stays open until it goes away, then
+    expires the same wait later. The source is told each time, with the reason."""
+    source, present, absent = (agency_with_app(hub) for _ in range(3))
+    async with client(hub, source) as src, client(hub, present) as here:
+        notices = src.watch()
+        await first(notices, "hello")
+        holding = asyncio.create_task(hold(here))
+        await until_online(hub, present["code"])
+        sealed = await src.send([present["code"], absent["code"]], "Chờ đơn vị", doc,
+                                offline_wait_seconds=3)
+        package_id = sealed["package_id"]
+        gone = await first(notices, "delivery.expired", package_id, seconds=30)
+        assert (gone["destination"], gone["reason"]) == (absent["code"], "offline")
+        await asyncio.sleep(4)  # longer than the wait: the destination online stays open
+        view = await src.package(package_id)
+        assert delivery(view, present["code"])["state"] in ("planned", "notified")
+        holding.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await holding
+        later = await first(notices, "delivery.expired", package_id, seconds=30)
+        assert (later["destination"], later["reason"]) == (present["code"], "offline")
+        view = await src.package(package_id)
+    assert delivery(view, present["code"])["state"] == "expired"
+    assert delivery(view, absent["code"])["reason"] == "offline"
+
+
+async def hold(app: TrucClient) -> None:
+    """Holds the app's stream (answering the hub's pings) until cancelled."""
+    async with contextlib.aclosing(app.watch()) as stream:
+        async for _ in stream:
+            pass
+
+
+async def until_online(hub: RunningHub, code: str, seconds: float = 30) -> None:
+    async with asyncio.timeout(seconds):
+        while True:
+            rows = await asyncio.to_thread(hub.ops, "GET", "/v1/ops/presence")
+            if any(r["agency_code"] == code and r["online"] for r in rows):
+                return
+            await asyncio.sleep(0.2)
