@@ -47,6 +47,16 @@ next is on the wire."""
 """Retries of a retriable refusal: about a minute of backoff in all."""
 
 
+SEAL_MIB_PER_S = 4
+"""The slowest rate at which a hub is expected to read content back to check the whole
+digest at seal (a 1 GiB package on a loaded Kafka + Cassandra hub took 40 s)."""
+
+
+def seal_timeout(size: int, timeout: float) -> float:
+    """Sealing reads the whole content back: large packages get more than the default."""
+    return max(timeout, size / (SEAL_MIB_PER_S * 2**20))
+
+
 class TrucClient:
     def __init__(self, url: str, access_key: str, secret_key: str | None = None, *,
                  private_key_pem: str | None = None, algorithm: str | None = None,
@@ -59,6 +69,7 @@ class TrucClient:
         default = Scheme.RSA_SHA256 if private_key_pem else Scheme.HMAC_SHA256
         self.algorithm = algorithm or default.algorithm(TRUC4)
         self._http = httpx.AsyncClient(base_url=self.url, timeout=timeout)
+        self.timeout = timeout
         self.region = "vn"
         self.service = "truc"
         self.clock_offset = timedelta(0)
@@ -100,9 +111,11 @@ class TrucClient:
 
     async def request(self, method: str, path: str, *, json_body: Any = None,
                       content: bytes | None = None, params: dict[str, str] | None = None,
-                      headers: dict[str, str] | None = None) -> httpx.Response:
+                      headers: dict[str, str] | None = None,
+                      wait_seconds: float | None = None) -> httpx.Response:
         """One signed call; a refusal the hub marks retriable (a processor catching up,
-        an engine restarting) is retried with backoff when repeating it is safe."""
+        an engine restarting) is retried with backoff when repeating it is safe.
+        ``wait_seconds``: how long to wait for the hub's bytes (default: the client's)."""
         safe = method in ("GET", "PUT") or "idempotency-key" in (headers or {}) \
             or path.endswith("/seal")
         delay = 0.2
@@ -110,7 +123,8 @@ class TrucClient:
             try:
                 return await self._request_once(method, path, json_body=json_body,
                                                 content=content, params=params,
-                                                headers=dict(headers or {}))
+                                                headers=dict(headers or {}),
+                                                wait_seconds=wait_seconds or self.timeout)
             except TrucError as refused:
                 if not (safe and refused.problem.get("retriable")) or attempt == RETRIES:
                     raise
@@ -120,7 +134,8 @@ class TrucClient:
 
     async def _request_once(self, method: str, path: str, *, json_body: Any,
                             content: bytes | None, params: dict[str, str] | None,
-                            headers: dict[str, str]) -> httpx.Response:
+                            headers: dict[str, str], wait_seconds: float
+                            ) -> httpx.Response:
         body = content if content is not None else (
             b"" if json_body is None else json.dumps(json_body).encode())
         sent = dict(headers or {})
@@ -129,7 +144,8 @@ class TrucClient:
         url = self._http.build_request(method, path, params=params).url
         sent.update(self.sign(method, url, body, sent))
         sent.pop("Host", None)
-        response = await self._http.request(method, url, content=body, headers=sent)
+        response = await self._http.request(method, url, content=body, headers=sent,
+                                            timeout=wait_seconds)
         if response.status_code >= 400:
             raise TrucError(response.status_code, _problem(response))
         return response
@@ -174,7 +190,8 @@ class TrucClient:
                           space=space if "missing" in space else None)
         sealed: dict[str, Any] = await self.call(
             "POST", f"/v1/packages/{space['package_id']}/seal",
-            json_body={"deadline": deadline, "offline_wait_seconds": offline_wait_seconds})
+            json_body={"deadline": deadline, "offline_wait_seconds": offline_wait_seconds},
+            wait_seconds=seal_timeout(size, self.timeout))
         return sealed
 
     async def upload(self, package_id: str, path: Path, *,
