@@ -9,7 +9,6 @@ to run twice, since the fold ignores a disconnect of a connection already closed
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from datetime import timedelta
 
@@ -28,6 +27,7 @@ from hub.presence.model import (
     step,
 )
 from hub.topics import PRESENCE, record
+from streams.runner import repeat
 
 log = logging.getLogger(__name__)
 
@@ -86,11 +86,4 @@ class PresenceWatchdog:
         return fresh
 
     async def run(self) -> None:
-        while True:
-            try:
-                await self.tick()
-            except asyncio.CancelledError:
-                raise
-            except Exception:
-                log.exception("presence watchdog sweep failed; next one in %s", self.heartbeat)
-            await asyncio.sleep(self.heartbeat.total_seconds())
+        await repeat(self.tick, self.heartbeat.total_seconds(), "presence watchdog sweep")

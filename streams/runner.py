@@ -172,3 +172,16 @@ class FoldProcessor:
                 counters[cref] = {} if found is None else found.body
         rows = writes_of(self.fold, recorded, ref, change, counters)
         return await self._projections.apply(self.name, pos, rows)
+
+
+async def repeat(tick: Callable[[], Awaitable[object]], seconds: float, what: str) -> None:
+    """Runs ``tick`` every ``seconds`` until cancelled (the watchdogs' timers). A failed
+    tick is logged and the next one tries again: a timer must outlive an engine hiccup."""
+    while True:
+        try:
+            await tick()
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            log.exception("%s failed; next try in %s s", what, seconds)
+        await asyncio.sleep(seconds)

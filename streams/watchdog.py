@@ -12,7 +12,6 @@ event, which the fold takes once.
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from collections import OrderedDict
 from collections.abc import Callable
@@ -26,6 +25,7 @@ from hub.packages.processor import package_ref
 from hub.ports import Clock, EventLog, Position, Projections, RowRef
 from hub.registry.view import RegistryView
 from hub.topics import REGISTRY, record
+from streams.runner import repeat
 
 log = logging.getLogger(__name__)
 REMEMBERED = 100_000
@@ -50,15 +50,7 @@ class Watchdog:
         self._recorded: OrderedDict[str, None] = OrderedDict()
 
     async def run(self) -> None:
-        """Ticks until cancelled; a failed tick is logged and the next one tries again."""
-        while True:
-            try:
-                await self.tick()
-            except asyncio.CancelledError:
-                raise
-            except Exception:
-                log.exception("watchdog tick failed")
-            await asyncio.sleep(self.interval)
+        await repeat(self.tick, self.interval, "deadline watchdog tick")
 
     async def tick(self) -> list[ev.DeliveryExpired]:
         """Records every expiry due now (flash first); returns what it recorded."""
