@@ -203,12 +203,19 @@ def _history(at: str, kind: str, conn: Connection, reason: str | None,
             "connected_at": conn.since, "duration_seconds": duration}
 
 
+def history_key(row: Mapping[str, Any], event_id: str) -> str:
+    """Time order, and a connect before its disconnect at the same millisecond: a loss
+    noticed late is dated when the connection was last known alive, which can be the
+    very moment it opened."""
+    return f"{row['at']}|{0 if row['kind'] == 'connected' else 1}|{event_id}"
+
+
 def _writes(state: AgencyPresence, e: ev.AgencyConnected | ev.AgencyDisconnected,
             history: dict[str, Any], more: list[Row]) -> Writes:
     return Writes(upserts=[
         Row(index_ref(state.agency_id), state.to_json()),
         Row(summary_ref(state.agency_id), state.summary()),
         Row(RowRef(PRESENCE, state.agency_id, e.app_id), state.app_row(e.app_id)),
-        Row(RowRef(HISTORY, state.agency_id, f"{history['at']}|{e.event_id}"), history),
+        Row(RowRef(HISTORY, state.agency_id, history_key(history, e.event_id)), history),
         *more,
     ])

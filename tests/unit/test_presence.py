@@ -20,6 +20,7 @@ from hub.presence.model import (
     PRESENCE,
     AgencyPresence,
     Connection,
+    history_key,
     index_ref,
     stamp,
     step,
@@ -273,8 +274,19 @@ def test_connections_of_a_node_that_stops_beating_are_lost_after_n_missed_beats(
     assert lost.occurred_at == T0  # the node's last beat, not when it was noticed
     again = watchdog.lost(held, beats, clock.now(), 3)
     assert again[0].event_id == lost.event_id  # said twice, the same fact
-    after, _ = fold([opened, lost])
+    after, rows = fold([opened, lost])
     assert after is not None and not after.online
+    history = sorted((r for r in rows if r.ref.view == HISTORY), key=lambda r: r.ref.key)
+    assert [r.body["kind"] for r in history] == ["connected", "disconnected"], \
+        "lost at the very moment it opened: still listed after its connect"
+
+
+def test_a_connect_sorts_before_a_disconnect_of_the_same_millisecond() -> None:
+    at = stamp(T0)
+    assert history_key({"at": at, "kind": "connected"}, "ffff") < \
+        history_key({"at": at, "kind": "disconnected"}, "0000")
+    assert history_key({"at": stamp(T0 + timedelta(milliseconds=1)), "kind": "connected"},
+                       "0000") > history_key({"at": at, "kind": "disconnected"}, "ffff")
 
 
 def test_a_restarted_node_loses_what_its_previous_run_held() -> None:
