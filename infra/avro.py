@@ -506,8 +506,8 @@ def _builder(cls: type[Event]) -> Callable[[_Record], Event]:
     fields (the schema mirrors it, checked above, and reading resolves to the current
     schema), so for a plain frozen dataclass with no ``__post_init__`` the instance is its
     ``__dict__``: filling that directly makes the same object as ``cls(**record)`` without
-    the frozen ``__init__``'s one ``object.__setattr__`` per field — a sixth of decoding a
-    large event such as ``PackageRequested``, on every read of the log (replays, processors)."""
+    the frozen ``__init__``'s one ``object.__setattr__`` per field (a few per cent of a
+    whole decode, on every read of the log: processors, notifier, replays of any fold)."""
     if "__slots__" in cls.__dict__ or hasattr(cls, "__post_init__"):
         return lambda record: cls(**record)
     new = object.__new__
