@@ -47,12 +47,14 @@ class EventLog(Protocol):
 
     def read(
         self, topic: str, start: Mapping[int, int] | None = None,
-        types: Collection[str] | None = None,
+        types: Collection[str] | None = None, fields: Collection[str] | None = None,
     ) -> AsyncIterator[Recorded]:
         """Everything from ``start`` (partition -> first offset) up to the end as it was
         when the call began; then the iteration stops. For replays and audits.
         ``types`` (event class names) skips other events without decoding them: a replay
-        of a projection that only reads a few types goes several times faster."""
+        of a projection that only reads a few types goes several times faster.
+        ``fields`` (None: all): the events carry only these fields, the others are not
+        decoded — for a fold that declares what it reads (``Fold.reads``)."""
         ...
 
     def subscribe(

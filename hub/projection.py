@@ -76,6 +76,9 @@ class Fold:
     step: Callable[[Mapping[str, JSONValue] | None, Event], Change]
     types: frozenset[str] | None = None
     """The event types ``step`` reacts to (None: all); a replay skips the others unread."""
+    reads: frozenset[str] | None = None
+    """The event fields ``state_of`` and ``step`` read (None: any); a replay decodes only
+    these, the rest of each event's bytes is skipped (events then lack other fields)."""
 
 
 def counter_ref(ref: RowRef, position: Position) -> RowRef:

@@ -9,6 +9,7 @@ rows through ``Projections``.
 
 from __future__ import annotations
 
+import gc
 import time
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
@@ -72,17 +73,30 @@ class Report:
 
 
 async def rebuild(log: EventLog, fold: Fold, start: Start, report: Report) -> Rebuild:
-    """Folds the log (up to its end when called) in memory."""
+    """Folds the log (up to its end when called) in memory.
+
+    Events carry only the fields the fold reads (``Fold.reads``): decoding the others is
+    most of what reading costs. The cyclic garbage collector is paused meanwhile: the fold
+    only grows a heap of acyclic rows (dicts, strings), which each collection would walk
+    again and again, a tenth of the CPU at 100,000 events and more the bigger the heap;
+    nothing it could free is lost, it runs again afterwards."""
     began, cpu = time.perf_counter(), time.process_time()
     folded = Rebuild(fold)
-    for topic in fold.topics:
-        ends = await log.end_offsets(topic)
-        report.log_end[topic] = ends
-        first = dict.fromkeys(ends, start.offset or 0)
-        report.events += sum(max(0, end - first[p]) for p, end in ends.items())
-        async for recorded in log.read(topic, first, fold.types):
-            if start.time is None or recorded.event.occurred_at >= start.time:
-                folded.feed(recorded)
+    fields = None if fold.reads is None else fold.reads | {"occurred_at"}  # for --from TIME
+    collecting = gc.isenabled()
+    gc.disable()
+    try:
+        for topic in fold.topics:
+            ends = await log.end_offsets(topic)
+            report.log_end[topic] = ends
+            first = dict.fromkeys(ends, start.offset or 0)
+            report.events += sum(max(0, end - first[p]) for p, end in ends.items())
+            async for recorded in log.read(topic, first, fold.types, fields):
+                if start.time is None or recorded.event.occurred_at >= start.time:
+                    folded.feed(recorded)
+    finally:
+        if collecting:
+            gc.enable()
     report.applied = folded.events
     report.read_seconds = time.perf_counter() - began
     report.read_cpu_seconds = time.process_time() - cpu

@@ -12,7 +12,7 @@ A Kafka that is unreachable or too slow raises the domain's retriable ``Unavaila
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Collection, Iterator, Mapping, Sequence
+from collections.abc import AsyncIterator, Callable, Collection, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
@@ -107,17 +107,19 @@ class KafkaEventLog:
             ends = await self._meta.end_offsets(parts)
         return {tp.partition: int(off) for tp, off in ends.items()}
 
-    def _recorded(self, msg: object) -> Recorded:
+    def _recorded(self, msg: object,
+                  decode: Callable[[bytes], Event] | None = None) -> Recorded:
         return Recorded(
             Position(self._logical(msg.topic), msg.partition, msg.offset),  # type: ignore[attr-defined]
             (msg.key or b"").decode(),  # type: ignore[attr-defined]
-            self._codec.decode(msg.value),  # type: ignore[attr-defined]
+            (decode or self._codec.decode)(msg.value),  # type: ignore[attr-defined]
         )
 
     async def read(
         self, topic: str, start: Mapping[int, int] | None = None,
-        types: Collection[str] | None = None,
+        types: Collection[str] | None = None, fields: Collection[str] | None = None,
     ) -> AsyncIterator[Recorded]:
+        decode = self._codec.decode if fields is None else self._codec.partial(fields)
         ends = await self.end_offsets(topic)
         starts = {p: (start or {}).get(p, 0) for p in ends}
         todo = {p for p in ends if starts[p] < ends[p]}
@@ -136,7 +138,7 @@ class KafkaEventLog:
                     for msg in messages:
                         if msg.offset < ends[tp.partition] and (
                                 types is None or self._codec.name_of(msg.value) in types):
-                            yield self._recorded(msg)
+                            yield self._recorded(msg, decode)
                 for p in list(todo):
                     if await consumer.position(TopicPartition(name, p)) >= ends[p]:
                         todo.discard(p)

@@ -85,7 +85,8 @@ class SqliteEventLog:
 
     async def _batch(self, topic: str, start: int, stop: int | None,
                      types: Collection[str] | None = None,
-                     limit: int = BATCH) -> tuple[list[Recorded], int]:
+                     limit: int = BATCH, *, fields: Collection[str] | None = None,
+                     ) -> tuple[list[Recorded], int]:
         """The next events (of ``types`` only, filtered by SQLite on the schema fingerprint
         in each payload's header, so skipped events never reach Python), and the last
         offset returned (-1: none left)."""
@@ -100,20 +101,23 @@ class SqliteEventLog:
             lambda: self._db.conn.execute(sql + " ORDER BY offset LIMIT ?",
                                           [*params, limit]).fetchall()
         )
+        decode = self._codec.decode if fields is None else self._codec.partial(fields)
         found = [
-            Recorded(Position(topic, PARTITION, off), key, self._codec.decode(payload))
+            Recorded(Position(topic, PARTITION, off), key, decode(payload))
             for off, key, payload in rows
         ]
         return found, int(rows[-1][0]) if rows else -1
 
     async def read(
         self, topic: str, start: Mapping[int, int] | None = None,
-        types: Collection[str] | None = None,
+        types: Collection[str] | None = None, fields: Collection[str] | None = None,
     ) -> AsyncIterator[Recorded]:
         offset = (start or {}).get(PARTITION, 0)
         stop = (await self.end_offsets(topic))[PARTITION]
         while offset < stop:
-            batch, last = await self._batch(topic, offset, stop, types, READ_BATCH)
+            batch, last = await self._batch(
+                topic, offset, stop, types, READ_BATCH,
+                fields=None if fields is None else frozenset(fields))
             for recorded in batch:
                 yield recorded
             if last < 0:

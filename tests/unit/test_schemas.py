@@ -19,12 +19,14 @@ from fastavro.schema import parse_schema, to_parsing_canonical_form
 
 from hub.events import EVENT_BY_NAME, EVENT_TYPES, Event, StatusReported
 from infra.avro import (
+    MAGIC,
     EventCodec,
     IncompatibleSchemaError,
     MalformedEventError,
     UnknownSchemaError,
     check_compatible,
     default_codec,
+    schema_fingerprint,
 )
 
 SCHEMAS = Path(__file__).resolve().parents[2] / "schemas"
@@ -427,3 +429,67 @@ def test_default_codec_is_shared_and_complete() -> None:
     assert default_codec() is codec
     for cls in EVENT_TYPES:
         assert codec.schema(cls.__name__) == current(cls)
+
+
+# --- partial decoding (replays read only the fields a fold declares) ----------------------
+
+
+@pytest.mark.parametrize(("cls", "optionals"), CASES)
+def test_partial_decoding_reads_the_named_fields_as_decode_does(
+        codec: EventCodec, cls: type[Event], optionals: bool) -> None:
+    event = sample(cls, optionals=optionals)
+    data = codec.encode(event)
+    names = [f.name for f in dataclasses.fields(cls)]
+    for wanted in [{name} for name in names] + [set(names), {"not_a_field"}]:
+        partial = codec.partial(wanted)(data)
+        assert type(partial) is cls
+        assert vars(partial) == {n: v for n, v in vars(event).items() if n in wanted}
+    assert codec.partial(names)(data) == event
+
+
+def test_partial_decoding_of_times_before_1970(codec: EventCodec) -> None:
+    early = datetime(1969, 12, 31, 23, 59, 59, 999_000, tzinfo=UTC)
+    event = dataclasses.replace(typing.cast(Any, sample(StatusReported, optionals=True)),
+                                occurred_at=early)
+    assert codec.partial({"occurred_at"})(codec.encode(event)).occurred_at == early
+
+
+def test_partial_decoding_skips_arrays_written_in_sized_blocks(codec: EventCodec) -> None:
+    """Avro lets a writer give an array block's byte size (negative item count) so readers
+    can skip it: fastavro never writes that, another writer may."""
+    event = dataclasses.replace(typing.cast(Any, sample(EVENT_BY_NAME["PackageRequested"],
+                                                        optionals=True)), recipients=["ab", "c"])
+    plain = codec.encode(event)
+    sized = plain.replace(b"\x04\x04ab\x02c\x00", b"\x03\x0a\x04ab\x02c\x00")
+    assert sized != plain and codec.decode(sized) == event
+    read = codec.partial({"package_id", "declared_size", "recipient_agency_ids"})
+    assert vars(read(sized)) == vars(read(plain))
+
+
+def test_partial_decoding_refuses_what_decode_refuses(codec: EventCodec) -> None:
+    data = codec.encode(sample(EVENT_BY_NAME["PackageRequested"], optionals=True))
+    read = codec.partial({"package_id", "declared_size"})
+    for cut in (0, 1, 10, 11, len(data) // 2, len(data) - 1):
+        with pytest.raises(MalformedEventError):
+            read(data[:cut])
+    with pytest.raises(MalformedEventError, match="trailing"):
+        read(data + b"\x00")
+    with pytest.raises(UnknownSchemaError):
+        read(data[:2] + bytes(8) + data[10:])
+    with pytest.raises(MalformedEventError):
+        read(b"\x00\x01" + data[2:])
+
+
+def test_partial_decoding_of_an_older_version_decodes_it_whole(tmp_path: Path) -> None:
+    v1 = load(HISTORY / "PackageRequested.v1.avsc")
+    body = {f["name"]: f"x{i}" if f["type"] == "string" else [] for i, f in
+            enumerate(v1["fields"]) if f["name"] not in ("occurred_at", "declared_size",
+                                                         "idempotency_key")}
+    body.update(occurred_at=WHEN, declared_size=7, idempotency_key=None)
+    buf = io.BytesIO()
+    fastavro.schemaless_writer(buf, parse_schema(v1), body)
+    data = MAGIC + schema_fingerprint(v1) + buf.getvalue()
+    codec = EventCodec(SCHEMAS)
+    whole = codec.decode(data)
+    assert codec.partial({"declared_size"})(data) == whole
+    assert typing.cast(Any, whole).recipient_agency_ids == []
