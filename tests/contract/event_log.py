@@ -104,3 +104,18 @@ class EventLogContract:
         got = [r.event async for r in log.read(topic, types={"ChunkStored"})]
         assert got == [mixed[0], mixed[2]]
         assert [r async for r in log.read(topic, types={"KeyIssued"})] == []
+
+    async def test_read_only_some_fields(self, log: EventLog, topic: str) -> None:
+        """What a replay's fold declares it reads arrives as written; nothing else is
+        built (the partial decoders behind ``fields``)."""
+        package = str(uuid.uuid4())
+        written = [chunk_stored(package, 0), chunk_stored(package, 1)]
+        for event in written:
+            await log.append(topic, package, event)
+        wanted = ("package_id", "index", "occurred_at")
+        got = [r.event async for r in log.read(topic, types={"ChunkStored"}, fields=wanted)]
+        assert [type(e) for e in got] == [type(e) for e in written]
+        for partial, whole in zip(got, written, strict=True):
+            assert {f: getattr(partial, f) for f in wanted} == \
+                {f: getattr(whole, f) for f in wanted}
+            assert not hasattr(partial, "sha256"), "fields not asked for are not decoded"
