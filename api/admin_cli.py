@@ -17,7 +17,7 @@ import getpass
 import json
 import os
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Coroutine
 from datetime import timedelta
 from pathlib import Path
 from typing import Annotated, Any, TypeVar
@@ -69,10 +69,22 @@ def _do(work: Callable[[Runtime, Context], Awaitable[T]], actor: str | None,
         async with TrucClient(*remote) as hub:
             return await hub.call(method, path, json_body=body)
 
+    return run_or_exit(call())
+
+
+def run_or_exit(work: Coroutine[Any, Any, T]) -> T:
+    """Runs one CLI command's work; any refusal, local or from a remote hub, becomes a
+    one-line message and exit status 2 (never a traceback)."""
     try:
-        return asyncio.run(call())
+        return asyncio.run(work)
     except ClientError as exc:
         typer.echo(f"error [{exc.code}]: {exc.problem.get('detail', '')}", err=True)
+        raise typer.Exit(2) from None
+    except TrucError as exc:
+        typer.echo(f"error [{exc.code}]: {exc.detail}", err=True)
+        raise typer.Exit(2) from None
+    except ValueError as exc:
+        typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(2) from None
 
 
@@ -86,14 +98,7 @@ def _run(work: Callable[[Runtime, Context], Awaitable[T]], actor: str | None) ->
         finally:
             await runtime.close()
 
-    try:
-        return asyncio.run(go())
-    except TrucError as exc:
-        typer.echo(f"error [{exc.code}]: {exc.detail}", err=True)
-        raise typer.Exit(2) from None
-    except ValueError as exc:
-        typer.echo(f"error: {exc}", err=True)
-        raise typer.Exit(2) from None
+    return run_or_exit(go())
 
 
 def _show(data: Any, as_json: bool, title: str) -> None:

@@ -7,7 +7,6 @@ straight from the hub's own projections.
 
 from __future__ import annotations
 
-import asyncio
 import json
 from pathlib import Path
 from typing import Annotated, Any
@@ -16,13 +15,12 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from api.admin_cli import _remote
+from api.admin_cli import _remote, run_or_exit
 from api.client import TrucClient
-from api.client import TrucError as ClientError
 from api.reports import Reports, table
 from api.runtime import Runtime
 from api.tabular import render
-from hub.errors import NotFound, TrucError
+from hub.errors import NotFound
 from hub.history import HistoryQuery
 from hub.statistics.query import FORMATS, date_range
 from infra.settings import Settings
@@ -114,14 +112,7 @@ def _get(path: str, params: dict[str, str], local: Any, *, raw: bool) -> Any:
         finally:
             await runtime.close()
 
-    try:
-        return asyncio.run(call() if remote else here())
-    except ClientError as exc:
-        typer.echo(f"error [{exc.code}]: {exc.problem.get('detail', '')}", err=True)
-        raise typer.Exit(2) from None
-    except TrucError as exc:
-        typer.echo(f"error [{exc.code}]: {exc.detail}", err=True)
-        raise typer.Exit(2) from None
+    return run_or_exit(call() if remote else here())
 
 
 def _table(rows: list[dict[str, Any]], title: str) -> None:

@@ -24,10 +24,6 @@ def _ctx(runtime: RuntimeDep, operator: Operator) -> Context:
     return Context(operator.operator_id, runtime.backend.clock.now(), str(uuid.uuid4()))
 
 
-def _visible(operator: Operator, agency_code: str | None) -> bool:
-    return operator.role is not Role.AGENCY_ADMIN or operator.agency_code == agency_code
-
-
 class NewAgency(BaseModel):
     code: str = Field(description="QCVN 102:2016 code, e.g. 000.00.11.H53")
     name: str
@@ -43,7 +39,7 @@ async def add_agency(body: NewAgency, operator: CurrentAdmin,
 @router.get("/agencies")
 async def list_agencies(operator: CurrentOperator, runtime: RuntimeDep) -> list[dict[str, Any]]:
     agencies = sorted(runtime.view.registry.agencies.values(), key=lambda a: a.code)
-    return [views.agency(a) for a in agencies if _visible(operator, a.code)]
+    return [views.agency(a) for a in agencies if operator.sees(a.code)]
 
 
 class NewApp(BaseModel):
@@ -67,7 +63,7 @@ async def add_app(body: NewApp, operator: CurrentAdmin, runtime: RuntimeDep) -> 
 @router.get("/apps")
 async def list_apps(operator: CurrentOperator, runtime: RuntimeDep) -> list[dict[str, Any]]:
     shown = [views.app(a, runtime.view) for a in runtime.view.registry.apps.values()]
-    return [a for a in shown if _visible(operator, a["agency_code"])]
+    return [a for a in shown if operator.sees(a["agency_code"])]
 
 
 class Approval(BaseModel):

@@ -17,7 +17,7 @@ from api.tabular import FORMATS, answer
 from hub.errors import NotFound
 from hub.presence import queries
 from hub.presence.model import ALL, HISTORY, INDEX, PRESENCE
-from hub.registry.model import Agency, Operator, Role
+from hub.registry.model import Agency
 from hub.statistics.query import check_choice
 
 router = APIRouter(prefix="/v1", tags=["presence"])
@@ -35,10 +35,6 @@ async def _presence(runtime: Runtime, agency: Agency) -> dict[str, Any]:
     return queries.presence_of(agency, ((r.ref.key, r.body) for r in rows))
 
 
-def _operator_sees(operator: Operator, agency: Agency) -> bool:
-    return operator.role is not Role.AGENCY_ADMIN or operator.agency_code == agency.code
-
-
 @router.get("/directory/{code}/presence")
 async def directory_presence(code: str, caller: CurrentApp, runtime: RuntimeDep
                              ) -> dict[str, Any]:
@@ -52,7 +48,7 @@ async def directory_presence(code: str, caller: CurrentApp, runtime: RuntimeDep
 @router.get("/ops/presence")
 async def all_presence(operator: CurrentOperator, runtime: RuntimeDep) -> list[dict[str, Any]]:
     """Every agency's presence summary (offline ones too), by code."""
-    return await all_presence_of(runtime, lambda a: _operator_sees(operator, a))
+    return await all_presence_of(runtime, lambda a: operator.sees(a.code))
 
 
 async def all_presence_of(runtime: Runtime, visible: Callable[[Agency], bool]
@@ -66,7 +62,7 @@ async def all_presence_of(runtime: Runtime, visible: Callable[[Agency], bool]
 async def agency_presence(code: str, operator: CurrentOperator, runtime: RuntimeDep
                           ) -> dict[str, Any]:
     agency = _agency(runtime, code)
-    if not _operator_sees(operator, agency):
+    if not operator.sees(agency.code):
         raise NotFound(f"no agency {code}", code="agency_not_found")
     return await _presence(runtime, agency)
 
@@ -83,7 +79,7 @@ async def connection_history(  # noqa: PLR0917 — FastAPI passes them by name
     check_choice(fmt, FORMATS, "format")
     lower, upper = queries.parse_bound(start, "from"), queries.parse_bound(end, "to")
     agency = _agency(runtime, code)
-    if not _operator_sees(operator, agency):
+    if not operator.sees(agency.code):
         raise NotFound(f"no agency {code}", code="agency_not_found")
     rows = await runtime.backend.projections.scan(HISTORY, agency.agency_id)
     history = [{**row, "agency_code": agency.code}

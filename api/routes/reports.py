@@ -15,7 +15,7 @@ from api.tabular import answer
 from hub.auth.sessions import require
 from hub.errors import NotFound
 from hub.history import HistoryQuery
-from hub.registry.model import Agency, Operation, Operator, Role
+from hub.registry.model import Agency, Operation, Operator
 from hub.statistics.query import FORMATS, GRAINS, DateRange, check_choice, date_range
 
 router = APIRouter(tags=["reports"])
@@ -37,9 +37,7 @@ def _span(runtime: Runtime, start: str | None, end: str | None) -> DateRange:
 
 def _agency(runtime: Runtime, operator: Operator, code: str) -> Agency:
     agency = runtime.view.registry.agency(code)
-    hidden = operator.role is Role.AGENCY_ADMIN and (
-        agency is None or operator.agency_code != agency.code)
-    if agency is None or hidden:
+    if agency is None or not operator.sees(agency.code):
         raise NotFound(f"no agency {code}", code="agency_not_found")
     return agency
 
@@ -74,8 +72,7 @@ async def all_statistics(operator: CurrentOperator, runtime: RuntimeDep, *,
     check_choice(fmt, FORMATS, "format")
     span = _span(runtime, start, end)
     agencies = sorted(runtime.view.registry.agencies.values(), key=lambda a: a.code)
-    visible = [a for a in agencies if operator.role is not Role.AGENCY_ADMIN
-               or operator.agency_code == a.code]
+    visible = [a for a in agencies if operator.sees(a.code)]
     reports = [await _reports(runtime).statistics(a, span) for a in visible]
     rows = [{"agency": r["agency"], "name": r["name"], **r["total"]} for r in reports]
     return _answer({"from": span.start.isoformat(), "to": span.end.isoformat(),

@@ -103,6 +103,11 @@ class Operator:
     agency_code: str | None
     registered_at: datetime
 
+    def sees(self, agency_code: str | None) -> bool:
+        """An agency-admin sees its own agency's data only; admins and auditors see all.
+        The one rule every operator endpoint applies (registry, presence, reports)."""
+        return self.role is not Role.AGENCY_ADMIN or self.agency_code == agency_code
+
 
 @dataclass
 class Registry:

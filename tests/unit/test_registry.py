@@ -14,7 +14,7 @@ import pytest
 from hub.errors import Conflict, InvalidRequest, NotFound
 from hub.registry import decisions as decide
 from hub.registry.decisions import Context
-from hub.registry.model import AppState, Grants, Operation, Registry, Role
+from hub.registry.model import AppState, Grants, Operation, Operator, Registry, Role
 from hub.registry.service import RegistryService
 from hub.registry.view import RegistryView
 from hub.topics import REGISTRY
@@ -156,3 +156,12 @@ def test_master_key_wrapping_is_bound_to_its_context() -> None:
     assert wrapper.unwrap(blob, b"key-1") == b"secret"
     with pytest.raises(Exception):  # noqa: B017 — cryptography's InvalidTag
         wrapper.unwrap(blob, b"key-2")
+
+
+def test_an_agency_admin_sees_only_its_own_agency() -> None:
+    at = datetime(2026, 11, 27, tzinfo=UTC)
+    own = Operator("op-1", "Sở Nội vụ", Role.AGENCY_ADMIN, "000.00.11.H53", at)
+    assert own.sees("000.00.11.H53") and not own.sees("000.00.12.H53")
+    assert not own.sees(None)
+    for role in (Role.ADMIN, Role.AUDITOR):
+        assert Operator("op-2", "TTCNTT", role, None, at).sees("000.00.12.H53")
