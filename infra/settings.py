@@ -51,6 +51,9 @@ class Settings(BaseSettings):
     """Upload chunk size granted with each space (1 MiB fits Cassandra's mutation limit)."""
     max_package_bytes: int = 4 * 1024**3
     space_ttl_minutes: float = 24 * 60
+    space_sweep_grace_minutes: float = Field(default=10, ge=0)
+    """A space expired unsealed this long ago is rejected (``space_expired``) and what was
+    uploaded into it destroyed; the grace lets a seal begun before expiry finish."""
     webhook_retry_seconds: float = 1.0
     """First retry delay of a failed webhook; doubles each time, 8 attempts in all."""
     time_zone: str = "Asia/Ho_Chi_Minh"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from datetime import timedelta
 
 from hub.processors import FOLD_TOPICS, PROJECTORS, folds
 from hub.registry.view import RegistryView
@@ -60,4 +61,5 @@ def build_processors(backend: Backend, wrapper: MasterKeyWrapper, view: Registry
 def build_watchdog(backend: Backend, view: RegistryView, settings: Settings,
                    is_leader: Callable[[], bool] = lambda: True) -> Watchdog:
     return Watchdog(backend.events, backend.projections, view, clock=backend.clock,
-                    interval=settings.watchdog_seconds, is_leader=is_leader)
+                    interval=settings.watchdog_seconds, is_leader=is_leader,
+                    space_grace=timedelta(minutes=settings.space_sweep_grace_minutes))

@@ -1,4 +1,5 @@
-"""The watchdog's driver: every few seconds, expire the open deliveries that are due.
+"""The watchdog's driver: every few seconds, expire the open deliveries that are due, and
+reject the packages whose upload space expired unsealed (``hub.deadlines.spaces``).
 
 It reads the open-deliveries view (never every package), the destinations' presence and
 the registry, asks the pure rules (``hub.deadlines.rules``) what is due and records each
@@ -15,12 +16,14 @@ from __future__ import annotations
 import logging
 from collections import OrderedDict
 from collections.abc import Callable
+from datetime import timedelta
 
 from hub import events as ev
 from hub.deadlines.open import OPEN, SHARDS, OpenDelivery
 from hub.deadlines.rules import PRESENCE, Presence, due
+from hub.deadlines.spaces import OPEN_SPACES, OpenSpace, abandoned
 from hub.errors import Unavailable
-from hub.packages.model import Package
+from hub.packages.model import Package, PackageState
 from hub.packages.processor import package_ref
 from hub.ports import Clock, EventLog, Position, Projections, RowRef
 from hub.registry.view import RegistryView
@@ -40,22 +43,31 @@ async def read_presence(projections: Projections, agency_id: str) -> Presence | 
 class Watchdog:
     def __init__(self, events: EventLog, projections: Projections, view: RegistryView, *,
                  clock: Clock, interval: float,
-                 is_leader: Callable[[], bool] = lambda: True) -> None:
+                 is_leader: Callable[[], bool] = lambda: True,
+                 space_grace: timedelta = timedelta(minutes=10)) -> None:
         self._events = events
         self._projections = projections
         self._view = view
         self._clock = clock
         self.interval = interval
         self._is_leader = is_leader
+        self._space_grace = space_grace
         self._recorded: OrderedDict[str, None] = OrderedDict()
 
     async def run(self) -> None:
         await repeat(self.tick, self.interval, "deadline watchdog tick")
 
-    async def tick(self) -> list[ev.DeliveryExpired]:
-        """Records every expiry due now (flash first); returns what it recorded."""
+    async def tick(self) -> list[ev.DeliveryExpired | ev.PackageRejected]:
+        """Records every expiry due now (flash first), then every abandoned space's
+        rejection; returns what it recorded."""
         if not self._is_leader() or not await self._registry_current():
             return []
+        expired: list[ev.DeliveryExpired | ev.PackageRejected] = []
+        expired.extend(await self._expire_deliveries())
+        expired.extend(await self._sweep_spaces())
+        return expired
+
+    async def _expire_deliveries(self) -> list[ev.DeliveryExpired]:
         deliveries = await self.open_deliveries()
         waiting = {d.agency_id for d in deliveries
                    if d.offline_wait_seconds is not None and not d.fetched}
@@ -67,6 +79,21 @@ class Watchdog:
                 self._remember(expiry.event_id)
                 done.append(expiry)
         return done
+
+    async def _sweep_spaces(self) -> list[ev.PackageRejected]:
+        spaces = [OpenSpace.from_row(dict(row.body)) for shard in SHARDS
+                  for row in await self._projections.scan(OPEN_SPACES, shard)]
+        done = []
+        for rejection in abandoned(spaces, self._clock.now(), self._space_grace):
+            if rejection.event_id not in self._recorded and await self._uploading(rejection):
+                await record(self._events, rejection)
+                self._remember(rejection.event_id)
+                done.append(rejection)
+        return done
+
+    async def _uploading(self, rejection: ev.PackageRejected) -> bool:
+        row = await self._projections.get(package_ref(rejection.package_id))
+        return row is not None and row.body.get("state") == PackageState.UPLOADING.value
 
     async def open_deliveries(self) -> list[OpenDelivery]:
         rows = [row for shard in SHARDS for row in await self._projections.scan(OPEN, shard)]

@@ -21,6 +21,7 @@ from typing import Any
 
 from hub import events as ev
 from hub.deadlines.open import open_ref, open_row
+from hub.deadlines.spaces import space_ref, space_row
 from hub.packages.model import PRIORITIES, Package, PackageState, evolve
 from hub.ports import Row, RowRef
 from hub.projection import Writes
@@ -62,7 +63,7 @@ def step(before: Package | None, event: ev.Event,
     ids = dict(zip(after.recipients, after.recipient_ids, strict=False)) or dict(agency_ids or {})
     derived = _plan(after, event, ids) if isinstance(event, ev.PackageSealed) else \
         _replan(after, event) if isinstance(event, ev.DeliveryRedirected) else ()
-    return Outcome(after, _rows(before, after), derived)
+    return Outcome(after, _rows(before, after, event.correlation_id), derived)
 
 
 def may_close(event: ev.Event) -> bool:
@@ -119,9 +120,10 @@ def summary(pkg: Package) -> dict[str, Any]:
             "state": pkg.state.value, "requested_at": pkg.requested_at}
 
 
-def _rows(before: Package | None, after: Package) -> Writes:
+def _rows(before: Package | None, after: Package, correlation_id: str) -> Writes:
     upserts = [Row(package_ref(after.package_id), after.to_json())]
     deletes: list[RowRef] = []
+    _space_rows(before, after, correlation_id, upserts, deletes)
     if after.state is not PackageState.UPLOADING:
         upserts.append(Row(RowRef(OUTBOX, after.source_agency_id,
                                   f"{after.requested_at}|{after.package_id}"), summary(after)))
@@ -137,3 +139,14 @@ def _rows(before: Package | None, after: Package) -> Writes:
             upserts.append(Row(ref, {**seen_by_destination,
                                      "delivery_state": delivery.state.value}))
     return Writes(upserts, deletes)
+
+
+def _space_rows(before: Package | None, after: Package, correlation_id: str,
+                upserts: list[Row], deletes: list[RowRef]) -> None:
+    """The open-spaces row lives from the space's grant to the seal or rejection."""
+    uploading = after.state is PackageState.UPLOADING
+    if uploading and after.space_expires_at and (
+            before is None or before.space_expires_at != after.space_expires_at):
+        upserts.append(space_row(after, correlation_id))
+    elif not uploading and before is not None and before.state is PackageState.UPLOADING:
+        deletes.append(space_ref(after.package_id))
