@@ -24,7 +24,8 @@ from infra.vault import Vault
 from streams.applied import Applied
 from streams.catalog import build_processors, build_watchdog
 from streams.presence import PresenceWatchdog
-from streams.runner import InProcessProcessors, follow
+from streams.runner import InProcessProcessors, follow, repeat
+from streams.webhooks import WebhookProcessor, resume_owned
 
 log = logging.getLogger(__name__)
 
@@ -62,10 +63,14 @@ class Runtime:
         runtime.tasks.append(asyncio.create_task(follow(backend.events, [REGISTRY], view.apply),
                                                  name="registry-follower"))
         if local:
-            runtime.processors = InProcessProcessors(
-                build_processors(backend, wrapper, view, settings, applied=applied), backend.events,
-                backend.projections, applied)
+            found = build_processors(backend, wrapper, view, settings, applied=applied)
+            runtime.processors = InProcessProcessors(found, backend.events,
+                                                     backend.projections, applied)
             runtime.processors.start()
+            hooks = next(p for p in found if isinstance(p, WebhookProcessor))
+            runtime.tasks.append(asyncio.create_task(repeat(
+                lambda: resume_owned(hooks, backend.events), settings.webhook_resume_seconds,
+                "webhook outbox resume"), name="webhook-resume"))
             runtime.tasks.append(asyncio.create_task(
                 build_watchdog(backend, view, settings).run(), name="watchdog"))
             runtime.tasks.append(asyncio.create_task(

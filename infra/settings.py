@@ -56,6 +56,9 @@ class Settings(BaseSettings):
     uploaded into it destroyed; the grace lets a seal begun before expiry finish."""
     webhook_retry_seconds: float = 1.0
     """First retry delay of a failed webhook; doubles each time, 8 attempts in all."""
+    webhook_resume_seconds: float = Field(default=30, gt=0)
+    """How often the webhook outbox is read for posts nobody is retrying (after a restart
+    or a rebalance); the embedded hub also reads it at start."""
     time_zone: str = "Asia/Ho_Chi_Minh"
     """The hub's local time zone: statistics and history count by its dates and hours.
     Changing it on a running hub leaves the old rows; rebuild with ``truc replay``."""

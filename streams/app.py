@@ -33,6 +33,7 @@ from streams.catalog import TOPICS, build_processors, build_watchdog
 from streams.presence import PresenceWatchdog
 from streams.runner import Processor, follow
 from streams.tracking import TrackingCache
+from streams.webhooks import WebhookProcessor
 
 
 class ProcessorsService(Service):
@@ -125,6 +126,7 @@ def create_worker_app(settings: Settings) -> Any:
     for name, topics in processor_topics().items():
         _add_agent(app, settings, name, topics, service)
     _add_watchdog(app, settings, service)
+    _add_webhook_resume(app, settings, service)
     return app
 
 
@@ -143,6 +145,23 @@ def _add_watchdog(app: Any, settings: Settings, service: ProcessorsService) -> N
                 logging.getLogger(__name__).exception("presence watchdog sweep failed")
 
     app.timer(settings.heartbeat_seconds, name="truc.presence-watchdog")(sweep)
+
+
+def _add_webhook_resume(app: Any, settings: Settings, service: ProcessorsService) -> None:
+    """Each worker resumes the outbox rows of the packages partitions it holds: those a
+    stopped or crashed worker left, or those of partitions it was just given."""
+    topic = settings.topic_prefix + PACKAGES
+
+    async def resume() -> None:
+        owned = [tp.partition for tp in app.consumer.assignment() if tp.topic == topic]
+        hooks = await service.processor(WebhookProcessor.name)
+        assert isinstance(hooks, WebhookProcessor)
+        try:
+            await hooks.resume(owned)
+        except Exception:
+            logging.getLogger(__name__).exception("webhook outbox resume failed")
+
+    app.timer(settings.webhook_resume_seconds, name="truc.webhook-resume")(resume)
 
 
 def worker_group(settings: Settings) -> str:

@@ -4,9 +4,16 @@ One consumer delivers them (a Faust worker, or the embedded hub's loop), so each
 posted once per app, not once per API node. Each POST carries the notice as JSON and
 ``X-Truc-Signature: t=<unix time>,v1=<hex HMAC-SHA256(secret, "<t>.<body>")>`` so the
 receiver can check it came from the hub and is fresh; ``X-Truc-Event-Id`` lets it drop a
-repeat. Failed deliveries are retried with exponential backoff in the background: the
-event's position is recorded at once, so a retry still pending when the process stops is
-lost (the notice itself stays readable from the package's timeline and the inbox).
+repeat. Failed deliveries are retried with exponential backoff in the background.
+
+Each post due is first written to the ``webhook_outbox`` view, in the same write as the
+event's tracking record, and deleted once the receiver answered 2xx or the attempts ran
+out; between attempts the row records how many were made and when the next is due. So a
+retry pending when the process stops is not lost: every ``WEBHOOK_RESUME_SECONDS`` (and
+at start, embedded) the owner of the packages partition (the embedded hub, or the Faust
+worker assigned it) resumes the rows it finds. Delivery is therefore at least once: a
+post answered just before a crash, or resumed by a new owner during a rebalance, may
+come twice, with the same ``X-Truc-Event-Id``.
 """
 
 from __future__ import annotations
@@ -18,7 +25,7 @@ import hmac
 import json
 import logging
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterable
 from typing import Any
 
 import httpx
@@ -26,7 +33,7 @@ import httpx
 from hub.packages.model import Package
 from hub.packages.notices import notices
 from hub.packages.processor import TRACKER, package_ref
-from hub.ports import Projections, Recorded
+from hub.ports import EventLog, Projections, Recorded, Row, RowRef
 from hub.registry.model import App
 from hub.registry.view import RegistryView
 from hub.topics import PACKAGES
@@ -37,8 +44,14 @@ from streams.tracking import TrackingCache
 log = logging.getLogger(__name__)
 ATTEMPTS = 8
 FLUSH_EVERY = 100
+OUTBOX = "webhook_outbox"
 """Events handled without a delivery between two writes of the tracking record."""
 SecretLookup = Callable[[str], Awaitable[str | None]]
+
+
+def outbox_ref(partition: int, event_id: str, app_id: str) -> RowRef:
+    """One row per (notice, app), in the partition of the packages topic it came from."""
+    return RowRef(OUTBOX, str(partition), f"{event_id}|{app_id}")
 
 
 def signature(secret: str, timestamp: int, body: bytes) -> str:
@@ -57,7 +70,8 @@ class WebhookProcessor:
 
     - an event that schedules webhooks writes the tracking record *before* they are
       scheduled, so after a restart or a redelivery it is never posted again (at most
-      once per event, as before: a retry pending when the process stops is lost);
+      once per event; the posts it calls for are written with that record, in the
+      outbox, and resumed from there after a restart);
     - an event skipped without a write is simply handled again after a restart (at most
       ``FLUSH_EVERY`` of them): it concerned no webhook, and still concerns none — unless
       an app configured a webhook in between, which then gets that notice once, late;
@@ -70,16 +84,16 @@ class WebhookProcessor:
 
     def __init__(self, projections: Projections, view: RegistryView,
                  secret_of: SecretLookup, base_delay: float = 1.0, *,
-                 applied: Applied | None = None, tracking: TrackingCache | None = None
-                 ) -> None:
+                 applied: Applied | None = None, tracking: TrackingCache | None = None,
+                 http: httpx.AsyncClient | None = None) -> None:
         self._projections = projections
         self._applied = applied or Applied(projections)
         self._tracking = tracking or TrackingCache(projections)
         self._view = view
         self._secret_of = secret_of
         self._base = base_delay
-        self._http = httpx.AsyncClient(timeout=10)
-        self._pending: set[asyncio.Task[None]] = set()
+        self._http = http or httpx.AsyncClient(timeout=10)
+        self._pending: dict[RowRef, asyncio.Task[None]] = {}
         self._unwritten = 0
 
     async def handle(self, recorded: Recorded) -> bool:
@@ -96,13 +110,34 @@ class WebhookProcessor:
             self._unwritten += 1
             self._tracking.note(self.name, pos)
             return True
-        applied = await self._projections.apply(self.name, pos, last_applied=done)
+        posts = [Row(outbox_ref(pos.partition, message["event_id"], app.app_id),
+                     {"app_id": app.app_id, "message": message, "attempt": 0, "next_at": 0.0})
+                 for app, message in deliveries]
+        applied = await self._projections.apply(self.name, pos, posts, last_applied=done)
         settle(self._tracking, self.name, pos, applied)
         self._unwritten = 0
         if applied:
-            for app, message in deliveries:
-                self._schedule(app, message)
+            for post in posts:
+                self._schedule(post.ref, dict(post.body))
         return applied
+
+    async def close(self) -> None:
+        """Stops the posts in progress; their outbox rows stay for whoever resumes them."""
+        tasks = list(self._pending.values())
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+
+    async def resume(self, partitions: Iterable[int]) -> int:
+        """Schedules the outbox rows of these partitions not already being posted (after a
+        restart, or partitions newly assigned); returns how many."""
+        resumed = 0
+        for partition in partitions:
+            for row in await self._projections.scan(OUTBOX, str(partition)):
+                if row.ref not in self._pending:
+                    self._schedule(row.ref, dict(row.body))
+                    resumed += 1
+        return resumed
 
     async def _deliveries(self, recorded: Recorded) -> list[tuple[App, dict[str, Any]]]:
         """The (app, message) posts the event calls for: none without a hooked app."""
@@ -124,26 +159,66 @@ class WebhookProcessor:
         return [a for a in self._view.registry.apps_of(agency_id)
                 if a.webhook_url and a.webhook_key_id]
 
-    def _schedule(self, app: App, message: dict[str, Any]) -> None:
-        task = asyncio.create_task(self._deliver(app, message))
-        self._pending.add(task)
-        task.add_done_callback(self._pending.discard)
-
-    async def _deliver(self, app: App, message: dict[str, Any]) -> None:
-        assert app.webhook_url and app.webhook_key_id
-        secret = await self._secret_of(app.webhook_key_id)
-        if secret is None:
+    def _schedule(self, ref: RowRef, post: dict[str, Any]) -> None:
+        if ref in self._pending:
             return
+        task = asyncio.create_task(self._deliver(ref, post))
+        self._pending[ref] = task
+        task.add_done_callback(lambda _: self._pending.pop(ref, None))
+
+    async def _deliver(self, ref: RowRef, post: dict[str, Any]) -> None:
+        message: dict[str, Any] = post["message"]
         body = json.dumps(message, ensure_ascii=False).encode()
-        for attempt in range(ATTEMPTS):
-            headers = {"content-type": "application/json",
-                       "x-truc-event-id": message["event_id"],
-                       "x-truc-signature": signature(secret, int(time.time()), body)}
-            try:
-                response = await self._http.post(app.webhook_url, content=body, headers=headers)
-                if response.status_code < 300:
-                    return
-            except httpx.HTTPError as exc:
-                log.info("webhook %s failed: %s", app.webhook_url, exc)
-            await asyncio.sleep(self._base * 2**attempt)
-        log.warning("webhook %s gave up after %d attempts", app.webhook_url, ATTEMPTS)
+        attempt = int(post.get("attempt", 0))
+        await asyncio.sleep(max(0.0, float(post.get("next_at", 0)) - time.time()))
+        while attempt < ATTEMPTS:
+            target = await self._target(post["app_id"])
+            if target is None:
+                break  # the app or its webhook is gone: nobody to tell
+            if await self._post(target, message["event_id"], body):
+                break
+            attempt += 1
+            if attempt == ATTEMPTS:
+                log.warning("webhook %s gave up after %d attempts", target[0], ATTEMPTS)
+                break
+            delay = self._base * 2 ** (attempt - 1)
+            await self._note(ref, {**post, "attempt": attempt, "next_at": time.time() + delay})
+            await asyncio.sleep(delay)
+        await self._done(ref)
+
+    async def _target(self, app_id: str) -> tuple[str, str] | None:
+        """The app's webhook URL and signing secret, as the registry has them now."""
+        app = self._view.registry.apps.get(app_id)
+        if app is None or not app.webhook_url or not app.webhook_key_id:
+            return None
+        secret = await self._secret_of(app.webhook_key_id)
+        return None if secret is None else (app.webhook_url, secret)
+
+    async def _post(self, target: tuple[str, str], event_id: str, body: bytes) -> bool:
+        url, secret = target
+        headers = {"content-type": "application/json", "x-truc-event-id": event_id,
+                   "x-truc-signature": signature(secret, int(time.time()), body)}
+        try:
+            response = await self._http.post(url, content=body, headers=headers)
+        except httpx.HTTPError as exc:
+            log.info("webhook %s failed: %s", url, exc)
+            return False
+        return response.status_code < 300
+
+    async def _note(self, ref: RowRef, post: dict[str, Any]) -> None:
+        """Remembers the attempts made, so a restart continues the backoff."""
+        try:
+            await self._projections.write([Row(ref, post)])
+        except Exception:  # the retry goes on in memory; the row still has an older count
+            log.warning("could not record a webhook attempt", exc_info=True)
+
+    async def _done(self, ref: RowRef) -> None:
+        try:
+            await self._projections.write(deletes=[ref])
+        except Exception:  # posted again after a restart: receivers drop repeats by id
+            log.warning("could not clear a delivered webhook from the outbox", exc_info=True)
+
+
+async def resume_owned(hooks: WebhookProcessor, events: EventLog) -> int:
+    """The embedded hub owns every partition of the packages topic."""
+    return await hooks.resume((await events.end_offsets(PACKAGES)).keys())

@@ -8,18 +8,21 @@ import asyncio
 import dataclasses
 import uuid
 from collections.abc import AsyncIterator
+from datetime import UTC, datetime
 from pathlib import Path
 
+import httpx
 import pytest
 
 from hub.packages.model import Delivery, DeliveryState, Package, PackageState, Step
-from hub.ports import Position, Recorded
+from hub.ports import Position, Recorded, Row
+from hub.registry.model import App, AppState
 from hub.registry.view import RegistryView
 from hub.topics import PACKAGES, record
 from infra.sqlite.database import Database
 from infra.sqlite.event_log import SqliteEventLog
 from infra.sqlite.projections import SqliteProjections
-from streams.webhooks import FLUSH_EVERY, WebhookProcessor
+from streams.webhooks import FLUSH_EVERY, WebhookProcessor, outbox_ref
 from tests.factories import chunk_stored
 
 
@@ -105,3 +108,61 @@ def test_package_json_is_what_asdict_gave() -> None:
         recipient_ids=("a2",))
     assert pkg.to_json() == dataclasses.asdict(pkg)
     assert Package.from_json(pkg.to_json()) == pkg
+
+
+def hooked_view() -> RegistryView:
+    view = RegistryView()
+    view.registry.apps["a1"] = App(app_id="a1", agency_id="g1", name="văn thư",
+                                   state=AppState.APPROVED, registered_at=datetime.now(UTC),
+                                   webhook_url="http://hook.test/truc", webhook_key_id="k1")
+    return view
+
+
+async def a_secret(key_id: str) -> str | None:
+    return "s3cret"
+
+
+async def test_a_webhook_retry_pending_at_a_crash_is_resumed_from_the_outbox(
+        db: Database) -> None:
+    projections = SqliteProjections(db)
+    seen: list[tuple[str, int]] = []
+    answer = {"status": 503}
+
+    def receiver(request: httpx.Request) -> httpx.Response:
+        seen.append((request.headers["x-truc-event-id"], answer["status"]))
+        return httpx.Response(answer["status"])
+
+    http = httpx.AsyncClient(transport=httpx.MockTransport(receiver))
+    ref = outbox_ref(0, "e1", "a1")
+    post = {"app_id": "a1", "message": {"event_id": "e1", "type": "package.available"},
+            "attempt": 0, "next_at": 0.0}
+    await projections.apply("webhooks", Position(PACKAGES, 0, 0), [Row(ref, post)])
+    first = WebhookProcessor(projections, hooked_view(), a_secret, base_delay=0.05, http=http)
+    assert await first.resume([0, 1]) == 1
+    assert await first.resume([0]) == 0, "a post in progress is not scheduled twice"
+    async with asyncio.timeout(5):
+        while (row := await projections.get(ref)) is None or row.body["attempt"] < 1:
+            await asyncio.sleep(0.01)
+    await first.close()  # the process dies with the retry pending
+    answer["status"] = 204
+    restarted = WebhookProcessor(projections, hooked_view(), a_secret, base_delay=0.05,
+                                 http=http)
+    assert await restarted.resume([0]) == 1
+    async with asyncio.timeout(5):
+        while await projections.get(ref) is not None:
+            await asyncio.sleep(0.01)
+    assert seen[-1] == ("e1", 204), "the notice reached the receiver after the restart"
+    assert all(event_id == "e1" for event_id, _ in seen)
+    assert await restarted.resume([0]) == 0, "delivered: nothing left to resume"
+
+
+async def test_a_post_to_an_app_whose_webhook_is_gone_is_dropped(db: Database) -> None:
+    projections = SqliteProjections(db)
+    ref = outbox_ref(2, "e2", "gone")
+    await projections.apply("webhooks", Position(PACKAGES, 2, 0), [Row(ref, {
+        "app_id": "gone", "message": {"event_id": "e2"}, "attempt": 3, "next_at": 0.0})])
+    hooks = WebhookProcessor(projections, hooked_view(), a_secret)
+    assert await hooks.resume([2]) == 1
+    async with asyncio.timeout(5):
+        while await projections.get(ref) is not None:
+            await asyncio.sleep(0.01)

@@ -47,4 +47,4 @@ def test_the_watchdog_runs_only_in_the_worker_holding_packages_partition_0() -> 
 def test_the_worker_runs_the_presence_processor_and_its_watchdog_timer() -> None:
     app = create_worker_app(Settings(kafka="k:9092", cassandra="c:9042"))
     assert "truc.presence" in app.agents
-    assert [t.__name__ for t in app._app_tasks] == ["sweep"]  # the watchdog's timer
+    assert [t.__name__ for t in app._app_tasks] == ["sweep", "resume"]  # watchdog, outbox
