@@ -95,6 +95,67 @@ def main() -> None:
 
 
 @app.command()
+def backup(
+    target: Annotated[Path, typer.Argument(help="A new (or empty) directory for the backup.")],
+    data_dir: DataDir = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Machine-readable output.")] = False,
+) -> None:
+    """Copy the embedded hub's data (and its master key) while it runs."""
+    from infra.sqlite.backup import backup as run
+
+    settings = _embedded_only(settings_from(data_dir), "backup")
+    _report(lambda: run(settings.sqlite_path, _master_key_path(settings), target), as_json,
+            "backed up")
+
+
+@app.command()
+def restore(
+    source: Annotated[Path, typer.Argument(help="A directory made by `truc backup`.")],
+    data_dir: DataDir = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Machine-readable output.")] = False,
+) -> None:
+    """Put a backup in place as the data of a hub that has none (the hub stopped)."""
+    from infra.sqlite.backup import restore as run
+
+    settings = _embedded_only(settings_from(data_dir), "restore")
+    _report(lambda: run(source, settings.sqlite_path, _master_key_path(settings)), as_json,
+            "restored")
+
+
+def _embedded_only(settings: Settings, what: str) -> Settings:
+    if settings.distributed:
+        typer.echo(f"truc {what} copies the embedded hub's data; on Kafka + Cassandra see "
+                   "docs/operating.md, Backups", err=True)
+        raise typer.Exit(2)
+    return settings
+
+
+def _master_key_path(settings: Settings) -> Path | None:
+    """None when the key is given as a value: it is not a file a backup could copy."""
+    if settings.master_key:
+        return None
+    return settings.master_key_file or settings.data_dir / "master.key"
+
+
+def _report(run: Any, as_json: bool, done: str) -> None:
+    from infra.sqlite.backup import BackupError
+
+    try:
+        report = run()
+    except BackupError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(2) from None
+    if as_json:
+        typer.echo(json.dumps(report.as_json(), ensure_ascii=False, indent=2))
+        return
+    events = sum(report.events.values())
+    typer.echo(f"{done} {report.path}: {report.bytes} bytes, sha256 {report.sha256}, "
+               f"{events} events, {report.packages} packages, {report.chunks} chunks, "
+               f"master key {'included' if report.master_key_included else 'NOT included'}"
+               f" ({report.seconds} s)")
+
+
+@app.command()
 def replay(
     projection: Annotated[str, typer.Option(help="statistics | history")],
     start: Annotated[str | None, typer.Option(
