@@ -280,10 +280,15 @@ class TrucClient:
                                                  json_body={"sha256": sha256})
         return result
 
-    async def report_status(self, package_id: str, code: str,
-                            note: str | None = None) -> dict[str, Any]:
+    async def report_status(self, package_id: str, code: str, note: str | None = None,
+                            destination: str | None = None) -> dict[str, Any]:
+        """A destination's status (01–06, 15/16 answering a recall), or the source's recall
+        request (13) on the delivery to ``destination``."""
+        body: dict[str, Any] = {"code": code, "note": note}
+        if destination is not None:
+            body["destination"] = destination
         result: dict[str, Any] = await self.call(
-            "POST", f"/v1/packages/{package_id}/status", json_body={"code": code, "note": note})
+            "POST", f"/v1/packages/{package_id}/status", json_body=body)
         return result
 
 

@@ -285,11 +285,15 @@ def report_status(
         help="01 arrived, 02 refused, 03 registered, 04 assigned, 05 processing, "
              "06 completed, 13 recall requested, 15 recall/update agreed, "
              "16 recall/update refused.", show_default=False)],
-    note: Annotated[str | None, typer.Option(help="A note for the source.")] = None,
+    note: Annotated[str | None, typer.Option(help="A note for the other agency.")] = None,
+    destination: Annotated[str | None, typer.Option(
+        help="For the source's 13 (recall requested): the destination agency's code.")
+    ] = None,
     as_json: Json = False,
 ) -> None:
-    """Report the national status of a received document back to its source."""
-    view = run(lambda hub: hub.report_status(package_id, code, note))
+    """Report the national status of a received document back to its source, or (13) ask
+    a destination to recall a document it received."""
+    view = run(lambda hub: hub.report_status(package_id, code, note, destination))
     if as_json:
         emit(view)
     else:

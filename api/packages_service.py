@@ -145,9 +145,10 @@ class Packages:
         return await self._reload(package_id)
 
     async def report(self, caller: Caller, package_id: str, code: str,
-                     note: str | None) -> Package:
-        pkg = decide.own_delivery(await self.load(package_id), caller)
-        await self._record(decide.report_status(self.ctx(caller), pkg, caller, code, note))
+                     note: str | None, destination: str | None = None) -> Package:
+        pkg = await self.load(package_id)
+        await self._record(decide.report_status(self.ctx(caller), pkg, caller, code,
+                                                note=note, destination=destination))
         return await self._reload(package_id)
 
     # --- the source's actions on one delivery (hub.deadlines.actions) ------------------

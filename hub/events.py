@@ -248,13 +248,18 @@ class DeliveryRedirected(Event):
 
 @dataclass(frozen=True, kw_only=True)
 class StatusReported(Event):
-    """A business status with the national code (01 arrived … 16 recall refused)."""
+    """A business status with the national code (01 arrived … 16 recall refused).
+
+    Destinations report on their own delivery (01–06; 15/16 answer a recall). The source
+    reports 13 (recall requested) on one of its deliveries, named by
+    ``destination_agency_id``."""
 
     package_id: str
     agency_id: str
     agency_code: str
     status_code: str
     note: str | None = None
+    destination_agency_id: str | None = None
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -148,13 +148,18 @@ async def acknowledge(package_id: str, body: Acknowledgement, caller: CurrentApp
 class StatusReport(BaseModel):
     code: str = Field(description="National status code: 01, 02, 03, 04, 05, 06, 13, 15, 16.")
     note: str | None = None
+    destination: str | None = Field(
+        default=None, description="The source's 13 (recall requested): the agency code of "
+                                  "the delivery it concerns.")
 
 
 @router.post("/packages/{package_id}/status", status_code=201)
 async def report_status(package_id: str, body: StatusReport, caller: CurrentApp,
                         service: PackagesDep) -> dict[str, Any]:
-    """A business status of the document at the destination, sent back to the source."""
-    return package_view(await service.report(caller, package_id, body.code, body.note), caller)
+    """A destination's business status of the document, sent back to the source; or the
+    source's recall request (13) on one delivery, which the destination answers 15 or 16."""
+    return package_view(await service.report(caller, package_id, body.code, body.note,
+                                             body.destination), caller)
 
 
 def package_view(pkg: Package, caller: Caller) -> dict[str, Any]:

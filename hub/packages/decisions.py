@@ -14,7 +14,15 @@ from datetime import datetime, timedelta
 from hub import events as ev
 from hub.auth.sessions import Caller, NotGranted, require
 from hub.errors import Conflict, InvalidRequest, NotFound
-from hub.packages.model import PRIORITIES, DeliveryState, Package, PackageState
+from hub.packages.model import (
+    PRIORITIES,
+    RECALL_ANSWERS,
+    RECALL_REQUESTED,
+    Delivery,
+    DeliveryState,
+    Package,
+    PackageState,
+)
 from hub.registry.codes import AgencyCode, InvalidAgencyCode
 from hub.registry.decisions import Context
 from hub.registry.model import Operation, Registry
@@ -254,12 +262,54 @@ def acknowledge(ctx: Context, pkg: Package, caller: Caller,
                                    app_id=caller.app.app_id, sha256=pkg.sha256)
 
 
-def report_status(ctx: Context, pkg: Package, caller: Caller, code: str,
-                  note: str | None) -> ev.StatusReported:
-    require(caller, Operation.REPORT_STATUS)
+def report_status(ctx: Context, pkg: Package | None, caller: Caller, code: str, *,
+                  note: str | None = None, destination: str | None = None
+                  ) -> ev.StatusReported:
+    """A destination reports on its own delivery: 01–06, and 15/16 to answer a recall the
+    source requested. The source reports 13 (recall requested) on a delivery it names:
+    the business recall of a document already received, which the destination's system
+    agrees to (15) or refuses (16). Recalling what was not yet fetched is the hub's own
+    recall (``hub.deadlines.actions.recall``)."""
     if code not in STATUS_CODES:
         raise InvalidRequest(f"status code must be one of {sorted(STATUS_CODES)}",
                              code="invalid_status_code")
+    mine = caller.app.agency_id
+    if pkg is not None and pkg.source_agency_id == mine and mine not in pkg.deliveries:
+        return _source_report(ctx, pkg, caller, code, note=note, destination=destination)
+    pkg = own_delivery(pkg, caller)
+    require(caller, Operation.REPORT_STATUS)
+    if code == RECALL_REQUESTED:
+        raise InvalidRequest("13 (recall requested) is reported by the source",
+                             code="status_not_yours")
+    if code in RECALL_ANSWERS and not pkg.deliveries[mine].recall_pending:
+        raise Conflict(f"{code} answers a recall request (13), and none is waiting",
+                       code="no_recall_requested")
+    return ev.StatusReported(**ctx.envelope(), package_id=pkg.package_id, agency_id=mine,
+                             agency_code=caller.agency_code, status_code=code, note=note)
+
+
+def _source_report(ctx: Context, pkg: Package, caller: Caller, code: str, *,
+                   note: str | None, destination: str | None) -> ev.StatusReported:
+    require(caller, Operation.REPORT_STATUS)
+    if code != RECALL_REQUESTED:
+        raise InvalidRequest(f"the source reports only {RECALL_REQUESTED} (recall requested); "
+                             f"{code} is the destination's to report", code="status_not_yours")
+    delivery = _named_delivery(pkg, destination)
+    if delivery.state.withdrawn:
+        raise Conflict(f"this delivery was {delivery.state.value}", code="delivery_closed")
+    if delivery.recall_pending:
+        raise Conflict("a recall request (13) already waits for the destination's answer",
+                       code="recall_pending")
     return ev.StatusReported(**ctx.envelope(), package_id=pkg.package_id,
                              agency_id=caller.app.agency_id, agency_code=caller.agency_code,
-                             status_code=code, note=note)
+                             status_code=code, note=note, destination_agency_id=delivery.agency_id)
+
+
+def _named_delivery(pkg: Package, destination: str | None) -> Delivery:
+    if not destination:
+        raise InvalidRequest("name the delivery the recall concerns: destination (an agency "
+                             "code)", code="destination_required")
+    for delivery in pkg.deliveries.values():
+        if delivery.code == destination:
+            return delivery
+    raise NotFound(f"the package has no delivery to {destination}", code="delivery_not_found")

@@ -45,6 +45,10 @@ class DeliveryState(StrEnum):
 _CLOSED = frozenset({DeliveryState.ACKNOWLEDGED, DeliveryState.EXPIRED, DeliveryState.RECALLED,
                      DeliveryState.REDIRECTED})
 
+RECALL_REQUESTED = "13"
+RECALL_ANSWERS = frozenset({"15", "16"})
+RECALL_CODES = RECALL_ANSWERS | {RECALL_REQUESTED}
+
 PRIORITIES = ("flash", "urgent", "normal")
 """In the order they are served: flash before urgent before normal."""
 
@@ -74,6 +78,13 @@ class Delivery:
     """How many times an expired delivery was reopened (names each expiry apart)."""
     reason: str | None = None
     """Why it closed without acknowledgement (expiry reason, recall reason, redirected)."""
+
+    @property
+    def recall_pending(self) -> bool:
+        """The source asked to recall the document (13) and the destination has not yet
+        answered (15 agreed, 16 refused)."""
+        recall = [code for code, _ in self.statuses if code in RECALL_CODES]
+        return bool(recall) and recall[-1] == RECALL_REQUESTED
 
 
 @dataclass(frozen=True)
@@ -285,13 +296,15 @@ def _redirected(p: Package, e: ev.DeliveryRedirected) -> Package:
 
 
 def _status(p: Package, e: ev.StatusReported) -> Package:
-    """Every report counts, even the same code twice (a re-registration is news)."""
-    current = p.deliveries.get(e.agency_id)
+    """Every report counts, even the same code twice (a re-registration is news). A
+    source's report (13) goes on the delivery it names."""
+    concerned = e.destination_agency_id or e.agency_id
+    current = p.deliveries.get(concerned)
     if current is None:
         return p
     updated = replace(current, statuses=(*current.statuses,
                                          (e.status_code, e.occurred_at.isoformat())))
-    return replace(p, deliveries={**p.deliveries, e.agency_id: updated})
+    return replace(p, deliveries={**p.deliveries, concerned: updated})
 
 
 def _shredded(p: Package, _: ev.ContentShredded) -> Package:

@@ -50,6 +50,8 @@ def _destination_notices(event: ev.Event, message: dict[str, Any]) -> list[Notic
     """What the source changed, told to the destination it concerns."""
     if isinstance(event, ev.DeliveryRecalled | ev.DeadlineExtended):
         return [(event.destination_agency_id, message)]
+    if isinstance(event, ev.StatusReported) and event.destination_agency_id:
+        return [(event.destination_agency_id, message)]
     if isinstance(event, ev.DeliveryRedirected):
         return [(event.from_agency_id, {**message, "type": "delivery.recalled",
                                         "reason": "redirected"})]
@@ -69,7 +71,9 @@ def _details(event: ev.Event, pkg: Package) -> dict[str, Any]:
     if isinstance(event, ev.PackageRejected):
         return {"reason": event.reason, "reason_code": event.reason_code}
     if isinstance(event, ev.StatusReported):
-        return {"code": event.status_code, "note": event.note, "destination": event.agency_code}
+        concerned = event.destination_agency_id
+        return {"code": event.status_code, "note": event.note, "reported_by": event.agency_code,
+                "destination": _code(pkg, concerned) if concerned else event.agency_code}
     if isinstance(event, ev.DeliveryRedirected):
         return {"from": _code(pkg, event.from_agency_id), "to": event.to_code}
     return _delivery_details(event, pkg)

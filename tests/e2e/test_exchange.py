@@ -224,3 +224,34 @@ async def test_idempotency_key_returns_the_same_space(hub: RunningHub) -> None:
     assert one["package_id"] == two["package_id"] != three["package_id"]
 
 
+
+
+async def test_a_recall_request_13_reaches_the_destination_which_answers_15(
+        hub: RunningHub, tmp_path: Path) -> None:
+    """The business recall of a document already received and shredded (national codes
+    13, 15, 16): the source asks, the destination's system is told and answers."""
+    source, dest = agency_with_app(hub), agency_with_app(hub)
+    doc = tmp_path / "qd.txt"
+    doc.write_bytes("Quyết định số 12".encode() * 50)
+    async with client(hub, source) as src, client(hub, dest) as dst:
+        dest_notices, source_notices = dst.watch(), src.watch()
+        await first(dest_notices, "hello")
+        await first(source_notices, "hello")
+        package_id = (await src.send([dest["code"]], "Quyết định", doc))["package_id"]
+        await dst.ack(package_id, await dst.fetch(package_id, tmp_path / "got"))
+        with pytest.raises(TrucError) as unasked:
+            await dst.report_status(package_id, "16")
+        assert (unasked.value.status, unasked.value.code) == (409, "no_recall_requested")
+        with pytest.raises(TrucError) as unnamed:
+            await src.report_status(package_id, "13")
+        assert (unnamed.value.status, unnamed.value.code) == (400, "destination_required")
+        await src.report_status(package_id, "13", "Ban hành nhầm", destination=dest["code"])
+        asked = await first(dest_notices, "package.status", package_id)
+        assert (asked["code"], asked["reported_by"], asked["note"]) == (
+            "13", source["code"], "Ban hành nhầm")
+        answered = await dst.report_status(package_id, "15", "Đã thu hồi")
+        assert [s["code"] for s in answered["deliveries"][0]["statuses"]] == ["13", "15"]
+        told = await first(source_notices, "package.status", package_id)
+        while told["code"] != "15":
+            told = await first(source_notices, "package.status", package_id)
+        assert told["destination"] == dest["code"]

@@ -15,6 +15,7 @@ from hub.errors import Conflict, InvalidRequest, NotFound
 from hub.packages import decisions as decide
 from hub.packages.decisions import Limits, SendRequest
 from hub.packages.model import DeliveryState, Package, PackageState, evolve
+from hub.packages.notices import notices
 from hub.packages.processor import (
     INBOX,
     OUTBOX,
@@ -211,18 +212,66 @@ def test_a_rejected_package_needs_shredding_once() -> None:
 
 def test_statuses_use_the_national_codes() -> None:
     callers, pkg, _ = delivered()
-    report = decide.report_status(CTX, pkg, callers[DEST], "03", "Đã vào sổ")
+    report = decide.report_status(CTX, pkg, callers[DEST], "03", note="Đã vào sổ")
     after = step(pkg, report, {}).package
     assert after is not None
     assert after.deliveries[callers[DEST].app.agency_id].statuses[0][0] == "03"
     with pytest.raises(InvalidRequest):
-        decide.report_status(CTX, pkg, callers[DEST], "99", None)
+        decide.report_status(CTX, pkg, callers[DEST], "99")
+
+
+def test_a_recall_request_13_is_the_source_s_and_15_or_16_answer_it() -> None:
+    callers, pkg, _ = delivered()
+    dest_id = callers[DEST].app.agency_id
+    with pytest.raises(Conflict) as unasked:
+        decide.report_status(CTX, pkg, callers[DEST], "15")
+    assert unasked.value.code == "no_recall_requested"
+    with pytest.raises(InvalidRequest) as not_dest:
+        decide.report_status(CTX, pkg, callers[DEST], "13")
+    assert not_dest.value.code == "status_not_yours"
+    with pytest.raises(InvalidRequest) as not_source:
+        decide.report_status(CTX, pkg, callers[SOURCE], "03", destination=DEST)
+    assert not_source.value.code == "status_not_yours"
+    with pytest.raises(InvalidRequest) as unnamed:
+        decide.report_status(CTX, pkg, callers[SOURCE], "13")
+    assert unnamed.value.code == "destination_required"
+    with pytest.raises(NotFound):
+        decide.report_status(CTX, pkg, callers[SOURCE], "13", destination=OTHER)
+
+    recall = decide.report_status(CTX, pkg, callers[SOURCE], "13", note="Sai số hiệu",
+                                  destination=DEST)
+    assert (recall.agency_id, recall.destination_agency_id) == (
+        callers[SOURCE].app.agency_id, dest_id)
+    asked = step(pkg, recall, {}).package
+    assert asked is not None and asked.deliveries[dest_id].recall_pending
+    assert asked.deliveries[dest_id].statuses[-1][0] == "13"
+    with pytest.raises(Conflict) as twice:
+        decide.report_status(CTX, asked, callers[SOURCE], "13", destination=DEST)
+    assert twice.value.code == "recall_pending"
+    told = notices(recall, asked)
+    assert {agency for agency, _ in told} == {callers[SOURCE].app.agency_id, dest_id}
+    assert told[0][1]["destination"] == DEST and told[0][1]["reported_by"] == SOURCE
+
+    agreed = decide.report_status(CTX, asked, callers[DEST], "15")
+    answered = step(asked, agreed, {}).package
+    assert answered is not None and not answered.deliveries[dest_id].recall_pending
+    assert [code for code, _ in answered.deliveries[dest_id].statuses] == ["13", "15"]
+    with pytest.raises(Conflict):
+        decide.report_status(CTX, answered, callers[DEST], "16")
+
+
+def test_a_stranger_cannot_report_or_recall() -> None:
+    callers, pkg, _ = delivered()
+    with pytest.raises(NotFound):
+        decide.report_status(CTX, pkg, callers[OTHER], "13", destination=DEST)
+    with pytest.raises(NotFound):
+        decide.report_status(CTX, pkg, callers[OTHER], "01")
 
 
 def test_rows_cover_package_outbox_and_inbox_and_round_trip() -> None:
     callers, pkg, _ = delivered()
     assert Package.from_json(pkg.to_json()) == pkg
-    report = decide.report_status(CTX, pkg, callers[DEST], "01", None)
+    report = decide.report_status(CTX, pkg, callers[DEST], "01")
     outcome = step(pkg, report, {})
     views = {row.ref.view for row in outcome.writes.upserts}
     assert views == {"packages", OUTBOX, INBOX, OPEN}
