@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -13,12 +14,21 @@ from tests.e2e.hubs import RunningHub, running_hub
 BACKENDS = ["embedded", pytest.param("distributed", marks=pytest.mark.engines)]
 
 
+@contextmanager
+def backend_hub(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory,
+                name: str, **settings: str) -> Iterator[RunningHub]:
+    """A hub on the backend the fixture is parametrized with, with extra ``TRUC_*``
+    settings, for modules that need a hub configured their own way."""
+    engines = request.getfixturevalue("engines") if request.param == "distributed" else None
+    tmp: Path = tmp_path_factory.mktemp(f"{name}-{request.param}")
+    with running_hub(request.param, tmp, engines, **settings) as running:
+        yield running
+
+
 @pytest.fixture(scope="module", params=BACKENDS)
 def hub(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
         ) -> Iterator[RunningHub]:
-    engines = request.getfixturevalue("engines") if request.param == "distributed" else None
-    tmp: Path = tmp_path_factory.mktemp(f"hub-{request.param}")
-    with running_hub(request.param, tmp, engines) as running:
+    with backend_hub(request, tmp_path_factory, "hub") as running:
         yield running
 
 

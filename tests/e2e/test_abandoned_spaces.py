@@ -1,5 +1,5 @@
 """A space the source gives up on is rejected and what it uploaded destroyed, on both
-backends: spaces live 1.2 s here, with no grace, and the watchdog looks every 0.5 s."""
+backends: spaces live 6 s here, with no grace, and the watchdog looks every 0.5 s."""
 
 from __future__ import annotations
 
@@ -7,22 +7,19 @@ import asyncio
 import hashlib
 import time
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 
 from api.client import TrucError
-from tests.e2e.conftest import BACKENDS
+from tests.e2e.conftest import BACKENDS, backend_hub
 from tests.e2e.exchange import agency_with_app, client, raw_chunks, raw_key
-from tests.e2e.hubs import RunningHub, running_hub
+from tests.e2e.hubs import RunningHub
 
 
 @pytest.fixture(scope="module", params=BACKENDS)
 def short_hub(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
               ) -> Iterator[RunningHub]:
-    engines = request.getfixturevalue("engines") if request.param == "distributed" else None
-    tmp: Path = tmp_path_factory.mktemp(f"spaces-{request.param}")
-    with running_hub(request.param, tmp, engines, space_ttl_minutes="0.02",
+    with backend_hub(request, tmp_path_factory, "spaces", space_ttl_minutes="0.1",
                      space_sweep_grace_minutes="0", watchdog_seconds="0.5") as running:
         yield running
 

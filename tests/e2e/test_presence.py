@@ -13,7 +13,6 @@ import subprocess
 import time
 from collections.abc import Callable, Iterator
 from datetime import timedelta
-from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode
 
@@ -23,9 +22,9 @@ from openpyxl import load_workbook
 from websockets.asyncio.client import connect
 
 from api.client import TrucClient, TrucError
-from tests.e2e.conftest import BACKENDS
+from tests.e2e.conftest import BACKENDS, backend_hub
 from tests.e2e.exchange import agency_with_app, client
-from tests.e2e.hubs import TRUC, RunningHub, running_hub, wait_healthy
+from tests.e2e.hubs import TRUC, RunningHub, wait_healthy
 
 HEARTBEAT = 5.0  # seconds: short, yet pongs may lag 2.5 s on a loaded test machine
 
@@ -34,9 +33,7 @@ HEARTBEAT = 5.0  # seconds: short, yet pongs may lag 2.5 s on a loaded test mach
 def hub(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
         ) -> Iterator[RunningHub]:
     """A hub whose heartbeat is 5 s, so silence is seen in seconds."""
-    engines = request.getfixturevalue("engines") if request.param == "distributed" else None
-    tmp: Path = tmp_path_factory.mktemp(f"presence-{request.param}")
-    with running_hub(request.param, tmp, engines, heartbeat_seconds=str(HEARTBEAT),
+    with backend_hub(request, tmp_path_factory, "presence", heartbeat_seconds=str(HEARTBEAT),
                      node_missed_heartbeats="2") as running:
         yield running
 

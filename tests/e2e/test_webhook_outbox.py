@@ -15,9 +15,9 @@ from typing import Any, ClassVar
 
 import pytest
 
-from tests.e2e.conftest import BACKENDS
+from tests.e2e.conftest import BACKENDS, backend_hub
 from tests.e2e.exchange import agency_with_app, client
-from tests.e2e.hubs import TRUC, RunningHub, running_hub, wait_healthy
+from tests.e2e.hubs import TRUC, RunningHub, wait_healthy
 
 
 class FlakyReceiver(http.server.BaseHTTPRequestHandler):
@@ -49,9 +49,7 @@ def receiver() -> Iterator[str]:
 def hooked_hub(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
                ) -> Iterator[RunningHub]:
     """Retries 2 s apart and doubling, so one is pending when the poster dies."""
-    engines = request.getfixturevalue("engines") if request.param == "distributed" else None
-    tmp: Path = tmp_path_factory.mktemp(f"outbox-{request.param}")
-    with running_hub(request.param, tmp, engines, webhook_retry_seconds="2",
+    with backend_hub(request, tmp_path_factory, "outbox", webhook_retry_seconds="2",
                      webhook_resume_seconds="1") as running:
         yield running
 
