@@ -18,16 +18,20 @@ class MemoryStore:
     def __init__(self) -> None:
         self.chunks: dict[tuple[str, int], bytes] = {}
         self.in_flight = self.most_in_flight = 0
+        self.reads = 0
         self.batches: list[list[int]] = []
 
     async def put_chunk(self, package_id: str, index: int, data: bytes) -> None:
         self.chunks[(package_id, index)] = data
 
     async def get_chunk(self, package_id: str, index: int) -> bytes | None:
+        self.reads += 1
         self.in_flight += 1
         self.most_in_flight = max(self.most_in_flight, self.in_flight)
-        await asyncio.sleep(0.002)
-        self.in_flight -= 1
+        try:
+            await asyncio.sleep(0.002)
+        finally:
+            self.in_flight -= 1
         return self.chunks.get((package_id, index))
 
     async def chunk_indexes(self, package_id: str) -> list[int]:
@@ -97,8 +101,9 @@ async def test_digest_of_a_missing_chunk_fails_and_leaves_no_read_running() -> N
         assert error.code == "chunk_missing"
     else:
         raise AssertionError("a missing chunk must fail the digest")
-    await asyncio.sleep(0.01)
-    assert store.in_flight == 0
+    reads = store.reads
+    await asyncio.sleep(0.02)
+    assert store.reads == reads and store.in_flight == 0, "no read ahead outlives the digest"
 
 
 async def test_shredding_deletes_the_key_then_the_chunks_in_batches() -> None:
