@@ -13,7 +13,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import os
-from collections import OrderedDict
+from collections import OrderedDict, deque
 from collections.abc import AsyncIterator
 
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
@@ -33,21 +33,23 @@ def _key_id(package_id: str) -> str:
 
 class Vault:
     def __init__(self, store: ContentStore, keys: KeyStore, wrapper: MasterKeyWrapper,
-                 cached_keys: int = 256, shred_batch: int = 8) -> None:
+                 *, cached_keys: int = 256, shred_batch: int = 8, digest_ahead: int = 8) -> None:
         self._store = store
         self._keys = keys
         self._wrapper = wrapper
         self._cache: OrderedDict[str, AESGCM] = OrderedDict()
         self._cached = cached_keys
         self._shred_batch = shred_batch
+        self._digest_ahead = max(1, digest_ahead)
 
     async def create_key(self, package_id: str) -> None:
         """Once per package: a retried request must not replace a key already in use."""
         key_id = _key_id(package_id)
-        if await self._keys.get(key_id) is not None:
+        if package_id in self._cache or await self._keys.get(key_id) is not None:
             return
-        await self._keys.put(key_id, self._wrapper.wrap(AESGCM.generate_key(256),
-                                                        key_id.encode()))
+        key = AESGCM.generate_key(256)
+        await self._keys.put(key_id, self._wrapper.wrap(key, key_id.encode()))
+        self._remember(package_id, AESGCM(key))  # its first chunk need not read it back
 
     async def _aead(self, package_id: str) -> AESGCM:
         if package_id in self._cache:
@@ -59,10 +61,13 @@ class Vault:
             raise Conflict("the package's content key is gone (shredded)",
                            code="content_shredded")
         aead = AESGCM(self._wrapper.unwrap(wrapped, key_id.encode()))
+        self._remember(package_id, aead)
+        return aead
+
+    def _remember(self, package_id: str, aead: AESGCM) -> None:
         self._cache[package_id] = aead
         if len(self._cache) > self._cached:
             self._cache.popitem(last=False)
-        return aead
 
     async def put_chunk(self, package_id: str, index: int, plaintext: bytes) -> None:
         aead = await self._aead(package_id)
@@ -86,11 +91,27 @@ class Vault:
         return await self._store.chunk_indexes(package_id)
 
     async def digest(self, package_id: str, count: int) -> tuple[str, int]:
-        """SHA-256 and size of the whole content, read back chunk by chunk."""
+        """SHA-256 and size of the whole content, read back for the seal. Up to
+        ``digest_ahead`` chunks are fetched and decrypted at once while the oldest is
+        hashed, in order: on Cassandra one round trip per chunk, in a row, made a 1 GiB
+        seal take ≈ 40 s. Memory stays bounded by that many chunks."""
+        if count > 0:
+            await self._aead(package_id)  # the key read once, before the reads fan out
         sha, size = hashlib.sha256(), 0
-        async for chunk in self.chunks(package_id, 0, count - 1):
-            sha.update(chunk)
-            size += len(chunk)
+        pending: deque[asyncio.Task[bytes]] = deque()
+        following = 0
+        try:
+            while pending or following < count:
+                while following < count and len(pending) < self._digest_ahead:
+                    pending.append(asyncio.ensure_future(self.get_chunk(package_id, following)))
+                    following += 1
+                chunk = await pending.popleft()
+                sha.update(chunk)
+                size += len(chunk)
+        finally:
+            for task in pending:
+                task.cancel()
+            await asyncio.gather(*pending, return_exceptions=True)
         return sha.hexdigest(), size
 
     async def shred(self, package_id: str, chunk_count: int = 0) -> int:

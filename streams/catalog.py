@@ -46,7 +46,7 @@ def build_processors(backend: Backend, wrapper: MasterKeyWrapper, view: Registry
     vault = Vault(backend.content, backend.keys, wrapper)
     found: list[Processor] = [ProjectorProcessor(p, backend.projections, tracking)
                               for p in PROJECTORS]
-    found.extend(FoldProcessor(f, backend.projections) for f in folds(settings.tz))
+    found.extend(FoldProcessor(f, backend.projections, tracking) for f in folds(settings.tz))
     found.append(PackageProcessor(backend.events, backend.projections, tracking))
     found.append(ShredderProcessor(backend.events, backend.projections, vault,
                                    applied=applied))
@@ -54,7 +54,7 @@ def build_processors(backend: Backend, wrapper: MasterKeyWrapper, view: Registry
                                   settings.webhook_retry_seconds,
                                   applied=applied,
                                   tracking=tracking))
-    found.append(PresenceProcessor(backend.projections))
+    found.append(PresenceProcessor(backend.projections, tracking))
     return found
 
 

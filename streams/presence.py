@@ -22,42 +22,83 @@ from hub.presence.model import (
     TRACKER,
     AgencyPresence,
     Connection,
+    Step,
     index_ref,
     open_ref,
     step,
 )
 from hub.topics import PRESENCE, record
-from streams.runner import repeat
+from streams.runner import repeat, settle
+from streams.tracking import TrackingCache
 
 log = logging.getLogger(__name__)
 
 
 class PresenceProcessor:
+    """Each agency's events share a log partition (keyed by agency), so the handler of a
+    partition is the only writer of its agencies' rows: it remembers the state and the
+    open connections it wrote (``TrackingCache.remember``) and its tracking offset, and
+    reads the store only for what it has not written — on Cassandra that was three reads
+    per event (state, connection, tracking). A rebalance, a failed handling or an
+    ``apply`` answering False forgets it all."""
+
     name = TRACKER
     topics: tuple[str, ...] = (PRESENCE,)
 
-    def __init__(self, projections: Projections) -> None:
+    def __init__(self, projections: Projections,
+                 tracking: TrackingCache | None = None) -> None:
         self._projections = projections
+        self._tracking = tracking or TrackingCache(projections)
 
     async def handle(self, recorded: Recorded) -> bool:
-        """No side effects beyond the rows, so no tracking check first: an event applied
-        before folds into writes that ``apply`` refuses with the same tracking record."""
         pos = recorded.position
-        event = recorded.event
-        agency_id = getattr(event, "agency_id", None)
-        before, open_ = (await self._load(agency_id, event.correlation_id)
-                         if isinstance(agency_id, str) else (None, None))
-        outcome = step(before, open_, event)
-        return await self._projections.apply(self.name, pos, outcome.writes.upserts,
-                                             outcome.writes.deletes)
+        with self._tracking.handling(self.name, pos):
+            done = await self._tracking.done(self.name, pos)
+            if pos.offset <= done:
+                return False
+            event = recorded.event
+            agency_id = getattr(event, "agency_id", None)
+            before, open_ = (await self._load(agency_id, event.correlation_id)
+                             if isinstance(agency_id, str) else (None, None))
+            outcome = step(before, open_, event)
+            applied = await self._projections.apply(self.name, pos, outcome.writes.upserts,
+                                                    outcome.writes.deletes, last_applied=done)
+        settle(self._tracking, self.name, pos, applied)
+        if applied and isinstance(agency_id, str):
+            self._remember(agency_id, event.correlation_id, outcome)
+        return applied
+
+    def _remember(self, agency_id: str, connection_id: str, outcome: Step) -> None:
+        self._tracking.remember(self.name, _state_key(agency_id), outcome.state)
+        opened = open_ref(agency_id, connection_id)
+        if opened in outcome.writes.deletes:
+            self._tracking.remember(self.name, _open_key(agency_id, connection_id), None)
+        for row in outcome.writes.upserts:
+            if row.ref == opened:
+                self._tracking.remember(self.name, _open_key(agency_id, connection_id),
+                                        Connection.from_json(row.body))
 
     async def _load(self, agency_id: str, connection_id: str
                     ) -> tuple[AgencyPresence | None, Connection | None]:
-        """The agency's state, and the open connection the event names, if any."""
-        state = await self._projections.get(index_ref(agency_id))
-        conn = await self._projections.get(open_ref(agency_id, connection_id))
-        return (None if state is None else AgencyPresence.from_json(state.body),
-                None if conn is None else Connection.from_json(conn.body))
+        """The agency's state, and the open connection the event names, if any: as this
+        processor last wrote them, else as stored."""
+        state = self._tracking.recall(self.name, _state_key(agency_id))
+        if not isinstance(state, AgencyPresence):
+            row = await self._projections.get(index_ref(agency_id))
+            state = None if row is None else AgencyPresence.from_json(row.body)
+        conn = self._tracking.recall(self.name, _open_key(agency_id, connection_id))
+        if not isinstance(conn, Connection):
+            row = await self._projections.get(open_ref(agency_id, connection_id))
+            conn = None if row is None else Connection.from_json(row.body)
+        return state, conn
+
+
+def _state_key(agency_id: str) -> str:
+    return f"state\x1f{agency_id}"
+
+
+def _open_key(agency_id: str, connection_id: str) -> str:
+    return f"open\x1f{agency_id}\x1f{connection_id}"
 
 
 class PresenceWatchdog:

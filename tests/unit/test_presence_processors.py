@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from hub.clock import ManualClock
+from hub.ports import Row, RowRef
 from hub.presence.model import HISTORY, summary_ref
 from hub.presence.tracker import CLOSED, NodePresence, Who
 from hub.topics import PRESENCE, record
@@ -84,3 +85,43 @@ def test_a_node_is_named_after_its_host_and_port_unless_told() -> None:
     assert Settings(port=9123).node_id.endswith(":9123")
     assert Settings(port=9123, node_id="api-1").node_id == "api-1"
     assert Settings().heartbeat_seconds == 30 and Settings().node_missed_heartbeats == 3
+
+
+class Counting(SqliteProjections):
+    """Counts the reads the processor makes (row and tracking)."""
+
+    def __init__(self, database: Database) -> None:
+        super().__init__(database)
+        self.reads = 0
+
+    async def get(self, ref: RowRef) -> Row | None:
+        self.reads += 1
+        return await super().get(ref)
+
+    async def tracked(self, tracker: str, topic: str) -> dict[int, int]:
+        self.reads += 1
+        return await super().tracked(tracker, topic)
+
+
+async def test_the_processor_reads_only_what_it_has_not_written(db: Database) -> None:
+    """It is its agencies' only writer: after the first event it knows their state and
+    the connections it opened; a new connection's row is the one read left per pair."""
+    log, projections = SqliteEventLog(db, poll_seconds=0.05), Counting(db)
+    clock = ManualClock(T0)
+    here = NodePresence("n1", BEAT, T0)
+    pairs = 10
+    for _ in range(pairs):
+        cid, opened = here.open(ALICE, "websocket", clock.now())
+        await record(log, opened)
+        clock.advance(timedelta(seconds=5))
+        closed = here.close(cid, CLOSED, clock.now())
+        assert closed is not None
+        await record(log, closed)
+    processor = PresenceProcessor(projections)
+    assert await apply_all(log, processor) == [True] * 2 * pairs
+    assert projections.reads == 1 + 1 + pairs, "tracking, state, each new connection"
+    summary = await projections.get(summary_ref("ag-1"))
+    assert summary is not None and summary.body["online"] is False
+    assert len(await projections.scan(HISTORY, "ag-1")) == 2 * pairs
+    fresh = PresenceProcessor(SqliteProjections(db))
+    assert await apply_all(log, fresh) == [False] * 2 * pairs, "the store agrees"

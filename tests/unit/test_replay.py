@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from hub.history import history_fold
-from hub.ports import Position, Row
+from hub.ports import Position, Row, RowRef
 from hub.projection import Rebuild
 from hub.statistics.fold import COUNTERS, statistics_fold
 from hub.topics import record
@@ -126,3 +126,39 @@ async def test_replay_from_an_offset_reads_less(db: Database) -> None:
     ends = [(await log.end_offsets(t))[0] for t in ("packages", "presence")]
     assert report.events == sum(max(0, end - 100) for end in ends) > 0
     assert not report.equal, "a partial rebuild is not the live projection"
+
+
+class Counting(SqliteProjections):
+    """Counts the tracking and row reads the live fold makes."""
+
+    def __init__(self, database: Database) -> None:
+        super().__init__(database)
+        self.tracked_reads = 0
+        self.row_reads: list[str] = []
+
+    async def tracked(self, tracker: str, topic: str) -> dict[int, int]:
+        self.tracked_reads += 1
+        return await super().tracked(tracker, topic)
+
+    async def get(self, ref: RowRef) -> Row | None:
+        self.row_reads.append(f"{ref.view}/{ref.partition}/{ref.key}")
+        return await super().get(ref)
+
+
+async def test_the_live_fold_reads_tracking_once_and_each_row_at_most_once(
+        db: Database) -> None:
+    """It remembers its offsets and the rows it wrote (it is their only writer): what it
+    reads from the store is what it has not written yet, and the result is unchanged."""
+    log, projections = SqliteEventLog(db), Counting(db)
+    await scripted(log)
+    fold = statistics_fold(HCM)
+    processor = FoldProcessor(fold, projections)
+    handled = 0
+    for topic in fold.topics:
+        async for recorded in log.read(topic):
+            assert await processor.handle(recorded)
+            handled += 1
+    assert projections.tracked_reads == len(fold.topics), "once per topic's partition"
+    assert len(projections.row_reads) == len(set(projections.row_reads)) < handled
+    report = await replay(log, projections, fold, Start())
+    assert report.equal, report.as_json()["examples"]

@@ -7,6 +7,7 @@ import hashlib
 import os
 from collections.abc import Sequence
 
+from hub.errors import Conflict
 from infra.crypto import MasterKeyWrapper
 from infra.vault import Vault
 
@@ -17,16 +18,20 @@ class MemoryStore:
     def __init__(self) -> None:
         self.chunks: dict[tuple[str, int], bytes] = {}
         self.in_flight = self.most_in_flight = 0
+        self.reads = 0
         self.batches: list[list[int]] = []
 
     async def put_chunk(self, package_id: str, index: int, data: bytes) -> None:
         self.chunks[(package_id, index)] = data
 
     async def get_chunk(self, package_id: str, index: int) -> bytes | None:
+        self.reads += 1
         self.in_flight += 1
         self.most_in_flight = max(self.most_in_flight, self.in_flight)
-        await asyncio.sleep(0.002)
-        self.in_flight -= 1
+        try:
+            await asyncio.sleep(0.002)
+        finally:
+            self.in_flight -= 1
         return self.chunks.get((package_id, index))
 
     async def chunk_indexes(self, package_id: str) -> list[int]:
@@ -72,6 +77,33 @@ async def test_chunks_come_in_order_one_at_a_time() -> None:
     assert [c async for c in vault.chunks("p", 0, 19)] == plain
     assert store.most_in_flight == 1, "never more than the chunk being used"
     assert await vault.digest("p", 20) == (hashlib.sha256(b"".join(plain)).hexdigest(), 2000)
+
+
+async def test_digest_reads_a_bounded_window_ahead_and_hashes_in_order() -> None:
+    store, keys = MemoryStore(), MemoryKeys()
+    vault = Vault(store, keys, MasterKeyWrapper(os.urandom(32)), digest_ahead=4)
+    await vault.create_key("p")
+    plain = [os.urandom(100 + i) for i in range(23)]
+    for i, data in enumerate(plain):
+        await vault.put_chunk("p", i, data)
+    whole = b"".join(plain)
+    assert await vault.digest("p", 23) == (hashlib.sha256(whole).hexdigest(), len(whole))
+    assert store.most_in_flight == 4, "several reads in flight, never more than the window"
+    assert await vault.digest("p", 0) == (hashlib.sha256(b"").hexdigest(), 0)
+
+
+async def test_digest_of_a_missing_chunk_fails_and_leaves_no_read_running() -> None:
+    vault, store, _, _ = await filled(12)
+    del store.chunks[("p", 3)]
+    try:
+        await vault.digest("p", 12)
+    except Conflict as error:
+        assert error.code == "chunk_missing"
+    else:
+        raise AssertionError("a missing chunk must fail the digest")
+    reads = store.reads
+    await asyncio.sleep(0.02)
+    assert store.reads == reads and store.in_flight == 0, "no read ahead outlives the digest"
 
 
 async def test_shredding_deletes_the_key_then_the_chunks_in_batches() -> None:
