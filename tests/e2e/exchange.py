@@ -14,12 +14,19 @@ from cassandra.cluster import Cluster
 from api.client import TrucClient
 from tests.e2e.hubs import RunningHub
 
-_codes = itertools.count(40)
+_codes = itertools.count(39)
+
+
+def next_code() -> str:
+    """A fresh department-like code: 000.00.40.H53 … 000.00.99.H53, then 000.01.01.H53 …
+    (a level is never 00 under a used one), enough for any test process."""
+    upper, lower = divmod(next(_codes), 99)
+    return f"000.{upper:02d}.{lower + 1:02d}.H53"
 
 
 def agency_with_app(hub: RunningHub, operations: list[str] | None = None) -> dict[str, Any]:
     """A new agency with one approved app, made through the operator API."""
-    code = f"000.00.{next(_codes):02d}.H53"
+    code = next_code()
     hub.ops("POST", "/v1/ops/agencies", {"code": code, "name": f"Đơn vị {code}"})
     app = hub.ops("POST", "/v1/ops/apps", {"agency_code": code, "name": "QLVB"})
     approved = hub.ops("POST", f"/v1/ops/apps/{app['app_id']}/approve",

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
-import itertools
 import json
 import subprocess
 from datetime import timedelta
@@ -17,15 +16,12 @@ import pytest
 from api.client import TrucClient, TrucError
 from hub.auth.signing import TRUC4, Scheme, sign_request
 from infra.rsa_keys import generate_rsa_keypair
+from tests.e2e.exchange import next_code
 from tests.e2e.hubs import TRUC, RunningHub
 
 TRUC_CMD = [TRUC]
 
-_codes = itertools.count(11)
-
-
-def new_code() -> str:
-    return f"000.00.{next(_codes):02d}.H53"
+new_code = next_code  # one counter per process: never the code of another test's agency
 
 
 def approved_app(hub: RunningHub, *grants: str, rsa_public_key: str | None = None,

@@ -19,6 +19,7 @@ import pytest
 
 from api.client import TrucClient
 from infra.rsa_keys import generate_rsa_keypair
+from tests.e2e.exchange import next_code
 from tests.e2e.hubs import TRUC, RunningHub, running_hub
 
 MiB = 1024 * 1024
@@ -89,7 +90,7 @@ async def approved_apps(hub: RunningHub, admin: dict[str, Any], codes: list[str]
 @pytest.fixture(scope="module")
 async def parties(cli_hub: RunningHub, ops_key: dict[str, Any]) -> dict[str, Env]:
     names = ("source", "a", "b", "c")
-    codes = [f"000.00.{81 + i}.H53" for i in range(len(names))]
+    codes = [next_code() for _ in names]
     keys = await approved_apps(cli_hub, ops_key, codes)
     return {name: {**agency_env(cli_hub, key), "CODE": key["code"]}
             for name, key in zip(names, keys, strict=True)}
