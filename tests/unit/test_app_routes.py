@@ -6,11 +6,11 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+import httpx
 from fastapi import FastAPI
 from fastapi.dependencies.models import Dependant
 from fastapi.routing import APIRoute, APIWebSocketRoute
 from starlette.routing import Route
-from starlette.testclient import TestClient
 
 from api import auth
 from api.app import create_app
@@ -65,16 +65,19 @@ def test_openapi_lists_tags_of_each_router() -> None:
             "presence"} <= tags
 
 
-def test_routing_errors_are_problems_as_before() -> None:
+async def test_routing_errors_are_problems_as_before() -> None:
     """Unknown path, wrong method, trailing slash: decided by routing alone (no runtime),
     the same answers as when the routers were included."""
-    client = TestClient(app(), raise_server_exceptions=False)
-    wrong_method = client.request("DELETE", "/v1/time")
-    assert wrong_method.status_code == 405
-    assert wrong_method.headers["content-type"] == "application/problem+json"
-    assert wrong_method.json()["code"] == "method_not_allowed"
-    assert client.get("/v1/packages/p/chunks/1").json()["code"] == "method_not_allowed"
-    unknown = client.get("/v1/nope")
-    assert (unknown.status_code, unknown.json()["code"]) == (404, "not_found")
-    slash = client.get("/v1/time/", follow_redirects=False)
-    assert (slash.status_code, slash.headers["location"]) == (307, "http://testserver/v1/time")
+    transport = httpx.ASGITransport(app=app(), raise_app_exceptions=False)
+    async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as client:
+        wrong_method = await client.request("DELETE", "/v1/time")
+        assert wrong_method.status_code == 405
+        assert wrong_method.headers["content-type"] == "application/problem+json"
+        assert wrong_method.json()["code"] == "method_not_allowed"
+        wrong = await client.get("/v1/packages/p/chunks/1")
+        assert wrong.json()["code"] == "method_not_allowed"
+        unknown = await client.get("/v1/nope")
+        assert (unknown.status_code, unknown.json()["code"]) == (404, "not_found")
+        slash = await client.get("/v1/time/")
+        assert (slash.status_code, slash.headers["location"]) == (307,
+                                                                  "http://testserver/v1/time")
