@@ -77,33 +77,48 @@ async def websocket_caller(websocket: WebSocket) -> Caller:
     )
     found = await authenticate(req, registry=runtime.registry, replay=runtime.backend.replay,
                                policy=runtime.signing, now=runtime.backend.clock.now())
-    return await stream_app(found)
+    return app_caller(found)
 
 
-async def stream_app(found: Annotated[Principal, Depends(principal)]) -> Caller:
-    """The app opening a stream: the stream itself makes it present, not the call."""
+def app_caller(found: Principal) -> Caller:
+    """The app behind an authenticated call, or ``app_key_required`` for an operator."""
     if found.app is None or found.agency_code is None:
         raise Forbidden("this endpoint is for agency apps; operators use /v1/ops",
                         code="app_key_required")
     return Caller(found.app, found.key, found.agency_code)
 
 
-async def current_app(request: Request, caller: Annotated[Caller, Depends(stream_app)]
-                      ) -> Caller:
+async def stream_app(request: Request) -> Caller:
+    """The app opening a stream: the stream itself makes it present, not the call.
+
+    Each of these dependencies authenticates by itself rather than through nested
+    ``Depends``: FastAPI solves every level of a dependency graph on every request, and
+    on the hot routes that bookkeeping cost more than the checks. A route takes exactly
+    one of them (the replay guard accepts a signature once)."""
+    return app_caller(await principal(request))
+
+
+async def current_app(request: Request) -> Caller:
     """An app's signed call, which also tells this node's presence tracker it is alive."""
+    caller = app_caller(await principal(request))
     presence = getattr(request.app.state, "presence", None)
     if presence is not None:
         await presence.called(caller)
     return caller
 
 
-async def current_operator(found: Annotated[Principal, Depends(principal)]) -> Operator:
+def operator_of(found: Principal) -> Operator:
     if found.operator is None:
         raise Forbidden("operator endpoints refuse app keys", code="operator_key_required")
     return found.operator
 
 
-async def current_admin(operator: Annotated[Operator, Depends(current_operator)]) -> Operator:
+async def current_operator(request: Request) -> Operator:
+    return operator_of(await principal(request))
+
+
+async def current_admin(request: Request) -> Operator:
+    operator = operator_of(await principal(request))
     if operator.role is not Role.ADMIN:
         raise Forbidden(f"this action needs the admin role; you are {operator.role.value}",
                         code="role_not_allowed")

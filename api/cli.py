@@ -52,7 +52,8 @@ def serve(
     if settings.distributed:
         asyncio.run(_migrate(settings))
     uvicorn.run(create_app(settings), host=settings.host, port=settings.port,
-                log_level="info", ws_ping_interval=20, timeout_graceful_shutdown=5)
+                log_level="info", access_log=settings.access_log,
+                ws_ping_interval=20, timeout_graceful_shutdown=5)
 
 
 @app.command()

@@ -21,6 +21,9 @@ class Settings(BaseSettings):
     data_dir: Path = Path("truc-data")
     host: str = "127.0.0.1"
     port: int = 8080
+    access_log: bool = True
+    """uvicorn's line per request on stdout; it cost ≈ 15% of the API's CPU per small request
+    (docs/benchmarks.md, *Hot HTTP path*): turn it off behind a proxy that logs already."""
     node_id: str = ""
     """This API node's name in presence events; default ``<hostname>:<port>``."""
 

@@ -43,6 +43,7 @@ from hub.auth import (
     string_to_sign,
     verify_signature,
 )
+from hub.auth.signing import cached_signing_key
 from infra.rsa_keys import check_rsa_public_key, generate_rsa_keypair, sign_rsa, verify_rsa
 
 AK = "AKIDEXAMPLE"
@@ -418,6 +419,24 @@ def test_missing_or_bad_date() -> None:
         (n, v) for n, v in req.headers if n.lower() != "x-truc-date"))
     assert code_of(no_date) == "missing_date"
     assert code_of(replace_header(req, "x-truc-date", "2026-03-14T09:26:53Z")) == "missing_date"
+    for impossible in ("20261314T092653Z", "20260314T092660Z", "20260230T092653Z"):
+        assert code_of(replace_header(req, "x-truc-date", impossible)) == "missing_date"
+
+
+def test_derived_key_is_cached_per_day_region_and_service() -> None:
+    """The server remembers derived keys; a different day, secret or digest is another key,
+    and a remembered key still refuses a request signed with the wrong secret."""
+    cached_signing_key.cache_clear()
+    verify(signed())
+    verify(signed(now=NOW + timedelta(seconds=3)))
+    assert cached_signing_key.cache_info().currsize == 1
+    assert cached_signing_key(SECRET, "20260314", REGION, SERVICE, provider=TRUC4,
+                              digest="sha256") == \
+        signing_key(SECRET, "20260314", REGION, SERVICE)
+    assert code_of(signed(secret="not-the-secret")) == "signature_mismatch"
+    verify(signed(now=NOW + timedelta(days=1)), now=NOW + timedelta(days=1))
+    verify(signed(algorithm="TRUC4-HMAC-SHA1"))
+    assert cached_signing_key.cache_info().currsize == 4
 
 
 @pytest.mark.parametrize("algorithm", ["TRUC4-HMAC-MD5", "AWS4-HMAC-SHA256", "TRUC4-RSA"])
