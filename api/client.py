@@ -41,10 +41,12 @@ class TrucError(Exception):
 
 
 RETRIES = 8
+"""Retries of a retriable refusal or a lost connection: about a minute of backoff in all."""
+KEEPALIVE_SECONDS = 4.0
+"""How long an idle connection is kept for reuse: less than uvicorn's 5 s keep-alive."""
 PARALLEL_CHUNKS = 4
 """Chunk uploads in flight at once: the hub hashes, encrypts and stores one while the
 next is on the wire."""
-"""Retries of a retriable refusal: about a minute of backoff in all."""
 
 
 SEAL_MIB_PER_S = 4
@@ -68,7 +70,10 @@ class TrucClient:
         self._secret = secret_key or private_key_pem or ""
         default = Scheme.RSA_SHA256 if private_key_pem else Scheme.HMAC_SHA256
         self.algorithm = algorithm or default.algorithm(TRUC4)
-        self._http = httpx.AsyncClient(base_url=self.url, timeout=timeout)
+        # idle connections are dropped before uvicorn's 5 s keep-alive closes them, so a
+        # request is rarely sent on a connection the hub is closing at that moment
+        self._http = httpx.AsyncClient(base_url=self.url, timeout=timeout,
+                                       limits=httpx.Limits(keepalive_expiry=KEEPALIVE_SECONDS))
         self.timeout = timeout
         self.region = "vn"
         self.service = "truc"
@@ -114,7 +119,8 @@ class TrucClient:
                       headers: dict[str, str] | None = None,
                       wait_seconds: float | None = None) -> httpx.Response:
         """One signed call; a refusal the hub marks retriable (a processor catching up,
-        an engine restarting) is retried with backoff when repeating it is safe.
+        an engine restarting), or a connection lost before the answer, is retried with
+        backoff when repeating it is safe (a refused connection: always).
         ``wait_seconds``: how long to wait for the hub's bytes (default: the client's)."""
         safe = method in ("GET", "PUT") or "idempotency-key" in (headers or {}) \
             or path.endswith("/seal")
@@ -127,6 +133,15 @@ class TrucClient:
                                                 wait_seconds=wait_seconds or self.timeout)
             except TrucError as refused:
                 if not (safe and refused.problem.get("retriable")) or attempt == RETRIES:
+                    raise
+            except httpx.ConnectError:
+                if attempt == RETRIES:  # nothing was sent: safe to try again, any method
+                    raise
+            except httpx.RemoteProtocolError:
+                # the hub closed the connection without answering (a keep-alive connection
+                # closed as it was reused, a node restarting): the request may have been
+                # handled, so only a call safe to repeat is sent again
+                if not safe or attempt == RETRIES:
                     raise
             await asyncio.sleep(delay)
             delay = min(delay * 2, 5)
