@@ -10,10 +10,11 @@ so that destroying a large package never delays this processor or the acknowledg
 from __future__ import annotations
 
 from hub.packages.model import Package
-from hub.packages.processor import TRACKER, package_ref, step
+from hub.packages.processor import TRACKER, Outcome, package_ref, step
 from hub.ports import EventLog, Projections, Recorded
+from hub.projection import Writes
 from hub.topics import PACKAGES, record
-from streams.runner import settle
+from streams.runner import apply_once
 from streams.tracking import TrackingCache
 
 
@@ -28,24 +29,18 @@ class PackageProcessor:
         self._tracking = tracking or TrackingCache(projections)
 
     async def handle(self, recorded: Recorded) -> bool:
-        with self._tracking.handling(self.name, recorded.position):
-            return await self._handle(recorded)
+        package_id = getattr(recorded.event, "package_id", None)
 
-    async def _handle(self, recorded: Recorded) -> bool:
-        pos = recorded.position
-        done = await self._tracking.done(self.name, pos)
-        if pos.offset <= done:
-            return False
-        event = recorded.event
-        package_id = getattr(event, "package_id", None)
-        before = await self._load(package_id) if package_id else None
-        outcome = step(before, event)
-        for derived in outcome.derived:
-            await record(self._log, derived)
-        applied = await self._projections.apply(self.name, pos, outcome.writes.upserts,
-                                                outcome.writes.deletes, last_applied=done)
-        settle(self._tracking, self.name, pos, applied)
-        if applied and package_id:
+        async def plan() -> tuple[Writes, Outcome]:
+            before = await self._load(package_id) if package_id else None
+            outcome = step(before, recorded.event)
+            for derived in outcome.derived:  # before the tracking record: never lost
+                await record(self._log, derived)
+            return outcome.writes, outcome
+
+        applied, outcome = await apply_once(self._tracking, self._projections, self.name,
+                                            recorded.position, plan)
+        if applied and package_id and outcome is not None:
             self._tracking.remember(self.name, package_id, outcome.package)
         return applied
 

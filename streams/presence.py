@@ -27,8 +27,9 @@ from hub.presence.model import (
     open_ref,
     step,
 )
+from hub.projection import Writes
 from hub.topics import PRESENCE, record
-from streams.runner import repeat, settle
+from streams.runner import apply_once, repeat
 from streams.tracking import TrackingCache
 
 log = logging.getLogger(__name__)
@@ -51,20 +52,18 @@ class PresenceProcessor:
         self._tracking = tracking or TrackingCache(projections)
 
     async def handle(self, recorded: Recorded) -> bool:
-        pos = recorded.position
-        with self._tracking.handling(self.name, pos):
-            done = await self._tracking.done(self.name, pos)
-            if pos.offset <= done:
-                return False
-            event = recorded.event
-            agency_id = getattr(event, "agency_id", None)
+        event = recorded.event
+        agency_id = getattr(event, "agency_id", None)
+
+        async def plan() -> tuple[Writes, Step]:
             before, open_ = (await self._load(agency_id, event.correlation_id)
                              if isinstance(agency_id, str) else (None, None))
             outcome = step(before, open_, event)
-            applied = await self._projections.apply(self.name, pos, outcome.writes.upserts,
-                                                    outcome.writes.deletes, last_applied=done)
-        settle(self._tracking, self.name, pos, applied)
-        if applied and isinstance(agency_id, str):
+            return outcome.writes, outcome
+
+        applied, outcome = await apply_once(self._tracking, self._projections, self.name,
+                                            recorded.position, plan)
+        if applied and outcome is not None and isinstance(agency_id, str):
             self._remember(agency_id, event.correlation_id, outcome)
         return applied
 

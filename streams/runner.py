@@ -12,14 +12,15 @@ import asyncio
 import json
 import logging
 from collections.abc import Awaitable, Callable, Mapping, Sequence
-from typing import Protocol
+from typing import Protocol, TypeVar
 
-from hub.ports import EventLog, JSONValue, Position, Projections, Recorded, RowRef
-from hub.projection import Fold, Projector, counter_ref, writes_of
+from hub.ports import EventLog, JSONValue, Position, Projections, Recorded, Row, RowRef
+from hub.projection import Fold, Projector, Writes, counter_ref, writes_of
 from streams.applied import Applied
 from streams.tracking import TrackingCache
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 
 class Processor(Protocol):
@@ -43,16 +44,30 @@ class ProjectorProcessor:
         self._tracking = tracking or TrackingCache(projections)
 
     async def handle(self, recorded: Recorded) -> bool:
-        pos = recorded.position
-        with self._tracking.handling(self.name, pos):
-            done = await self._tracking.done(self.name, pos)
-            if pos.offset <= done:
-                return False
-            writes = self.projector.project(recorded.event)
-            applied = await self._projections.apply(self.name, pos, writes.upserts,
-                                                    writes.deletes, last_applied=done)
-        settle(self._tracking, self.name, pos, applied)
+        async def plan() -> tuple[Writes, None]:
+            return self.projector.project(recorded.event), None
+
+        applied, _ = await apply_once(self._tracking, self._projections, self.name,
+                                      recorded.position, plan)
         return applied
+
+
+async def apply_once(tracking: TrackingCache, projections: Projections, tracker: str,
+                     position: Position, plan: Callable[[], Awaitable[tuple[Writes, T]]]
+                     ) -> tuple[bool, T | None]:
+    """The skeleton every tracked processor shares: skip an event handled before, else
+    ``plan`` its writes (reads included) and apply them with the tracking record, all
+    under ``handling`` so a failure forgets what the cache believed. Returns whether it
+    applied, and what ``plan`` returned beside the writes (None when skipped)."""
+    with tracking.handling(tracker, position):
+        done = await tracking.done(tracker, position)
+        if position.offset <= done:
+            return False, None
+        writes, planned = await plan()
+        applied = await projections.apply(tracker, position, writes.upserts, writes.deletes,
+                                          last_applied=done)
+    settle(tracking, tracker, position, applied)
+    return applied, planned
 
 
 def settle(tracking: TrackingCache, tracker: str, position: Position, applied: bool) -> None:
@@ -164,26 +179,23 @@ class FoldProcessor:
         self._tracking = tracking or TrackingCache(projections)
 
     async def handle(self, recorded: Recorded) -> bool:
-        pos = recorded.position
-        with self._tracking.handling(self.name, pos):
-            done = await self._tracking.done(self.name, pos)
-            if pos.offset <= done:
-                return False
+        async def plan() -> tuple[Writes, Sequence[Row]]:
             ref = self.fold.state_of(recorded.event)
             state = None if ref is None else await self._row(ref)
             change = self.fold.step(state, recorded.event)
             counters: dict[RowRef, Mapping[str, JSONValue]] = {}
             for count in change.counts:
-                cref = counter_ref(count.ref, pos)
+                cref = counter_ref(count.ref, recorded.position)
                 if cref not in counters:
                     counters[cref] = await self._row(cref) or {}
             rows = writes_of(self.fold, recorded, ref, change, counters)
-            applied = await self._projections.apply(self.name, pos, rows, last_applied=done)
-        settle(self._tracking, self.name, pos, applied)
-        if applied:  # as a read would give it back (JSON: lists, not tuples)
-            for row in rows:
-                self._tracking.remember(self.name, _memo_key(row.ref),
-                                        json.loads(json.dumps(row.body)))
+            return Writes(rows), rows
+
+        applied, rows = await apply_once(self._tracking, self._projections, self.name,
+                                         recorded.position, plan)
+        for row in rows if applied and rows else ():  # as a read gives it: lists, not tuples
+            self._tracking.remember(self.name, _memo_key(row.ref),
+                                    json.loads(json.dumps(row.body)))
         return applied
 
     async def _row(self, ref: RowRef) -> Mapping[str, JSONValue] | None:

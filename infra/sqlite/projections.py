@@ -35,14 +35,7 @@ class SqliteProjections:
             ).fetchone()
             if row is not None and row[0] >= position.offset:
                 return False
-            conn.executemany(
-                "INSERT OR REPLACE INTO projection_rows (view, part, key, body) VALUES (?,?,?,?)",
-                [(r.ref.view, r.ref.partition, r.ref.key, json.dumps(r.body)) for r in upserts],
-            )
-            conn.executemany(
-                "DELETE FROM projection_rows WHERE view=? AND part=? AND key=?",
-                [(d.view, d.partition, d.key) for d in deletes],
-            )
+            _write_rows(conn, upserts, deletes)
             conn.execute(
                 "INSERT OR REPLACE INTO projection_tracking (tracker, topic, partition, offset) "
                 "VALUES (?,?,?,?)",
@@ -85,16 +78,21 @@ class SqliteProjections:
 
     async def write(self, upserts: Sequence[Row] = (), deletes: Sequence[RowRef] = ()) -> None:
         def bulk(conn: sqlite3.Connection) -> None:
-            conn.executemany(
-                "INSERT OR REPLACE INTO projection_rows (view, part, key, body) VALUES (?,?,?,?)",
-                [(r.ref.view, r.ref.partition, r.ref.key, json.dumps(r.body)) for r in upserts],
-            )
-            conn.executemany(
-                "DELETE FROM projection_rows WHERE view=? AND part=? AND key=?",
-                [(d.view, d.partition, d.key) for d in deletes],
-            )
+            _write_rows(conn, upserts, deletes)
 
         await self._db.run(self._db.transaction(bulk))
 
     async def close(self) -> None:
         """The database belongs to whoever opened it."""
+
+
+def _write_rows(conn: sqlite3.Connection, upserts: Sequence[Row],
+                deletes: Sequence[RowRef]) -> None:
+    conn.executemany(
+        "INSERT OR REPLACE INTO projection_rows (view, part, key, body) VALUES (?,?,?,?)",
+        [(r.ref.view, r.ref.partition, r.ref.key, json.dumps(r.body)) for r in upserts],
+    )
+    conn.executemany(
+        "DELETE FROM projection_rows WHERE view=? AND part=? AND key=?",
+        [(d.view, d.partition, d.key) for d in deletes],
+    )
