@@ -11,6 +11,7 @@ from collections.abc import AsyncIterator, Sequence
 from dataclasses import replace
 from datetime import timedelta
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import cassandra
 import pytest
@@ -20,8 +21,9 @@ from hub.clock import ManualClock
 from hub.deadlines.open import OPEN
 from hub.errors import Conflict, Unavailable
 from hub.ports import Position, Recorded, Row, RowRef
-from hub.projection import Projector, Writes
+from hub.projection import Projector, Rebuild, Writes
 from hub.registry.directory import DIRECTORY, agency_ref
+from hub.statistics.fold import statistics_fold
 from hub.topics import REGISTRY, record
 from infra.avro import HEADER_SIZE, default_codec
 from infra.failures import is_outage
@@ -30,8 +32,9 @@ from infra.sqlite.event_log import SqliteEventLog
 from infra.sqlite.projections import SqliteProjections
 from streams.dead_letters import dead_letters, summary
 from streams.guard import handle_guarded
+from streams.replay import Report, feed
 from streams.runner import InProcessProcessors, ProjectorProcessor
-from tests.factories import agency_registered
+from tests.factories import agency_registered, chunk_stored
 from tests.unit.test_deadlines import DEADLINE
 from tests.unit.test_watchdog import sealed_hub
 
@@ -225,3 +228,15 @@ async def test_one_bad_open_delivery_row_never_stops_the_watchdog(db: Database) 
         ("watchdog", "p-broken|x", "KeyError"), ("watchdog", "p-huge|x", "OverflowError")]
     await watchdog.tick()
     assert len(await dead_letters(hub.projections)) == 2, "each bad row set aside once"
+
+
+def test_a_rebuild_skips_an_event_the_fold_refuses_as_the_live_driver_does() -> None:
+    """``truc replay`` must not stop on the event the live processor dead-lettered."""
+    def refuse(state: object, event: ev.Event) -> object:
+        raise ValueError("refused")
+
+    fold = replace(statistics_fold(ZoneInfo("Asia/Ho_Chi_Minh")), step=refuse)
+    folded, report = Rebuild(fold), Report(fold.name, "replay-test")
+    feed(folded, Recorded(Position("packages", 0, 0), "p", chunk_stored("p", 0)), report)
+    assert (report.set_aside, folded.rows) == (1, {})
+    assert folded.applied == {("packages", 0): 0}, "its position counts as handled"
