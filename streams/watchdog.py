@@ -12,7 +12,7 @@ event, which the fold takes once.
 
 One bad row never stops the others: a row that does not parse, whose values the rules
 cannot compute with, or whose event cannot be recorded, is set aside as a dead letter
-(``streams/dead_letters.py``) and the tick goes on; only an engine outage fails the
+(``streams/row_guard.py``) and the tick goes on; only an engine outage fails the
 tick, and the next one tries again.
 """
 
@@ -22,7 +22,6 @@ import logging
 from collections import OrderedDict
 from collections.abc import Callable
 from datetime import timedelta
-from typing import Any, TypeVar
 
 from hub import events as ev
 from hub.deadlines.open import OPEN, SHARDS, OpenDelivery
@@ -31,16 +30,14 @@ from hub.deadlines.spaces import OPEN_SPACES, OpenSpace, abandoned
 from hub.errors import Unavailable
 from hub.packages.model import Package, PackageState
 from hub.packages.processor import package_ref
-from hub.ports import Clock, EventLog, Position, Projections, Row, RowRef
+from hub.ports import Clock, EventLog, Position, Projections, RowRef
 from hub.registry.view import RegistryView
 from hub.topics import REGISTRY, record
 from infra.failures import is_outage
-from streams.dead_letters import row_letter
+from streams.row_guard import RowGuard
 from streams.runner import repeat
 
 log = logging.getLogger(__name__)
-T = TypeVar("T")
-E = TypeVar("E")
 REMEMBERED = 100_000
 
 
@@ -63,7 +60,7 @@ class Watchdog:
         self._is_leader = is_leader
         self._space_grace = space_grace
         self._recorded: OrderedDict[str, None] = OrderedDict()
-        self._aside: set[RowRef] = set()
+        self._rows = RowGuard(projections, "watchdog")
 
     async def run(self) -> None:
         await repeat(self.tick, self.interval, "deadline watchdog tick")
@@ -85,7 +82,7 @@ class Watchdog:
         presence = {agency: await read_presence(self._projections, agency) for agency in waiting}
         now, registry = self._clock.now(), self._view.registry
         done = []
-        for expiry, ref in await self._each(
+        for expiry, ref in await self._rows.each(
                 deliveries, lambda d: due([d], now, registry, presence)):
             if (expiry.event_id not in self._recorded and await self._still_open(expiry)
                     and await self._record(expiry, ref)):
@@ -93,14 +90,14 @@ class Watchdog:
         return done
 
     async def _sweep_spaces(self) -> list[ev.PackageRejected]:
-        spaces = await self._parsed([row for shard in SHARDS for row in
+        spaces = await self._rows.parsed([row for shard in SHARDS for row in
                                      await self._projections.scan(OPEN_SPACES, shard)],
                                     OpenSpace.from_row)
-        ordered = await self._each(  # oldest first, as ``abandoned`` orders them
+        ordered = await self._rows.each(  # oldest first, as ``abandoned`` orders them
             spaces, lambda s: [(s.expires_at.timestamp(), s.package_id, s)])
         oldest = [(s, ref) for (*_, s), ref in sorted(ordered, key=lambda f: f[0][:2])]
         now = self._clock.now()
-        found = await self._each(oldest, lambda s: abandoned([s], now, self._space_grace))
+        found = await self._rows.each(oldest, lambda s: abandoned([s], now, self._space_grace))
         done = []
         for rejection, ref in found:
             if (rejection.event_id not in self._recorded and await self._uploading(rejection)
@@ -117,42 +114,10 @@ class Watchdog:
         except Exception as exc:
             if is_outage(exc):
                 raise
-            await self._set_aside(ref, exc)
+            await self._rows.set_aside(ref, exc)
             return False
         self._remember(event.event_id)
         return True
-
-    async def _parsed(self, rows: list[Row], parse: Callable[[dict[str, Any]], T]
-                      ) -> list[tuple[T, RowRef]]:
-        """Each row parsed; a row that does not parse is set aside, the others go on."""
-        found: list[tuple[T, RowRef]] = []
-        for row in rows:
-            try:
-                found.append((parse(dict(row.body)), row.ref))
-            except Exception as exc:
-                await self._set_aside(row.ref, exc)
-        return found
-
-    async def _each(self, items: list[tuple[T, RowRef]], judge: Callable[[T], list[E]]
-                    ) -> list[tuple[E, RowRef]]:
-        """``judge`` asked about each item alone: one whose values the rules cannot
-        compute with (a wait of 10^17 s overflows a date) is set aside, not every tick
-        failed on it for ever."""
-        found: list[tuple[E, RowRef]] = []
-        for item, ref in items:
-            try:
-                found.extend((e, ref) for e in judge(item))
-            except Exception as exc:
-                await self._set_aside(ref, exc)
-        return found
-
-    async def _set_aside(self, ref: RowRef, exc: BaseException) -> None:
-        """A dead letter for the row, once per process (the row is met every tick)."""
-        if ref in self._aside:
-            return
-        log.error("watchdog sets aside row %s: %s: %s", ref, type(exc).__name__, exc)
-        await self._projections.write([row_letter("watchdog", ref, exc)])
-        self._aside.add(ref)
 
     async def _uploading(self, rejection: ev.PackageRejected) -> bool:
         row = await self._projections.get(package_ref(rejection.package_id))
@@ -164,8 +129,8 @@ class Watchdog:
     async def _open(self) -> list[tuple[OpenDelivery, RowRef]]:
         """Flash first (then urgent, normal; oldest first), as the rules order them."""
         rows = [row for shard in SHARDS for row in await self._projections.scan(OPEN, shard)]
-        found = await self._parsed(rows, OpenDelivery.from_row)
-        ordered = await self._each(found, lambda d: [(d.order, d)])
+        found = await self._rows.parsed(rows, OpenDelivery.from_row)
+        ordered = await self._rows.each(found, lambda d: [(d.order, d)])
         return [(d, ref) for (_, d), ref in sorted(ordered, key=lambda f: f[0][0])]
 
     async def _registry_current(self) -> bool:

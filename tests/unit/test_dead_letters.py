@@ -21,6 +21,8 @@ from hub.clock import ManualClock
 from hub.deadlines.open import OPEN
 from hub.errors import Conflict, Unavailable
 from hub.ports import Position, Recorded, Row, RowRef
+from hub.presence.model import ALL, NODES
+from hub.presence.tracker import NodePresence
 from hub.projection import Projector, Rebuild, Writes
 from hub.registry.directory import DIRECTORY, agency_ref
 from hub.statistics.fold import statistics_fold
@@ -32,10 +34,12 @@ from infra.sqlite.event_log import SqliteEventLog
 from infra.sqlite.projections import SqliteProjections
 from streams.dead_letters import dead_letters, summary
 from streams.guard import handle_guarded
+from streams.presence import PresenceProcessor, PresenceWatchdog
 from streams.replay import Report, feed
 from streams.runner import InProcessProcessors, ProjectorProcessor
 from tests.factories import agency_registered, chunk_stored
 from tests.unit.test_deadlines import DEADLINE
+from tests.unit.test_presence_processors import ALICE, BEAT, T0, apply_all
 from tests.unit.test_watchdog import sealed_hub
 
 
@@ -240,3 +244,24 @@ def test_a_rebuild_skips_an_event_the_fold_refuses_as_the_live_driver_does() -> 
     feed(folded, Recorded(Position("packages", 0, 0), "p", chunk_stored("p", 0)), report)
     assert (report.set_aside, folded.rows) == (1, {})
     assert folded.applied == {("packages", 0): 0}, "its position counts as handled"
+
+
+async def test_one_bad_node_row_never_stops_the_presence_sweep(db: Database) -> None:
+    """A node's beat row the rules cannot read failed every sweep: no lost node's
+    connections were ever closed. Now that row is set aside and the others are swept."""
+    log, projections = SqliteEventLog(db, poll_seconds=0.05), SqliteProjections(db)
+    clock = ManualClock(T0)
+    crashed = NodePresence("n1", BEAT, T0)
+    _, opened = crashed.open(ALICE, "websocket", clock.now())
+    await record(log, crashed.beat(clock.now()))
+    await record(log, opened)
+    processor = PresenceProcessor(projections)
+    await apply_all(log, processor)
+    bad = Row(RowRef(NODES, ALL, "n0"), {"node": "n0", "started_at": "not a time"})
+    await projections.write([bad])
+    clock.advance(BEAT * 3 + timedelta(seconds=1))
+    [lost] = await PresenceWatchdog(log, projections, clock, BEAT, 3).tick()
+    assert lost.reason == "node_lost"
+    (letter,) = await dead_letters(projections)
+    assert (letter["processor"], letter["view"], letter["row_key"]) == (
+        "presence-watchdog", NODES, "n0")
