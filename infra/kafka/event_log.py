@@ -140,7 +140,7 @@ class KafkaEventLog:
                 for tp, messages in batches.items():
                     for msg in messages:
                         if msg.offset < ends[tp.partition] and (
-                                types is None or self._codec.name_of(msg.value) in types):
+                                types is None or self._codec.name_of(msg.value or b"") in types):
                             yield self._recorded(msg, decode)
                 for p in list(todo):
                     if await consumer.position(TopicPartition(name, p)) >= ends[p]:

@@ -20,7 +20,7 @@ from hub import events as ev
 from hub.clock import ManualClock
 from hub.deadlines.open import OPEN
 from hub.errors import Conflict, Unavailable
-from hub.ports import Position, Recorded, Row, RowRef
+from hub.ports import Position, Recorded, Row, RowRef, Undecodable
 from hub.presence.model import ALL, NODES
 from hub.presence.tracker import NodePresence
 from hub.projection import Projector, Rebuild, Writes
@@ -32,6 +32,7 @@ from infra.failures import is_outage
 from infra.sqlite.database import Database
 from infra.sqlite.event_log import SqliteEventLog
 from infra.sqlite.projections import SqliteProjections
+from infra.undecodable import lenient
 from streams.dead_letters import dead_letters, summary
 from streams.guard import handle_guarded
 from streams.presence import PresenceProcessor, PresenceWatchdog
@@ -205,13 +206,15 @@ def test_errors_are_classified_by_type_not_by_count() -> None:
         "range"), Conflict("refused"), sqlite3.IntegrityError("constraint")))
 
 
-async def test_undecodable_placeholders_need_the_full_header() -> None:
-    """Even bytes shorter than the header become a placeholder (no IndexError)."""
-    from infra.undecodable import lenient
-
-    placeholder = lenient(default_codec())(b"\xc3")
-    assert placeholder.event_id.startswith("undecodable:")
-    assert HEADER_SIZE > 1
+def test_anything_that_is_not_an_event_becomes_a_placeholder() -> None:
+    """Bytes shorter than the header, none at all (a Kafka tombstone), a date past year
+    9999: a placeholder each, never an exception out of the log's reader."""
+    read = lenient(default_codec())
+    for data in (b"\xc3", b"", None, b"\xc3\x01" + b"\x00" * HEADER_SIZE):
+        placeholder = read(data)
+        assert isinstance(placeholder, Undecodable)
+        assert placeholder.raw == (data or b"") and placeholder.type_name is None
+    assert read(b"").event_id == read(None).event_id, "the same bytes, the same id"
 
 
 async def test_one_bad_open_delivery_row_never_stops_the_watchdog(db: Database) -> None:
