@@ -14,11 +14,13 @@ import sys
 from pathlib import Path
 
 from aiokafka import AIOKafkaProducer
+from aiokafka.admin import AIOKafkaAdminClient
 
 from hub.registry.directory import agency_ref
 from hub.topics import REGISTRY, record
 from infra.avro import default_codec
 from infra.settings import Settings
+from streams.app import worker_group
 from streams.dead_letters import dead_letters
 from tests.conftest import free_port
 from tests.factories import agency_registered
@@ -92,3 +94,17 @@ async def test_the_worker_dead_letters_poison_and_retries_outages_in_place(
     ends = await hub.events.end_offsets(REGISTRY)
     tracked = await hub.projections.tracked("directory", REGISTRY)
     assert {p: o + 1 for p, o in tracked.items()} == {p: e for p, e in ends.items() if e}
+    assert await committed(settings, REGISTRY) == {p: e for p, e in ends.items() if e}, \
+        "acked by hand, and committed, once applied or dead-lettered"
+
+
+async def committed(settings: Settings, topic: str) -> dict[int, int]:
+    """The worker group's committed offsets of ``topic`` (the next offset to read)."""
+    admin = AIOKafkaAdminClient(bootstrap_servers=settings.kafka)
+    await admin.start()
+    try:
+        offsets = await admin.list_consumer_group_offsets(worker_group(settings))
+    finally:
+        await admin.close()
+    return {tp.partition: meta.offset for tp, meta in offsets.items()
+            if tp.topic == settings.topic_prefix + topic and meta.offset > 0}
