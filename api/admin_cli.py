@@ -258,3 +258,32 @@ def presence(as_json: Json = False) -> None:
                  "since": r["since"] or "never", "connections": r["connections"],
                  "nodes": " ".join(r["nodes"])} for r in rows]
     _show(rows, as_json, "presence")
+
+
+@admin.command("dead-letters")
+def dead_letters_list(
+        limit: Annotated[int, typer.Option(help="List at most this many.")] = 100,
+        as_json: Json = False) -> None:
+    """Events the processors set aside because they can never apply (see
+    docs/operating.md, *Dead letters*): processor, position, event type, error."""
+    from streams.dead_letters import dead_letters
+
+    async def work(rt: Runtime, _: Context) -> dict[str, Any]:
+        letters = await dead_letters(rt.backend.projections)
+        return {"count": len(letters), "dead_letters": letters[:limit]}
+
+    found = _do(work, None, "GET", f"/v1/ops/dead-letters?limit={limit}")
+    if as_json:
+        _show(found, True, "dead letters")
+        return
+    rows = [{"processor": d["processor"], "where": _where(d),
+             "event": d.get("event_type") or "", "error": f"{d['error_type']}: {d['error']}",
+             "first_seen": d["first_seen"]} for d in found["dead_letters"]]
+    _show(rows, False, f"dead letters ({found['count']})")
+
+
+def _where(letter: dict[str, Any]) -> str:
+    """topic/partition@offset for an event, view/partition/key for a row."""
+    if "topic" in letter:
+        return f"{letter['topic']}/{letter['partition']}@{letter['offset']}"
+    return f"{letter['view']}/{letter['view_partition']}/{letter['row_key']}"

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from typing import Any
 
 from fastapi import APIRouter, FastAPI, Request
 from fastapi.responses import JSONResponse
@@ -11,10 +12,11 @@ from fastapi.responses import JSONResponse
 from api import problems
 from api.notifications import Notifier
 from api.presence import NodePresenceService
-from api.routes import access, deliveries, live, ops, packages, reports
+from api.routes import access, dead_letters, deliveries, live, ops, packages, reports
 from api.routes import presence as presence_routes
 from api.runtime import Runtime
 from infra.settings import Settings
+from streams.dead_letters import summary
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -40,18 +42,29 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app = FastAPI(title="Truc", version="0.1.0", lifespan=lifespan,
                   summary="Government interoperability hub")
     problems.install(app)
-    for router in (access.router, ops.router, packages.router, deliveries.router, live.router,
-                   reports.router, presence_routes.router):
+    for router in (access.router, ops.router, dead_letters.router, packages.router,
+                   deliveries.router, live.router, reports.router, presence_routes.router):
         add_routes(app, router)
 
     @app.get("/healthz")
     async def healthz(request: Request) -> JSONResponse:
-        """Which backend runs and whether each engine answers; 503 when one does not."""
+        """Which backend runs and whether each engine answers; 503 when one does not.
+        ``dead_letters`` counts the events set aside: they leave ``status`` "ok" (the hub
+        serves; a load balancer must keep it) but ask an operator to look."""
         runtime: Runtime = request.app.state.runtime
         report = await runtime.backend.health()
+        report["dead_letters"] = await dead_letter_summary(runtime)
         return JSONResponse(report, status_code=200 if report["status"] == "ok" else 503)
 
     return app
+
+
+async def dead_letter_summary(runtime: Runtime) -> dict[str, Any] | None:
+    """None when the projections do not answer (the engines say which is down)."""
+    try:
+        return await summary(runtime.backend.projections)
+    except Exception:  # healthz reports; it never fails on what it reports
+        return None
 
 
 def add_routes(app: FastAPI, router: APIRouter) -> None:

@@ -39,9 +39,26 @@ class Recorded:
     event: Event
 
 
+@dataclass(frozen=True, kw_only=True)
+class Undecodable(Event):
+    """Stands, in a ``Recorded``, for a log record whose bytes are not an event this hub
+    can decode (unknown schema fingerprint, corrupt Avro, a date out of range…). The log
+    yields it instead of failing the whole read, so that whoever reads decides: the
+    processor drivers set it aside as a dead letter and go on; the others skip it. It is
+    never appended and has no schema: it is not a fact, only a hole in the reading."""
+
+    raw: bytes
+    type_name: str | None
+    """The event type the header names, if the fingerprint is known."""
+    error: str
+    """``ErrorClass: message`` of the decoding failure."""
+
+
 class EventLog(Protocol):
     """Append-only, partitioned, replayable. Order is guaranteed per key (same key, same
-    partition), which is why packages are keyed by package id and presence by agency."""
+    partition), which is why packages are keyed by package id and presence by agency.
+    ``read`` and ``subscribe`` never stop on a record they cannot decode: it comes as a
+    ``Recorded`` whose event is ``Undecodable``."""
 
     async def append(self, topic: str, key: str, event: Event) -> Position: ...
 

@@ -2,8 +2,10 @@
 
 One agent per processor consumes its topics in the ``<topic prefix>worker`` consumer
 group (``truc.worker`` by default), so adding workers spreads the partitions. Each agent
-only decodes and calls the same ``Processor.handle`` the embedded loop calls; tracking
-records in Cassandra make Faust's at-least-once delivery exactly-once in the projections.
+only decodes and calls the same ``Processor.handle`` the embedded loop calls, through
+``handle_guarded`` (outages retried in place, poison events dead-lettered), and acks an
+event only after that; tracking records in Cassandra make Faust's at-least-once
+delivery exactly-once in the projections.
 Each handled position is also told to the worker's ``Applied``, so a processor waiting for
 another one here (webhooks for the package row) is woken at once. The worker holding
 partition 0 of the packages topic also runs the deadline watchdog; the one holding
@@ -21,15 +23,18 @@ from typing import Any
 import faust
 from mode import Service
 
-from hub.ports import Position, Recorded
+from hub.events import Event
+from hub.ports import Position, Projections, Recorded
 from hub.registry.view import RegistryView
 from hub.topics import PACKAGES, PRESENCE, REGISTRY
 from infra.avro import default_codec
 from infra.bootstrap import Backend, open_backend
 from infra.crypto import MasterKeyWrapper, load_master_key
 from infra.settings import Settings
+from infra.undecodable import lenient
 from streams.applied import Applied
 from streams.catalog import TOPICS, build_processors, build_watchdog
+from streams.guard import handle_guarded
 from streams.presence import PresenceWatchdog
 from streams.runner import Processor, follow
 from streams.tracking import TrackingCache
@@ -87,6 +92,12 @@ class ProcessorsService(Service):
         records may be stale, so the next event of each partition reads them again."""
         if self.tracking is not None:
             self.tracking.forget()
+
+    @property
+    def projections(self) -> Projections:
+        """Where dead letters go (started before any agent asks: ``processor`` waits)."""
+        assert self._backend is not None, "the service has not started"
+        return self._backend.projections
 
     async def processor(self, name: str) -> Processor:
         await self.ready.wait()
@@ -188,24 +199,32 @@ def processor_topics() -> dict[str, tuple[str, ...]]:
 def _add_agent(app: Any, settings: Settings, name: str, topics: tuple[str, ...],
                service: ProcessorsService) -> None:
     topic = app.topic(*(settings.topic_prefix + t for t in topics))
-    codec = default_codec()
+    decode = lenient(default_codec())
 
     async def agent(stream: Any) -> AsyncIterator[None]:
+        """Acks by hand (``noack``): Faust acks an event when the agent's loop moves past
+        it, also when the loop fails or is cancelled, and commits what was acked — so a
+        handler raising on a Cassandra outage lost its event. Here an event is acked only
+        once applied or dead-lettered (``handle_guarded`` retries outages in place); a
+        worker stopped mid-retry leaves it unacked, and the next owner reads it again."""
         processor = await service.processor(name)
-        async for event in stream.events():
-            msg = event.message
-            recorded = Recorded(
-                Position(msg.topic.removeprefix(settings.topic_prefix), msg.partition,
-                         msg.offset),
-                (msg.key or b"").decode(),
-                codec.decode(msg.value),
-            )
-            await processor.handle(recorded)
+        manual = stream.noack()
+        async for event in manual.events():
+            recorded = _recorded(event.message, settings.topic_prefix, decode)
+            await handle_guarded(processor, recorded, service.projections)
             if service.applied is not None:
                 service.applied.advance(name, recorded.position)
+            await manual.ack(event)
             yield None
 
     app.agent(topic, name=f"truc.{name}")(agent)
+
+
+def _recorded(msg: Any, prefix: str, decode: Callable[[bytes | None], Event]) -> Recorded:
+    """Decoded inside the guarded path: bytes that are not an event come as
+    ``Undecodable`` and are dead-lettered, instead of crashing the agent."""
+    return Recorded(Position(msg.topic.removeprefix(prefix), msg.partition, msg.offset),
+                    (msg.key or b"").decode(errors="replace"), decode(msg.value))
 
 
 def run_worker(settings: Settings, loglevel: str = "info") -> None:

@@ -29,6 +29,7 @@ from hub.presence.model import (
 )
 from hub.projection import Writes
 from hub.topics import PRESENCE, record
+from streams.row_guard import RowGuard
 from streams.runner import apply_once, repeat
 from streams.tracking import TrackingCache
 
@@ -111,14 +112,19 @@ class PresenceWatchdog:
         self.heartbeat = heartbeat
         self._missed = missed
         self._said: set[str] = set()
+        self._rows = RowGuard(projections, "presence-watchdog")
 
     async def tick(self) -> list[ev.AgencyDisconnected]:
-        nodes = {str(r.body["node"]): watchdog.NodeBeat.from_json(dict(r.body))
-                 for r in await self._projections.scan(NODES, ALL)}
-        by_node = {name: [Connection.from_json(r.body)
-                          for r in await self._projections.scan(BY_NODE, name)]
-                   for name in nodes}
-        found = watchdog.lost(by_node, nodes, self._clock.now(), self._missed)
+        """One row the rules cannot read (a node's beat, a connection) is set aside as a
+        dead letter (``streams/row_guard.py``); the other nodes are still swept."""
+        beats = await self._rows.parsed(await self._projections.scan(NODES, ALL),
+                                        watchdog.NodeBeat.from_json)
+        nodes = {beat.node: beat for beat, _ in beats}
+        now = self._clock.now()
+        held = [((name, conn), ref) for name in nodes for conn, ref in await self._rows.parsed(
+            await self._projections.scan(BY_NODE, name), Connection.from_json)]
+        found = [lost for lost, _ in await self._rows.each(
+            held, lambda nc: watchdog.lost({nc[0]: [nc[1]]}, nodes, now, self._missed))]
         fresh = [e for e in found if e.event_id not in self._said]
         for event in fresh:  # the projection may lag one sweep: say each loss once here
             await record(self._log, event)

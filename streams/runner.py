@@ -3,7 +3,9 @@
 A ``Processor`` handles one recorded event at a time and keeps its own tracking record in
 the projections, so redelivered or replayed events are no-ops. The embedded hub runs every
 processor as an asyncio task over the SQLite log (``InProcessProcessors``); the Faust
-worker calls the very same ``handle`` from its agents.
+worker calls the very same ``handle`` from its agents. Both go through
+``streams.guard.handle_guarded``: an engine outage retries the same event, a poison
+event becomes a dead letter; neither skips an event nor stops the processor.
 """
 
 from __future__ import annotations
@@ -14,9 +16,19 @@ import logging
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import Protocol, TypeVar
 
-from hub.ports import EventLog, JSONValue, Position, Projections, Recorded, Row, RowRef
+from hub.ports import (
+    EventLog,
+    JSONValue,
+    Position,
+    Projections,
+    Recorded,
+    Row,
+    RowRef,
+    Undecodable,
+)
 from hub.projection import Fold, Projector, Writes, counter_ref, writes_of
 from streams.applied import Applied
+from streams.guard import handle_guarded
 from streams.tracking import TrackingCache
 
 log = logging.getLogger(__name__)
@@ -102,11 +114,12 @@ async def resume_positions(
 
 async def run_processor(processor: Processor, log_: EventLog, projections: Projections,
                         applied: Applied | None = None) -> None:
-    """Runs until cancelled, handling every new event in log order; tells ``applied``
-    each position once handled, which wakes whoever waits for it."""
+    """Runs until cancelled, handling every new event in log order — each applied or set
+    aside before the next is read (``handle_guarded``); tells ``applied`` each position
+    once handled, which wakes whoever waits for it."""
     start = await resume_positions(processor.name, processor.topics, projections)
     async for recorded in log_.subscribe(list(processor.topics), start):
-        await processor.handle(recorded)
+        await handle_guarded(processor, recorded, projections)
         if applied is not None:
             applied.advance(processor.name, recorded.position)
 
@@ -128,7 +141,9 @@ class InProcessProcessors:
             self._tasks.append(task)
 
     async def _guarded(self, processor: Processor) -> None:
-        """A failing processor logs and restarts from its tracked position."""
+        """Events never fail the loop (``handle_guarded``); the log itself might (its
+        database busy past every wait): then it logs and reads again from the tracked
+        position."""
         while True:
             try:
                 await run_processor(processor, self._log, self._projections, self._applied)
@@ -148,10 +163,15 @@ class InProcessProcessors:
 async def follow(log_: EventLog, topics: list[str], apply: Callable[[Recorded], Awaitable[None]]
                  ) -> None:
     """Feeds every event of ``topics``, from the start, to an in-memory view (the
-    registry every API node keeps). Runs until cancelled; restarts after a failure."""
+    registry every API node keeps). Runs until cancelled; restarts after a failure. An
+    undecodable record is logged and fed like any event of a type the view ignores, so
+    the view still reaches the positions after it (the processors dead-letter it)."""
     while True:
         try:
             async for recorded in log_.subscribe(topics):
+                if isinstance(recorded.event, Undecodable):
+                    log.error("%s: an undecodable record: %s", recorded.position,
+                              recorded.event.error)
                 await apply(recorded)
         except asyncio.CancelledError:
             raise

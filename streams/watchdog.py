@@ -9,6 +9,11 @@ is closed. Embedded, it runs as a task of the API process; distributed, in the F
 worker that holds partition 0 of the packages topic (one at a time). Expiry ids are
 derived from the delivery, so two watchdogs deciding the same expiry record the same
 event, which the fold takes once.
+
+One bad row never stops the others: a row that does not parse, whose values the rules
+cannot compute with, or whose event cannot be recorded, is set aside as a dead letter
+(``streams/row_guard.py``) and the tick goes on; only an engine outage fails the
+tick, and the next one tries again.
 """
 
 from __future__ import annotations
@@ -28,6 +33,8 @@ from hub.packages.processor import package_ref
 from hub.ports import Clock, EventLog, Position, Projections, RowRef
 from hub.registry.view import RegistryView
 from hub.topics import REGISTRY, record
+from infra.failures import is_outage
+from streams.row_guard import RowGuard
 from streams.runner import repeat
 
 log = logging.getLogger(__name__)
@@ -53,6 +60,7 @@ class Watchdog:
         self._is_leader = is_leader
         self._space_grace = space_grace
         self._recorded: OrderedDict[str, None] = OrderedDict()
+        self._rows = RowGuard(projections, "watchdog")
 
     async def run(self) -> None:
         await repeat(self.tick, self.interval, "deadline watchdog tick")
@@ -68,36 +76,62 @@ class Watchdog:
         return expired
 
     async def _expire_deliveries(self) -> list[ev.DeliveryExpired]:
-        deliveries = await self.open_deliveries()
-        waiting = {d.agency_id for d in deliveries
+        deliveries = await self._open()
+        waiting = {d.agency_id for d, _ in deliveries
                    if d.offline_wait_seconds is not None and not d.fetched}
         presence = {agency: await read_presence(self._projections, agency) for agency in waiting}
+        now, registry = self._clock.now(), self._view.registry
         done = []
-        for expiry in due(deliveries, self._clock.now(), self._view.registry, presence):
-            if expiry.event_id not in self._recorded and await self._still_open(expiry):
-                await record(self._events, expiry)
-                self._remember(expiry.event_id)
+        for expiry, ref in await self._rows.each(
+                deliveries, lambda d: due([d], now, registry, presence)):
+            if (expiry.event_id not in self._recorded and await self._still_open(expiry)
+                    and await self._record(expiry, ref)):
                 done.append(expiry)
         return done
 
     async def _sweep_spaces(self) -> list[ev.PackageRejected]:
-        spaces = [OpenSpace.from_row(dict(row.body)) for shard in SHARDS
-                  for row in await self._projections.scan(OPEN_SPACES, shard)]
+        spaces = await self._rows.parsed([row for shard in SHARDS for row in
+                                     await self._projections.scan(OPEN_SPACES, shard)],
+                                    OpenSpace.from_row)
+        ordered = await self._rows.each(  # oldest first, as ``abandoned`` orders them
+            spaces, lambda s: [(s.expires_at.timestamp(), s.package_id, s)])
+        oldest = [(s, ref) for (*_, s), ref in sorted(ordered, key=lambda f: f[0][:2])]
+        now = self._clock.now()
+        found = await self._rows.each(oldest, lambda s: abandoned([s], now, self._space_grace))
         done = []
-        for rejection in abandoned(spaces, self._clock.now(), self._space_grace):
-            if rejection.event_id not in self._recorded and await self._uploading(rejection):
-                await record(self._events, rejection)
-                self._remember(rejection.event_id)
+        for rejection, ref in found:
+            if (rejection.event_id not in self._recorded and await self._uploading(rejection)
+                    and await self._record(rejection, ref)):
                 done.append(rejection)
         return done
+
+    async def _record(self, event: ev.DeliveryExpired | ev.PackageRejected,
+                      ref: RowRef) -> bool:
+        """Records ``event``; an event that cannot be recorded (not encodable) sets its
+        row aside instead of failing the tick — an engine outage still does."""
+        try:
+            await record(self._events, event)
+        except Exception as exc:
+            if is_outage(exc):
+                raise
+            await self._rows.set_aside(ref, exc)
+            return False
+        self._remember(event.event_id)
+        return True
 
     async def _uploading(self, rejection: ev.PackageRejected) -> bool:
         row = await self._projections.get(package_ref(rejection.package_id))
         return row is not None and row.body.get("state") == PackageState.UPLOADING.value
 
     async def open_deliveries(self) -> list[OpenDelivery]:
+        return [d for d, _ in await self._open()]
+
+    async def _open(self) -> list[tuple[OpenDelivery, RowRef]]:
+        """Flash first (then urgent, normal; oldest first), as the rules order them."""
         rows = [row for shard in SHARDS for row in await self._projections.scan(OPEN, shard)]
-        return [OpenDelivery.from_row(dict(row.body)) for row in rows]
+        found = await self._rows.parsed(rows, OpenDelivery.from_row)
+        ordered = await self._rows.each(found, lambda d: [(d.order, d)])
+        return [(d, ref) for (_, d), ref in sorted(ordered, key=lambda f: f[0][0])]
 
     async def _registry_current(self) -> bool:
         """Judging "no receiver" on a registry view that lags would expire by mistake."""

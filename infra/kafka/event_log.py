@@ -22,6 +22,7 @@ from hub.errors import Unavailable
 from hub.events import Event
 from hub.ports import Position, Recorded
 from infra.avro import EventCodec, default_codec
+from infra.undecodable import lenient
 
 
 def engine_down(exc: BaseException) -> bool:
@@ -109,10 +110,12 @@ class KafkaEventLog:
 
     def _recorded(self, msg: object,
                   decode: Callable[[bytes], Event] | None = None) -> Recorded:
+        """A message that does not decode is an ``Undecodable`` event, not an error that
+        would end the read (``infra/undecodable.py``)."""
         return Recorded(
             Position(self._logical(msg.topic), msg.partition, msg.offset),  # type: ignore[attr-defined]
-            (msg.key or b"").decode(),  # type: ignore[attr-defined]
-            (decode or self._codec.decode)(msg.value),  # type: ignore[attr-defined]
+            (msg.key or b"").decode(errors="replace"),  # type: ignore[attr-defined]
+            lenient(self._codec, decode)(msg.value),  # type: ignore[attr-defined]
         )
 
     async def read(
@@ -137,7 +140,7 @@ class KafkaEventLog:
                 for tp, messages in batches.items():
                     for msg in messages:
                         if msg.offset < ends[tp.partition] and (
-                                types is None or self._codec.name_of(msg.value) in types):
+                                types is None or self._codec.name_of(msg.value or b"") in types):
                             yield self._recorded(msg, decode)
                 for p in list(todo):
                     if await consumer.position(TopicPartition(name, p)) >= ends[p]:

@@ -1,7 +1,9 @@
 """The embedded event log: an append-only SQLite table, one partition per topic.
 
 Events are stored in the same Avro single-object encoding as on Kafka, so a replay or an
-export reads the same bytes whichever backend wrote them. Subscribers in this process are
+export reads the same bytes whichever backend wrote them. A row that does not decode is
+read as an ``Undecodable`` event (``infra/undecodable.py``), never an error that stops
+the reader. Subscribers in this process are
 woken at once — only those of the topic appended to; other processes' appends are seen by
 polling.
 
@@ -23,6 +25,7 @@ from hub.events import Event
 from hub.ports import Position, Recorded
 from infra.avro import EventCodec, default_codec
 from infra.sqlite.database import Database
+from infra.undecodable import lenient
 
 PARTITION = 0
 BATCH = 500
@@ -101,7 +104,7 @@ class SqliteEventLog:
             lambda: self._db.conn.execute(sql + " ORDER BY offset LIMIT ?",
                                           [*params, limit]).fetchall()
         )
-        decode = self._codec.decode if fields is None else self._codec.partial(fields)
+        decode = lenient(self._codec, None if fields is None else self._codec.partial(fields))
         found = [
             Recorded(Position(topic, PARTITION, off), key, decode(payload))
             for off, key, payload in rows

@@ -4,10 +4,14 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 
-from hub.ports import EventLog, Recorded
+from hub.ports import EventLog, Recorded, Undecodable
+from infra.avro import default_codec
 from tests.factories import agency_registered, chunk_stored
+
+RawAppend = Callable[[str, str, bytes], Awaitable[None]]
+"""(topic, key, bytes): puts bytes in the log as they are, without the codec."""
 
 
 async def collect(it: AsyncIterator[Recorded], n: int) -> list[Recorded]:
@@ -22,7 +26,34 @@ async def collect(it: AsyncIterator[Recorded], n: int) -> list[Recorded]:
 
 
 class EventLogContract:
-    """Subclasses provide the ``log`` fixture and a ``topic`` fixture (a fresh topic)."""
+    """Subclasses provide the ``log`` fixture, a ``topic`` fixture (a fresh topic) and a
+    ``raw_append`` fixture (``RawAppend``)."""
+
+    async def test_a_record_that_does_not_decode_comes_as_undecodable_and_reading_goes_on(
+        self, log: EventLog, topic: str, raw_append: RawAppend
+    ) -> None:
+        """One bad record must not end a read or a subscription (it stopped every
+        processor at its offset, for ever): it comes as ``Undecodable``, with its bytes."""
+        key = str(uuid.uuid4())
+        sealed = default_codec().fingerprints_of(["PackageSealed"])[0]
+        broken = b"\xc3\x01" + sealed + b"\xff\xff"
+        unknown = b"\xc3\x01" + b"\x00" * 8 + b"body"
+        before, after = chunk_stored(key, 0), chunk_stored(key, 1)
+        await log.append(topic, key, before)
+        await raw_append(topic, key, broken)
+        await raw_append(topic, key, unknown)
+        await log.append(topic, key, after)
+        read = [r async for r in log.read(topic)]
+        subscribed = await collect(log.subscribe([topic]), 4)
+        for got in (read, subscribed):
+            assert [r.event for r in got[::3]] == [before, after]
+            holes = [r.event for r in got[1:3]]
+            assert all(isinstance(e, Undecodable) for e in holes)
+            assert [(e.raw, e.type_name) for e in holes if isinstance(e, Undecodable)] == [
+                (broken, "PackageSealed"), (unknown, None)]
+            assert [r.key for r in got] == [key] * 4
+        assert [r.event async for r in log.read(topic, types={"ChunkStored"})] == [
+            before, after], "a type filter skips the record of an unknown type"
 
     async def test_appended_events_read_back_equal_and_in_order(
         self, log: EventLog, topic: str

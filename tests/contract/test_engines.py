@@ -6,6 +6,7 @@ import uuid
 from collections.abc import AsyncIterator
 
 import pytest
+from aiokafka import AIOKafkaProducer
 from cassandra import InvalidRequest, OperationTimedOut
 
 from hub.errors import Unavailable
@@ -19,7 +20,7 @@ from infra.cassandra.stores import (
 from infra.kafka.admin import ensure_topics
 from infra.kafka.event_log import KafkaEventLog
 from tests.conftest import Engines, free_port
-from tests.contract.event_log import EventLogContract
+from tests.contract.event_log import EventLogContract, RawAppend
 from tests.contract.projections import ProjectionsContract
 from tests.contract.stores import ContentStoreContract, KeyStoreContract, ReplayGuardContract
 
@@ -43,7 +44,16 @@ async def topic(engines: Engines) -> str:
 
 
 class TestKafkaEventLog(EventLogContract):
-    pass
+    @pytest.fixture
+    async def raw_append(self, engines: Engines) -> AsyncIterator[RawAppend]:
+        producer = AIOKafkaProducer(bootstrap_servers=engines.kafka, acks="all")
+        await producer.start()
+
+        async def append(topic: str, key: str, payload: bytes) -> None:
+            await producer.send_and_wait(PREFIX + topic, value=payload, key=key.encode())
+
+        yield append
+        await producer.stop()
 
 
 class TestCassandraProjections(ProjectionsContract):

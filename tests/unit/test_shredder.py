@@ -34,7 +34,8 @@ CHUNKS = 24
 
 class SlowStore(SqliteContentStore):
     """Deleting takes a while (like 1 GiB with secure_delete); ``fail_after`` batches
-    deleted, it raises — a process dying mid-shred."""
+    deleted, it fails as a store that went away does (an engine outage: the driver retries
+    the event in place until the process is stopped — a process dying mid-shred)."""
 
     def __init__(self, db: Database, delay: float, fail_after: int | None = None) -> None:
         super().__init__(db)
@@ -42,7 +43,7 @@ class SlowStore(SqliteContentStore):
 
     async def delete_chunks(self, package_id: str, indexes: Sequence[int]) -> int:
         if self.fail_after is not None and self.batches >= self.fail_after:
-            raise RuntimeError("killed mid-shred")
+            raise ConnectionError("killed mid-shred")
         self.batches += 1
         await asyncio.sleep(self.delay)
         return await super().delete_chunks(package_id, indexes)
