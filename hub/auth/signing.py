@@ -158,8 +158,8 @@ _AUTH_SHAPE = "'<ALGORITHM> Credential=<access-key>/<yyyymmdd>/<region>/<service
 _ALGORITHM = re.compile(r"[A-Z0-9][A-Z0-9-]*")
 _HEADER_NAME = re.compile(r"[!#$%&'*+.^_`|~0-9a-z-]+")
 _HEX = re.compile(r"(?:[0-9a-fA-F]{2})+")
-_DATE = re.compile(r"\d{8}")
-_TIMESTAMP = re.compile(r"\d{8}T\d{6}Z")
+_DATE = re.compile(r"[0-9]{8}")
+_TIMESTAMP = re.compile(r"[0-9]{8}T[0-9]{6}Z")
 _PARAMS = ("Credential", "SignedHeaders", "Signature")
 
 
