@@ -37,7 +37,7 @@ def install(app: FastAPI) -> None:
     async def unexpected(_: Request, exc: Exception) -> JSONResponse:
         log.exception("unexpected error", exc_info=exc)
         return problem(500, "internal_error", "Internal error",
-                       "the hub failed; the error is logged", retriable=True)
+                       "the hub failed; the error is logged", retriable=False)
 
     @app.exception_handler(HTTPException)
     async def http_error(_: Request, exc: HTTPException) -> JSONResponse:

@@ -17,6 +17,7 @@ import logging
 from collections import OrderedDict
 from collections.abc import Callable
 from datetime import timedelta
+from typing import Any, TypeVar
 
 from hub import events as ev
 from hub.deadlines.open import OPEN, SHARDS, OpenDelivery
@@ -25,13 +26,27 @@ from hub.deadlines.spaces import OPEN_SPACES, OpenSpace, abandoned
 from hub.errors import Unavailable
 from hub.packages.model import Package, PackageState
 from hub.packages.processor import package_ref
-from hub.ports import Clock, EventLog, Position, Projections, RowRef
+from hub.ports import Clock, EventLog, Position, Projections, Row, RowRef
 from hub.registry.view import RegistryView
 from hub.topics import REGISTRY, record
 from streams.runner import repeat
 
 log = logging.getLogger(__name__)
 REMEMBERED = 100_000
+T = TypeVar("T")
+
+
+def _readable(rows: list[Row], read: Callable[[dict[str, Any]], T]) -> list[T]:
+    """The rows that can be read; one that cannot is logged and left out, so it never
+    stops the expiries of every other delivery, tick after tick."""
+    found = []
+    for row in rows:
+        try:
+            found.append(read(dict(row.body)))
+        except (KeyError, TypeError, ValueError, OverflowError) as exc:
+            log.error("watchdog skips unreadable row %s: %s: %s", row.ref,
+                      type(exc).__name__, exc)
+    return found
 
 
 async def read_presence(projections: Projections, agency_id: str) -> Presence | None:
@@ -81,8 +96,9 @@ class Watchdog:
         return done
 
     async def _sweep_spaces(self) -> list[ev.PackageRejected]:
-        spaces = [OpenSpace.from_row(dict(row.body)) for shard in SHARDS
-                  for row in await self._projections.scan(OPEN_SPACES, shard)]
+        rows = [row for shard in SHARDS
+                for row in await self._projections.scan(OPEN_SPACES, shard)]
+        spaces = _readable(rows, OpenSpace.from_row)
         done = []
         for rejection in abandoned(spaces, self._clock.now(), self._space_grace):
             if rejection.event_id not in self._recorded and await self._uploading(rejection):
@@ -97,7 +113,7 @@ class Watchdog:
 
     async def open_deliveries(self) -> list[OpenDelivery]:
         rows = [row for shard in SHARDS for row in await self._projections.scan(OPEN, shard)]
-        return [OpenDelivery.from_row(dict(row.body)) for row in rows]
+        return _readable(rows, OpenDelivery.from_row)
 
     async def _registry_current(self) -> bool:
         """Judging "no receiver" on a registry view that lags would expire by mistake."""

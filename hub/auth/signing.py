@@ -493,10 +493,22 @@ def _check_scope(
                         code="credential_scope_mismatch")
 
 
+SIGNED_WHEN_SENT = ("idempotency-key", "content-type")
+"""Headers that change what a request means: which package a retry names, how its body is
+read. Sent unsigned, a man in the middle could swap them under a valid signature."""
+CURL_FORM_TYPE = "application/x-www-form-urlencoded"
+"""What ``curl -d`` adds, never signing it: no route reads such a body, so it may pass."""
+
+
 def _check_signed_headers(req: HttpRequest, auth: Authorization, provider: Provider) -> None:
     required = ["host", provider.date_header]
     if req.header(provider.content_header) is not None:
         required.append(provider.content_header)
+    for name in SIGNED_WHEN_SENT:
+        value = req.header(name)
+        if value is not None and not (name == "content-type" and value.strip().lower()
+                                      == CURL_FORM_TYPE):
+            required.append(name)
     unsigned = [name for name in required if name not in auth.signed_headers]
     if unsigned:
         raise AuthError(f"These headers must be signed (listed in SignedHeaders): "
