@@ -31,7 +31,7 @@ def install(app: FastAPI) -> None:
     async def invalid(_: Request, exc: RequestValidationError) -> JSONResponse:
         errors = [{"loc": list(e["loc"]), "msg": e["msg"]} for e in exc.errors()]
         return problem(400, "invalid_request", "Invalid request",
-                       "the request does not match the API", errors=errors)
+                       "the request does not match the API", retriable=False, errors=errors)
 
     @app.exception_handler(Exception)
     async def unexpected(_: Request, exc: Exception) -> JSONResponse:
