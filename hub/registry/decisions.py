@@ -80,15 +80,16 @@ def register_app(
     agency = reg.agency(str(AgencyCode.parse(agency_code)))
     if agency is None:
         raise NotFound(f"no agency with code {agency_code}", code="unknown_agency")
+    # checked, but recorded exactly as given: the PEM is parsed later, byte for byte
+    bounds.check_optional_text(rsa_public_key_pem, "rsa_public_key_pem", bounds.PUBLIC_KEY_PEM,
+                               multiline=True, code="invalid_public_key")
     return ev.AppRegistered(
         **ctx.envelope(),
         app_id=str(uuid.uuid4()),
         agency_id=agency.agency_id,
         agency_code=agency.code,
         name=bounds.check_text(name, "name", bounds.NAME, code="invalid_name"),
-        rsa_public_key_pem=bounds.check_optional_text(
-            rsa_public_key_pem, "rsa_public_key_pem", bounds.PUBLIC_KEY_PEM, multiline=True,
-            code="invalid_public_key"),
+        rsa_public_key_pem=rsa_public_key_pem,
     )
 
 
