@@ -18,7 +18,6 @@ import json
 import os
 import uuid
 from collections.abc import Awaitable, Callable, Coroutine
-from datetime import timedelta
 from pathlib import Path
 from typing import Annotated, Any, TypeVar
 
@@ -31,7 +30,7 @@ from api.client import TrucClient
 from api.client import TrucError as ClientError
 from api.runtime import Runtime
 from hub.errors import TrucError
-from hub.registry.decisions import Context, parse_grants
+from hub.registry.decisions import Context, overlap_of, parse_grants
 from infra.rsa_keys import check_rsa_public_key
 from infra.settings import Settings
 
@@ -213,7 +212,7 @@ def key_rotate(principal_id: str,
     """Issue a new key for an app or operator; the old one works for the overlap."""
     async def work(rt: Runtime, ctx: Context) -> dict[str, Any]:
         hours = rt.settings.key_overlap_hours if overlap_hours is None else overlap_hours
-        new_key = await rt.registry.rotate_key(ctx, principal_id, timedelta(hours=hours))
+        new_key = await rt.registry.rotate_key(ctx, principal_id, overlap_of(hours))
         return {"principal_id": principal_id, "key": views.new_key(new_key)}
 
     _show(_do(work, actor, "POST", f"/v1/ops/principals/{principal_id}/keys",

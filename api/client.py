@@ -40,6 +40,27 @@ class TrucError(Exception):
         super().__init__(f"{status} {self.code}: {problem.get('detail', '')}")
 
 
+class NotText(ValueError):
+    """A value to send is not valid Unicode text: it holds a lone surrogate, which is how
+    Python carries command-line bytes that are not UTF-8 (``$(printf 'C\\xf4ng')``).
+    Raised before anything is sent; the hub would refuse it (400) anyway."""
+
+
+def check_text(value: Any, where: str = "body") -> None:
+    """``NotText`` naming the first field of a JSON body that is not valid Unicode."""
+    if isinstance(value, str):
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError:
+            raise NotText(f"{where} is not valid UTF-8 text: {value!r}") from None
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            check_text(item, str(key))
+    elif isinstance(value, list | tuple):
+        for item in value:
+            check_text(item, where)
+
+
 RETRIES = 8
 """Retries of a retriable refusal or a lost connection: about a minute of backoff in all."""
 KEEPALIVE_SECONDS = 4.0
@@ -151,6 +172,7 @@ class TrucClient:
                             content: bytes | None, params: dict[str, str] | None,
                             headers: dict[str, str], wait_seconds: float
                             ) -> httpx.Response:
+        check_text(json_body)
         body = content if content is not None else (
             b"" if json_body is None else json.dumps(json_body).encode())
         sent = dict(headers or {})

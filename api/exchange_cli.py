@@ -32,7 +32,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Column, Table
 
-from api.client import Progress, TrucClient, TrucError, file_digest
+from api.client import NotText, Progress, TrucClient, TrucError, file_digest
 
 T = TypeVar("T")
 EXIT_REFUSED = 2
@@ -109,6 +109,8 @@ def run(work: Callable[[TrucClient], Awaitable[T]]) -> T:
         return asyncio.run(go())
     except TrucError as exc:
         refused(exc)
+    except NotText as exc:
+        fail(f"{exc} (give text in UTF-8; check the terminal's or file's encoding)")
     except httpx.TransportError as exc:
         fail(f"cannot reach the hub at {hub.url}: {exc}")
     except (ValueError, KeyError) as exc:

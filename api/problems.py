@@ -31,13 +31,13 @@ def install(app: FastAPI) -> None:
     async def invalid(_: Request, exc: RequestValidationError) -> JSONResponse:
         errors = [{"loc": list(e["loc"]), "msg": e["msg"]} for e in exc.errors()]
         return problem(400, "invalid_request", "Invalid request",
-                       "the request does not match the API", errors=errors)
+                       "the request does not match the API", retriable=False, errors=errors)
 
     @app.exception_handler(Exception)
     async def unexpected(_: Request, exc: Exception) -> JSONResponse:
         log.exception("unexpected error", exc_info=exc)
         return problem(500, "internal_error", "Internal error",
-                       "the hub failed; the error is logged", retriable=True)
+                       "the hub failed; the error is logged", retriable=False)
 
     @app.exception_handler(HTTPException)
     async def http_error(_: Request, exc: HTTPException) -> JSONResponse:

@@ -54,7 +54,8 @@ class Runtime:
         registry = RegistryService(view, backend.events, backend.keys, wrapper,
                                    domain=settings.domain)
         signing = SigningPolicy(settings.region, settings.service,
-                                timedelta(seconds=settings.max_skew_seconds), verify_rsa)
+                                timedelta(seconds=settings.max_skew_seconds), verify_rsa,
+                                settings.public_host_names)
         vault = Vault(backend.content, backend.keys, wrapper)
         local = run_processors and not settings.distributed
         applied = Applied(backend.projections, local=local)

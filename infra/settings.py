@@ -44,6 +44,9 @@ class Settings(BaseSettings):
     """Signing region published at ``GET /v1/time`` (credential scope date/region/service)."""
     service: str = "truc"
     max_skew_seconds: int = 300
+    public_hosts: str = ""
+    """The host names (``host`` or ``host:port``, comma separated) clients reach the hub
+    by: a signed request for any other Host is refused (``wrong_host``). Empty: any."""
     key_overlap_hours: float = 168
     session_ttl_seconds: int = 300
     master_key: str | None = None
@@ -88,6 +91,10 @@ class Settings(BaseSettings):
     @property
     def tz(self) -> ZoneInfo:
         return ZoneInfo(self.time_zone)
+
+    @property
+    def public_host_names(self) -> frozenset[str]:
+        return frozenset(h.strip().lower() for h in self.public_hosts.split(",") if h.strip())
 
     @property
     def sqlite_path(self) -> Path:

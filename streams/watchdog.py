@@ -22,6 +22,7 @@ import logging
 from collections import OrderedDict
 from collections.abc import Callable
 from datetime import timedelta
+from typing import TypeVar
 
 from hub import events as ev
 from hub.deadlines.open import OPEN, SHARDS, OpenDelivery
@@ -39,6 +40,7 @@ from streams.runner import repeat
 
 log = logging.getLogger(__name__)
 REMEMBERED = 100_000
+T = TypeVar("T")
 
 
 async def read_presence(projections: Projections, agency_id: str) -> Presence | None:

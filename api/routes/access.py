@@ -11,6 +11,7 @@ from pydantic import BaseModel, Field
 
 from api import views
 from api.auth import CurrentApp, RuntimeDep
+from hub import bounds
 from hub.auth.sessions import introspect, session_claims
 from hub.auth.signing import TRUC4, Scheme
 from hub.registry.decisions import Context
@@ -42,8 +43,9 @@ async def whoami(caller: CurrentApp, runtime: RuntimeDep) -> dict[str, Any]:
 
 
 class SessionRequest(BaseModel):
-    destination: str = Field(description="Agency code of the destination service.")
-    operations: list[str] = Field(default_factory=list,
+    destination: str = Field(max_length=40, description="Agency code of the destination "
+                                                        "service.")
+    operations: list[str] = Field(default_factory=list, max_length=50,
                                   description="Operations wanted; default: all granted.")
 
 
@@ -63,7 +65,7 @@ async def open_session(body: SessionRequest, caller: CurrentApp,
 
 
 class IntrospectRequest(BaseModel):
-    token: str
+    token: str = Field(max_length=16_384)
 
 
 @router.post("/auth/introspect")
@@ -81,7 +83,8 @@ async def jwks(runtime: RuntimeDep) -> dict[str, Any]:
 
 
 class WebhookRequest(BaseModel):
-    url: str = Field(description="http(s) URL notices are POSTed to; empty to remove.")
+    url: str = Field(max_length=bounds.URL,
+                     description="http(s) URL notices are POSTed to; empty to remove.")
 
 
 @router.put("/webhook")

@@ -14,6 +14,7 @@ from pydantic import BaseModel, Field
 
 from api.auth import CurrentApp
 from api.routes.packages import PackagesDep, package_view
+from hub import bounds
 
 router = APIRouter(prefix="/v1/packages/{package_id}", tags=["deliveries"])
 
@@ -23,11 +24,13 @@ class Extension(BaseModel):
 
 
 class Redirection(BaseModel):
-    to: str = Field(description="Code of the agency that receives the package instead.")
+    to: str = Field(max_length=40,
+                    description="Code of the agency that receives the package instead.")
 
 
 class Recall(BaseModel):
-    reason: str | None = Field(None, max_length=500, description="Told to the destination.")
+    reason: str | None = Field(None, max_length=bounds.REASON,
+                               description="Told to the destination.")
 
 
 @router.post("/deliveries/{code}/extend")

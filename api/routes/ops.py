@@ -4,7 +4,6 @@ auditors read, agency-admins read their own agency."""
 from __future__ import annotations
 
 import uuid
-from datetime import timedelta
 from typing import Any
 
 from fastapi import APIRouter
@@ -12,8 +11,9 @@ from pydantic import BaseModel, Field
 
 from api import views
 from api.auth import CurrentAdmin, CurrentOperator, RuntimeDep
+from hub import bounds
 from hub.errors import InvalidRequest, NotFound
-from hub.registry.decisions import Context, parse_grants
+from hub.registry.decisions import Context, overlap_of, parse_grants
 from hub.registry.model import Operator, Role
 from infra.rsa_keys import check_rsa_public_key
 
@@ -25,8 +25,8 @@ def _ctx(runtime: RuntimeDep, operator: Operator) -> Context:
 
 
 class NewAgency(BaseModel):
-    code: str = Field(description="QCVN 102:2016 code, e.g. 000.00.11.H53")
-    name: str
+    code: str = Field(max_length=40, description="QCVN 102:2016 code, e.g. 000.00.11.H53")
+    name: str = Field(max_length=bounds.NAME)
 
 
 @router.post("/agencies", status_code=201)
@@ -43,9 +43,9 @@ async def list_agencies(operator: CurrentOperator, runtime: RuntimeDep) -> list[
 
 
 class NewApp(BaseModel):
-    agency_code: str
-    name: str
-    rsa_public_key_pem: str | None = None
+    agency_code: str = Field(max_length=40)
+    name: str = Field(max_length=bounds.NAME)
+    rsa_public_key_pem: str | None = Field(None, max_length=bounds.PUBLIC_KEY_PEM)
 
 
 @router.post("/apps", status_code=201)
@@ -67,9 +67,12 @@ async def list_apps(operator: CurrentOperator, runtime: RuntimeDep) -> list[dict
 
 
 class Approval(BaseModel):
-    operations: list[str] = Field(default_factory=list, description="Default: all.")
-    destinations: list[str] = Field(default_factory=list, description="Default: any.")
-    data_types: list[str] = Field(default_factory=list, description="Default: any.")
+    operations: list[str] = Field(default_factory=list, max_length=bounds.MAX_GRANT_ITEMS,
+                                  description="Default: all.")
+    destinations: list[str] = Field(default_factory=list, max_length=bounds.MAX_GRANT_ITEMS,
+                                    description="Default: any.")
+    data_types: list[str] = Field(default_factory=list, max_length=bounds.MAX_GRANT_ITEMS,
+                                  description="Default: any.")
 
 
 @router.post("/apps/{app_id}/approve")
@@ -82,7 +85,7 @@ async def approve_app(app_id: str, body: Approval, operator: CurrentAdmin,
 
 
 class Revocation(BaseModel):
-    reason: str = "revoked by operator"
+    reason: str = Field("revoked by operator", max_length=bounds.REASON)
 
 
 @router.post("/apps/{app_id}/revoke")
@@ -93,7 +96,8 @@ async def revoke_app(app_id: str, body: Revocation, operator: CurrentAdmin,
 
 
 class Rotation(BaseModel):
-    overlap_hours: float | None = None
+    overlap_hours: float | None = Field(None, ge=0, le=bounds.MAX_OVERLAP_HOURS,
+                                        description="Default: the hub's setting.")
 
 
 @router.post("/principals/{principal_id}/keys")
@@ -101,15 +105,15 @@ async def rotate_key(principal_id: str, body: Rotation, operator: CurrentAdmin,
                      runtime: RuntimeDep) -> dict[str, Any]:
     """A new key for an app or operator; current keys keep working for the overlap."""
     hours = body.overlap_hours
-    overlap = timedelta(hours=runtime.settings.key_overlap_hours if hours is None else hours)
+    overlap = overlap_of(runtime.settings.key_overlap_hours if hours is None else hours)
     key = await runtime.registry.rotate_key(_ctx(runtime, operator), principal_id, overlap)
     return {"principal_id": principal_id, "key": views.new_key(key)}
 
 
 class NewOperator(BaseModel):
-    name: str
-    role: str = Field(description="admin | auditor | agency-admin")
-    agency_code: str | None = None
+    name: str = Field(max_length=bounds.NAME)
+    role: str = Field(max_length=20, description="admin | auditor | agency-admin")
+    agency_code: str | None = Field(None, max_length=40)
 
 
 @router.post("/operators", status_code=201)

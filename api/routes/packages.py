@@ -13,6 +13,7 @@ from pydantic import BaseModel, Field
 from api.auth import CurrentApp, RuntimeDep, TooLarge, runtime_of
 from api.packages_service import Packages
 from api.problems import problem
+from hub import bounds
 from hub.auth.sessions import Caller
 from hub.errors import InvalidRequest, RangeNotSatisfiable
 from hub.packages.decisions import SendRequest, visible
@@ -20,7 +21,8 @@ from hub.packages.model import PRIORITIES, Package
 from hub.packages.processor import INBOX
 
 router = APIRouter(prefix="/v1", tags=["packages"])
-RANGE = re.compile(r"^bytes=(\d*)-(\d*)$")
+RANGE = re.compile(r"bytes=([0-9]*)-([0-9]*)")
+"""One range, ASCII digits (``\\d`` takes any Unicode digit); always ``fullmatch``."""
 
 
 async def packages(request: Request) -> Packages:
@@ -33,13 +35,14 @@ PackagesDep = Annotated[Packages, Depends(packages)]
 
 
 class PackageRequest(BaseModel):
-    recipients: list[str] = Field(description="Agency codes of the destinations.")
-    title: str
-    priority: str = Field("normal", description=" | ".join(PRIORITIES))
-    data_type: str = Field(description="edxml, pdf, json, binary…")
-    protocol: str = "truc/1"
-    size: int = Field(description="Content size in bytes.")
-    sha256: str = Field(description="Hex SHA-256 of the whole content.")
+    recipients: list[str] = Field(max_length=bounds.MAX_RECIPIENTS,
+                                  description="Agency codes of the destinations.")
+    title: str = Field(max_length=bounds.TITLE)
+    priority: str = Field("normal", max_length=20, description=" | ".join(PRIORITIES))
+    data_type: str = Field(max_length=40, description="edxml, pdf, json, binary…")
+    protocol: str = Field("truc/1", max_length=bounds.PROTOCOL)
+    size: int = Field(ge=1, le=bounds.LONG_MAX, description="Content size in bytes.")
+    sha256: str = Field(max_length=64, description="Hex SHA-256 of the whole content.")
 
 
 def space_view(pkg: Package, base: str, stored: list[int] | None = None) -> dict[str, Any]:
@@ -90,7 +93,8 @@ async def put_chunk(package_id: str, index: int, *, request: Request, caller: Cu
 class SealRequest(BaseModel):
     deadline: datetime | None = Field(None, description="Deliver before this time.")
     offline_wait_seconds: int | None = Field(
-        None, ge=0, description="How long to wait for an offline destination.")
+        None, ge=0, le=bounds.MAX_OFFLINE_WAIT_SECONDS,
+        description="How long to wait for an offline destination (at most a year).")
 
 
 @router.post("/packages/{package_id}/seal")
@@ -136,7 +140,7 @@ async def download(package_id: str, caller: CurrentApp, service: PackagesDep,
 
 
 class Acknowledgement(BaseModel):
-    sha256: str = Field(description="The SHA-256 the destination computed.")
+    sha256: str = Field(max_length=64, description="The SHA-256 the destination computed.")
 
 
 @router.post("/packages/{package_id}/ack")
@@ -147,11 +151,13 @@ async def acknowledge(package_id: str, body: Acknowledgement, caller: CurrentApp
 
 
 class StatusReport(BaseModel):
-    code: str = Field(description="National status code: 01, 02, 03, 04, 05, 06, 13, 15, 16.")
-    note: str | None = None
+    code: str = Field(max_length=2, description="National status code: 01, 02, 03, 04, 05, "
+                                                "06, 13, 15, 16.")
+    note: str | None = Field(None, max_length=bounds.NOTE)
     destination: str | None = Field(
-        default=None, description="The source's 13 (recall requested): the agency code of "
-                                  "the delivery it concerns.")
+        default=None, max_length=40,
+        description="The source's 13 (recall requested): the agency code of the delivery it "
+                    "concerns.")
 
 
 @router.post("/packages/{package_id}/status", status_code=201)
@@ -186,19 +192,33 @@ def package_view(pkg: Package, caller: Caller) -> dict[str, Any]:
 
 
 def byte_range(header: str | None, size: int) -> tuple[int, int]:
+    """(first, last) byte of the one range asked for: 400 ``invalid_range`` for what is not
+    ``bytes=START-END``, ``bytes=START-`` or ``bytes=-SUFFIX`` (several ranges included),
+    416 for a range that selects nothing (``bytes=-0``, ``bytes=5-2``, a start past the
+    end). Numbers are ASCII digits; one too long to be a real offset counts as past the end."""
     if not header:
         return 0, size - 1
-    match = RANGE.match(header.strip())
+    match = RANGE.fullmatch(header.strip())
     if match is None or match.groups() == ("", ""):
-        raise InvalidRequest("Range must look like bytes=START-END", code="invalid_range")
+        raise InvalidRequest("Range must be one range: bytes=START-END, bytes=START- or "
+                             "bytes=-SUFFIX", code="invalid_range")
     start, end = match.groups()
     if start == "":
-        return max(0, size - int(end)), size - 1
-    first, last = int(start), min(int(end) if end else size - 1, size - 1)
-    if first > last:
-        raise RangeNotSatisfiable(f"bytes {first}- is beyond the {size} bytes of content",
-                                  size=size)
+        suffix = _offset(end)
+        if suffix == 0:
+            raise RangeNotSatisfiable("bytes=-0 selects no bytes", size=size)
+        return max(0, size - suffix), size - 1
+    first, last = _offset(start), min(_offset(end) if end else size - 1, size - 1)
+    if first > last or first >= size:
+        raise RangeNotSatisfiable(f"bytes {start}-{end} selects nothing of the {size} bytes "
+                                  "of content", size=size)
     return first, last
+
+
+def _offset(digits: str) -> int:
+    """An offset from the Range header; past any content when longer than 19 digits (and
+    never parsed then: Python refuses to parse very long integers)."""
+    return int(digits) if len(digits) <= 19 else 2**63
 
 
 async def read_limited(request: Request, limit: int) -> bytes:

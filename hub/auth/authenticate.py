@@ -46,6 +46,22 @@ class SigningPolicy:
     service: str
     max_skew: timedelta
     rsa_verifier: RsaVerifier
+    hosts: frozenset[str] = frozenset()
+    """The hub's public host names, lower case, each with or without a port
+    (``TRUC_PUBLIC_HOSTS``): the signed Host must be one of them. Empty: any host, for a
+    hub that does not know the names it is reached by."""
+
+
+def check_host(req: HttpRequest, hosts: frozenset[str]) -> None:
+    """A request signed for another host (another hub that shares keys, a staging name)
+    is refused as ``wrong_host``, whatever its signature."""
+    if not hosts:
+        return
+    host = (req.header("host") or "").strip().lower()
+    name = host if host.endswith("]") else host.rpartition(":")[0] or host
+    if host not in hosts and name not in hosts:
+        raise AuthError(f"this hub answers to {', '.join(sorted(hosts))}, not to Host "
+                        f"{host!r}; sign requests for the hub's own name", code="wrong_host")
 
 
 async def authenticate(req: HttpRequest, *, registry: RegistryService, replay: ReplayGuard,
@@ -55,6 +71,7 @@ async def authenticate(req: HttpRequest, *, registry: RegistryService, replay: R
         raise AuthError("sign the request (Authorization: TRUC4-HMAC-SHA256 …); "
                         "see GET /v1/time for the region and service", code="missing_signature")
     auth = parse_authorization(header)
+    check_host(req, policy.hosts)
     if registry.registry.key(auth.access_key) is None:
         await registry.catch_up(seconds=2)  # a key this node has not seen may be brand new
     key = _usable_key(registry, auth.access_key, now)

@@ -158,8 +158,8 @@ _AUTH_SHAPE = "'<ALGORITHM> Credential=<access-key>/<yyyymmdd>/<region>/<service
 _ALGORITHM = re.compile(r"[A-Z0-9][A-Z0-9-]*")
 _HEADER_NAME = re.compile(r"[!#$%&'*+.^_`|~0-9a-z-]+")
 _HEX = re.compile(r"(?:[0-9a-fA-F]{2})+")
-_DATE = re.compile(r"\d{8}")
-_TIMESTAMP = re.compile(r"\d{8}T\d{6}Z")
+_DATE = re.compile(r"[0-9]{8}")
+_TIMESTAMP = re.compile(r"[0-9]{8}T[0-9]{6}Z")
 _PARAMS = ("Credential", "SignedHeaders", "Signature")
 
 
@@ -493,10 +493,22 @@ def _check_scope(
                         code="credential_scope_mismatch")
 
 
+SIGNED_WHEN_SENT = ("idempotency-key", "content-type")
+"""Headers that change what a request means: which package a retry names, how its body is
+read. Sent unsigned, a man in the middle could swap them under a valid signature."""
+CURL_FORM_TYPE = "application/x-www-form-urlencoded"
+"""What ``curl -d`` adds, never signing it: no route reads such a body, so it may pass."""
+
+
 def _check_signed_headers(req: HttpRequest, auth: Authorization, provider: Provider) -> None:
     required = ["host", provider.date_header]
     if req.header(provider.content_header) is not None:
         required.append(provider.content_header)
+    for name in SIGNED_WHEN_SENT:
+        value = req.header(name)
+        if value is not None and not (name == "content-type" and value.strip().lower()
+                                      == CURL_FORM_TYPE):
+            required.append(name)
     unsigned = [name for name in required if name not in auth.signed_headers]
     if unsigned:
         raise AuthError(f"These headers must be signed (listed in SignedHeaders): "

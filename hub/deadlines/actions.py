@@ -21,6 +21,7 @@ from datetime import datetime
 
 from hub import events as ev
 from hub.auth.sessions import Caller, NotGranted, require
+from hub.bounds import REASON, check_deadline, check_optional_text
 from hub.errors import Conflict, InvalidRequest, NotFound
 from hub.packages.decisions import Gone, not_found
 from hub.packages.model import Delivery, DeliveryState, Package
@@ -55,11 +56,7 @@ def extend(ctx: Context, pkg: Package | None, caller: Caller, code: str,
     delivery = source_delivery(pkg, caller, code)
     assert pkg is not None
     _check_changeable(pkg, delivery)
-    if deadline.tzinfo is None:
-        raise InvalidRequest("the deadline needs a time zone (e.g. 2026-12-01T17:00:00+07:00)",
-                             code="invalid_deadline")
-    if deadline <= ctx.now:
-        raise InvalidRequest("the new deadline is in the past", code="invalid_deadline")
+    deadline = check_deadline(deadline, ctx.now, code="invalid_deadline")
     return ev.DeadlineExtended(**ctx.envelope(), package_id=pkg.package_id,
                                destination_agency_id=delivery.agency_id, deadline=deadline)
 
@@ -105,7 +102,8 @@ def recall(ctx: Context, pkg: Package | None, caller: Caller, code: str | None,
         targets = [d for d in pkg.deliveries.values() if not d.state.closed]
         if not targets:
             raise Conflict("no delivery of this package is open", code="delivery_closed")
-    text = (reason or "").strip()[:500] or "recalled by the source"
+    text = check_optional_text(reason, "reason", REASON, multiline=True) \
+        or "recalled by the source"
     return [ev.DeliveryRecalled(**ctx.envelope(), package_id=pkg.package_id,
                                 destination_agency_id=d.agency_id, reason=text)
             for d in targets]

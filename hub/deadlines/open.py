@@ -39,12 +39,26 @@ class OpenDelivery:
 
     @classmethod
     def from_row(cls, body: dict[str, Any]) -> OpenDelivery:
+        """``ValueError``/``KeyError``/``TypeError`` for a row that cannot be read (the
+        watchdog sets it aside and goes on with the others)."""
         deadline = body.get("deadline")
         return cls(body["package_id"], body["agency_id"], body["code"], body["priority"],
-                   datetime.fromisoformat(body["planned_at"]),
-                   datetime.fromisoformat(deadline) if deadline else None,
-                   body.get("offline_wait_seconds"), int(body.get("generation", 0)),
+                   _aware(datetime.fromisoformat(body["planned_at"])),
+                   _aware(datetime.fromisoformat(deadline)) if deadline else None,
+                   _seconds(body.get("offline_wait_seconds")), int(body.get("generation", 0)),
                    bool(body.get("fetched", False)))
+
+
+def _aware(value: datetime) -> datetime:
+    if value.tzinfo is None:
+        raise ValueError(f"{value.isoformat()} has no time zone")
+    return value
+
+
+def _seconds(value: object) -> int | None:
+    """A wait as stored: any whole number (compared in seconds, so never too large);
+    anything else reads as no wait."""
+    return value if isinstance(value, int) and not isinstance(value, bool) else None
 
 
 def shard(package_id: str) -> str:

@@ -16,7 +16,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any
 
 from hub import events as ev
@@ -62,12 +62,14 @@ def receiving(registry: Registry, agency_id: str) -> str | None:
 
 def offline_too_long(delivery: OpenDelivery, presence: Presence | None, now: datetime) -> bool:
     """Only before the destination fetched; offline since the later of its last change and
-    the planning (no presence row: offline since the planning)."""
+    the planning (no presence row: offline since the planning). Compared in seconds, never
+    as a ``timedelta`` of the wait: a wait recorded before it was bounded (10^17 s) would
+    overflow one, on every tick."""
     wait = delivery.offline_wait_seconds
     if wait is None or delivery.fetched or (presence is not None and presence.online):
         return False
     since = max(presence.since, delivery.planned_at) if presence else delivery.planned_at
-    return now - since >= timedelta(seconds=wait)
+    return (now - since).total_seconds() >= wait
 
 
 def expiry_reason(delivery: OpenDelivery, now: datetime, cannot_receive: str | None,

@@ -57,7 +57,7 @@ def abandoned(spaces: Iterable[OpenSpace], now: datetime,
               grace: timedelta) -> list[ev.PackageRejected]:
     """One rejection per space expired more than ``grace`` ago, oldest first. Its id is
     derived from the package, so two watchdogs deciding it record the same event."""
-    due = sorted((s for s in spaces if now >= s.expires_at + grace),
+    due = sorted((s for s in spaces if now - grace >= s.expires_at),  # never overflows
                  key=lambda s: (s.expires_at, s.package_id))
     return [ev.PackageRejected(
         event_id=str(uuid.uuid5(_NAMESPACE, s.package_id)), occurred_at=now,

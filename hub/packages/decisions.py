@@ -8,9 +8,10 @@ from __future__ import annotations
 
 import re
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
+from hub import bounds
 from hub import events as ev
 from hub.auth.sessions import Caller, NotGranted, require
 from hub.errors import Conflict, InvalidRequest, NotFound
@@ -27,8 +28,9 @@ from hub.registry.codes import AgencyCode, InvalidAgencyCode
 from hub.registry.decisions import Context
 from hub.registry.model import Operation, Registry
 
-SHA256 = re.compile(r"^[0-9a-f]{64}$")
-DATA_TYPE = re.compile(r"^[a-z0-9][a-z0-9.+-]{0,39}$")
+SHA256 = re.compile(r"[0-9a-f]{64}")
+"""Always ``fullmatch``: ``$`` would let a trailing newline through."""
+DATA_TYPE = bounds.DATA_TYPE
 STATUS_CODES = {
     "01": "arrived", "02": "refused", "03": "accepted/registered", "04": "assigned",
     "05": "processing", "06": "completed", "13": "recall requested",
@@ -73,7 +75,7 @@ def new_package_id(app_id: str, idempotency_key: str | None) -> str:
 
 def check_same_request(earlier: Package, req: SendRequest) -> None:
     """A reused Idempotency-Key must come with the same request, or it is a mistake."""
-    same = (earlier.title == req.title.strip() and earlier.size == req.size
+    same = (earlier.title == _title(req.title) and earlier.size == req.size
             and earlier.sha256 == req.sha256 and earlier.priority == req.priority
             and earlier.data_type == req.data_type
             and sorted(earlier.recipients) == sorted(req.recipients))
@@ -89,13 +91,14 @@ def not_found() -> NotFound:
 def request_package(reg: Registry, caller: Caller, ctx: Context, req: SendRequest,
                     limits: Limits) -> tuple[ev.PackageRequested, ev.SpaceGranted]:
     require(caller, Operation.SEND)
+    req = bounded(req)
     recipients = _check_recipients(reg, caller, req.recipients)
     _check_request(caller, req, limits)
     package_id = new_package_id(caller.app.app_id, req.idempotency_key)
     requested = ev.PackageRequested(
         **ctx.envelope(), package_id=package_id, source_agency_id=caller.app.agency_id,
         source_agency_code=caller.agency_code, source_app_id=caller.app.app_id,
-        recipients=recipients, title=req.title.strip(), priority=req.priority,
+        recipients=recipients, title=req.title, priority=req.priority,
         data_type=req.data_type, protocol=req.protocol, declared_size=req.size,
         declared_sha256=req.sha256, idempotency_key=req.idempotency_key,
         recipient_agency_ids=[reg.agency_by_code[c] for c in recipients],
@@ -106,6 +109,32 @@ def request_package(reg: Registry, caller: Caller, ctx: Context, req: SendReques
         chunk_size=limits.chunk_bytes, chunk_count=count, expires_at=ctx.now + limits.space_ttl,
     )
     return requested, space
+
+
+def _title(title: str) -> str:
+    """The title as recorded (NFC, stripped); a title that cannot be recorded compares
+    unequal to every recorded one."""
+    try:
+        return bounds.check_text(title, "title", bounds.TITLE, allow_empty=True)
+    except InvalidRequest:
+        return "\x00"
+
+
+def bounded(req: SendRequest) -> SendRequest:
+    """The request with its text as it will be recorded, or ``InvalidRequest`` naming the
+    first field the log could not hold (``hub.bounds``)."""
+    bounds.check_count(req.recipients, "recipients", bounds.MAX_RECIPIENTS)
+    for code in req.recipients:
+        bounds.check_text(code, "recipients", 40)
+    key = req.idempotency_key
+    return replace(
+        req, title=bounds.check_text(req.title, "title", bounds.TITLE,
+                                     code="invalid_package_request"),
+        protocol=bounds.check_token(req.protocol, "protocol", bounds.PROTOCOL),
+        size=bounds.check_int(req.size, "size", 1, bounds.LONG_MAX,
+                              code="invalid_package_request"),
+        idempotency_key=None if key is None else bounds.check_token(
+            key, "idempotency_key", bounds.IDEMPOTENCY_KEY, code="invalid_idempotency_key"))
 
 
 def _check_recipients(reg: Registry, caller: Caller, codes: list[str]) -> list[str]:
@@ -133,15 +162,13 @@ def _check_recipients(reg: Registry, caller: Caller, codes: list[str]) -> list[s
 
 def _check_request(caller: Caller, req: SendRequest, limits: Limits) -> None:
     problems = []
-    if not req.title.strip() or len(req.title) > 500:
-        problems.append("title must have 1 to 500 characters")
     if req.priority not in PRIORITIES:
         problems.append(f"priority must be one of {', '.join(PRIORITIES)}")
-    if not DATA_TYPE.match(req.data_type):
+    if not DATA_TYPE.fullmatch(req.data_type):
         problems.append("data_type must be a short lower-case name such as edxml or pdf")
     if not 0 < req.size <= limits.max_package_bytes:
         problems.append(f"size must be between 1 and {limits.max_package_bytes} bytes")
-    if not SHA256.match(req.sha256):
+    if not SHA256.fullmatch(req.sha256):
         problems.append("sha256 must be 64 lower-case hex digits")
     if problems:
         raise InvalidRequest("; ".join(problems), code="invalid_package_request",
@@ -202,11 +229,11 @@ def seal(ctx: Context, pkg: Package, stored: list[int], digest: str | None, *,
     if missing:
         raise Conflict(f"missing chunks: {missing[:20]}", code="chunks_missing",
                        missing=missing[:1000])
-    if deadline is not None and deadline.tzinfo is None:
-        raise InvalidRequest("the deadline needs a time zone (e.g. 2026-12-01T17:00:00+07:00)",
-                             code="invalid_policy")
-    if deadline is not None and deadline <= ctx.now:
-        raise InvalidRequest("the deadline is in the past", code="invalid_policy")
+    if deadline is not None:
+        deadline = bounds.check_deadline(deadline, ctx.now, code="invalid_policy")
+    if offline_wait_seconds is not None:
+        bounds.check_int(offline_wait_seconds, "offline_wait_seconds", 0,
+                         bounds.MAX_OFFLINE_WAIT_SECONDS, code="invalid_policy")
     if digest != pkg.sha256:
         return ev.PackageRejected(**ctx.envelope(), package_id=pkg.package_id,
                                   reason_code="digest_mismatch",
@@ -252,7 +279,7 @@ def acknowledge(ctx: Context, pkg: Package, caller: Caller,
         raise Conflict("this delivery is already acknowledged", code="already_acknowledged")
     if delivery.state is DeliveryState.EXPIRED:
         raise Conflict("this delivery has expired", code="delivery_expired")
-    if not SHA256.match(digest.lower()):
+    if not isinstance(digest, str) or not SHA256.fullmatch(digest.lower()):
         raise InvalidRequest("sha256 must be 64 hex digits", code="invalid_digest")
     if digest.lower() != pkg.sha256:
         raise Conflict("the SHA-256 you computed does not match the package; fetch it again",
@@ -272,7 +299,8 @@ def report_status(ctx: Context, pkg: Package | None, caller: Caller, code: str, 
     recall (``hub.deadlines.actions.recall``)."""
     if code not in STATUS_CODES:
         raise InvalidRequest(f"status code must be one of {sorted(STATUS_CODES)}",
-                             code="invalid_status_code")
+                             code="invalid_status_code", field="code")
+    note = bounds.check_optional_text(note, "note", bounds.NOTE, multiline=True)
     mine = caller.app.agency_id
     if pkg is not None and pkg.source_agency_id == mine and mine not in pkg.deliveries:
         return _source_report(ctx, pkg, caller, code, note=note, destination=destination)
@@ -281,6 +309,9 @@ def report_status(ctx: Context, pkg: Package | None, caller: Caller, code: str, 
     if code == RECALL_REQUESTED:
         raise InvalidRequest("13 (recall requested) is reported by the source",
                              code="status_not_yours")
+    if pkg.deliveries[mine].state.withdrawn:
+        raise Conflict(f"the source {pkg.deliveries[mine].state.value} this delivery; its "
+                       "former destination no longer reports on it", code="delivery_closed")
     if code in RECALL_ANSWERS and not pkg.deliveries[mine].recall_pending:
         raise Conflict(f"{code} answers a recall request (13), and none is waiting",
                        code="no_recall_requested")

@@ -14,7 +14,10 @@ from dataclasses import dataclass
 
 from hub.errors import InvalidRequest
 
-_SHAPE = re.compile(r"^(\d{3})\.(\d{2})\.(\d{2})\.([A-Z]\d{2})$")
+_SHAPE = re.compile(r"([0-9]{3})\.([0-9]{2})\.([0-9]{2})\.([A-Z][0-9]{2})")
+r"""ASCII only, matched whole: ``\d`` would take fullwidth (１１) or Arabic-Indic digits,
+and ``upper()`` maps some non-ASCII letters to ASCII ones (``ı`` → ``I``), so lookalike
+codes would register as new agencies."""
 
 
 class InvalidAgencyCode(InvalidRequest):
@@ -30,7 +33,8 @@ class AgencyCode:
 
     @classmethod
     def parse(cls, text: str) -> AgencyCode:
-        match = _SHAPE.match(text.strip().upper())
+        stripped = text.strip() if isinstance(text, str) else ""
+        match = _SHAPE.fullmatch(stripped.upper()) if stripped.isascii() else None
         if match is None:
             raise InvalidAgencyCode(
                 f"{text!r} is not a QCVN 102:2016 agency code: expected four levels "

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from urllib.parse import urlsplit
 
+from hub import bounds
 from hub import events as ev
 from hub.errors import Conflict, InvalidRequest, NotFound
 from hub.registry.codes import AgencyCode
@@ -59,16 +60,15 @@ def register_agency(
     reg: Registry, ctx: Context, code: str, name: str, domain: str
 ) -> ev.AgencyRegistered:
     parsed = AgencyCode.parse(code)
+    name = bounds.check_text(name, "name", bounds.NAME, code="invalid_name")
     if reg.agency(str(parsed)) is not None:
         raise Conflict(f"agency {parsed} is already registered", code="agency_exists")
-    if not name.strip():
-        raise InvalidRequest("an agency needs a name", code="invalid_name")
     parent = parsed.parent()
     return ev.AgencyRegistered(
         **ctx.envelope(),
         agency_id=str(uuid.uuid4()),
         code=str(parsed),
-        name=name.strip(),
+        name=name,
         parent_code=str(parent) if parent else None,
         account=f"{parsed}@{domain}",
     )
@@ -80,18 +80,28 @@ def register_app(
     agency = reg.agency(str(AgencyCode.parse(agency_code)))
     if agency is None:
         raise NotFound(f"no agency with code {agency_code}", code="unknown_agency")
+    # checked, but recorded exactly as given: the PEM is parsed later, byte for byte
+    bounds.check_optional_text(rsa_public_key_pem, "rsa_public_key_pem", bounds.PUBLIC_KEY_PEM,
+                               multiline=True, code="invalid_public_key")
     return ev.AppRegistered(
         **ctx.envelope(),
         app_id=str(uuid.uuid4()),
         agency_id=agency.agency_id,
         agency_code=agency.code,
-        name=name.strip(),
+        name=bounds.check_text(name, "name", bounds.NAME, code="invalid_name"),
         rsa_public_key_pem=rsa_public_key_pem,
     )
 
 
 def parse_grants(operations: list[str], destinations: list[str], data_types: list[str]) -> Grants:
     known = {op.value for op in Operation}
+    for field, items in (("operations", operations), ("destinations", destinations),
+                         ("data_types", data_types)):
+        bounds.check_count(items, field, bounds.MAX_GRANT_ITEMS, code="invalid_grant")
+    odd = [t for t in data_types if not isinstance(t, str) or not bounds.DATA_TYPE.fullmatch(t)]
+    if odd:
+        raise InvalidRequest(f"data types are short lower-case names such as edxml or pdf: "
+                             f"{odd[:10]!r}", code="invalid_grant", field="data_types")
     unknown = sorted(set(operations) - known)
     if unknown:
         raise InvalidRequest(
@@ -144,6 +154,7 @@ def revoke_app(
     reg: Registry, ctx: Context, app_id: str, reason: str
 ) -> list[ev.AppRevoked | ev.KeyRevoked]:
     app = _app(reg, app_id)
+    reason = bounds.check_text(reason, "reason", bounds.REASON, multiline=True)
     if app.state is AppState.REVOKED:
         raise Conflict(f"app {app_id} is already revoked", code="invalid_app_state")
     revoked: list[ev.AppRevoked | ev.KeyRevoked] = [
@@ -188,6 +199,7 @@ def rotate_key(
         public_key = app.rsa_public_key_pem
     elif principal_id not in reg.operators:
         raise NotFound(f"no app or operator {principal_id}", code="unknown_principal")
+    check_overlap(overlap)
     until = ctx.now + overlap
     retired = [
         ev.KeyRetired(
@@ -201,6 +213,18 @@ def rotate_key(
         if k.valid_at(ctx.now) and (k.valid_until is None or k.valid_until > until)
     ]
     return issue_key(ctx, principal_id, public_key), retired
+
+
+def overlap_of(hours: float) -> timedelta:
+    """The overlap of a key rotation, from hours as a caller gives them (``overlap_hours``)."""
+    bounds.check_number(hours, "overlap_hours", 0, bounds.MAX_OVERLAP_HOURS)
+    return timedelta(hours=hours)
+
+
+def check_overlap(overlap: timedelta) -> None:
+    if not timedelta(0) <= overlap <= timedelta(hours=bounds.MAX_OVERLAP_HOURS):
+        raise bounds.refused("overlap_hours", f"must be between 0 and "
+                                              f"{bounds.MAX_OVERLAP_HOURS} hours")
 
 
 def register_operator(
@@ -222,7 +246,7 @@ def register_operator(
     operator = ev.OperatorRegistered(
         **ctx.envelope(),
         operator_id=f"op-{uuid.uuid4()}",
-        name=name,
+        name=bounds.check_text(name, "name", bounds.NAME, code="invalid_name"),
         role=parsed_role.value,
         agency_code=code,
     )
@@ -240,6 +264,7 @@ def configure_webhook(reg: Registry, ctx: Context, app_id: str, url: str) -> ev.
     """Sets (or, with an empty url, removes) the app's webhook; the new secret's id is in
     the event, the secret itself goes to the key store."""
     app = _app(reg, app_id)
+    url = bounds.check_text(url, "url", bounds.URL, allow_empty=True, code="invalid_webhook")
     if url:
         parts = urlsplit(url)
         if parts.scheme not in ("http", "https") or not parts.hostname or len(url) > 2000:

@@ -83,9 +83,10 @@ class KafkaEventLog:
     async def append(self, topic: str, key: str, event: Event) -> Position:
         if self._producer is None:
             raise RuntimeError("KafkaEventLog.start() was not awaited")
+        payload, _ = self._codec.checked(event)  # refused before sending if unreadable
         with mapped_errors():
             meta = await self._producer.send_and_wait(
-                self.kafka_topic(topic), value=self._codec.encode(event), key=key.encode()
+                self.kafka_topic(topic), value=payload, key=key.encode()
             )
         return Position(topic, meta.partition, meta.offset)
 

@@ -48,7 +48,9 @@ class SqliteEventLog:
         """Per topic, the offset after the last one this process appended."""
 
     async def append(self, topic: str, key: str, event: Event) -> Position:
-        payload = self._codec.encode(event)
+        """Refuses (``UnrecordableEvent``, nothing stored) an event whose bytes could not
+        be read back; the event read back is what the in-memory tail keeps."""
+        payload, stored = self._codec.checked(event)
 
         def insert(conn: sqlite3.Connection) -> int:
             row = conn.execute(
@@ -64,7 +66,7 @@ class SqliteEventLog:
 
         offset = await self._db.run(self._db.transaction(insert))
         position = Position(topic, PARTITION, offset)
-        self._remember(Recorded(position, key, self._codec.decode(payload)))
+        self._remember(Recorded(position, key, stored))
         for wake in self._listeners.get(topic, ()):
             wake.set()
         return position

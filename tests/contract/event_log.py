@@ -3,15 +3,30 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
+from datetime import datetime, timedelta, timezone
 
+import pytest
+
+from hub.errors import InvalidRequest
+from hub.events import Event
 from hub.ports import EventLog, Recorded, Undecodable
 from infra.avro import default_codec
 from tests.factories import agency_registered, chunk_stored
 
 RawAppend = Callable[[str, str, bytes], Awaitable[None]]
 """(topic, key, bytes): puts bytes in the log as they are, without the codec."""
+
+_LATE = datetime(9999, 12, 31, 23, 59, 59, tzinfo=timezone(timedelta(minutes=-1)))
+"""A valid Python datetime, encodable as timestamp-millis, past year 9999 in UTC: it
+could not be decoded (issue 10, finding 1)."""
+UNREADABLE: list[tuple[str, Event]] = [
+    ("occurred_at", dataclasses.replace(chunk_stored("p", 0), occurred_at=_LATE)),
+    ("name", agency_registered(name="C\udcf4ng")),
+    ("size", dataclasses.replace(chunk_stored("p", 0), size=10**30)),
+]
 
 
 async def collect(it: AsyncIterator[Recorded], n: int) -> list[Recorded]:
@@ -150,3 +165,16 @@ class EventLogContract:
             assert {f: getattr(partial, f) for f in wanted} == \
                 {f: getattr(whole, f) for f in wanted}
             assert not hasattr(partial, "sha256"), "fields not asked for are not decoded"
+
+    @pytest.mark.parametrize(("field", "event"), UNREADABLE, ids=[f for f, _ in UNREADABLE])
+    async def test_an_event_that_could_not_be_read_back_is_refused_and_not_appended(
+        self, log: EventLog, topic: str, field: str, event: Event
+    ) -> None:
+        await log.append(topic, "k", agency_registered())
+        before = await log.end_offsets(topic)
+        with pytest.raises(InvalidRequest) as refused:
+            await log.append(topic, "k", event)
+        assert refused.value.status == 400
+        assert refused.value.extra.get("field") == field
+        assert await log.end_offsets(topic) == before
+        assert [type(r.event).__name__ async for r in log.read(topic)] == ["AgencyRegistered"]
