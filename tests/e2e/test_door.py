@@ -51,7 +51,7 @@ def address(hub: RunningHub) -> tuple[str, int]:
 
 def rss_kib(hub: RunningHub) -> int:
     """The API process's resident memory (the first process started is ``truc serve``)."""
-    api = [p for p in hub.procs if p.args[-1] == "serve"][0]
+    api = next(p for p in hub.procs if list(p.args)[-1] == "serve")  # type: ignore[arg-type]
     for line in Path(f"/proc/{api.pid}/status").read_text().splitlines():
         if line.startswith("VmRSS:"):
             return int(line.split()[1])
@@ -193,7 +193,7 @@ def test_deeply_nested_json_is_a_400_not_a_crash(hub: RunningHub, app_key: dict[
                                                  body: bytes) -> None:
     path = "/v1/packages"
     headers = signed_headers(hub, app_key, "POST", path, hashlib.sha256(body).hexdigest())
-    response = httpx.post(f"{hub.url}{path}", content=body, headers=headers, timeout=30)
+    response = httpx.post(f"{hub.url}{path}", content=body, headers=headers)
     assert response.status_code == 400, response.text
     assert response.json()["code"] == "json_too_deep"
     assert httpx.get(f"{hub.url}/v1/time", timeout=10).status_code == 200
@@ -228,36 +228,39 @@ async def test_unsigned_payload_cannot_turn_a_redirect_or_a_send(
     doc.write_bytes(b"cong van")
     async with client(hub, source) as src:
         package_id = (await src.send([b["code"]], "Công văn", doc))["package_id"]
-    path = f"/v1/packages/{package_id}/deliveries/{b['code']}/redirect"
-    headers = signed_headers(hub, source, "POST", path, UNSIGNED_PAYLOAD)
-    meant, tampered = json.dumps({"to": d["code"]}), json.dumps({"to": c["code"]})
-    assert meant != tampered
-    refused = httpx.post(f"{hub.url}{path}", content=tampered, headers=headers, timeout=30)
-    assert refused.status_code == 401, refused.text
-    assert refused.json()["code"] == "unsigned_payload_refused"
-    signed = signed_headers(hub, source, "POST", path, hashlib.sha256(meant.encode()).hexdigest())
-    swapped = httpx.post(f"{hub.url}{path}", content=tampered, headers=signed, timeout=30)
-    assert (swapped.status_code, swapped.json()["code"]) == (401, "payload_mismatch")
-    async with client(hub, source) as src:
-        view = await src.package(package_id)
-    assert {x["agency_code"]: x["state"] for x in view["deliveries"]} == {b["code"]: "planned"}
+    async with httpx.AsyncClient(timeout=30) as http:
+        path = f"/v1/packages/{package_id}/deliveries/{b['code']}/redirect"
+        headers = signed_headers(hub, source, "POST", path, UNSIGNED_PAYLOAD)
+        meant, tampered = json.dumps({"to": d["code"]}), json.dumps({"to": c["code"]})
+        assert meant != tampered
+        refused = await http.post(f"{hub.url}{path}", content=tampered, headers=headers)
+        assert refused.status_code == 401, refused.text
+        assert refused.json()["code"] == "unsigned_payload_refused"
+        signed = signed_headers(hub, source, "POST", path,
+                                hashlib.sha256(meant.encode()).hexdigest())
+        swapped = await http.post(f"{hub.url}{path}", content=tampered, headers=signed)
+        assert (swapped.status_code, swapped.json()["code"]) == (401, "payload_mismatch")
+        async with client(hub, source) as src:
+            view = await src.package(package_id)
+        states = {x["agency_code"]: x["state"] for x in view["deliveries"]}
+        assert states == {b["code"]: "planned"}
 
-    send = {"recipients": [c["code"]], "title": "t", "data_type": "pdf", "size": 4,
-            "sha256": hashlib.sha256(b"abcd").hexdigest()}
-    headers = signed_headers(hub, source, "POST", "/v1/packages", UNSIGNED_PAYLOAD)
-    refused = httpx.post(f"{hub.url}/v1/packages", json=send, headers=headers, timeout=30)
-    assert (refused.status_code, refused.json()["code"]) == (401, "unsigned_payload_refused")
+        send: dict[str, Any] = {"recipients": [c["code"]], "title": "t", "data_type": "pdf",
+                                "size": 4, "sha256": hashlib.sha256(b"abcd").hexdigest()}
+        headers = signed_headers(hub, source, "POST", "/v1/packages", UNSIGNED_PAYLOAD)
+        refused = await http.post(f"{hub.url}/v1/packages", json=send, headers=headers)
+        assert (refused.status_code, refused.json()["code"]) == (401, "unsigned_payload_refused")
 
-    body = json.dumps(send).encode()
-    headers = signed_headers(hub, source, "POST", "/v1/packages",
-                             hashlib.sha256(body).hexdigest())
-    space = httpx.post(f"{hub.url}/v1/packages", content=body, headers=headers, timeout=30)
-    assert space.status_code == 201, space.text
-    chunk_path = f"/v1/packages/{space.json()['package_id']}/chunks/0"
-    headers = signed_headers(hub, source, "PUT", chunk_path, UNSIGNED_PAYLOAD,
-                             **{"x-chunk-sha256": send["sha256"]})
-    put = httpx.put(f"{hub.url}{chunk_path}", content=b"abcd", headers=headers, timeout=30)
-    assert put.status_code == 200, put.text
+        body = json.dumps(send).encode()
+        headers = signed_headers(hub, source, "POST", "/v1/packages",
+                                 hashlib.sha256(body).hexdigest())
+        space = await http.post(f"{hub.url}/v1/packages", content=body, headers=headers)
+        assert space.status_code == 201, space.text
+        chunk_path = f"/v1/packages/{space.json()['package_id']}/chunks/0"
+        headers = signed_headers(hub, source, "PUT", chunk_path, UNSIGNED_PAYLOAD,
+                                 **{"x-chunk-sha256": str(send["sha256"])})
+        put = await http.put(f"{hub.url}{chunk_path}", content=b"abcd", headers=headers)
+        assert put.status_code == 200, put.text
 
 
 def test_slow_headers_do_not_hold_the_hub(hub: RunningHub) -> None:
@@ -304,6 +307,6 @@ def test_a_slow_body_is_cut_off(hub: RunningHub, app_key: dict[str, Any]) -> Non
             time.sleep(1)
         waited = time.monotonic() - start
         if not data:
-            status, data = answer(sock, 30)
+            _, data = answer(sock, 30)
     assert data.startswith(b"HTTP/1.1 408"), data[:100]
     assert waited < len(body) - 10  # it did not wait for the whole body
