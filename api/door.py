@@ -12,10 +12,11 @@ buffer a body of any size, or parse one nested 100 000 deep. :class:`DoorRoute` 
 4. only then is the JSON parsed, by FastAPI, and only if it is nested at most
    ``TRUC_MAX_JSON_DEPTH`` deep.
 
-A refusal before the body is read closes the connection (``Connection: close``), so the
-server does not go on reading what the client sends. Slow headers and slow bodies are cut
-off below, in the HTTP protocol (``api.protocol``). See docs/operating.md, *Limits and
-timeouts*.
+A refusal before the body is read closes the connection (``Connection: close``) when the
+body is chunked or declared over twice the limit, so the server does not go on reading it;
+a smaller one is read and dropped, so that the client reads the refusal (``drainable``).
+Slow headers and slow bodies are cut off below, in the HTTP protocol (``api.protocol``).
+See docs/operating.md, *Limits and timeouts*.
 """
 
 from __future__ import annotations
@@ -81,7 +82,7 @@ class DoorRoute(APIRoute):
                 await enter(request, signed=signed, chunk=chunk, json_body=json_body)
             except TrucError as exc:
                 response = error_response(exc)
-                if not getattr(request, "_stream_consumed", False):
+                if not hasattr(request, "_body") and not drainable(request, chunk):
                     response.headers["connection"] = "close"  # do not read the rest
                 return response
             except ClientDisconnect:
@@ -89,6 +90,19 @@ class DoorRoute(APIRoute):
             return await handler(request)
 
         return door
+
+
+def drainable(request: Request, chunk: bool) -> bool:
+    """Whether the unread rest of a refused request's body is small enough to read and
+    drop (uvicorn does, after the answer): then the connection stays open and the client,
+    still sending, reads the answer. A client whose connection is closed while it sends
+    often sees a reset instead of the 401 or 413 that says what to fix. A chunked body
+    (of no known length) or one declared over twice the route's limit is not drained."""
+    settings = request.app.state.runtime.settings
+    limit = settings.chunk_bytes if chunk else settings.max_body_bytes
+    declared = request.headers.get("content-length")
+    return (declared is not None and declared.isdigit() and int(declared) <= 2 * limit
+            and "transfer-encoding" not in request.headers)
 
 
 async def enter(request: Request, *, signed: bool, chunk: bool, json_body: bool) -> None:

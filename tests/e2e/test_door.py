@@ -123,6 +123,23 @@ def test_no_credentials_are_refused_before_the_body(hub: RunningHub,
     assert b"connection: close" in data.lower()
 
 
+def test_a_client_sending_a_small_refused_body_reads_the_refusal(
+        hub: RunningHub, app_key: dict[str, Any]) -> None:
+    """A body up to twice the limit is read and dropped after the answer rather than cut
+    off, so a client still sending it reads the 401 (or 413), not a reset."""
+    body = b" " * (MiB + 70 * 1024)
+    bad = signed_headers(hub, app_key, "POST", "/v1/packages", hashlib.sha256(body).hexdigest())
+    bad = {k: v.replace("Signature=", "Signature=0") if k.lower() == "authorization" else v
+           for k, v in bad.items()}
+    for headers, status in (({}, 401), (bad, 401),
+                            (signed_headers(hub, app_key, "POST", "/v1/packages",
+                                            hashlib.sha256(body).hexdigest()), 413)):
+        response = httpx.post(f"{hub.url}/v1/packages", content=body, headers=headers,
+                              timeout=30)
+        assert response.status_code == status, response.text
+        assert response.headers.get("connection") != "close"
+
+
 def test_credentials_that_cannot_match_are_refused_before_the_body(
         hub: RunningHub, app_key: dict[str, Any]) -> None:
     """A real key, but signed an hour ago, or without the date among the signed headers."""
