@@ -1,27 +1,21 @@
 """FastAPI dependencies that authenticate every `/v1` call: apps and operators apart.
 
-The signature covers the bytes received, so the raw path, query and headers are taken
-from the ASGI scope before any decoding, and the body's SHA-256 from the body as read.
+The door (``api.door``) authenticates a call before its route runs, from the headers
+first and the body after; these dependencies take the caller it found and check its kind.
 """
 
 from __future__ import annotations
 
-import hashlib
 from typing import Annotated
 
 from fastapi import Depends, Request, WebSocket
 
+from api.door import TooLarge, principal_of, signed
 from api.runtime import Runtime
 from hub.auth.authenticate import Forbidden, Principal, authenticate
 from hub.auth.sessions import Caller
-from hub.auth.signing import EMPTY_SHA256, UNSIGNED_PAYLOAD, HttpRequest
-from hub.errors import TrucError
+from hub.auth.signing import EMPTY_SHA256, HttpRequest
 from hub.registry.model import Operator, Role
-
-
-class TooLarge(TrucError):
-    code = "payload_too_large"
-    status = 413
 
 
 def runtime_of(request: Request) -> Runtime:
@@ -35,33 +29,10 @@ async def runtime_dep(request: Request) -> Runtime:
     return runtime_of(request)
 
 
-async def http_request(request: Request, *, read_body: bool = True) -> HttpRequest:
-    scope = request.scope
-    headers = tuple((k.decode("latin-1"), v.decode("latin-1")) for k, v in scope["headers"])
-    raw_path = scope.get("raw_path") or scope["path"].encode()
-    declared = request.headers.get("content-length")
-    limit = runtime_of(request).settings.chunk_bytes + 64 * 1024
-    if declared is not None and declared.isdigit() and int(declared) > limit:
-        raise TooLarge(f"a request body has at most {limit} bytes", limit=limit)
-    content_header = request.headers.get("x-truc-content-sha256")
-    if content_header == UNSIGNED_PAYLOAD or not read_body:
-        payload = content_header or UNSIGNED_PAYLOAD
-    else:
-        payload = hashlib.sha256(await request.body()).hexdigest()
-    return HttpRequest(
-        method=request.method,
-        path=raw_path.decode("utf-8", errors="replace"),
-        query=scope.get("query_string", b"").decode("utf-8", errors="replace"),
-        headers=headers,
-        payload_sha256=payload,
-    )
-
-
+@signed
 async def principal(request: Request) -> Principal:
-    runtime = runtime_of(request)
-    return await authenticate(
-        await http_request(request), registry=runtime.registry, replay=runtime.backend.replay,
-        policy=runtime.signing, now=runtime.backend.clock.now())
+    """The caller, authenticated by the door (``api.door``) before the body was read."""
+    return await principal_of(request)
 
 
 async def websocket_caller(websocket: WebSocket) -> Caller:
@@ -76,7 +47,8 @@ async def websocket_caller(websocket: WebSocket) -> Caller:
         payload_sha256=websocket.headers.get("x-truc-content-sha256") or EMPTY_SHA256,
     )
     found = await authenticate(req, registry=runtime.registry, replay=runtime.backend.replay,
-                               policy=runtime.signing, now=runtime.backend.clock.now())
+                               policy=runtime.signing, now=runtime.backend.clock.now(),
+                               allow_unsigned_payload=False)
     return app_caller(found)
 
 
@@ -88,6 +60,7 @@ def app_caller(found: Principal) -> Caller:
     return Caller(found.app, found.key, found.agency_code)
 
 
+@signed
 async def stream_app(request: Request) -> Caller:
     """The app opening a stream: the stream itself makes it present, not the call.
 
@@ -98,6 +71,7 @@ async def stream_app(request: Request) -> Caller:
     return app_caller(await principal(request))
 
 
+@signed
 async def current_app(request: Request) -> Caller:
     """An app's signed call, which also tells this node's presence tracker it is alive."""
     caller = app_caller(await principal(request))
@@ -113,10 +87,12 @@ def operator_of(found: Principal) -> Operator:
     return found.operator
 
 
+@signed
 async def current_operator(request: Request) -> Operator:
     return operator_of(await principal(request))
 
 
+@signed
 async def current_admin(request: Request) -> Operator:
     operator = operator_of(await principal(request))
     if operator.role is not Role.ADMIN:
@@ -130,3 +106,6 @@ StreamApp = Annotated[Caller, Depends(stream_app)]
 CurrentOperator = Annotated[Operator, Depends(current_operator)]
 CurrentAdmin = Annotated[Operator, Depends(current_admin)]
 RuntimeDep = Annotated[Runtime, Depends(runtime_dep)]
+
+__all__ = ["CurrentAdmin", "CurrentApp", "CurrentOperator", "RuntimeDep", "StreamApp",
+           "TooLarge", "principal", "runtime_dep", "runtime_of"]

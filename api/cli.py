@@ -47,13 +47,15 @@ def serve(
     import uvicorn
 
     from api.app import create_app
+    from api.protocol import ReadLimits, timed_protocol
 
     settings = settings_from(data_dir, kafka, cassandra, host=host, port=port)
     if settings.distributed:
         asyncio.run(_migrate(settings))
     uvicorn.run(create_app(settings), host=settings.host, port=settings.port,
                 log_level="info", access_log=settings.access_log,
-                ws_ping_interval=20, timeout_graceful_shutdown=5)
+                ws_ping_interval=20, timeout_graceful_shutdown=5,
+                http=timed_protocol(ReadLimits.of(settings)))
 
 
 @app.command()

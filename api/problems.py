@@ -21,11 +21,16 @@ def problem(status: int, code: str, title: str, detail: str, **extra: object) ->
     return JSONResponse(body, status_code=status, media_type=PROBLEM)
 
 
+def error_response(exc: TrucError) -> JSONResponse:
+    """A domain error as its problem response."""
+    return problem(exc.status, exc.code, type(exc).__name__, exc.detail,
+                   retriable=exc.retriable, **exc.extra)
+
+
 def install(app: FastAPI) -> None:
     @app.exception_handler(TrucError)
     async def domain_error(_: Request, exc: TrucError) -> JSONResponse:
-        return problem(exc.status, exc.code, type(exc).__name__, exc.detail,
-                       retriable=exc.retriable, **exc.extra)
+        return error_response(exc)
 
     @app.exception_handler(RequestValidationError)
     async def invalid(_: Request, exc: RequestValidationError) -> JSONResponse:

@@ -60,6 +60,19 @@ class Settings(BaseSettings):
     space_sweep_grace_minutes: float = Field(default=10, ge=0)
     """A space expired unsealed this long ago is rejected (``space_expired``) and what was
     uploaded into it destroyed; the grace lets a seal begun before expiry finish."""
+    max_body_bytes: int = Field(default=1024 * 1024, gt=0)
+    """The largest request body but a chunk (whose limit is ``chunk_bytes``): 413 beyond it,
+    before a byte is read when Content-Length says so, else as soon as it is passed."""
+    max_json_depth: int = Field(default=64, ge=1)
+    """JSON nested deeper than this is refused (400 ``json_too_deep``) before it is parsed."""
+    header_timeout_seconds: float = Field(default=10, gt=0)
+    """A request's line and headers must be in within this time of its first byte (or of
+    the connection, for its first request); else the connection is closed (408)."""
+    body_timeout_seconds: float = Field(default=15, gt=0)
+    """A body must make progress at least this often; else 408 and the connection closed."""
+    body_min_rate: int = Field(default=1024, ge=0)
+    """Bytes per second a body must average once it has taken ``body_timeout_seconds``
+    (0: no minimum): a body sent a byte at a time is cut off too."""
     webhook_retry_seconds: float = 1.0
     """First retry delay of a failed webhook; doubles each time, 8 attempts in all."""
     webhook_resume_seconds: float = Field(default=30, gt=0)

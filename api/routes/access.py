@@ -11,12 +11,13 @@ from pydantic import BaseModel, Field
 
 from api import views
 from api.auth import CurrentApp, RuntimeDep
+from api.door import DoorRoute
 from hub import bounds
 from hub.auth.sessions import introspect, session_claims
 from hub.auth.signing import TRUC4, Scheme
 from hub.registry.decisions import Context
 
-router = APIRouter(prefix="/v1", tags=["access"])
+router = APIRouter(prefix="/v1", tags=["access"], route_class=DoorRoute)
 
 
 @router.get("/time")

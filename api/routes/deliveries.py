@@ -13,10 +13,11 @@ from fastapi import APIRouter
 from pydantic import BaseModel, Field
 
 from api.auth import CurrentApp
+from api.door import DoorRoute
 from api.routes.packages import PackagesDep, package_view
 from hub import bounds
 
-router = APIRouter(prefix="/v1/packages/{package_id}", tags=["deliveries"])
+router = APIRouter(prefix="/v1/packages/{package_id}", tags=["deliveries"], route_class=DoorRoute)
 
 
 class Extension(BaseModel):

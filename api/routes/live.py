@@ -20,12 +20,13 @@ from fastapi import APIRouter, Request, WebSocket, WebSocketDisconnect
 from fastapi.responses import StreamingResponse
 
 from api.auth import StreamApp, websocket_caller
+from api.door import DoorRoute
 from api.notifications import Connection, Notifier
 from api.presence import NodePresenceService
 from hub.errors import TrucError
 from hub.presence.tracker import CLOSED, HEARTBEAT_TIMEOUT
 
-router = APIRouter(prefix="/v1", tags=["notifications"])
+router = APIRouter(prefix="/v1", tags=["notifications"], route_class=DoorRoute)
 HEARTBEAT_TIMEOUT_CLOSE = 4408
 
 

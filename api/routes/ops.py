@@ -11,13 +11,14 @@ from pydantic import BaseModel, Field
 
 from api import views
 from api.auth import CurrentAdmin, CurrentOperator, RuntimeDep
+from api.door import DoorRoute
 from hub import bounds
 from hub.errors import InvalidRequest, NotFound
 from hub.registry.decisions import Context, overlap_of, parse_grants
 from hub.registry.model import Operator, Role
 from infra.rsa_keys import check_rsa_public_key
 
-router = APIRouter(prefix="/v1/ops", tags=["operators"])
+router = APIRouter(prefix="/v1/ops", tags=["operators"], route_class=DoorRoute)
 
 
 def _ctx(runtime: RuntimeDep, operator: Operator) -> Context:

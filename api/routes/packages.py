@@ -11,6 +11,7 @@ from fastapi.responses import JSONResponse, StreamingResponse
 from pydantic import BaseModel, Field
 
 from api.auth import CurrentApp, RuntimeDep, TooLarge, runtime_of
+from api.door import DoorRoute, chunk_upload
 from api.packages_service import Packages
 from api.problems import problem
 from hub import bounds
@@ -20,7 +21,7 @@ from hub.packages.decisions import SendRequest, visible
 from hub.packages.model import PRIORITIES, Package
 from hub.packages.processor import INBOX
 
-router = APIRouter(prefix="/v1", tags=["packages"])
+router = APIRouter(prefix="/v1", tags=["packages"], route_class=DoorRoute)
 RANGE = re.compile(r"bytes=([0-9]*)-([0-9]*)")
 """One range, ASCII digits (``\\d`` takes any Unicode digit); always ``fullmatch``."""
 
@@ -79,6 +80,7 @@ async def get_space(package_id: str, caller: CurrentApp, service: PackagesDep,
 
 
 @router.put("/packages/{package_id}/chunks/{index}")
+@chunk_upload
 async def put_chunk(package_id: str, index: int, *, request: Request, caller: CurrentApp,
                     service: PackagesDep,
                     x_chunk_sha256: Annotated[str, Header(

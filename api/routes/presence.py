@@ -12,6 +12,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Query
 
 from api.auth import CurrentApp, CurrentOperator, RuntimeDep
+from api.door import DoorRoute
 from api.runtime import Runtime
 from api.tabular import FORMATS, answer
 from hub.errors import NotFound
@@ -20,7 +21,7 @@ from hub.presence.model import ALL, HISTORY, INDEX, PRESENCE
 from hub.registry.model import Agency
 from hub.statistics.query import check_choice
 
-router = APIRouter(prefix="/v1", tags=["presence"])
+router = APIRouter(prefix="/v1", tags=["presence"], route_class=DoorRoute)
 
 
 def _agency(runtime: Runtime, code: str) -> Agency:

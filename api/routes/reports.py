@@ -9,6 +9,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Query
 
 from api.auth import CurrentApp, CurrentOperator, RuntimeDep
+from api.door import DoorRoute
 from api.reports import Reports, table
 from api.runtime import Runtime
 from api.tabular import answer
@@ -18,7 +19,7 @@ from hub.history import HistoryQuery
 from hub.registry.model import Agency, Operation, Operator
 from hub.statistics.query import FORMATS, GRAINS, DateRange, check_choice, date_range
 
-router = APIRouter(tags=["reports"])
+router = APIRouter(tags=["reports"], route_class=DoorRoute)
 From = Annotated[str | None, Query(alias="from", description="First day, YYYY-MM-DD "
                                                              "(hub-local; default today).")]
 To = Annotated[str | None, Query(alias="to", description="Last day, inclusive.")]

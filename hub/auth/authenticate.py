@@ -3,17 +3,26 @@
 The order of checks is the order of what a client can fix: a malformed header, an
 unknown or revoked key, an app that is not approved, then the signature itself (which
 says what it expected), then replay. No refusal says anything about packages or agencies.
+
+It comes in two steps so that the body is read only for a caller with credentials:
+:func:`admit` from the headers (the whole signature when the content header is sent),
+then :func:`complete` with the body's hash. ``docs/operating.md`` (*Limits and timeouts*).
 """
 
 from __future__ import annotations
 
+import hmac
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from hub.auth.signing import (
+    TRUC4,
+    UNSIGNED_PAYLOAD,
     AuthError,
+    Authorization,
     HttpRequest,
     RsaVerifier,
+    check_before_body,
     parse_authorization,
     verify_signature,
 )
@@ -64,8 +73,40 @@ def check_host(req: HttpRequest, hosts: frozenset[str]) -> None:
                         f"{host!r}; sign requests for the hub's own name", code="wrong_host")
 
 
+@dataclass(frozen=True)
+class Admitted:
+    """A caller whose headers passed: who it is, and what is left to check on the body.
+
+    ``claimed`` is the signed content header: a SHA-256 (the signature is verified
+    already; the body must hash to it), ``UNSIGNED-PAYLOAD`` (nothing left but replay), or
+    None (the signature covers the hash of a body not read yet: verified after it)."""
+
+    principal: Principal
+    auth: Authorization
+    req: HttpRequest
+    secret: str | None
+    claimed: str | None
+
+    @property
+    def wants_body_hash(self) -> bool:
+        return self.claimed != UNSIGNED_PAYLOAD
+
+
 async def authenticate(req: HttpRequest, *, registry: RegistryService, replay: ReplayGuard,
-                       policy: SigningPolicy, now: datetime) -> Principal:
+                       policy: SigningPolicy, now: datetime,
+                       allow_unsigned_payload: bool = True) -> Principal:
+    """:func:`admit` then :func:`complete`, for a request whose body hash is known."""
+    admitted = await admit(req, registry=registry, policy=policy, now=now,
+                           allow_unsigned_payload=allow_unsigned_payload)
+    return await complete(admitted, req.payload_sha256, replay=replay, policy=policy, now=now)
+
+
+async def admit(req: HttpRequest, *, registry: RegistryService, policy: SigningPolicy,
+                now: datetime, allow_unsigned_payload: bool) -> Admitted:
+    """Everything that can be checked before the body is read, so that a caller without
+    valid credentials is refused before it can make the hub read (or parse) anything.
+
+    ``req.payload_sha256`` is not used: the body has not been read."""
     header = req.header("authorization")
     if not header:
         raise AuthError("sign the request (Authorization: TRUC4-HMAC-SHA256 …); "
@@ -77,14 +118,40 @@ async def authenticate(req: HttpRequest, *, registry: RegistryService, replay: R
     key = _usable_key(registry, auth.access_key, now)
     principal = _principal(registry, key)
     secret = None if key.public_key_pem else await registry.secret(key)
-    verify_signature(req, auth, secret=secret, public_key_pem=key.public_key_pem,
-                     rsa_verifier=policy.rsa_verifier, now=now, max_skew=policy.max_skew,
-                     region=policy.region, service=policy.service)
-    if req.method.upper() not in IDEMPOTENT and not await replay.first_seen(
+    claimed = req.header(TRUC4.content_header)
+    if claimed is None:
+        check_before_body(req, auth, secret=secret, public_key_pem=key.public_key_pem, now=now,
+                          max_skew=policy.max_skew, region=policy.region,
+                          service=policy.service)
+    else:  # the signature covers the claim: verified now, the body checked against it later
+        signed = req if req.payload_sha256 == claimed else req.with_payload(claimed)
+        verify_signature(signed, auth, secret=secret,
+                         public_key_pem=key.public_key_pem, rsa_verifier=policy.rsa_verifier,
+                         now=now, max_skew=policy.max_skew, region=policy.region,
+                         service=policy.service, allow_unsigned_payload=allow_unsigned_payload)
+    return Admitted(principal, auth, req, secret, claimed)
+
+
+async def complete(admitted: Admitted, body_sha256: str, *, replay: ReplayGuard,
+                   policy: SigningPolicy, now: datetime) -> Principal:
+    """The rest, once the body is read: its hash against the signed claim (or the whole
+    signature, when there was no claim), then replay."""
+    auth, claimed = admitted.auth, admitted.claimed
+    if claimed is None:
+        key = admitted.principal.key
+        verify_signature(admitted.req.with_payload(body_sha256), auth,
+                         secret=admitted.secret, public_key_pem=key.public_key_pem,
+                         rsa_verifier=policy.rsa_verifier, now=now, max_skew=policy.max_skew,
+                         region=policy.region, service=policy.service)
+    elif claimed != UNSIGNED_PAYLOAD and not hmac.compare_digest(
+            claimed.lower().encode(), body_sha256.lower().encode()):
+        raise AuthError(f"X-Truc-Content-Sha256 is {claimed!r} but the body's SHA-256 is "
+                        f"{body_sha256}.", code="payload_mismatch")
+    if admitted.req.method.upper() not in IDEMPOTENT and not await replay.first_seen(
             auth.signature, now + policy.max_skew * 2):
         raise AuthError("this signed request was already received; sign every request anew",
                         code="replayed_request")
-    return principal
+    return admitted.principal
 
 
 def _usable_key(registry: RegistryService, access_key: str, now: datetime) -> Key:

@@ -22,7 +22,7 @@ import hashlib
 import hmac
 import re
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from enum import Enum
 from functools import cached_property, lru_cache
@@ -120,6 +120,14 @@ class HttpRequest:
     def header(self, name: str) -> str | None:
         """All values of a header joined by ``,`` (as SigV4 does), or None when absent."""
         return self._by_name.get(name.lower())
+
+    def with_payload(self, payload_sha256: str) -> HttpRequest:
+        """The same request with another payload hash, keeping the header lookup already
+        built (rebuilding it is ≈ 5% of a small request's CPU)."""
+        copy = replace(self, payload_sha256=payload_sha256)
+        if "_by_name" in self.__dict__:
+            copy.__dict__["_by_name"] = self.__dict__["_by_name"]
+        return copy
 
     @cached_property
     def _by_name(self) -> dict[str, str]:
@@ -411,6 +419,32 @@ def verify_signature(
     )
 
 
+def check_before_body(
+    req: HttpRequest,
+    auth: Authorization,
+    *,
+    secret: str | None,
+    public_key_pem: str | None,
+    now: datetime,
+    max_skew: timedelta,
+    provider: Provider = TRUC4,
+    region: str,
+    service: str,
+) -> None:
+    """What :func:`verify_signature` checks before the signature itself, from the headers
+    alone: for a request that sends no content header, whose signature covers the hash of a
+    body not read yet. The hub refuses such a request here (key kind, date, skew, scope,
+    signed headers) before reading a byte of its body, and verifies it in full after."""
+    scheme = scheme_of(auth.algorithm, provider)
+    if (public_key_pem is None) if scheme.is_rsa else (secret is None):
+        _matcher(scheme, auth, provider, secret=secret, public_key_pem=public_key_pem,
+                 rsa_verifier=None)  # raises unsupported_algorithm, naming the right scheme
+    timestamp = _request_timestamp(req, provider)
+    _check_skew(timestamp, now, max_skew)
+    _check_scope(auth, timestamp, provider, region, service)
+    _check_signed_headers(req, auth, provider)
+
+
 def _matcher(
     scheme: Scheme,
     auth: Authorization,
@@ -524,8 +558,9 @@ def _check_payload(req: HttpRequest, provider: Provider, allow_unsigned: bool) -
     header = _display_name(provider.content_header)
     if claimed == UNSIGNED_PAYLOAD:
         if not allow_unsigned:
-            raise AuthError(f"{header}: {UNSIGNED_PAYLOAD} is not accepted here; sign the "
-                            "body's SHA-256.", code="payload_mismatch")
+            raise AuthError(f"{header}: {UNSIGNED_PAYLOAD} is not accepted here (only for "
+                            "chunk uploads, whose chunks carry their own SHA-256); sign the "
+                            "body's SHA-256.", code="unsigned_payload_refused")
         return
     if not hmac.compare_digest(claimed.lower().encode(), req.payload_sha256.lower().encode()):
         raise AuthError(f"{header} is {claimed!r} but the body's SHA-256 is "

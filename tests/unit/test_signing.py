@@ -360,7 +360,7 @@ def test_unsigned_payload_only_when_explicit_and_allowed() -> None:
     req = signed(body_sha256=UNSIGNED_PAYLOAD)
     assert req.header("x-truc-content-sha256") == UNSIGNED_PAYLOAD
     verify(dataclasses.replace(req, payload_sha256=sha256(b"anything")))
-    assert code_of(req, allow_unsigned_payload=False) == "payload_mismatch"
+    assert code_of(req, allow_unsigned_payload=False) == "unsigned_payload_refused"
 
 
 @pytest.mark.parametrize(("name", "tamper"), [
