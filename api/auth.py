@@ -57,11 +57,11 @@ async def http_request(request: Request, *, read_body: bool = True) -> HttpReque
     )
 
 
-async def principal(request: Request) -> Principal:
+async def principal(request: Request, *, once: bool = False) -> Principal:
     runtime = runtime_of(request)
     return await authenticate(
         await http_request(request), registry=runtime.registry, replay=runtime.backend.replay,
-        policy=runtime.signing, now=runtime.backend.clock.now())
+        policy=runtime.signing, now=runtime.backend.clock.now(), once=once)
 
 
 async def websocket_caller(websocket: WebSocket) -> Caller:
@@ -100,7 +100,15 @@ async def stream_app(request: Request) -> Caller:
 
 async def current_app(request: Request) -> Caller:
     """An app's signed call, which also tells this node's presence tracker it is alive."""
-    caller = app_caller(await principal(request))
+    return await _called(request, app_caller(await principal(request)))
+
+
+async def current_app_once(request: Request) -> Caller:
+    """``current_app`` for a PUT that is not idempotent: its signature is accepted once."""
+    return await _called(request, app_caller(await principal(request, once=True)))
+
+
+async def _called(request: Request, caller: Caller) -> Caller:
     presence = getattr(request.app.state, "presence", None)
     if presence is not None:
         await presence.called(caller)
@@ -126,6 +134,7 @@ async def current_admin(request: Request) -> Operator:
 
 
 CurrentApp = Annotated[Caller, Depends(current_app)]
+CurrentAppOnce = Annotated[Caller, Depends(current_app_once)]
 StreamApp = Annotated[Caller, Depends(stream_app)]
 CurrentOperator = Annotated[Operator, Depends(current_operator)]
 CurrentAdmin = Annotated[Operator, Depends(current_admin)]

@@ -14,6 +14,11 @@ at start, embedded) the owner of the packages partition (the embedded hub, or th
 worker assigned it) resumes the rows it finds. Delivery is therefore at least once: a
 post answered just before a crash, or resumed by a new owner during a rebalance, may
 come twice, with the same ``X-Truc-Event-Id``.
+
+Before each attempt the target is checked again (``streams.webhook_targets``): the URL
+against the operator's target policy, and every address its name resolves to *now*; the
+post then goes to the checked address. A target the rule refuses is dropped at once,
+with a warning in the log; a name that does not resolve is retried like a failed post.
 """
 
 from __future__ import annotations
@@ -36,10 +41,18 @@ from hub.packages.processor import TRACKER, package_ref
 from hub.ports import EventLog, Projections, Recorded, Row, RowRef
 from hub.registry.model import App
 from hub.registry.view import RegistryView
+from hub.registry.webhook_targets import TargetPolicy, WebhookRefused
 from hub.topics import PACKAGES
 from streams.applied import Applied
 from streams.runner import settle
 from streams.tracking import TrackingCache
+from streams.webhook_targets import (
+    UNRESOLVABLE,
+    Resolver,
+    checked_target,
+    post_pinned,
+    resolve,
+)
 
 log = logging.getLogger(__name__)
 ATTEMPTS = 8
@@ -85,7 +98,8 @@ class WebhookProcessor:
     def __init__(self, projections: Projections, view: RegistryView,
                  secret_of: SecretLookup, base_delay: float = 1.0, *,
                  applied: Applied | None = None, tracking: TrackingCache | None = None,
-                 http: httpx.AsyncClient | None = None) -> None:
+                 http: httpx.AsyncClient | None = None,
+                 policy: TargetPolicy | None = None, resolver: Resolver = resolve) -> None:
         self._projections = projections
         self._applied = applied or Applied(projections)
         self._tracking = tracking or TrackingCache(projections)
@@ -93,6 +107,8 @@ class WebhookProcessor:
         self._secret_of = secret_of
         self._base = base_delay
         self._http = http or httpx.AsyncClient(timeout=10)
+        self._policy = policy or TargetPolicy()
+        self._resolver = resolver
         self._pending: dict[RowRef, asyncio.Task[None]] = {}
         self._unwritten = 0
 
@@ -175,7 +191,11 @@ class WebhookProcessor:
             target = await self._target(post["app_id"])
             if target is None:
                 break  # the app or its webhook is gone: nobody to tell
-            if await self._post(target, message["event_id"], body):
+            try:
+                if await self._post(target, message["event_id"], body):
+                    break
+            except WebhookRefused as refused:
+                log.warning("webhook of app %s not posted: %s", post["app_id"], refused.detail)
                 break
             attempt += 1
             if attempt == ATTEMPTS:
@@ -199,7 +219,14 @@ class WebhookProcessor:
         headers = {"content-type": "application/json", "x-truc-event-id": event_id,
                    "x-truc-signature": signature(secret, int(time.time()), body)}
         try:
-            response = await self._http.post(url, content=body, headers=headers)
+            checked, address = await checked_target(self._policy, url, self._resolver)
+        except WebhookRefused as refused:
+            if refused.code != UNRESOLVABLE:
+                raise  # the rule refuses it: no attempt will do better
+            log.info("webhook %s failed: %s", url, refused.detail)
+            return False
+        try:
+            response = await post_pinned(self._http, checked, address, body, headers)
         except httpx.HTTPError as exc:
             log.info("webhook %s failed: %s", url, exc)
             return False

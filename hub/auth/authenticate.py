@@ -49,7 +49,10 @@ class SigningPolicy:
 
 
 async def authenticate(req: HttpRequest, *, registry: RegistryService, replay: ReplayGuard,
-                       policy: SigningPolicy, now: datetime) -> Principal:
+                       policy: SigningPolicy, now: datetime, once: bool = False) -> Principal:
+    """``once``: the signature is accepted only once even if the method is idempotent —
+    for a PUT whose every call changes something (``PUT /v1/webhook`` issues a new
+    secret each time)."""
     header = req.header("authorization")
     if not header:
         raise AuthError("sign the request (Authorization: TRUC4-HMAC-SHA256 …); "
@@ -63,7 +66,7 @@ async def authenticate(req: HttpRequest, *, registry: RegistryService, replay: R
     verify_signature(req, auth, secret=secret, public_key_pem=key.public_key_pem,
                      rsa_verifier=policy.rsa_verifier, now=now, max_skew=policy.max_skew,
                      region=policy.region, service=policy.service)
-    if req.method.upper() not in IDEMPOTENT and not await replay.first_seen(
+    if (once or req.method.upper() not in IDEMPOTENT) and not await replay.first_seen(
             auth.signature, now + policy.max_skew * 2):
         raise AuthError("this signed request was already received; sign every request anew",
                         code="replayed_request")
