@@ -4,7 +4,9 @@ target rule (``hub.registry.webhook_targets``), then posting to a checked addres
 The post goes to the address that was checked, not to the name (which could resolve
 somewhere else a moment later: DNS rebinding): the URL's host is replaced by the address,
 the ``Host`` header keeps the name, and over https the TLS handshake sends the name (SNI)
-and verifies the certificate against it. Redirects are not followed.
+and verifies the certificate against it. Redirects are not followed. Residual: the HTTP
+client pools connections by address, so two webhook names on one address may share a
+TLS connection made for the first name (the same server either way: no internal reach).
 """
 
 from __future__ import annotations

@@ -5,6 +5,7 @@ and the post goes to the address that was checked."""
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import http.server
 import threading
 from collections.abc import Iterator
@@ -143,7 +144,7 @@ async def a_secret(key_id: str) -> str | None:
 
 
 async def deliver(tmp_path: Path, url: str, policy: TargetPolicy,
-                  resolver: Any) -> bool:
+                  resolver: Any, view: RegistryView | None = None) -> bool:
     """Posts one notice from the outbox; True once the outbox row is gone."""
     db = await Database(tmp_path / "t.sqlite3").open()
     try:
@@ -152,7 +153,7 @@ async def deliver(tmp_path: Path, url: str, policy: TargetPolicy,
         await projections.apply("webhooks", Position(PACKAGES, 0, 0), [Row(ref, {
             "app_id": "a1", "message": {"event_id": "e1", "type": "package.available"},
             "attempt": 0, "next_at": 0.0})])
-        hooks = WebhookProcessor(projections, hooked(url), a_secret, base_delay=0.05,
+        hooks = WebhookProcessor(projections, view or hooked(url), a_secret, base_delay=0.05,
                                  policy=policy, resolver=resolver)
         await hooks.resume([0])
         async with asyncio.timeout(10):
@@ -194,3 +195,16 @@ async def test_delivery_goes_to_the_checked_address_with_the_name_as_host(
     url = f"http://hooks.example.vn:{receiver}/truc"
     assert await deliver(tmp_path, url, parse_policy("hooks.example.vn"), loopback)
     assert Receiver.hosts == [f"hooks.example.vn:{receiver}"]
+
+
+async def test_a_revoked_app_s_webhook_is_posted_nothing(tmp_path: Path, receiver: int) -> None:
+    """Like its streams, a revoked app's webhook gets no notice, even one already due."""
+    async def loopback(host: str, port: int) -> list[str]:
+        return ["127.0.0.1"]
+
+    url = f"http://hooks.example.vn:{receiver}/truc"
+    view = hooked(url)
+    view.registry.apps["a1"] = dataclasses.replace(view.registry.apps["a1"],
+                                                   state=AppState.REVOKED)
+    assert await deliver(tmp_path, url, parse_policy("hooks.example.vn"), loopback, view)
+    assert Receiver.hosts == []
