@@ -22,6 +22,7 @@ from hub.registry.webhook_targets import Target, TargetPolicy, WebhookRefused
 
 Resolver = Callable[[str, int], Awaitable[list[str]]]
 UNRESOLVABLE = "webhook_unresolvable"
+RESOLVE_SECONDS = 5.0
 
 
 async def resolve(host: str, port: int) -> list[str]:
@@ -39,7 +40,11 @@ async def checked_target(policy: TargetPolicy, url: str,
     if target.address is not None:
         return target, str(target.address)
     try:
-        addresses = await resolver(target.host, target.port)
+        async with asyncio.timeout(RESOLVE_SECONDS):
+            addresses = await resolver(target.host, target.port)
+    except TimeoutError:
+        raise WebhookRefused(f"{target.host} did not resolve within {RESOLVE_SECONDS} s",
+                             code=UNRESOLVABLE) from None
     except OSError as exc:
         raise WebhookRefused(f"{target.host} does not resolve ({exc})",
                              code=UNRESOLVABLE) from None

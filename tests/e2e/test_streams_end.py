@@ -42,7 +42,10 @@ class Nodes:
 @pytest.fixture(scope="module", params=BACKENDS)
 def nodes(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
           ) -> Iterator[Nodes]:
-    with backend_hub(request, tmp_path_factory, "streams-end") as hub:
+    # sends wait longer for the processors than the default 10 s: on a loaded test machine
+    # a lagging worker would fail the send (503), which is not what is tested here
+    with backend_hub(request, tmp_path_factory, "streams-end",
+                     read_your_writes_seconds="60") as hub:
         yield Nodes(hub, hub.start_node() if hub.backend == "distributed" else hub.url)
 
 
@@ -202,3 +205,17 @@ async def test_only_the_revoked_app_s_streams_end(nodes: Nodes, tmp_path: Path) 
             task.cancel()
         await asyncio.gather(*alive, return_exceptions=True)
     assert gone_ws.close == (1008, "app_revoked")
+
+
+async def test_revoking_an_app_with_the_cli_ends_its_streams(nodes: Nodes) -> None:
+    """``truc admin app revoke`` on the hub's machine, a process of its own that records
+    the revocation in the log: the node holding the streams learns it from there."""
+    hub = nodes.hub
+    dest = agency_with_app(hub)
+    async with client(hub, dest) as dst:
+        ws, sse, tasks = await both_streams(dst)
+        await asyncio.to_thread(hub.truc, "admin", "app", "revoke", dest["app_id"])
+        took = await ended_within(tasks, time.monotonic(), ws, sse)
+    print(f"streams ended {took} s after the CLI returned ({hub.backend})")
+    assert ws.close == (1008, "app_revoked")
+    assert sse.last_event == "revoked" and sse.messages[-1]["code"] == "app_revoked"
