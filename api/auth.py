@@ -10,7 +10,7 @@ from typing import Annotated
 
 from fastapi import Depends, Request, WebSocket
 
-from api.door import TooLarge, principal_of, signed
+from api.door import TooLarge, principal_of, signed, signed_once
 from api.runtime import Runtime
 from hub.auth.authenticate import Forbidden, Principal, authenticate
 from hub.auth.sessions import Caller
@@ -74,7 +74,17 @@ async def stream_app(request: Request) -> Caller:
 @signed
 async def current_app(request: Request) -> Caller:
     """An app's signed call, which also tells this node's presence tracker it is alive."""
-    caller = app_caller(await principal(request))
+    return await _called(request, app_caller(await principal(request)))
+
+
+@signed_once
+async def current_app_once(request: Request) -> Caller:
+    """``current_app`` for a PUT that is not idempotent: the door accepts its signature
+    once (``api.door.signed_once``)."""
+    return await _called(request, app_caller(await principal(request)))
+
+
+async def _called(request: Request, caller: Caller) -> Caller:
     presence = getattr(request.app.state, "presence", None)
     if presence is not None:
         await presence.called(caller)
@@ -102,6 +112,7 @@ async def current_admin(request: Request) -> Operator:
 
 
 CurrentApp = Annotated[Caller, Depends(current_app)]
+CurrentAppOnce = Annotated[Caller, Depends(current_app_once)]
 StreamApp = Annotated[Caller, Depends(stream_app)]
 CurrentOperator = Annotated[Operator, Depends(current_operator)]
 CurrentAdmin = Annotated[Operator, Depends(current_admin)]

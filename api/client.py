@@ -333,7 +333,8 @@ class TrucClient:
 
     async def watch(self) -> AsyncIterator[dict[str, Any]]:
         """Notices as they arrive, over a signed WebSocket (the hub's pings answered for
-        you, which keeps the app online in presence)."""
+        you, which keeps the app online in presence). Ends after a ``revoked`` message:
+        the app or the key it signed with lost its rights, and the hub closed the stream."""
         from websockets.asyncio.client import connect
 
         url = self._http.build_request("GET", "/v1/ws").url
@@ -348,8 +349,10 @@ class TrucClient:
                     raise TrucError(401, message)
                 if message.get("type") == "ping":  # the hub's heartbeat: prove we are alive
                     await socket.send(json.dumps({"type": "pong"}))
-                else:
-                    yield message
+                    continue
+                yield message
+                if message.get("type") == "revoked":  # the hub closes it (1008): the end
+                    return
 
     async def events(self) -> AsyncIterator[dict[str, Any]]:
         """Notices as Server-Sent Events (for networks that refuse WebSockets)."""
@@ -363,7 +366,10 @@ class TrucClient:
                 raise TrucError(response.status_code, _problem(response))
             async for line in response.aiter_lines():
                 if line.startswith("data: "):
-                    yield json.loads(line[6:])
+                    message = json.loads(line[6:])
+                    yield message
+                    if message.get("type") == "revoked":  # the hub's last word
+                        return
 
 
 Progress = Callable[[int], None]

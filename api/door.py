@@ -54,6 +54,13 @@ def signed(dependency: F) -> F:
     return dependency
 
 
+def signed_once(dependency: F) -> F:
+    """Marks an authentication dependency whose route refuses a signature seen before even
+    for a PUT: each call changes something (a new webhook secret), so a replay must not."""
+    dependency.__truc_once__ = True  # type: ignore[attr-defined]
+    return signed(dependency)
+
+
 def chunk_upload(endpoint: F) -> F:
     """Marks a route that takes a chunk: its limit is the chunk size, and it accepts
     ``UNSIGNED-PAYLOAD`` (each chunk carries its own SHA-256, which the hub checks)."""
@@ -62,8 +69,12 @@ def chunk_upload(endpoint: F) -> F:
 
 
 def _is_signed(dependant: Dependant) -> bool:
-    return getattr(dependant.call, "__truc_signed__", False) or any(
-        _is_signed(d) for d in dependant.dependencies)
+    return _marked(dependant, "__truc_signed__")
+
+
+def _marked(dependant: Dependant, mark: str) -> bool:
+    return getattr(dependant.call, mark, False) or any(
+        _marked(d, mark) for d in dependant.dependencies)
 
 
 class DoorRoute(APIRoute):
@@ -76,10 +87,11 @@ class DoorRoute(APIRoute):
         signed = self.signed = _is_signed(self.dependant)
         chunk = self.chunk = bool(getattr(self.endpoint, "__truc_chunk__", False))
         json_body = self.json_body = self.body_field is not None
+        once = self.once = _marked(self.dependant, "__truc_once__")
 
         async def door(request: Request) -> Response:
             try:
-                await enter(request, signed=signed, chunk=chunk, json_body=json_body)
+                await enter(request, signed=signed, chunk=chunk, json_body=json_body, once=once)
             except TrucError as exc:
                 response = error_response(exc)
                 if not hasattr(request, "_body") and not drainable(request, chunk):
@@ -105,7 +117,8 @@ def drainable(request: Request, chunk: bool) -> bool:
             and "transfer-encoding" not in request.headers)
 
 
-async def enter(request: Request, *, signed: bool, chunk: bool, json_body: bool) -> None:
+async def enter(request: Request, *, signed: bool, chunk: bool, json_body: bool,
+                once: bool = False) -> None:
     """Steps 1–4 of the module's docstring; the principal goes to ``scope[PRINCIPAL]``."""
     runtime: Runtime = request.app.state.runtime
     settings = runtime.settings
@@ -122,7 +135,7 @@ async def enter(request: Request, *, signed: bool, chunk: bool, json_body: bool)
                                    and admitted.wants_body_hash)
     if admitted is not None:
         request.scope[PRINCIPAL] = await complete(admitted, digest, replay=runtime.backend.replay,
-                                                  policy=runtime.signing, now=now)
+                                                  policy=runtime.signing, now=now, once=once)
     if json_body:
         check_json_depth(body, settings.max_json_depth)
 

@@ -329,7 +329,8 @@ def watch(
                    ] = False,
     as_json: Json = False,
 ) -> None:
-    """Print notices as they arrive, until Ctrl-C (reconnects if the hub goes away)."""
+    """Print notices as they arrive, until Ctrl-C (reconnects if the hub goes away) or
+    the hub ends the stream because the app or its key was revoked or expired."""
     async def work(hub: TrucClient) -> None:
         async for message in _notices(hub, sse):
             typer.echo(json.dumps(message, ensure_ascii=False) if as_json
@@ -350,6 +351,8 @@ async def _notices(hub: TrucClient, sse: bool) -> AsyncIterator[dict[str, Any]]:
             async for message in hub.events() if sse else hub.watch():
                 delay = 1.0
                 yield message
+                if message["type"] == "revoked":  # reconnecting would only be refused
+                    return
         except (OSError, httpx.TransportError, WebSocketException) as exc:
             typer.echo(f"connection lost ({exc}); reconnecting in {delay:.0f} s", err=True)
         await asyncio.sleep(delay)

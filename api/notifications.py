@@ -5,6 +5,12 @@ what came before) and pushes each notice to the connections of the agency it con
 So a notice reaches an app whichever node it is connected to. When a destination app
 connects, it is first told of every delivery waiting for it (Điều 10.1); the first time a
 delivery is pushed to one of its apps, ``DeliveryNotified`` is recorded.
+
+A stream lives only as long as what authenticated it: the node listens to its registry
+view, and the moment it folds in a revocation of the app or its key (``AppRevoked``,
+``KeyRevoked``, ``KeyRetired`` whose ``valid_until`` has passed) the app's streams here
+get a last ``revoked`` notice, nothing after it, and are closed. A key that merely
+expires is checked every ``EXPIRY_CHECK_SECONDS`` while such streams are open.
 """
 
 from __future__ import annotations
@@ -19,7 +25,7 @@ from typing import Any
 
 from api.runtime import Runtime
 from hub import events as ev
-from hub.auth.sessions import Caller
+from hub.auth.sessions import Caller, lapsed
 from hub.packages.model import DeliveryState, Package
 from hub.packages.notices import available, notices
 from hub.packages.processor import INBOX, TRACKER, package_ref
@@ -30,6 +36,16 @@ from hub.topics import PACKAGES, record
 log = logging.getLogger(__name__)
 QUEUE = 1000
 SEEN = 100_000
+EXPIRY_CHECK_SECONDS = 0.5
+REVOKED = "revoked"
+REVOCATIONS = (ev.AppRevoked, ev.KeyRevoked, ev.KeyRetired)
+"""Registry events after which an app's open streams are checked again."""
+DETAIL = {
+    "app_revoked": "this app has been revoked",
+    "key_revoked": "the key this stream was opened with has been revoked",
+    "key_expired": "the key this stream was opened with is no longer valid",
+    "agency_removed": "this app's agency is no longer registered",
+}
 
 
 @dataclass(eq=False)
@@ -38,8 +54,11 @@ class Connection:
     channel: str
     queue: asyncio.Queue[dict[str, Any]] = field(
         default_factory=lambda: asyncio.Queue(maxsize=QUEUE))
+    ended: str | None = None
 
     def push(self, message: dict[str, Any]) -> bool:
+        if self.ended is not None:
+            return False
         try:
             self.queue.put_nowait(message)
             return True
@@ -48,14 +67,27 @@ class Connection:
                         self.caller.app.app_id)
             return False
 
+    def end(self, code: str) -> None:
+        """Drops what is queued and leaves one last message, ``revoked``: the stream
+        sends it and closes."""
+        self.ended = code
+        while not self.queue.empty():
+            self.queue.get_nowait()
+        self.queue.put_nowait({"type": REVOKED, "code": code,
+                               "detail": DETAIL.get(code, "this stream's credentials lapsed")})
+
 
 class Notifier:
     def __init__(self, runtime: Runtime) -> None:
         self.rt = runtime
         self._by_agency: dict[str, set[Connection]] = defaultdict(set)
+        self._by_app: dict[str, set[Connection]] = defaultdict(set)
+        self._expiring: set[Connection] = set()
         self._notified: set[tuple[str, str]] = set()
         self._seen: OrderedDict[str, None] = OrderedDict()
         self._task: asyncio.Task[None] | None = None
+        self._expiry: asyncio.Task[None] | None = None
+        self._unlisten = runtime.view.listen(self._registry_changed)
 
     @property
     def connections(self) -> int:
@@ -65,12 +97,54 @@ class Notifier:
         ends = await self.rt.backend.events.end_offsets(PACKAGES)
         start = {(PACKAGES, p): off for p, off in ends.items()}
         self._task = asyncio.create_task(self._follow(start), name="notifier")
+        self._expiry = asyncio.create_task(self._check_expiring(), name="stream-expiry")
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+        self._unlisten()
+        for task in (self._task, self._expiry):
+            if task is not None:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
+
+    # --- streams end with what authenticated them ------------------------------------
+
+    def _registry_changed(self, event: ev.Event) -> None:
+        """A revocation folded into this node's view ends the app's streams here at once
+        (before any later notice could be pushed to them)."""
+        if not isinstance(event, REVOCATIONS):
+            return
+        for conn in list(self._by_app.get(event.app_id, ())):
+            try:
+                self._check(conn)
+            except Exception:  # never let one stream stop the registry follower
+                log.exception("could not check a stream of app %s", event.app_id)
+
+    def _check(self, conn: Connection) -> bool:
+        """Ends ``conn`` if its app or key no longer holds; True while it lives."""
+        caller = conn.caller
+        key = self.rt.view.registry.keys.get(caller.key.key_id)
+        if key is not None and key.valid_until is not None:
+            self._expiring.add(conn)
+        gone = lapsed(self.rt.view.registry, caller.app.app_id, caller.key.key_id,
+                      self.rt.backend.clock.now())
+        if gone is None:
+            return True
+        log.info("ending the %s stream of app %s: %s", conn.channel, caller.app.app_id, gone)
+        self.disconnect(conn)
+        conn.end(gone)
+        return False
+
+    async def _check_expiring(self) -> None:
+        """Keys with a ``valid_until`` expire with no event: their streams are checked
+        every ``EXPIRY_CHECK_SECONDS`` (only those: usually none)."""
+        while True:
+            await asyncio.sleep(EXPIRY_CHECK_SECONDS)
+            for conn in list(self._expiring):
+                try:
+                    self._check(conn)
+                except Exception:
+                    log.exception("could not check a stream's key expiry")
 
     async def _follow(self, start: dict[tuple[str, int], int]) -> None:
         while True:
@@ -116,7 +190,8 @@ class Notifier:
 
     async def _tell(self, agency_id: str, message: dict[str, Any]) -> None:
         connections = list(self._by_agency.get(agency_id, ()))
-        delivered = [c for c in connections if c.push(message)]
+        delivered = [c for c in connections
+                     if (c not in self._expiring or self._check(c)) and c.push(message)]
         if delivered and message["type"] == "package.available":
             await self._record_notified(message["package_id"], delivered[0])
 
@@ -134,6 +209,9 @@ class Notifier:
     async def connect(self, caller: Caller, channel: str) -> Connection:
         conn = Connection(caller, channel)
         self._by_agency[caller.app.agency_id].add(conn)
+        self._by_app[caller.app.app_id].add(conn)
+        if not self._check(conn):  # revoked while it was being authenticated
+            return conn
         conn.push({"type": "hello", "agency": caller.agency_code, "app_id": caller.app.app_id,
                    "node": self.rt.settings.node_id})
         if caller.app.grants and caller.app.grants.allows(Operation.RECEIVE):
@@ -151,10 +229,13 @@ class Notifier:
                 await self._record_notified(pkg.package_id, conn)
 
     def disconnect(self, conn: Connection) -> None:
-        agency = self._by_agency.get(conn.caller.app.agency_id)
-        if agency is not None:
-            agency.discard(conn)
-            if not agency:
-                del self._by_agency[conn.caller.app.agency_id]
+        self._expiring.discard(conn)
+        for index, key in ((self._by_agency, conn.caller.app.agency_id),
+                           (self._by_app, conn.caller.app.app_id)):
+            held = index.get(key)
+            if held is not None:
+                held.discard(conn)
+                if not held:
+                    del index[key]
 
 

@@ -11,8 +11,10 @@ import socket
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
-from pydantic import Field, model_validator
+from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from hub.registry.webhook_targets import parse_policy
 
 
 class Settings(BaseSettings):
@@ -75,6 +77,10 @@ class Settings(BaseSettings):
     (0: no minimum): a body sent a byte at a time is cut off too."""
     webhook_retry_seconds: float = 1.0
     """First retry delay of a failed webhook; doubles each time, 8 attempts in all."""
+    webhook_allow_hosts: str = ""
+    """Webhook targets an operator allows beyond https to public addresses: host names
+    (reachable over http too, resolving anywhere) and IP addresses or networks (which
+    may then be private), separated by commas (``hooks.stp.gov.vn,10.20.0.0/16``)."""
     webhook_resume_seconds: float = Field(default=30, gt=0)
     """How often the webhook outbox is read for posts nobody is retrying (after a restart
     or a rebalance); the embedded hub also reads it at start."""
@@ -90,6 +96,12 @@ class Settings(BaseSettings):
     made a signed call within it; nodes beat (``NodeHeartbeat``) at this interval too."""
     node_missed_heartbeats: int = Field(default=3, ge=1)
     """A node silent for this many heartbeats is lost: its connections end (node_lost)."""
+
+    @field_validator("webhook_allow_hosts")
+    @classmethod
+    def _a_policy(cls, value: str) -> str:
+        parse_policy(value)  # a mistyped network is refused at start, not at first use
+        return value
 
     @model_validator(mode="after")
     def _name_the_node(self) -> Settings:

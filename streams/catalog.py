@@ -7,6 +7,7 @@ from datetime import timedelta
 
 from hub.processors import FOLD_TOPICS, PROJECTORS, folds
 from hub.registry.view import RegistryView
+from hub.registry.webhook_targets import parse_policy
 from infra.bootstrap import Backend
 from infra.crypto import MasterKeyWrapper
 from infra.settings import Settings
@@ -53,7 +54,8 @@ def build_processors(backend: Backend, wrapper: MasterKeyWrapper, view: Registry
     found.append(WebhookProcessor(backend.projections, view, secret_of,
                                   settings.webhook_retry_seconds,
                                   applied=applied,
-                                  tracking=tracking))
+                                  tracking=tracking,
+                                  policy=parse_policy(settings.webhook_allow_hosts)))
     found.append(PresenceProcessor(backend.projections, tracking))
     return found
 

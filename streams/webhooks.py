@@ -14,6 +14,11 @@ at start, embedded) the owner of the packages partition (the embedded hub, or th
 worker assigned it) resumes the rows it finds. Delivery is therefore at least once: a
 post answered just before a crash, or resumed by a new owner during a rebalance, may
 come twice, with the same ``X-Truc-Event-Id``.
+
+Before each attempt the target is checked again (``streams.webhook_targets``): the URL
+against the operator's target policy, and every address its name resolves to *now*; the
+post then goes to the checked address. A target the rule refuses is dropped at once,
+with a warning in the log; a name that does not resolve is retried like a failed post.
 """
 
 from __future__ import annotations
@@ -34,12 +39,20 @@ from hub.packages.model import Package
 from hub.packages.notices import notices
 from hub.packages.processor import TRACKER, package_ref
 from hub.ports import EventLog, Projections, Recorded, Row, RowRef
-from hub.registry.model import App
+from hub.registry.model import App, AppState
 from hub.registry.view import RegistryView
+from hub.registry.webhook_targets import TargetPolicy, WebhookRefused
 from hub.topics import PACKAGES
 from streams.applied import Applied
 from streams.runner import settle
 from streams.tracking import TrackingCache
+from streams.webhook_targets import (
+    UNRESOLVABLE,
+    Resolver,
+    checked_target,
+    post_pinned,
+    resolve,
+)
 
 log = logging.getLogger(__name__)
 ATTEMPTS = 8
@@ -85,7 +98,8 @@ class WebhookProcessor:
     def __init__(self, projections: Projections, view: RegistryView,
                  secret_of: SecretLookup, base_delay: float = 1.0, *,
                  applied: Applied | None = None, tracking: TrackingCache | None = None,
-                 http: httpx.AsyncClient | None = None) -> None:
+                 http: httpx.AsyncClient | None = None,
+                 policy: TargetPolicy | None = None, resolver: Resolver = resolve) -> None:
         self._projections = projections
         self._applied = applied or Applied(projections)
         self._tracking = tracking or TrackingCache(projections)
@@ -93,6 +107,8 @@ class WebhookProcessor:
         self._secret_of = secret_of
         self._base = base_delay
         self._http = http or httpx.AsyncClient(timeout=10)
+        self._policy = policy or TargetPolicy()
+        self._resolver = resolver
         self._pending: dict[RowRef, asyncio.Task[None]] = {}
         self._unwritten = 0
 
@@ -157,7 +173,7 @@ class WebhookProcessor:
 
     def _hooked(self, agency_id: str) -> list[App]:
         return [a for a in self._view.registry.apps_of(agency_id)
-                if a.webhook_url and a.webhook_key_id]
+                if a.webhook_url and a.webhook_key_id and a.state is AppState.APPROVED]
 
     def _schedule(self, ref: RowRef, post: dict[str, Any]) -> None:
         if ref in self._pending:
@@ -175,7 +191,11 @@ class WebhookProcessor:
             target = await self._target(post["app_id"])
             if target is None:
                 break  # the app or its webhook is gone: nobody to tell
-            if await self._post(target, message["event_id"], body):
+            try:
+                if await self._post(target, message["event_id"], body):
+                    break
+            except WebhookRefused as refused:
+                log.warning("webhook of app %s not posted: %s", post["app_id"], refused.detail)
                 break
             attempt += 1
             if attempt == ATTEMPTS:
@@ -187,9 +207,11 @@ class WebhookProcessor:
         await self._done(ref)
 
     async def _target(self, app_id: str) -> tuple[str, str] | None:
-        """The app's webhook URL and signing secret, as the registry has them now."""
+        """The app's webhook URL and signing secret, as the registry has them now; None
+        once the app is revoked (a revoked app is told nothing more, like its streams)."""
         app = self._view.registry.apps.get(app_id)
-        if app is None or not app.webhook_url or not app.webhook_key_id:
+        if app is None or app.state is not AppState.APPROVED or not app.webhook_url \
+                or not app.webhook_key_id:
             return None
         secret = await self._secret_of(app.webhook_key_id)
         return None if secret is None else (app.webhook_url, secret)
@@ -199,7 +221,14 @@ class WebhookProcessor:
         headers = {"content-type": "application/json", "x-truc-event-id": event_id,
                    "x-truc-signature": signature(secret, int(time.time()), body)}
         try:
-            response = await self._http.post(url, content=body, headers=headers)
+            checked, address = await checked_target(self._policy, url, self._resolver)
+        except WebhookRefused as refused:
+            if refused.code != UNRESOLVABLE:
+                raise  # the rule refuses it: no attempt will do better
+            log.info("webhook %s failed: %s", url, refused.detail)
+            return False
+        try:
+            response = await post_pinned(self._http, checked, address, body, headers)
         except httpx.HTTPError as exc:
             log.info("webhook %s failed: %s", url, exc)
             return False

@@ -10,12 +10,14 @@ from fastapi import APIRouter
 from pydantic import BaseModel, Field
 
 from api import views
-from api.auth import CurrentApp, RuntimeDep
+from api.auth import CurrentApp, CurrentAppOnce, RuntimeDep
 from api.door import DoorRoute
 from hub import bounds
 from hub.auth.sessions import introspect, session_claims
 from hub.auth.signing import TRUC4, Scheme
 from hub.registry.decisions import Context
+from hub.registry.webhook_targets import parse_policy
+from streams.webhook_targets import checked_target
 
 router = APIRouter(prefix="/v1", tags=["access"], route_class=DoorRoute)
 
@@ -89,10 +91,15 @@ class WebhookRequest(BaseModel):
 
 
 @router.put("/webhook")
-async def set_webhook(body: WebhookRequest, caller: CurrentApp,
+async def set_webhook(body: WebhookRequest, caller: CurrentAppOnce,
                       runtime: RuntimeDep) -> dict[str, Any]:
-    """Also receive notices as signed POSTs. The signing secret is in this answer only."""
+    """Also receive notices as signed POSTs. The signing secret is in this answer only.
+    Each call issues a new secret, so a signed request is accepted once (a replay is
+    ``401 replayed_request``): a captured request cannot be replayed for a fresh secret."""
     ctx = Context(caller.app.app_id, runtime.backend.clock.now(), str(uuid.uuid4()))
-    secret = await runtime.registry.configure_webhook(ctx, caller.app.app_id, body.url)
+    policy = parse_policy(runtime.settings.webhook_allow_hosts)
+    if body.url:  # the name must resolve, now, to addresses the policy allows
+        await checked_target(policy, body.url)
+    secret = await runtime.registry.configure_webhook(ctx, caller.app.app_id, body.url, policy)
     return {"url": body.url or None, "secret": secret,
             "signature": "X-Truc-Signature: t=<unix>,v1=<hex HMAC-SHA256(secret, '<t>.<body>')>"}

@@ -11,11 +11,12 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Query
 
 from api.auth import CurrentOperator, RuntimeDep
+from api.door import DoorRoute
 from hub.errors import NotFound
 from hub.registry.model import Role
 from streams.dead_letters import dead_letters
 
-router = APIRouter(prefix="/v1/ops", tags=["operators"])
+router = APIRouter(prefix="/v1/ops", tags=["operators"], route_class=DoorRoute)
 
 
 @router.get("/dead-letters")

@@ -5,6 +5,11 @@ A stream is a presence connection: opening it records ``AgencyConnected`` and cl
 (``TRUC_HEARTBEAT_SECONDS``); on a WebSocket the app must answer (``{"type": "pong"}``,
 or any message) — one that stays silent for a whole interval is closed with code 4408,
 reason ``heartbeat_timeout``. SSE cannot talk back: it is present while the stream is open.
+
+A stream ends with what authenticated it (``api.notifications``): when the app or its key
+is revoked, or the key expires, the app gets a last ``revoked`` message (its ``code`` says
+why) and the stream closes — a WebSocket with code 1008 (policy violation) and that code
+as the reason, an SSE stream after an ``event: revoked`` line.
 """
 
 from __future__ import annotations
@@ -21,13 +26,14 @@ from fastapi.responses import StreamingResponse
 
 from api.auth import StreamApp, websocket_caller
 from api.door import DoorRoute
-from api.notifications import Connection, Notifier
+from api.notifications import REVOKED, Connection, Notifier
 from api.presence import NodePresenceService
 from hub.errors import TrucError
 from hub.presence.tracker import CLOSED, HEARTBEAT_TIMEOUT
 
 router = APIRouter(prefix="/v1", tags=["notifications"], route_class=DoorRoute)
 HEARTBEAT_TIMEOUT_CLOSE = 4408
+POLICY_VIOLATION_CLOSE = 1008
 
 
 def notifier_of(app: Any) -> Notifier:
@@ -58,9 +64,11 @@ async def server_sent_events(request: Request, caller: StreamApp) -> StreamingRe
                     continue
                 data = json.dumps(message, ensure_ascii=False)
                 yield f"event: {message['type']}\ndata: {data}\n\n".encode()
+                if message["type"] == REVOKED:
+                    return
         finally:
             notifier.disconnect(conn)
-            await asyncio.shield(presence.closed(cid, CLOSED))
+            await asyncio.shield(presence.closed(cid, REVOKED if conn.ended else CLOSED))
 
     return StreamingResponse(stream(), media_type="text/event-stream",
                              headers={"cache-control": "no-store", "x-accel-buffering": "no"})
@@ -98,8 +106,8 @@ async def websocket(websocket: WebSocket) -> None:
 
 async def _serve(websocket: WebSocket, conn: Connection, reader: asyncio.Task[None],
                  presence: NodePresenceService, cid: str) -> str:
-    """Sends notices and a ping every half interval until the app hangs up (``closed``)
-    or stops answering (``heartbeat_timeout``)."""
+    """Sends notices and a ping every half interval until the app hangs up (``closed``),
+    stops answering (``heartbeat_timeout``) or loses its credentials (``revoked``)."""
     every = presence.heartbeat.total_seconds() / 2
     next_ping = time.monotonic() + every
     while True:
@@ -108,6 +116,9 @@ async def _serve(websocket: WebSocket, conn: Connection, reader: asyncio.Task[No
             return CLOSED
         if message is not None:
             await websocket.send_json(message)
+            if message["type"] == REVOKED:
+                await websocket.close(code=POLICY_VIOLATION_CLOSE, reason=message["code"])
+                return REVOKED
         if time.monotonic() < next_ping:
             continue
         if presence.silent(cid):

@@ -94,11 +94,13 @@ class Admitted:
 
 async def authenticate(req: HttpRequest, *, registry: RegistryService, replay: ReplayGuard,
                        policy: SigningPolicy, now: datetime,
-                       allow_unsigned_payload: bool = True) -> Principal:
-    """:func:`admit` then :func:`complete`, for a request whose body hash is known."""
+                       allow_unsigned_payload: bool = True, once: bool = False) -> Principal:
+    """:func:`admit` then :func:`complete`, for a request whose body hash is known.
+    ``once``: see :func:`complete`."""
     admitted = await admit(req, registry=registry, policy=policy, now=now,
                            allow_unsigned_payload=allow_unsigned_payload)
-    return await complete(admitted, req.payload_sha256, replay=replay, policy=policy, now=now)
+    return await complete(admitted, req.payload_sha256, replay=replay, policy=policy, now=now,
+                          once=once)
 
 
 async def admit(req: HttpRequest, *, registry: RegistryService, policy: SigningPolicy,
@@ -133,9 +135,11 @@ async def admit(req: HttpRequest, *, registry: RegistryService, policy: SigningP
 
 
 async def complete(admitted: Admitted, body_sha256: str, *, replay: ReplayGuard,
-                   policy: SigningPolicy, now: datetime) -> Principal:
+                   policy: SigningPolicy, now: datetime, once: bool = False) -> Principal:
     """The rest, once the body is read: its hash against the signed claim (or the whole
-    signature, when there was no claim), then replay."""
+    signature, when there was no claim), then replay. ``once``: the signature is accepted
+    only once even if the method is idempotent — for a PUT whose every call changes
+    something (``PUT /v1/webhook`` issues a new secret each time)."""
     auth, claimed = admitted.auth, admitted.claimed
     if claimed is None:
         key = admitted.principal.key
@@ -147,7 +151,7 @@ async def complete(admitted: Admitted, body_sha256: str, *, replay: ReplayGuard,
             claimed.lower().encode(), body_sha256.lower().encode()):
         raise AuthError(f"X-Truc-Content-Sha256 is {claimed!r} but the body's SHA-256 is "
                         f"{body_sha256}.", code="payload_mismatch")
-    if admitted.req.method.upper() not in IDEMPOTENT and not await replay.first_seen(
+    if (once or admitted.req.method.upper() not in IDEMPOTENT) and not await replay.first_seen(
             auth.signature, now + policy.max_skew * 2):
         raise AuthError("this signed request was already received; sign every request anew",
                         code="replayed_request")

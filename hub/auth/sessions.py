@@ -33,6 +33,31 @@ class Caller:
     agency_code: str
 
 
+APP_REVOKED = "app_revoked"
+KEY_REVOKED = "key_revoked"
+KEY_EXPIRED = "key_expired"
+AGENCY_REMOVED = "agency_removed"
+
+
+def lapsed(reg: Registry, app_id: str, key_id: str, now: datetime) -> str | None:
+    """Why what an app was authenticated with no longer holds — its app revoked (or no
+    longer approved), its agency gone, its key revoked or past ``valid_until`` — or None.
+
+    The one rule for everything that outlives the request that authenticated it: session
+    tokens (``introspect``) and the live streams a node holds open."""
+    app = reg.apps.get(app_id)
+    if app is None or app.state is not AppState.APPROVED:
+        return APP_REVOKED
+    if app.agency_id not in reg.agencies:
+        return AGENCY_REMOVED
+    key = reg.keys.get(key_id)
+    if key is None or key.revoked:
+        return KEY_REVOKED
+    if not key.valid_at(now):
+        return KEY_EXPIRED
+    return None
+
+
 def require(caller: Caller, operation: Operation) -> None:
     grants = caller.app.grants
     if grants is None or not grants.allows(operation):
@@ -70,14 +95,8 @@ def introspect(reg: Registry, claims: dict[str, Any] | None, caller: Caller,
     Only the destination named in the token learns anything about it."""
     if claims is None or claims.get("dst") != caller.agency_code:
         return {"active": False}
-    source = reg.apps.get(str(claims.get("sub")))
-    key = reg.keys.get(str(claims.get("kid_src")))
-    alive = (
-        source is not None and source.state is AppState.APPROVED
-        and key is not None and key.valid_at(now)
-        and int(claims.get("exp", 0)) > now.timestamp()
-    )
-    if not alive:
+    gone = lapsed(reg, str(claims.get("sub")), str(claims.get("kid_src")), now)
+    if gone is not None or int(claims.get("exp", 0)) <= now.timestamp():
         return {"active": False}
     return {"active": True, "sub": claims["sub"], "src": claims["src"], "dst": claims["dst"],
             "scope": " ".join(claims["ops"]), "exp": claims["exp"], "iat": claims["iat"],

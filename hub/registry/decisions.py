@@ -11,13 +11,13 @@ import secrets
 import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from urllib.parse import urlsplit
 
 from hub import bounds
 from hub import events as ev
 from hub.errors import Conflict, InvalidRequest, NotFound
 from hub.registry.codes import AgencyCode
 from hub.registry.model import App, AppState, Grants, Operation, Registry, Role
+from hub.registry.webhook_targets import TargetPolicy
 
 HMAC = "HMAC"
 RSA = "RSA"
@@ -260,17 +260,15 @@ def _app(reg: Registry, app_id: str) -> App:
     return app
 
 
-def configure_webhook(reg: Registry, ctx: Context, app_id: str, url: str) -> ev.WebhookConfigured:
+def configure_webhook(reg: Registry, ctx: Context, app_id: str, url: str,
+                      policy: TargetPolicy) -> ev.WebhookConfigured:
     """Sets (or, with an empty url, removes) the app's webhook; the new secret's id is in
-    the event, the secret itself goes to the key store."""
+    the event, the secret itself goes to the key store. The URL must pass the operator's
+    target policy (https, no internal address unless allowed)."""
     app = _app(reg, app_id)
     url = bounds.check_text(url, "url", bounds.URL, allow_empty=True, code="invalid_webhook")
     if url:
-        parts = urlsplit(url)
-        if parts.scheme not in ("http", "https") or not parts.hostname or len(url) > 2000:
-            raise InvalidRequest(
-                "a webhook is an http(s) URL of at most 2000 characters", code="invalid_webhook"
-            )
+        policy.check_url(url)
     return ev.WebhookConfigured(
         **ctx.envelope(),
         app_id=app_id,

@@ -15,6 +15,7 @@ from hub.registry import decisions as decide
 from hub.registry.decisions import Context, IssuedKey
 from hub.registry.model import Agency, App, Grants, Key, Operator, Registry
 from hub.registry.view import RegistryView
+from hub.registry.webhook_targets import TargetPolicy
 from hub.topics import REGISTRY, record
 
 
@@ -94,9 +95,10 @@ class RegistryService:
         await self._record(operator, issued.event)
         return self.registry.operators[operator.operator_id], self._new_key(issued)
 
-    async def configure_webhook(self, ctx: Context, app_id: str, url: str) -> str | None:
+    async def configure_webhook(self, ctx: Context, app_id: str, url: str,
+                                policy: TargetPolicy) -> str | None:
         """Returns the new signing secret (shown once), or None when the webhook is removed."""
-        event = decide.configure_webhook(self.registry, ctx, app_id, url)
+        event = decide.configure_webhook(self.registry, ctx, app_id, url, policy)
         secret = decide.new_secret() if url else None
         if secret is not None:
             await self._keys.put(event.key_id,

@@ -2,16 +2,21 @@
 
 Commands record events, then wait until this node's view has folded them in before they
 answer, so an operator who adds an agency can add its app at once (read your writes),
-whatever node or backend serves the next call.
+whatever node or backend serves the next call. Whoever holds something authenticated
+earlier (a node's live streams) listens to the changes, to end what a revocation ends.
 """
 
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 
+from hub import events as ev
 from hub.errors import Unavailable
 from hub.ports import Position, Recorded
 from hub.registry.model import Registry
+
+Listener = Callable[[ev.Event], None]
 
 
 class RegistryView:
@@ -19,6 +24,14 @@ class RegistryView:
         self.registry = Registry()
         self._seen: dict[tuple[str, int], int] = {}
         self._changed = asyncio.Condition()
+        self._listeners: list[Listener] = []
+
+    def listen(self, listener: Listener) -> Callable[[], None]:
+        """Calls ``listener`` with each event right after it is folded in (synchronously,
+        so nothing sees the new registry before the listener did); returns the undo. A
+        listener must not raise: its failure would be the follower's."""
+        self._listeners.append(listener)
+        return lambda: self._listeners.remove(listener)
 
     async def apply(self, recorded: Recorded) -> None:
         pos = recorded.position
@@ -26,6 +39,8 @@ class RegistryView:
             return
         self.registry.apply(recorded.event)
         self._seen[(pos.topic, pos.partition)] = pos.offset
+        for listener in list(self._listeners):
+            listener(recorded.event)
         async with self._changed:
             self._changed.notify_all()
 

@@ -50,7 +50,8 @@ def hooked_hub(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPath
                ) -> Iterator[RunningHub]:
     """Retries 2 s apart and doubling, so one is pending when the poster dies."""
     with backend_hub(request, tmp_path_factory, "outbox", webhook_retry_seconds="2",
-                     webhook_resume_seconds="1") as running:
+                     webhook_resume_seconds="1",
+                     webhook_allow_hosts="127.0.0.1") as running:  # the receiver's address
         yield running
 
 

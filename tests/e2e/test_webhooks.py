@@ -1,5 +1,7 @@
 """Signed webhooks, end to end: a receiver that fails twice still gets every notice once
-it answers, each POST signed with the app's webhook secret."""
+it answers, each POST signed with the app's webhook secret. The hub allows 127.0.0.1
+(where the receiver listens) as a webhook target, and nothing else internal; a replayed
+``PUT /v1/webhook`` is refused."""
 
 from __future__ import annotations
 
@@ -14,10 +16,22 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, ClassVar
 
+import httpx
 import pytest
 
+from api.client import TrucError
+from tests.e2e.conftest import BACKENDS, backend_hub
 from tests.e2e.exchange import agency_with_app, client
 from tests.e2e.hubs import RunningHub
+
+
+@pytest.fixture(scope="module", params=BACKENDS)
+def hub(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+        ) -> Iterator[RunningHub]:
+    """The operator allows the receivers' address, 127.0.0.1, and only that."""
+    with backend_hub(request, tmp_path_factory, "webhooks", webhook_allow_hosts="127.0.0.1",
+                     read_your_writes_seconds="60") as running:  # a loaded CI machine
+        yield running
 
 
 class Receiver(http.server.BaseHTTPRequestHandler):
@@ -80,3 +94,46 @@ async def test_notices_reach_a_webhook_signed_and_retried(
     assert message["title"] == "Giấy mời họp"
     assert Receiver.received[0]["event_id"] == message["event_id"]
     assert Receiver.failures_left == 0, "the two failures were retried"
+
+
+@pytest.mark.parametrize("url, code", [
+    ("http://127.0.0.2:8080/truc", "webhook_https_required"),
+    ("https://127.0.0.2/truc", "webhook_target_refused"),
+    ("https://[::1]/truc", "webhook_target_refused"),
+    ("https://[::ffff:127.0.0.2]/truc", "webhook_target_refused"),
+    ("https://169.254.169.254/latest/meta-data", "webhook_target_refused"),
+    ("https://10.1.2.3/truc", "webhook_target_refused"),
+    ("https://192.168.1.10/truc", "webhook_target_refused"),
+    ("https://localhost/truc", "webhook_target_refused"),
+    ("http://hooks.so-tttt.gov.vn/truc", "webhook_https_required"),
+])
+async def test_internal_targets_are_refused_when_configured(
+        hub: RunningHub, url: str, code: str) -> None:
+    """Only 127.0.0.1 is allowed: the rest of loopback, the cloud metadata address,
+    private ranges and plain http elsewhere are refused with a 400 and a code."""
+    dest = agency_with_app(hub)
+    async with client(hub, dest) as dst:
+        with pytest.raises(TrucError) as refused:
+            await dst.call("PUT", "/v1/webhook", json_body={"url": url})
+        assert (refused.value.status, refused.value.code) == (400, code)
+
+
+async def test_a_replayed_webhook_put_issues_no_second_secret(hub: RunningHub,
+                                                             receiver: str) -> None:
+    """Each PUT issues a new secret: the same signed PUT sent again is refused, so whoever
+    captured it gets no live secret."""
+    dest = agency_with_app(hub)
+    async with client(hub, dest) as dst:
+        body = json.dumps({"url": receiver}).encode()
+        url = dst._http.build_request("PUT", "/v1/webhook").url
+        headers = {"content-type": "application/json"}
+        headers.update(dst.sign("PUT", url, body, headers))
+        headers.pop("Host", None)
+        async with httpx.AsyncClient() as http:
+            first = await http.put(str(url), content=body, headers=headers)
+            again = await http.put(str(url), content=body, headers=headers)
+        assert first.status_code == 200 and first.json()["secret"]
+        assert again.status_code == 401, again.text
+        assert again.json()["code"] == "replayed_request" and "secret" not in again.json()
+        renewed = await dst.call("PUT", "/v1/webhook", json_body={"url": receiver})
+        assert renewed["secret"] != first.json()["secret"], "a fresh signature: a new secret"

@@ -114,12 +114,17 @@ def hooked_view() -> RegistryView:
     view = RegistryView()
     view.registry.apps["a1"] = App(app_id="a1", agency_id="g1", name="văn thư",
                                    state=AppState.APPROVED, registered_at=datetime.now(UTC),
-                                   webhook_url="http://hook.test/truc", webhook_key_id="k1")
+                                   webhook_url="https://hook.test/truc", webhook_key_id="k1")
     return view
 
 
 async def a_secret(key_id: str) -> str | None:
     return "s3cret"
+
+
+async def public(host: str, port: int) -> list[str]:
+    """hook.test, resolved to a public address (the webhook target rule passes it)."""
+    return ["93.184.216.34"]
 
 
 async def test_a_webhook_retry_pending_at_a_crash_is_resumed_from_the_outbox(
@@ -137,7 +142,8 @@ async def test_a_webhook_retry_pending_at_a_crash_is_resumed_from_the_outbox(
     post = {"app_id": "a1", "message": {"event_id": "e1", "type": "package.available"},
             "attempt": 0, "next_at": 0.0}
     await projections.apply("webhooks", Position(PACKAGES, 0, 0), [Row(ref, post)])
-    first = WebhookProcessor(projections, hooked_view(), a_secret, base_delay=0.05, http=http)
+    first = WebhookProcessor(projections, hooked_view(), a_secret, base_delay=0.05, http=http,
+                             resolver=public)
     assert await first.resume([0, 1]) == 1
     assert await first.resume([0]) == 0, "a post in progress is not scheduled twice"
     async with asyncio.timeout(5):
@@ -146,7 +152,7 @@ async def test_a_webhook_retry_pending_at_a_crash_is_resumed_from_the_outbox(
     await first.close()  # the process dies with the retry pending
     answer["status"] = 204
     restarted = WebhookProcessor(projections, hooked_view(), a_secret, base_delay=0.05,
-                                 http=http)
+                                 http=http, resolver=public)
     assert await restarted.resume([0]) == 1
     async with asyncio.timeout(5):
         while await projections.get(ref) is not None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import dataclasses
 import os
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
@@ -11,7 +12,9 @@ from pathlib import Path
 
 import pytest
 
+from hub.auth.sessions import AGENCY_REMOVED, APP_REVOKED, KEY_EXPIRED, KEY_REVOKED, lapsed
 from hub.errors import Conflict, InvalidRequest, NotFound
+from hub.ports import Position, Recorded
 from hub.registry import decisions as decide
 from hub.registry.decisions import Context
 from hub.registry.model import AppState, Grants, Operation, Operator, Registry, Role
@@ -165,3 +168,41 @@ def test_an_agency_admin_sees_only_its_own_agency() -> None:
     assert not own.sees(None)
     for role in (Role.ADMIN, Role.AUDITOR):
         assert Operator("op-2", "TTCNTT", role, None, at).sees("000.00.12.H53")
+
+
+def test_what_an_app_authenticated_with_lapses_with_revocation_and_expiry() -> None:
+    """The one rule behind session introspection and the end of live streams."""
+    reg, app_id = registry_with_app()
+    approved, first = decide.approve_app(reg, CTX, app_id, ALL_OPS)
+    reg.apply(approved)
+    reg.apply(first.event)
+    key_id = first.event.key_id
+    assert lapsed(reg, app_id, key_id, NOW) is None
+    second, retired = decide.rotate_key(reg, CTX, app_id, timedelta(seconds=30))
+    for event in (second.event, *retired):
+        reg.apply(event)
+    assert lapsed(reg, app_id, key_id, NOW + timedelta(seconds=29)) is None
+    assert lapsed(reg, app_id, key_id, NOW + timedelta(seconds=30)) == KEY_EXPIRED
+    assert lapsed(reg, app_id, second.event.key_id, NOW + timedelta(seconds=30)) is None
+    for event in decide.revoke_keys(reg, CTX, app_id, "lost laptop"):
+        reg.apply(event)
+    assert lapsed(reg, app_id, second.event.key_id, NOW) == KEY_REVOKED
+    for event in decide.revoke_app(reg, CTX, app_id, "form 06"):
+        reg.apply(event)
+    assert lapsed(reg, app_id, second.event.key_id, NOW) == APP_REVOKED
+    del reg.agencies[reg.apps[app_id].agency_id]
+    reg.apps[app_id] = dataclasses.replace(reg.apps[app_id], state=AppState.APPROVED)
+    assert lapsed(reg, app_id, key_id, NOW) == AGENCY_REMOVED
+
+
+async def test_the_view_tells_its_listeners_each_change_once_folded_in() -> None:
+    view = RegistryView()
+    heard: list[tuple[str, bool]] = []
+    event = decide.register_agency(view.registry, CTX, "000.00.11.H53", "Sở", "d")
+    undo = view.listen(lambda e: heard.append(
+        (type(e).__name__, view.registry.agency("000.00.11.H53") is not None)))
+    await view.apply(Recorded(Position(REGISTRY, 0, 0), "k", event))
+    await view.apply(Recorded(Position(REGISTRY, 0, 0), "k", event))  # seen: not told again
+    undo()
+    await view.apply(Recorded(Position(REGISTRY, 0, 1), "k", event))
+    assert heard == [("AgencyRegistered", True)]
