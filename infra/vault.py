@@ -82,17 +82,21 @@ class Vault:
         sealed = aead.encrypt(nonce, plaintext, f"{package_id}/{index}".encode())
         await self._store.put_chunk(package_id, index, nonce + sealed)
 
-    async def get_chunk(self, package_id: str, index: int) -> bytes:
+    async def get_chunk(self, package_id: str, index: int,
+                        aead: AESGCM | None = None) -> bytes:
         blob = await self._store.get_chunk(package_id, index)
         if blob is None:
             raise Conflict(f"chunk {index} is missing", code="chunk_missing")
-        aead = await self._aead(package_id)
+        aead = aead or await self._aead(package_id)
         return aead.decrypt(blob[:NONCE], blob[NONCE:], f"{package_id}/{index}".encode())
 
     async def chunks(self, package_id: str, first: int, last: int) -> AsyncIterator[bytes]:
-        """Plaintext chunks first..last inclusive, one at a time (never the whole file)."""
+        """Plaintext chunks first..last inclusive, one at a time (never the whole file).
+        The key is read once, at the first chunk, and held for the whole stream: a shred
+        that deletes it meanwhile does not cut a fetch that started (``infra/leases.py``)."""
+        aead = await self._aead(package_id)
         for index in range(first, last + 1):
-            yield await self.get_chunk(package_id, index)
+            yield await self.get_chunk(package_id, index, aead)
 
     async def check_key(self, package_id: str) -> None:
         """The data key is still in the key store (read there, not from this process's
