@@ -186,6 +186,7 @@ def test_acknowledgement_checks_the_digest_once_and_completes_then_shreds() -> N
         decide.acknowledge(CTX, pkg, dest, "0" * 64)
     assert wrong.value.code == "digest_mismatch"
     ack = decide.acknowledge(CTX, pkg, dest, DIGEST)
+    assert ack is not None
     outcome = step(pkg, ack, {})
     assert outcome.package is not None and may_close(ack)
     assert needs_shredding(outcome.package)
