@@ -21,7 +21,7 @@ from hub.packages.model import Package, PackageState
 from hub.packages.processor import TRACKER, package_ref
 from hub.ports import Position
 from hub.registry.decisions import Context
-from hub.topics import record
+from hub.topics import PACKAGES, record
 from infra.leases import Lease
 
 
@@ -208,8 +208,31 @@ class Packages:
                 raise Unavailable("another acknowledgement is being recorded; retry",
                                   code="processor_lagging")
             return pkg
+        # Claimed; but an earlier claim may have expired with its ack recorded and not yet
+        # applied (answered 503 processor_lagging): decide again on a read model that has
+        # applied everything the log held when the claim was won.
+        await self._caught_up()
+        pkg = decide.own_delivery(await self.load(package_id), caller)
+        ack = decide.acknowledge(self.ctx(caller), pkg, caller, digest)
+        if ack is None:
+            return pkg
         await self._record(ack)
         return await self._reload(package_id)
+
+    async def _caught_up(self) -> None:
+        """Returns once the package processor has applied every event the packages topic
+        holds now (503 ``processor_lagging`` if it does not within the read-your-writes
+        wait). A package's events share one partition, but which one is the log's
+        business: waiting for each costs one round trip and, caught up, nothing."""
+        ends = await self.rt.backend.events.end_offsets(PACKAGES)
+        seconds = self.rt.settings.read_your_writes_seconds
+        try:
+            await asyncio.gather(*(
+                self.rt.applied.wait(TRACKER, Position(PACKAGES, p, end - 1), seconds)
+                for p, end in ends.items() if end > 0))
+        except TimeoutError:
+            raise Unavailable("the package processor is behind; retry",
+                              code="processor_lagging") from None
 
     async def report(self, caller: Caller, package_id: str, code: str,
                      note: str | None, destination: str | None = None) -> Package:

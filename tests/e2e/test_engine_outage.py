@@ -92,7 +92,8 @@ async def test_cassandra_gone_answers_503_engine_unavailable(engines: Engines,
                 with pytest.raises(TrucError) as down:
                     await call
                 refused[name] = down.value
-        health = httpx.get(f"{hub.url}/healthz", timeout=30)
+            async with httpx.AsyncClient(timeout=30) as http:
+                health = await http.get(f"{hub.url}/healthz")
     for name, error in refused.items():
         assert (error.status, error.code) == (503, "engine_unavailable"), (name, error)
         assert error.problem["retriable"] is True and error.problem["engine"] == "cassandra"
