@@ -8,13 +8,14 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import os
 import uuid
 from pathlib import Path
 
 import pytest
 
 from api.client import TrucError
-from tests.e2e.exchange import agency_with_app, client, logged
+from tests.e2e.exchange import agency_with_app, client, logged, raw_chunks, raw_key
 from tests.e2e.hubs import RunningHub
 
 
@@ -63,3 +64,35 @@ async def test_concurrent_retries_of_one_send_record_one_package_requested(
     (pid,) = ids
     assert await logged(hub, "PackageRequested", pid) == 1
     assert await logged(hub, "SpaceGranted", pid) == 1
+
+
+async def test_a_fetch_in_progress_when_the_package_completes_gets_every_byte(
+        hub: RunningHub, tmp_path: Path) -> None:
+    """The destination acks while its fetch still streams (the content is then to be
+    shredded): the fetch that started completes, whole; the shred happens after it."""
+    source, dest = agency_with_app(hub), agency_with_app(hub)
+    content = os.urandom(20 * 2**20)  # more than socket buffers hold: most is read later
+    doc = tmp_path / "big.bin"
+    doc.write_bytes(content)
+    digest = hashlib.sha256(content).hexdigest()
+    async with client(hub, source) as src, client(hub, dest) as dst:
+        pid = (await src.send([dest["code"]], "Hồ sơ lớn", doc))["package_id"]
+        url = dst._http.build_request("GET", f"/v1/packages/{pid}/content").url
+        headers: dict[str, str] = {}
+        headers.update(dst.sign("GET", url, b"", headers))  # adds the signed nonce too
+        headers.pop("Host", None)
+        async with dst._http.stream("GET", url, headers=headers) as response:
+            assert response.status_code == 200
+            parts = response.aiter_bytes(2**16)
+            got = [await anext(parts)]
+            acked = await dst.ack(pid, digest)
+            assert acked["deliveries"][0]["state"] == "acknowledged"
+            await asyncio.sleep(2)  # the shredder has its turn meanwhile
+            got += [part async for part in parts]
+        assert hashlib.sha256(b"".join(got)).hexdigest() == digest, "every byte, none cut"
+        for _ in range(300):
+            if (await src.package(pid))["shredded"]:
+                break
+            await asyncio.sleep(0.2)
+        assert (await src.package(pid))["shredded"] is True
+    assert raw_chunks(hub, pid) == [] and raw_key(hub, pid) is None
