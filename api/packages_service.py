@@ -58,18 +58,19 @@ class Packages:
         (``_claim``), so two retries racing on one node or on two record it once."""
         earlier = None
         if req.idempotency_key:
-            package_id = decide.new_package_id(caller.app.app_id, req.idempotency_key)
-            earlier = await self.load(package_id)
-            unsettled = earlier is None or earlier.space_expires_at is None
-            if unsettled and not await self._claim(f"requested/{package_id}"):
-                earlier = await self._awaited(package_id,
-                                              lambda p: p.space_expires_at is not None)
+            earlier = await self.load(decide.new_package_id(caller.app.app_id,
+                                                            req.idempotency_key))
             if earlier is not None and earlier.source_app_id == caller.app.app_id:
                 decide.check_same_request(earlier, req)
                 if earlier.space_expires_at is not None:
                     return earlier
         requested, space = decide.request_package(self.rt.view.registry, caller,
                                                   self.ctx(caller), req, self.limits)
+        if req.idempotency_key and not await self._claim(f"requested/{requested.package_id}"):
+            settled = await self._awaited(requested.package_id,
+                                          lambda p: p.space_expires_at is not None)
+            decide.check_same_request(settled, req)
+            return settled
         await self.rt.vault.create_key(requested.package_id)
         # A retry that found the package without its space (the first call was cut between
         # its two appends) grants it: the retry gets a usable space.
@@ -121,7 +122,8 @@ class Packages:
 
     async def seal(self, caller: Caller, package_id: str, deadline: datetime | None,
                    offline_wait_seconds: int | None) -> Package:
-        """Sealing twice is harmless: the second call answers with the package as it is."""
+        """Sealing twice is harmless: the second call answers with the package as it is,
+        and two racing record one seal (the first to claim it)."""
         now = self.rt.backend.clock.now()
         current = await self.load(package_id)
         if current is not None and current.source_agency_id == caller.app.agency_id \
@@ -133,9 +135,10 @@ class Packages:
         digest = None if missing else (await self.rt.vault.digest(package_id, pkg.chunk_count))[0]
         outcome = decide.seal(self.ctx(caller), pkg, stored, digest, deadline=deadline,
                               offline_wait_seconds=offline_wait_seconds)
+        if not await self._claim(f"seal/{package_id}"):  # a retry racing: sealed once
+            return await self._awaited(package_id, _sealed_and_planned)
         sealed_at = await self._record(outcome)
-        return await self._until(package_id, sealed_at, lambda p: p.rejection is not None
-                                 or len(p.deliveries) == len(p.recipients))
+        return await self._until(package_id, sealed_at, _sealed_and_planned)
 
     async def _until(self, package_id: str, after: Position,
                      ready: Callable[[Package], bool]) -> Package:
@@ -267,6 +270,12 @@ class Packages:
         if pkg is None:
             raise decide.not_found()
         return pkg
+
+
+def _sealed_and_planned(pkg: Package) -> bool:
+    """A seal's answer: rejected, or sealed with a delivery planned per recipient."""
+    return pkg.rejection is not None or (pkg.state is not PackageState.UPLOADING
+                                         and len(pkg.deliveries) == len(pkg.recipients))
 
 
 async def _streamed(head: bytes, rest: AsyncIterator[bytes], lease: Lease | None,

@@ -27,6 +27,14 @@ from tests.unit.test_packages import CONTENT, DEST, SOURCE, send, world
 
 async def sealed(tmp_path: Path, **settings: float) -> tuple[Runtime, Packages,
                                                              dict[str, Caller], Package]:
+    rt, packages, callers, pkg = await uploaded(tmp_path, **settings)
+    done = await packages.seal(callers[SOURCE], pkg.package_id, None, None)
+    return rt, packages, callers, done
+
+
+async def uploaded(tmp_path: Path, **settings: float) -> tuple[Runtime, Packages,
+                                                               dict[str, Caller], Package]:
+    """An embedded hub with one package whose every chunk is uploaded, not sealed."""
     rt = await Runtime.open(Settings(data_dir=tmp_path, **settings),  # type: ignore[arg-type]
                             run_processors=True)
     reg, callers = world()
@@ -38,8 +46,7 @@ async def sealed(tmp_path: Path, **settings: float) -> tuple[Runtime, Packages,
         piece = CONTENT[index * size:(index + 1) * size]
         await packages.put_chunk(callers[SOURCE], pkg.package_id, index, piece,
                                  hashlib.sha256(piece).hexdigest())
-    done = await packages.seal(callers[SOURCE], pkg.package_id, None, None)
-    return rt, packages, callers, done
+    return rt, packages, callers, pkg
 
 
 async def read_rest(head: AsyncIterator[bytes]) -> bytes:

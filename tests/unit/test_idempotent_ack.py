@@ -1,4 +1,5 @@
-"""An acknowledgement is recorded once, however it is retried (embedded hub, real SQLite)."""
+"""An acknowledgement, or a seal, is recorded once however it is retried (embedded hub,
+real SQLite)."""
 
 from __future__ import annotations
 
@@ -10,14 +11,17 @@ import pytest
 from api.packages_service import Packages
 from hub.errors import Conflict
 from hub.packages.model import DeliveryState, Package
-from tests.unit.test_fetch_and_shred import sealed
-from tests.unit.test_packages import DEST, DIGEST
+from tests.unit.test_fetch_and_shred import sealed, uploaded
+from tests.unit.test_packages import DEST, DIGEST, SOURCE
+
+
+async def logged(packages: Packages, package_id: str, name: str) -> int:
+    return sum([r.event.__class__.__name__ == name and r.key == package_id
+                async for r in packages.rt.backend.events.read("packages")])
 
 
 async def acks_logged(packages: Packages, package_id: str) -> int:
-    return sum([r.event.__class__.__name__ == "DeliveryAcknowledged"
-                and r.key == package_id
-                async for r in packages.rt.backend.events.read("packages")])
+    return await logged(packages, package_id, "DeliveryAcknowledged")
 
 
 async def test_a_second_ack_answers_with_the_recorded_one(tmp_path: Path) -> None:
@@ -67,5 +71,17 @@ async def test_a_retry_after_the_claim_expired_decides_on_a_caught_up_read_model
         assert again.deliveries[callers[DEST].app.agency_id].state \
             is DeliveryState.ACKNOWLEDGED
         assert await acks_logged(packages, pkg.package_id) == 1
+    finally:
+        await rt.close()
+
+
+async def test_concurrent_seals_record_one(tmp_path: Path) -> None:
+    rt, packages, callers, pkg = await uploaded(tmp_path)
+    try:
+        done = await asyncio.gather(*(packages.seal(callers[SOURCE], pkg.package_id, None,
+                                                    None) for _ in range(4)))
+        assert {len(p.deliveries) for p in done} == {1}
+        assert await logged(packages, pkg.package_id, "PackageSealed") == 1
+        assert await logged(packages, pkg.package_id, "DeliveryPlanned") == 1
     finally:
         await rt.close()
