@@ -41,7 +41,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     app = FastAPI(title="Truc", version="0.1.0", lifespan=lifespan,
                   summary="Government interoperability hub")
-    problems.install(app)
+    problems.install(app, settings.retry_after_seconds)
     for router in (access.router, ops.router, dead_letters.router, packages.router,
                    deliveries.router, live.router, reports.router, presence_routes.router):
         add_routes(app, router)
@@ -54,7 +54,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         runtime: Runtime = request.app.state.runtime
         report = await runtime.backend.health()
         report["dead_letters"] = await dead_letter_summary(runtime)
-        return JSONResponse(report, status_code=200 if report["status"] == "ok" else 503)
+        if report["status"] == "ok":
+            return JSONResponse(report)
+        return JSONResponse(report, status_code=503,
+                            headers={"Retry-After": str(settings.retry_after_seconds)})
 
     return app
 

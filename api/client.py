@@ -33,11 +33,17 @@ from infra.rsa_keys import sign_rsa
 class TrucError(Exception):
     """A refusal from the hub, with its problem body (``code``, ``detail``…)."""
 
-    def __init__(self, status: int, problem: dict[str, Any]) -> None:
+    def __init__(self, status: int, problem: dict[str, Any],
+                 retry_after: float | None = None) -> None:
         self.status = status
         self.problem = problem
         self.code = str(problem.get("code", "error"))
+        self.retry_after = retry_after
         super().__init__(f"{status} {self.code}: {problem.get('detail', '')}")
+
+    @property
+    def retriable(self) -> bool:
+        return bool(self.problem.get("retriable"))
 
 
 class NotText(ValueError):
@@ -63,6 +69,27 @@ def check_text(value: Any, where: str = "body") -> None:
 
 RETRIES = 8
 """Retries of a retriable refusal or a lost connection: about a minute of backoff in all."""
+MAX_RETRY_AFTER = 10.0
+"""The longest ``Retry-After`` honoured; a longer one is waited this long."""
+RETRIED_POSTS = ("/seal", "/ack")
+"""POSTs the hub makes idempotent (besides a send with an Idempotency-Key): sealing
+twice answers with the package as it is; acking twice with the same digest answers with
+the recorded ack. Status reports, extend, redirect and cancel are not retried: each
+call counts."""
+
+
+def safe_to_repeat(method: str, path: str, headers: dict[str, str] | None) -> bool:
+    """Calls the client may send again when their answer was lost or was a 503."""
+    return method in ("GET", "PUT") or "idempotency-key" in (headers or {}) \
+        or path.endswith(RETRIED_POSTS)
+
+
+def pause(refused: TrucError | None, delay: float) -> float:
+    """How long to wait before the next attempt: the hub's ``Retry-After`` (capped)
+    when it gave one, else the backoff ``delay``."""
+    if refused is not None and refused.retry_after is not None:
+        return min(max(refused.retry_after, 0.0), MAX_RETRY_AFTER)
+    return delay
 KEEPALIVE_SECONDS = 4.0
 """How long an idle connection is kept for reuse: less than uvicorn's 5 s keep-alive."""
 PARALLEL_CHUNKS = 4
@@ -83,7 +110,7 @@ def seal_timeout(size: int, timeout: float) -> float:
 class TrucClient:
     def __init__(self, url: str, access_key: str, secret_key: str | None = None, *,
                  private_key_pem: str | None = None, algorithm: str | None = None,
-                 timeout: float = 30) -> None:
+                 timeout: float = 30, retries: int = RETRIES) -> None:
         if (secret_key is None) == (private_key_pem is None):
             raise ValueError("give either a secret key (HMAC) or a private key (RSA)")
         self.url = url.rstrip("/")
@@ -96,6 +123,7 @@ class TrucClient:
         self._http = httpx.AsyncClient(base_url=self.url, timeout=timeout,
                                        limits=httpx.Limits(keepalive_expiry=KEEPALIVE_SECONDS))
         self.timeout = timeout
+        self.retries = retries
         self.region = "vn"
         self.service = "truc"
         self.clock_offset = timedelta(0)
@@ -139,32 +167,34 @@ class TrucClient:
                       content: bytes | None = None, params: dict[str, str] | None = None,
                       headers: dict[str, str] | None = None,
                       wait_seconds: float | None = None) -> httpx.Response:
-        """One signed call; a refusal the hub marks retriable (a processor catching up,
-        an engine restarting), or a connection lost before the answer, is retried with
-        backoff when repeating it is safe (a refused connection: always).
+        """One signed call; a refusal the hub marks retriable (a 503: a processor
+        catching up, an engine down), or a connection lost before the answer, is retried
+        when repeating it is safe (``safe_to_repeat``; a refused connection: always),
+        after the hub's ``Retry-After`` or a doubling backoff, ``retries`` times at most.
         ``wait_seconds``: how long to wait for the hub's bytes (default: the client's)."""
-        safe = method in ("GET", "PUT") or "idempotency-key" in (headers or {}) \
-            or path.endswith("/seal")
+        safe = safe_to_repeat(method, path, headers)
         delay = 0.2
-        for attempt in range(RETRIES + 1):
+        for attempt in range(self.retries + 1):
+            last: TrucError | None = None
             try:
                 return await self._request_once(method, path, json_body=json_body,
                                                 content=content, params=params,
                                                 headers=dict(headers or {}),
                                                 wait_seconds=wait_seconds or self.timeout)
             except TrucError as refused:
-                if not (safe and refused.problem.get("retriable")) or attempt == RETRIES:
+                if not (safe and refused.retriable) or attempt == self.retries:
                     raise
+                last = refused
             except httpx.ConnectError:
-                if attempt == RETRIES:  # nothing was sent: safe to try again, any method
+                if attempt == self.retries:  # nothing was sent: safe to try again, any method
                     raise
             except httpx.RemoteProtocolError:
                 # the hub closed the connection without answering (a keep-alive connection
                 # closed as it was reused, a node restarting): the request may have been
                 # handled, so only a call safe to repeat is sent again
-                if not safe or attempt == RETRIES:
+                if not safe or attempt == self.retries:
                     raise
-            await asyncio.sleep(delay)
+            await asyncio.sleep(pause(last, delay))
             delay = min(delay * 2, 5)
         raise AssertionError("unreachable")
 
@@ -184,7 +214,7 @@ class TrucClient:
         response = await self._http.request(method, url, content=body, headers=sent,
                                             timeout=wait_seconds)
         if response.status_code >= 400:
-            raise TrucError(response.status_code, _problem(response))
+            raise refusal(response)
         return response
 
     async def call(self, method: str, path: str, **kw: Any) -> Any:
@@ -292,7 +322,26 @@ class TrucClient:
     async def fetch(self, package_id: str, target: Path, *,
                     progress: Progress | None = None) -> str:
         """Streams the content to ``target`` (resuming a partial file with Range) and
-        returns the SHA-256 of the whole file, computed while writing."""
+        returns the SHA-256 of the whole file. A 503 or a lost connection is retried
+        (a GET is safe to repeat), resuming from what was written."""
+        delay = 0.2
+        for attempt in range(self.retries + 1):
+            last: TrucError | None = None
+            try:
+                return await self._fetch_once(package_id, target, progress)
+            except TrucError as refused:
+                if not refused.retriable or attempt == self.retries:
+                    raise
+                last = refused
+            except (httpx.ConnectError, httpx.RemoteProtocolError, httpx.ReadError):
+                if attempt == self.retries:
+                    raise
+            await asyncio.sleep(pause(last, delay))
+            delay = min(delay * 2, 5)
+        raise AssertionError("unreachable")
+
+    async def _fetch_once(self, package_id: str, target: Path,
+                          progress: Progress | None) -> str:
         have = await asyncio.to_thread(_size_or_zero, target)
         headers = {"range": f"bytes={have}-"} if have else {}
         path = f"/v1/packages/{package_id}/content"
@@ -303,7 +352,7 @@ class TrucClient:
         async with self._http.stream("GET", url, headers=sent) as response:
             if response.status_code >= 400:
                 await response.aread()
-                raise TrucError(response.status_code, _problem(response))
+                raise refusal(response)
             mode = "ab" if response.status_code == 206 else "wb"
             with target.open(mode) as out:
                 async for part in response.aiter_bytes(1024 * 1024):
@@ -398,6 +447,16 @@ def file_digest(path: Path) -> tuple[int, str]:
             sha.update(block)
             size += len(block)
     return size, sha.hexdigest()
+
+
+def refusal(response: httpx.Response) -> TrucError:
+    """The hub's refusal, with its ``Retry-After`` (seconds) when it sent one."""
+    after = response.headers.get("retry-after")
+    try:
+        retry_after = float(after) if after is not None else None
+    except ValueError:  # an HTTP date: not sent by the hub; fall back to the backoff
+        retry_after = None
+    return TrucError(response.status_code, _problem(response), retry_after)
 
 
 def _problem(response: httpx.Response) -> dict[str, Any]:

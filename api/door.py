@@ -93,7 +93,8 @@ class DoorRoute(APIRoute):
             try:
                 await enter(request, signed=signed, chunk=chunk, json_body=json_body, once=once)
             except TrucError as exc:
-                response = error_response(exc)
+                settings = request.app.state.runtime.settings
+                response = error_response(exc, settings.retry_after_seconds)
                 if not hasattr(request, "_body") and not drainable(request, chunk):
                     response.headers["connection"] = "close"  # do not read the rest
                 return response

@@ -7,7 +7,8 @@ import asyncio
 import hashlib
 import uuid
 from collections.abc import AsyncIterator, Callable
-from datetime import datetime, timedelta
+from contextlib import AsyncExitStack
+from datetime import UTC, datetime, timedelta
 
 from api.runtime import Runtime
 from hub import events as ev
@@ -20,7 +21,8 @@ from hub.packages.model import Package, PackageState
 from hub.packages.processor import TRACKER, package_ref
 from hub.ports import Position
 from hub.registry.decisions import Context
-from hub.topics import record
+from hub.topics import PACKAGES, record
+from infra.leases import Lease
 
 
 class Packages:
@@ -50,6 +52,10 @@ class Packages:
         return positions[-1]
 
     async def request(self, caller: Caller, req: SendRequest) -> Package:
+        """A send request. With an Idempotency-Key, one key is one ``PackageRequested``
+        in the log: the package id derives from (app, key), a retry that finds the
+        package answers with it, and the call that records it first claims it
+        (``_claim``), so two retries racing on one node or on two record it once."""
         earlier = None
         if req.idempotency_key:
             earlier = await self.load(decide.new_package_id(caller.app.app_id,
@@ -60,14 +66,43 @@ class Packages:
                     return earlier
         requested, space = decide.request_package(self.rt.view.registry, caller,
                                                   self.ctx(caller), req, self.limits)
+        if req.idempotency_key and not await self._claim(f"requested/{requested.package_id}"):
+            settled = await self._awaited(requested.package_id,
+                                          lambda p: p.space_expires_at is not None)
+            decide.check_same_request(settled, req)
+            return settled
         await self.rt.vault.create_key(requested.package_id)
         # A retry that found the package without its space (the first call was cut between
-        # its two appends, or its grant is not applied yet) grants again: harmless, since
-        # the fold keeps the first grant, and the retry gets a usable space.
+        # its two appends) grants it: the retry gets a usable space.
         await self._record(*((space,) if earlier is not None else (requested, space)))
         found = await self.load(requested.package_id)
         assert found is not None
         return found
+
+    async def _claim(self, what: str) -> bool:
+        """True for the one call that may record ``what`` now: a conditional write (an
+        SQLite ``INSERT OR IGNORE``, a Cassandra lightweight transaction) through the
+        replay guard, holding for ``idempotency_lease_seconds``. A call that loses waits
+        for the winner's events (``_awaited``); a winner that died before recording
+        leaves a claim that expires, after which a retry records."""
+        until = datetime.now(UTC) + timedelta(
+            seconds=self.rt.settings.idempotency_lease_seconds)
+        return await self.rt.backend.replay.first_seen(f"claim/{what}", until)
+
+    async def _awaited(self, package_id: str, ready: Callable[[Package], bool]) -> Package:
+        """The package once another call's events (it holds the claim) show; 503
+        ``processor_lagging`` (retry later) if they do not within the read-your-writes
+        wait."""
+        delay = 0.01
+        try:
+            async with asyncio.timeout(self.rt.settings.read_your_writes_seconds):
+                while (pkg := await self.load(package_id)) is None or not ready(pkg):
+                    await asyncio.sleep(delay)
+                    delay = min(delay * 2, 0.2)
+        except TimeoutError:
+            raise Unavailable("the same request is being recorded by another call; retry",
+                              code="processor_lagging") from None
+        return pkg
 
     async def put_chunk(self, caller: Caller, package_id: str, index: int, data: bytes,
                         declared: str) -> ev.ChunkStored:
@@ -87,7 +122,8 @@ class Packages:
 
     async def seal(self, caller: Caller, package_id: str, deadline: datetime | None,
                    offline_wait_seconds: int | None) -> Package:
-        """Sealing twice is harmless: the second call answers with the package as it is."""
+        """Sealing twice is harmless: the second call answers with the package as it is,
+        and two racing record one seal (the first to claim it)."""
         now = self.rt.backend.clock.now()
         current = await self.load(package_id)
         if current is not None and current.source_agency_id == caller.app.agency_id \
@@ -99,9 +135,10 @@ class Packages:
         digest = None if missing else (await self.rt.vault.digest(package_id, pkg.chunk_count))[0]
         outcome = decide.seal(self.ctx(caller), pkg, stored, digest, deadline=deadline,
                               offline_wait_seconds=offline_wait_seconds)
+        if not await self._claim(f"seal/{package_id}"):  # a retry racing: sealed once
+            return await self._awaited(package_id, _sealed_and_planned)
         sealed_at = await self._record(outcome)
-        return await self._until(package_id, sealed_at, lambda p: p.rejection is not None
-                                 or len(p.deliveries) == len(p.recipients))
+        return await self._until(package_id, sealed_at, _sealed_and_planned)
 
     async def _until(self, package_id: str, after: Position,
                      ready: Callable[[Package], bool]) -> Package:
@@ -139,10 +176,66 @@ class Packages:
     def content(self, pkg: Package, first_byte: int, last_byte: int) -> AsyncIterator[bytes]:
         return _slice(self.rt, pkg, first_byte, last_byte)
 
+    async def open_content(self, pkg: Package, first_byte: int, last_byte: int
+                           ) -> AsyncIterator[bytes]:
+        """The content's bytes, with everything that can fail done *before* the first
+        byte: a fetch lease taken (the shredder leaves the chunks alone while it stands),
+        the data key read from the key store, the first chunk read and decrypted. So a
+        shredded package or an engine down is a clean 410 or 503, and a response that
+        started is never cut short by a shred (``infra/leases.py``)."""
+        stack = AsyncExitStack()
+        try:
+            leases = self.rt.vault.leases
+            lease = None if leases is None else await stack.enter_async_context(
+                leases.hold(pkg.package_id))
+            await self.rt.vault.check_key(pkg.package_id)
+            pieces = self.content(pkg, first_byte, last_byte)
+            stack.push_async_callback(pieces.aclose)  # type: ignore[attr-defined]
+            head = await anext(pieces)
+        except BaseException:
+            await stack.aclose()
+            raise
+        return _streamed(head, pieces, lease, stack)
+
     async def acknowledge(self, caller: Caller, package_id: str, digest: str) -> Package:
+        """Idempotent: an ack already recorded with this digest answers with the package
+        and records nothing; two acks racing record one ``DeliveryAcknowledged``."""
         pkg = decide.own_delivery(await self.load(package_id), caller)
-        await self._record(decide.acknowledge(self.ctx(caller), pkg, caller, digest))
+        ack = decide.acknowledge(self.ctx(caller), pkg, caller, digest)
+        if ack is None:
+            return pkg
+        mine = caller.app.agency_id
+        if not await self._claim(f"ack/{package_id}/{mine}"):
+            pkg = await self._awaited(package_id, lambda p: p.deliveries[mine].state.closed)
+            if decide.acknowledge(self.ctx(caller), pkg, caller, digest) is not None:
+                raise Unavailable("another acknowledgement is being recorded; retry",
+                                  code="processor_lagging")
+            return pkg
+        # Claimed; but an earlier claim may have expired with its ack recorded and not yet
+        # applied (answered 503 processor_lagging): decide again on a read model that has
+        # applied everything the log held when the claim was won.
+        await self._caught_up()
+        pkg = decide.own_delivery(await self.load(package_id), caller)
+        ack = decide.acknowledge(self.ctx(caller), pkg, caller, digest)
+        if ack is None:
+            return pkg
+        await self._record(ack)
         return await self._reload(package_id)
+
+    async def _caught_up(self) -> None:
+        """Returns once the package processor has applied every event the packages topic
+        holds now (503 ``processor_lagging`` if it does not within the read-your-writes
+        wait). A package's events share one partition, but which one is the log's
+        business: waiting for each costs one round trip and, caught up, nothing."""
+        ends = await self.rt.backend.events.end_offsets(PACKAGES)
+        seconds = self.rt.settings.read_your_writes_seconds
+        try:
+            await asyncio.gather(*(
+                self.rt.applied.wait(TRACKER, Position(PACKAGES, p, end - 1), seconds)
+                for p, end in ends.items() if end > 0))
+        except TimeoutError:
+            raise Unavailable("the package processor is behind; retry",
+                              code="processor_lagging") from None
 
     async def report(self, caller: Caller, package_id: str, code: str,
                      note: str | None, destination: str | None = None) -> Package:
@@ -177,6 +270,24 @@ class Packages:
         if pkg is None:
             raise decide.not_found()
         return pkg
+
+
+def _sealed_and_planned(pkg: Package) -> bool:
+    """A seal's answer: rejected, or sealed with a delivery planned per recipient."""
+    return pkg.rejection is not None or (pkg.state is not PackageState.UPLOADING
+                                         and len(pkg.deliveries) == len(pkg.recipients))
+
+
+async def _streamed(head: bytes, rest: AsyncIterator[bytes], lease: Lease | None,
+                    stack: AsyncExitStack) -> AsyncIterator[bytes]:
+    try:
+        yield head
+        async for piece in rest:
+            if lease is not None:
+                await lease.renew()
+            yield piece
+    finally:
+        await stack.aclose()
 
 
 async def _slice(rt: Runtime, pkg: Package, first: int, last: int) -> AsyncIterator[bytes]:

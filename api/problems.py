@@ -15,22 +15,30 @@ PROBLEM = "application/problem+json"
 log = logging.getLogger(__name__)
 
 
-def problem(status: int, code: str, title: str, detail: str, **extra: object) -> JSONResponse:
+RETRY_AFTER_SECONDS = 2
+"""What a 503 tells the client to wait before trying again (``Retry-After``)."""
+
+
+def problem(status: int, code: str, title: str, detail: str, *,
+            retry_after: int = RETRY_AFTER_SECONDS, **extra: object) -> JSONResponse:
+    """A problem response; every 503 (an engine down, a processor behind) carries
+    ``Retry-After``, so a client knows when to come back rather than looping."""
     body = {"type": f"https://truc.dev/problems/{code}", "title": title, "status": status,
             "code": code, "detail": detail, **extra}
-    return JSONResponse(body, status_code=status, media_type=PROBLEM)
+    headers = {"Retry-After": str(retry_after)} if status == 503 else None
+    return JSONResponse(body, status_code=status, media_type=PROBLEM, headers=headers)
 
 
-def error_response(exc: TrucError) -> JSONResponse:
+def error_response(exc: TrucError, retry_after: int = RETRY_AFTER_SECONDS) -> JSONResponse:
     """A domain error as its problem response."""
     return problem(exc.status, exc.code, type(exc).__name__, exc.detail,
-                   retriable=exc.retriable, **exc.extra)
+                   retry_after=retry_after, retriable=exc.retriable, **exc.extra)
 
 
-def install(app: FastAPI) -> None:
+def install(app: FastAPI, retry_after: int = RETRY_AFTER_SECONDS) -> None:
     @app.exception_handler(TrucError)
     async def domain_error(_: Request, exc: TrucError) -> JSONResponse:
-        return error_response(exc)
+        return error_response(exc, retry_after)
 
     @app.exception_handler(RequestValidationError)
     async def invalid(_: Request, exc: RequestValidationError) -> JSONResponse:
@@ -40,6 +48,7 @@ def install(app: FastAPI) -> None:
 
     @app.exception_handler(Exception)
     async def unexpected(_: Request, exc: Exception) -> JSONResponse:
+        # a bug, not an outage: repeating the same call would fail the same way
         log.exception("unexpected error", exc_info=exc)
         return problem(500, "internal_error", "Internal error",
                        "the hub failed; the error is logged", retriable=False)

@@ -17,6 +17,7 @@ from hub.registry.view import RegistryView
 from hub.topics import REGISTRY
 from infra.bootstrap import Backend, open_backend
 from infra.crypto import MasterKeyWrapper, load_master_key
+from infra.leases import fetch_leases
 from infra.rsa_keys import verify_rsa
 from infra.settings import Settings
 from infra.tokens import TokenSigner
@@ -56,7 +57,8 @@ class Runtime:
         signing = SigningPolicy(settings.region, settings.service,
                                 timedelta(seconds=settings.max_skew_seconds), verify_rsa,
                                 settings.public_host_names)
-        vault = Vault(backend.content, backend.keys, wrapper)
+        vault = Vault(backend.content, backend.keys, wrapper,
+                      leases=fetch_leases(backend.projections, backend.clock, settings))
         local = run_processors and not settings.distributed
         applied = Applied(backend.projections, local=local)
         runtime = cls(settings, backend, view, registry, wrapper, signing, TokenSigner(wrapper),

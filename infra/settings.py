@@ -89,6 +89,18 @@ class Settings(BaseSettings):
     Changing it on a running hub leaves the old rows; rebuild with ``truc replay``."""
     read_your_writes_seconds: float = 10
     """How long a call waits for the processors to show its own change before 503."""
+    retry_after_seconds: int = Field(default=2, ge=1)
+    """``Retry-After`` of every 503 (an engine down, a processor behind)."""
+    idempotency_lease_seconds: float = Field(default=60, gt=0)
+    """How long a send (by its Idempotency-Key) or an ack claimed by one call is left to
+    it: a concurrent retry waits for its outcome meanwhile, and takes over after. Longer
+    than an append may take (the Kafka producer gives up after 40 s)."""
+    fetch_lease_seconds: float = Field(default=30, gt=0)
+    """A content fetch in progress renews a lease this long; the shredder deletes no chunk
+    of the package while a live lease stands (see ``shred_wait_seconds``)."""
+    shred_wait_seconds: float = Field(default=600, ge=0)
+    """How long the shredder waits, at most, for fetches in progress to finish before it
+    deletes a package's chunks anyway (the key is deleted at once: no new fetch starts)."""
     watchdog_seconds: float = Field(default=5.0, gt=0)
     """How often the watchdog looks for deliveries to expire (deadline, offline, receiver)."""
     heartbeat_seconds: float = Field(default=30, gt=0)

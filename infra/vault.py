@@ -21,10 +21,16 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from hub.errors import Conflict
 from hub.ports import ContentStore, KeyStore
 from infra.crypto import MasterKeyWrapper
+from infra.leases import FetchLeases
 
 NONCE = 12
 TAG = 16
 OVERHEAD = NONCE + TAG
+
+
+class Gone(Conflict):
+    code = "content_shredded"
+    status = 410
 
 
 def _key_id(package_id: str) -> str:
@@ -33,8 +39,10 @@ def _key_id(package_id: str) -> str:
 
 class Vault:
     def __init__(self, store: ContentStore, keys: KeyStore, wrapper: MasterKeyWrapper,
-                 *, cached_keys: int = 256, shred_batch: int = 8, digest_ahead: int = 1) -> None:
+                 *, cached_keys: int = 256, shred_batch: int = 8, digest_ahead: int = 1,
+                 leases: FetchLeases | None = None) -> None:
         self._store = store
+        self.leases = leases
         self._keys = keys
         self._wrapper = wrapper
         self._cache: OrderedDict[str, AESGCM] = OrderedDict()
@@ -58,8 +66,7 @@ class Vault:
         key_id = _key_id(package_id)
         wrapped = await self._keys.get(key_id)
         if wrapped is None:
-            raise Conflict("the package's content key is gone (shredded)",
-                           code="content_shredded")
+            raise Gone("the package's content key is gone (shredded)", code="content_shredded")
         aead = AESGCM(self._wrapper.unwrap(wrapped, key_id.encode()))
         self._remember(package_id, aead)
         return aead
@@ -75,17 +82,29 @@ class Vault:
         sealed = aead.encrypt(nonce, plaintext, f"{package_id}/{index}".encode())
         await self._store.put_chunk(package_id, index, nonce + sealed)
 
-    async def get_chunk(self, package_id: str, index: int) -> bytes:
+    async def get_chunk(self, package_id: str, index: int,
+                        aead: AESGCM | None = None) -> bytes:
         blob = await self._store.get_chunk(package_id, index)
         if blob is None:
             raise Conflict(f"chunk {index} is missing", code="chunk_missing")
-        aead = await self._aead(package_id)
+        aead = aead or await self._aead(package_id)
         return aead.decrypt(blob[:NONCE], blob[NONCE:], f"{package_id}/{index}".encode())
 
     async def chunks(self, package_id: str, first: int, last: int) -> AsyncIterator[bytes]:
-        """Plaintext chunks first..last inclusive, one at a time (never the whole file)."""
+        """Plaintext chunks first..last inclusive, one at a time (never the whole file).
+        The key is read once, at the first chunk, and held for the whole stream: a shred
+        that deletes it meanwhile does not cut a fetch that started (``infra/leases.py``)."""
+        aead = await self._aead(package_id)
         for index in range(first, last + 1):
-            yield await self.get_chunk(package_id, index)
+            yield await self.get_chunk(package_id, index, aead)
+
+    async def check_key(self, package_id: str) -> None:
+        """The data key is still in the key store (read there, not from this process's
+        cache: another process may have shredded it); else 410 ``content_shredded``."""
+        if await self._keys.get(_key_id(package_id)) is None:
+            self._cache.pop(package_id, None)
+            raise Gone("the content was destroyed after delivery completed",
+                       code="content_shredded")
 
     async def stored(self, package_id: str) -> list[int]:
         return await self._store.chunk_indexes(package_id)
@@ -124,10 +143,14 @@ class Vault:
         crash: what is gone stays gone. Returns how many chunks it deleted."""
         self._cache.pop(package_id, None)
         await self._keys.delete(_key_id(package_id))
+        if self.leases is not None:  # fetches that read the key before it went: let them end
+            await self.leases.wait_clear(package_id)
         indexes = sorted(set(range(chunk_count)) | set(await self._store.chunk_indexes(package_id)))
         deleted = 0
         for first in range(0, len(indexes), self._shred_batch):
             deleted += await self._store.delete_chunks(
                 package_id, indexes[first:first + self._shred_batch])
             await asyncio.sleep(0)
+        if self.leases is not None:
+            await self.leases.forget(package_id)
         return deleted

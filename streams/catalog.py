@@ -10,6 +10,7 @@ from hub.registry.view import RegistryView
 from hub.registry.webhook_targets import parse_policy
 from infra.bootstrap import Backend
 from infra.crypto import MasterKeyWrapper
+from infra.leases import fetch_leases
 from infra.settings import Settings
 from infra.vault import Vault
 from streams.applied import Applied
@@ -44,7 +45,8 @@ def build_processors(backend: Backend, wrapper: MasterKeyWrapper, view: Registry
         blob = await backend.keys.get(key_id)
         return None if blob is None else wrapper.unwrap(blob, key_id.encode()).decode()
 
-    vault = Vault(backend.content, backend.keys, wrapper)
+    vault = Vault(backend.content, backend.keys, wrapper,
+                  leases=fetch_leases(backend.projections, backend.clock, settings))
     found: list[Processor] = [ProjectorProcessor(p, backend.projections, tracking)
                               for p in PROJECTORS]
     found.extend(FoldProcessor(f, backend.projections, tracking) for f in folds(settings.tz))

@@ -137,7 +137,8 @@ async def download(package_id: str, caller: CurrentApp, service: PackagesDep,
     if range_:
         status = 206
         headers["content-range"] = f"bytes {first}-{last}/{pkg.size}"
-    return StreamingResponse(service.content(pkg, first, last), status_code=status,
+    content = await service.open_content(pkg, first, last)  # fails here, before any byte
+    return StreamingResponse(content, status_code=status,
                              headers=headers, media_type="application/octet-stream")
 
 

@@ -272,15 +272,21 @@ def fetched(ctx: Context, pkg: Package, caller: Caller) -> ev.DeliveryFetched | 
 
 
 def acknowledge(ctx: Context, pkg: Package, caller: Caller,
-                digest: str) -> ev.DeliveryAcknowledged:
+                digest: str) -> ev.DeliveryAcknowledged | None:
+    """The acknowledgement to record, or None when it is already recorded with this very
+    digest: a retried ack (its first answer lost, or a 503 after it was recorded) is
+    answered like the first and records nothing new. Another digest is a 409."""
     check_not_withdrawn(pkg, caller)
     delivery = pkg.deliveries[caller.app.agency_id]
-    if delivery.state is DeliveryState.ACKNOWLEDGED:
-        raise Conflict("this delivery is already acknowledged", code="already_acknowledged")
-    if delivery.state is DeliveryState.EXPIRED:
-        raise Conflict("this delivery has expired", code="delivery_expired")
     if not isinstance(digest, str) or not SHA256.fullmatch(digest.lower()):
         raise InvalidRequest("sha256 must be 64 hex digits", code="invalid_digest")
+    if delivery.state is DeliveryState.ACKNOWLEDGED:
+        if digest.lower() == pkg.sha256:
+            return None
+        raise Conflict("this delivery is already acknowledged, with the package's SHA-256; "
+                       "the one you sent differs", code="already_acknowledged")
+    if delivery.state is DeliveryState.EXPIRED:
+        raise Conflict("this delivery has expired", code="delivery_expired")
     if digest.lower() != pkg.sha256:
         raise Conflict("the SHA-256 you computed does not match the package; fetch it again",
                        code="digest_mismatch")

@@ -28,6 +28,7 @@ from cassandra.cluster import (
 )
 from cassandra.connection import ConnectionException
 from cassandra.policies import RoundRobinPolicy
+from cassandra.protocol import IsBootstrappingErrorMessage, OverloadedErrorMessage
 from cassandra.query import PreparedStatement
 
 from hub.errors import Unavailable
@@ -37,6 +38,7 @@ MIGRATIONS = Path(__file__).with_name("migrations")
 ENGINE_DOWN: tuple[type[Exception], ...] = (
     NoHostAvailable, cassandra.OperationTimedOut, ConnectionException,
     cassandra.Unavailable, cassandra.Timeout, cassandra.CoordinationFailure,
+    OverloadedErrorMessage, IsBootstrappingErrorMessage,
 )
 """What the driver raises when Cassandra is unreachable, overloaded or too slow — as
 opposed to a bad statement, which stays a bug (500)."""
@@ -110,20 +112,26 @@ class CassandraSession:
         loop = asyncio.get_running_loop()
         done: asyncio.Future[list[Any]] = loop.create_future()
         found: list[Any] = []
-        future: ResponseFuture = self.session.execute_async(statement, params)
+        with mapped_errors():
+            future: ResponseFuture = self.session.execute_async(statement, params)
 
         def ok(rows: Any) -> None:  # on the driver's thread, once per page
             found.extend(rows or [])
-            if future.has_more_pages:
-                future.start_fetching_next_page()
-            else:
-                loop.call_soon_threadsafe(_settle, done, found, None)
+            try:
+                if future.has_more_pages:
+                    future.start_fetching_next_page()
+                    return
+            except Exception as exc:  # the next page could not even be asked for
+                loop.call_soon_threadsafe(_settle, done, None, exc)
+                return
+            loop.call_soon_threadsafe(_settle, done, found, None)
 
         def failed(exc: BaseException) -> None:
             loop.call_soon_threadsafe(_settle, done, None, exc)
 
         future.add_callbacks(ok, failed)
-        return await done
+        with mapped_errors():
+            return await done
 
     async def migrate(self, replication: int) -> list[str]:
         """Creates the keyspace and applies the CQL migrations not applied yet."""
@@ -151,7 +159,8 @@ class CassandraSession:
         return done
 
     async def use_keyspace(self) -> None:
-        await asyncio.to_thread(self.session.set_keyspace, self.keyspace)
+        with mapped_errors():
+            await asyncio.to_thread(self.session.set_keyspace, self.keyspace)
 
     async def ping(self) -> bool:
         try:

@@ -130,14 +130,16 @@ class KafkaEventLog:
         if not todo:
             return
         consumer = self._consumer()
-        await consumer.start()
+        with mapped_errors():
+            await consumer.start()
         try:
             name = self.kafka_topic(topic)
             consumer.assign([TopicPartition(name, p) for p in todo])
             for p in todo:
                 consumer.seek(TopicPartition(name, p), starts[p])
             while todo:
-                batches = await consumer.getmany(timeout_ms=1000)
+                with mapped_errors():
+                    batches = await consumer.getmany(timeout_ms=1000)
                 for tp, messages in batches.items():
                     for msg in messages:
                         if msg.offset < ends[tp.partition] and (

@@ -21,7 +21,25 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TypeVar
 
+from hub.errors import Unavailable
+
 T = TypeVar("T")
+
+ENGINE_DOWN = ("locked", "busy", "disk i/o error", "database or disk is full",
+               "unable to open database file")
+"""``sqlite3.OperationalError`` messages that mean the file cannot be used *now* (another
+process holds the lock past ``busy_timeout``, the disk fails or is full): retriable, a
+503. Any other error (a bad statement, a corrupt file) stays a bug, a 500."""
+
+
+def engine_down(exc: BaseException) -> bool:
+    message = str(exc).lower()
+    return isinstance(exc, sqlite3.OperationalError) and any(m in message for m in ENGINE_DOWN)
+
+
+def engine_unavailable(exc: BaseException) -> Unavailable:
+    return Unavailable(f"SQLite could not be used ({exc}); retry later",
+                       code="engine_unavailable", engine="sqlite")
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS events (
@@ -82,7 +100,12 @@ class Database:
         loop = asyncio.get_running_loop()
         future: asyncio.Future[T] = loop.create_future()
         self._jobs.put((fn, future, loop))
-        return await future
+        try:
+            return await future
+        except sqlite3.OperationalError as exc:
+            if engine_down(exc):
+                raise engine_unavailable(exc) from exc
+            raise
 
     def _serve(self) -> None:
         """The database thread: runs jobs in order until ``close`` sends None."""
@@ -111,7 +134,9 @@ class Database:
         return work
 
     async def ping(self) -> bool:
-        return await self.run(lambda: self.conn.execute("SELECT 1").fetchone() == (1,))
+        """A read of the file itself (the schema), not only of the connection."""
+        return await self.run(lambda: self.conn.execute(
+            "SELECT count(*) FROM sqlite_master").fetchone() is not None)
 
     async def close(self) -> None:
         if self._conn is not None:

@@ -12,6 +12,9 @@ from typing import Any
 from cassandra.cluster import Cluster
 
 from api.client import TrucClient
+from hub.topics import PACKAGES
+from infra.avro import default_codec
+from infra.kafka.event_log import KafkaEventLog
 from tests.e2e.hubs import RunningHub
 
 _codes = itertools.count(39)
@@ -71,6 +74,22 @@ def raw_key(hub: RunningHub, package_id: str) -> bytes | None:
         return None if row is None else bytes(row[0])
     rows = _cql(hub, "SELECT material FROM key_material WHERE key_id=%s", key_id)
     return bytes(rows[0].material) if rows else None
+
+
+async def logged(hub: RunningHub, event_type: str, package_id: str) -> int:
+    """How many ``event_type`` events of the package the hub's event log holds, read past
+    the hub (the SQLite events table, or the Kafka topic)."""
+    codec = default_codec()
+    if hub.backend == "embedded":
+        with sqlite3.connect(Path(hub.env["TRUC_DATA_DIR"]) / "truc.sqlite3") as db:
+            rows = db.execute("SELECT payload FROM events WHERE topic=? AND key=?",
+                              (PACKAGES, package_id)).fetchall()
+        return sum(1 for (payload,) in rows if codec.name_of(bytes(payload)) == event_type)
+    log = await KafkaEventLog(hub.env["TRUC_KAFKA"], hub.env["TRUC_TOPIC_PREFIX"]).start()
+    try:
+        return sum([r.key == package_id async for r in log.read(PACKAGES, types={event_type})])
+    finally:
+        await log.close()
 
 
 def _cql(hub: RunningHub, query: str, *params: str) -> list[Any]:

@@ -13,6 +13,7 @@ import socket
 import threading
 from pathlib import Path
 
+import httpx
 import pytest
 
 from api.client import TrucError
@@ -64,18 +65,41 @@ def _pipe(src: socket.socket, dst: socket.socket) -> None:
 
 async def test_cassandra_gone_answers_503_engine_unavailable(engines: Engines,
                                                              tmp_path: Path) -> None:
+    """Cassandra gone for this one hub (its relay cut; the shared Cassandra runs on):
+    inbox, status, send, fetch answer 503 with Retry-After naming cassandra, and
+    /healthz says cassandra is down while Kafka is up."""
     relay = Relay(engines.cassandra)
     relayed = Engines(engines.kafka, f"127.0.0.1:{relay.port}")
     with running_hub("distributed", tmp_path, relayed) as hub:
         source, dest = agency_with_app(hub), agency_with_app(hub)
         body = {"recipients": [dest["code"]], "title": "x", "data_type": "json", "size": 5,
                 "sha256": hashlib.sha256(b"hello").hexdigest()}
-        async with client(hub, source) as src:
-            assert (await src.call("POST", "/v1/packages", json_body=body))["package_id"]
+        doc = tmp_path / "doc.json"
+        doc.write_bytes(b"hello")
+        async with client(hub, source) as src, client(hub, dest) as dst:
+            pid = (await src.send([dest["code"]], "x", doc, data_type="json"))["package_id"]
+            assert [p["package_id"] for p in await dst.inbox()] == [pid]
             relay.cut()
-            with pytest.raises(TrucError) as down:
-                await src.call("POST", "/v1/packages", json_body=body)
-    assert down.value.status == 503, down.value
-    assert down.value.code == "engine_unavailable"
-    assert down.value.problem["retriable"] is True
-    assert down.value.problem["engine"] == "cassandra"
+            src.retries = dst.retries = 0  # see each answer, not the client's retries
+            calls = {
+                "inbox": dst.call("GET", "/v1/inbox"),
+                "status": dst.call("GET", f"/v1/packages/{pid}"),
+                "send": src.call("POST", "/v1/packages", json_body=body),
+                "fetch": dst.fetch(pid, tmp_path / "got.json"),
+            }
+            refused = {}
+            for name, call in calls.items():
+                with pytest.raises(TrucError) as down:
+                    await call
+                refused[name] = down.value
+            async with httpx.AsyncClient(timeout=30) as http:
+                health = await http.get(f"{hub.url}/healthz")
+    for name, error in refused.items():
+        assert (error.status, error.code) == (503, "engine_unavailable"), (name, error)
+        assert error.problem["retriable"] is True and error.problem["engine"] == "cassandra"
+        assert error.retry_after is not None and error.retry_after > 0, name
+    assert not (tmp_path / "got.json").exists(), "the fetch failed before its first byte"
+    assert health.status_code == 503 and "retry-after" in health.headers
+    report = health.json()
+    assert report["down"] == ["cassandra"] and report["engines"]["kafka"]["ok"] is True
+    assert report["engines"]["cassandra"]["error"]

@@ -186,15 +186,18 @@ def test_acknowledgement_checks_the_digest_once_and_completes_then_shreds() -> N
         decide.acknowledge(CTX, pkg, dest, "0" * 64)
     assert wrong.value.code == "digest_mismatch"
     ack = decide.acknowledge(CTX, pkg, dest, DIGEST)
+    assert ack is not None
     outcome = step(pkg, ack, {})
     assert outcome.package is not None and may_close(ack)
     assert needs_shredding(outcome.package)
     assert outcome.package.state is PackageState.COMPLETED
     inbox_deletes = [r for r in outcome.writes.deletes if r.view == INBOX]
     assert inbox_deletes, "a closed delivery leaves the inbox"
-    with pytest.raises(Conflict) as twice:
-        decide.acknowledge(CTX, outcome.package, dest, DIGEST)
-    assert twice.value.code == "already_acknowledged"
+    assert decide.acknowledge(CTX, outcome.package, dest, DIGEST.upper()) is None, \
+        "a second ack with the same digest records nothing"
+    with pytest.raises(Conflict) as other:
+        decide.acknowledge(CTX, outcome.package, dest, "0" * 64)
+    assert other.value.code == "already_acknowledged"
 
 
 def test_a_rejected_package_needs_shredding_once() -> None:
