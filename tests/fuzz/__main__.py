@@ -17,6 +17,7 @@ import tempfile
 from pathlib import Path
 
 from tests.e2e.hubs import running_hub
+from tests.fuzz.corpus import run_corpus
 from tests.fuzz.runner import run
 from tests.fuzz.world import build_world, dead_letters, exchange_still_works, health
 
@@ -29,6 +30,7 @@ def main() -> int:
             running_hub("embedded", Path(kept or scratch)) as hub:
         world = build_world(hub)
         summary = run(world, budget, seed=int(seed or 0))
+        run_corpus(world, summary)
         after = summary.as_json()
         try:
             after["exchange_after"] = asyncio.run(exchange_still_works(world))

@@ -16,6 +16,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import sys
 import time
 from collections import Counter
 from dataclasses import dataclass, field
@@ -178,21 +179,21 @@ def send_case(session: requests.Session, world: World, case: Any, *, identity: s
         kwargs.setdefault("headers", {})["content-type"] = "application/octet-stream"
     route = f"{case.method.upper()} {case.path}"
     try:
-        prepared = session.prepare_request(requests.Request(**kwargs))
-        body = prepared.body or b""
+        unsigned = session.prepare_request(requests.Request(**kwargs))
+        body = unsigned.body or b""
         body = body.encode() if isinstance(body, str) else body
         if not isinstance(body, bytes):
             raise TypeError(f"unexpected body {type(body).__name__}")
-        key = world.keys[identity]
-        if key is not None:
-            _sign(prepared, key, body)
+        prepared = _signed(unsigned, world.keys[identity], body)
     except (ValueError, TypeError, UnicodeError, requests.RequestException):
         summary.unsendable += 1
         return
     summary.cases += 1
     summary.by_identity[identity] += 1
+    if summary.cases % 500 == 0:
+        print(f"fuzz: {summary.cases} cases, {dict(summary.by_status)}", file=sys.stderr)
     try:
-        response = session.send(prepared, timeout=TIMEOUT, stream=True, allow_redirects=False)
+        response = _send(session, prepared, unsigned, world.keys[identity], body)
     except (requests.ConnectionError, requests.Timeout) as error:
         summary.by_status[0] += 1
         summary.findings.append(Finding(identity, mode, route, None,
@@ -207,15 +208,32 @@ def send_case(session: requests.Session, world: World, case: Any, *, identity: s
                                             reason, _reproducer(prepared, body)))
 
 
-def _sign(prepared: requests.PreparedRequest, key: dict[str, Any], body: bytes) -> None:
-    headers = {k: v for k, v in prepared.headers.items()}
+def _send(session: requests.Session, prepared: requests.PreparedRequest,
+          unsigned: requests.PreparedRequest, key: dict[str, Any] | None,
+          body: bytes) -> requests.Response:
+    """Sends; a connection the hub closed after an earlier answer (keep-alive) fails before
+    the request is read, so it is signed anew and sent once more on a new connection."""
+    try:
+        return session.send(prepared, timeout=TIMEOUT, stream=True, allow_redirects=False)
+    except requests.ConnectionError:
+        return session.send(_signed(unsigned, key, body), timeout=TIMEOUT, stream=True,
+                            allow_redirects=False)
+
+
+def _signed(unsigned: requests.PreparedRequest, key: dict[str, Any] | None,
+            body: bytes) -> requests.PreparedRequest:
+    """A copy of the request with a fresh signature (``key`` None: sent unsigned)."""
+    prepared = unsigned.copy()
+    if key is None:
+        return prepared
+    headers = dict(prepared.headers.items())
     headers["x-truc-nonce"] = os.urandom(12).hex()
-    url = prepared.url or ""
-    added = sign_request(prepared.method or "GET", url, headers,
+    added = sign_request(prepared.method or "GET", prepared.url or "", headers,
                          hashlib.sha256(body).hexdigest(), access_key=key["access_key"],
                          secret=key["secret_key"], algorithm="TRUC4-HMAC-SHA256",
                          now=datetime.now(UTC), region="vn", service="truc")
     prepared.headers.update({**headers, **added})
+    return prepared
 
 
 def _judge(response: requests.Response) -> str:

@@ -1,8 +1,9 @@
 """The short form of the standing fuzz suite, run by `make test` (the long one is
 `make fuzz`): schemathesis cases from the hub's own OpenAPI, signed after generation as an
 app, as the destination's app, as an admin operator, and not signed at all, against one
-embedded hub whose packages are real. No answer may be ≥ 500, every error is a problem with
-a code, and the hub must still exchange a package afterwards.
+embedded hub whose packages are real, then the explicit cases of tests/fuzz/corpus.py.
+No answer may be ≥ 500, every error is a problem with a code, and the hub must still
+exchange a package afterwards.
 
 ``TRUC_FUZZ_SHORT_CASES`` sets the budget (default 3000: about 1.5 min here).
 """
@@ -17,6 +18,7 @@ from pathlib import Path
 import pytest
 
 from tests.e2e.hubs import RunningHub, running_hub
+from tests.fuzz.corpus import CORPUS, run_corpus
 from tests.fuzz.runner import Summary, run
 from tests.fuzz.world import World, build_world, dead_letters, exchange_still_works, health
 
@@ -36,12 +38,15 @@ def world(fuzzed_hub: RunningHub) -> World:
 
 @pytest.fixture(scope="module")
 def summary(world: World) -> Summary:
-    return run(world, BUDGET)
+    """The generated cases, then the explicit corpus (tests/fuzz/corpus.py)."""
+    done = run(world, BUDGET)
+    run_corpus(world, done)
+    return done
 
 
 @pytest.mark.timeout(900)
 def test_every_identity_gets_its_share_of_the_budget(summary: Summary) -> None:
-    assert summary.cases >= BUDGET
+    assert summary.cases >= BUDGET + len(CORPUS)
     assert set(summary.by_identity) == {"app", "destination", "operator", "none"}
     assert min(summary.by_identity.values()) >= BUDGET // 8
     assert summary.generation_errors == []

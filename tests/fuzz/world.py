@@ -28,6 +28,7 @@ class World:
     path_values: dict[str, list[str]] = field(default_factory=dict)  # parameter -> real ids
     source: dict[str, Any] = field(default_factory=dict)
     destination: dict[str, Any] = field(default_factory=dict)
+    ready_ids: list[str] = field(default_factory=list)  # uploaded, unsealed: for the corpus
 
 
 def build_world(hub: RunningHub) -> World:
@@ -39,7 +40,7 @@ def build_world(hub: RunningHub) -> World:
     victim = agency_with_app(hub)
     hub.ops("GET", "/v1/ops/agencies")
     assert hub.admin_key is not None
-    packages = asyncio.run(_packages(hub, source, destination))
+    packages, ready = asyncio.run(_packages(hub, source, destination))
     codes = [source["code"], destination["code"], victim["code"]]
     return World(
         url=hub.url,
@@ -47,25 +48,35 @@ def build_world(hub: RunningHub) -> World:
               "none": None},
         path_values={"package_id": packages, "code": codes,
                      "app_id": [victim["app_id"]], "principal_id": [victim["app_id"]]},
-        source=source, destination=destination)
+        source=source, destination=destination, ready_ids=ready)
 
 
 async def _packages(hub: RunningHub, source: dict[str, Any],
-                    destination: dict[str, Any]) -> list[str]:
+                    destination: dict[str, Any]) -> tuple[list[str], list[str]]:
     with tempfile.TemporaryDirectory() as tmp:
         payload = Path(tmp) / "payload.bin"
         payload.write_bytes(os.urandom(2048))
         async with client(hub, source) as app:
             sealed = await app.send([destination["code"]], "Công văn", payload)
             fetched = await app.send([destination["code"]], "Quyết định", payload)
-            space = await app.call("POST", "/v1/packages", json_body={
-                "recipients": [destination["code"]], "title": "Tờ trình",
-                "priority": "normal", "data_type": "binary", "size": 2048,
-                "sha256": hashlib.sha256(payload.read_bytes()).hexdigest()})
+            space = await _space(app, destination["code"], payload)
+            ready = []
+            for _ in range(3):  # the corpus seals each with a value that once broke the log
+                uploaded = await _space(app, destination["code"], payload)
+                await app.upload(uploaded["package_id"], payload)
+                ready.append(uploaded["package_id"])
         async with client(hub, destination) as dest:
             await _wait_in_inbox(dest, fetched["package_id"])
             await dest.fetch(fetched["package_id"], Path(tmp) / "got.bin")
-    return [sealed["package_id"], fetched["package_id"], space["package_id"]]
+    return [sealed["package_id"], fetched["package_id"], space["package_id"]], ready
+
+
+async def _space(app: TrucClient, destination: str, payload: Path) -> dict[str, Any]:
+    space: dict[str, Any] = await app.call("POST", "/v1/packages", json_body={
+        "recipients": [destination], "title": "Tờ trình", "priority": "normal",
+        "data_type": "binary", "size": payload.stat().st_size,
+        "sha256": hashlib.sha256(payload.read_bytes()).hexdigest()})
+    return space
 
 
 async def _wait_in_inbox(app: TrucClient, package_id: str) -> None:
