@@ -30,12 +30,7 @@ class Explicit:
     raw_json: str | None = None  # a JSON text that Python's json would not write (surrogates)
 
 
-CORPUS: tuple[Explicit, ...] = (
-    Explicit("app", "POST", "/v1/packages/{ready}/seal", {"deadline": FAR_DEADLINE}),
-    Explicit("app", "POST", "/v1/packages/{ready}/seal", {"offline_wait_seconds": 10**17}),
-    Explicit("app", "POST", "/v1/packages/{ready}/seal", {"offline_wait_seconds": 10**30}),
-    Explicit("app", "POST", "/v1/packages/{sealed}/deliveries/{destination}/extend",
-             {"deadline": FAR_DEADLINE}),
+CORPUS: tuple[Explicit, ...] = (  # those that poison the log of an unfixed hub come last
     Explicit("app", "POST", "/v1/packages", raw_json=(
         '{"recipients": ["{destination}"], "title": "C\\udcf4ng", "size": 10, "sha256": "'
         + "a" * 64 + '", "priority": "normal", "data_type": "binary"}')),
@@ -44,8 +39,12 @@ CORPUS: tuple[Explicit, ...] = (
     Explicit("destination", "GET", "/v1/packages/{fetched}/content",
              headers=(("range", "bytes=-0"),)),
     Explicit("operator", "POST", "/v1/ops/principals/{victim}/keys", {"overlap_hours": 4.76e16}),
+    Explicit("app", "POST", "/v1/packages/{ready}/seal", {"offline_wait_seconds": 10**30}),
+    Explicit("app", "POST", "/v1/packages/{ready}/seal", {"offline_wait_seconds": 10**17}),
+    Explicit("app", "POST", "/v1/packages/{sealed}/deliveries/{destination}/extend",
+             {"deadline": FAR_DEADLINE}),
+    Explicit("app", "POST", "/v1/packages/{ready}/seal", {"deadline": FAR_DEADLINE}),
 )
-
 
 class _Case:
     """The little of a schemathesis case that ``send_case`` uses."""
