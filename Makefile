@@ -7,7 +7,7 @@ ENGINES := infra/engines/engines.sh
 PYTEST_ARGS ?= -n 3 --dist loadfile  # whole files per worker: module fixtures stay shared
 
 .PHONY: install run test check lint unit contract integration e2e jars engines-up engines-down \
-        engines-status clean
+        engines-status clean fuzz
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
@@ -40,6 +40,14 @@ unit: install
 
 jars:
 	$(ENGINES) fetch
+
+## Long fuzz run (docs/security.md): schemathesis cases from the hub's OpenAPI, signed as an
+## app, the destination's app, an admin and unsigned, against a fresh embedded hub; prints a
+## JSON summary and fails on any answer >= 500. `make test` runs a short form (tests/fuzz).
+FUZZ_CASES ?= 24000
+FUZZ_SEED  ?= 0
+fuzz: install
+	TRUC_FUZZ_CASES=$(FUZZ_CASES) TRUC_FUZZ_SEED=$(FUZZ_SEED) $(BIN)/python -m tests.fuzz
 
 engines-up: jars
 	$(ENGINES) up all
