@@ -1,0 +1,26 @@
+"""The table of docs/reliability.md, from the runs' JSON lines."""
+
+from __future__ import annotations
+
+from typing import Any
+
+HEAD = ("| component | run | sent | delivered | acked | lost | doubled | stuck | unshredded "
+        "| client errors | recovery s | drain s | replays | verdict |")
+
+
+def errors(found: dict[str, int]) -> str:
+    return ", ".join(f"{k} ×{n}" for k, n in found.items()) or "—"
+
+
+def row(r: dict[str, Any]) -> str:
+    replays = " ".join(f"{p[:5]} {v['exit']}" for p, v in r["replays"].items())
+    verdict = "ok" if r["ok"] else "**FAIL** " + ", ".join(r["problems"])
+    return (f"| {r['component']} | {r['run']} | {r['sent']} | {r['delivered']} | {r['acked']} "
+            f"| {r['lost']} | {r['doubled']} | {r['stuck']} | {r['unshredded']} "
+            f"| {errors(r['errors'])} | {r['recovery_s']} | {r['drain_s']} | {replays} "
+            f"| {verdict} |")
+
+
+def table(results: list[dict[str, Any]]) -> str:
+    sep = "|" + "---|" * (HEAD.count("|") - 1)
+    return "\n".join([HEAD, sep, *(row(r) for r in results)])
