@@ -26,7 +26,7 @@ from faults.load import Destination, Package
 from faults.storage import Logged
 
 
-def check(packages: list[Package], history: History, dest: Destination,
+def check(packages: list[Package], history: History, dest: Destination, *,
           logged: dict[str, Logged], states: dict[str, str], left: dict[str, int],
           replays: dict[str, dict[str, Any]]) -> dict[str, Any]:
     told = {p.pid for p in packages if p.package_id}
@@ -60,8 +60,9 @@ def check(packages: list[Package], history: History, dest: Destination,
     problems += [f"replay {p} exit {r['exit']}" for p, r in replays.items() if r["exit"] != 0]
     return {**counts, "unknown": unknown, "errors": history.errors(),
             "ops": dict(Counter(f"{o.f}:{o.type}" for o in history.ops)),
-            "replays": replays, "examples": _examples(sealed, acked, doubled, states, left,
-                                                        logged),
+            "replays": replays,
+            "examples": _examples(sealed, acked, doubled, states=states, left=left,
+                                  logged=logged),
             "problems": problems, "ok": not problems}
 
 
@@ -79,8 +80,9 @@ def _resolve(history: History, pids: dict[str, str], sealed: set[str],
     return dict(out)
 
 
-def _examples(sealed: set[str], acked: set[str], doubled: set[str], states: dict[str, str],
-              left: dict[str, int], logged: dict[str, Logged]) -> dict[str, list[str]]:
+def _examples(sealed: set[str], acked: set[str], doubled: set[str], *,
+              states: dict[str, str], left: dict[str, int], logged: dict[str, Logged]
+              ) -> dict[str, list[str]]:
     """A few package ids per problem, with what the log holds, for the investigation."""
     def show(pids: set[str]) -> list[str]:
         out = []

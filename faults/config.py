@@ -17,6 +17,12 @@ ENGINE_DEFAULTS = {
     "TRUC_CASSANDRA_PORT": "29042",
     "TRUC_CASSANDRA_STORAGE_PORT": "27000",
 }
+"""Read from ``TRUC_FAULTS_<NAME>`` (``TRUC_FAULTS_KAFKA_PORT``…), never from the
+``TRUC_KAFKA_PORT`` that tests export for the shared engines: the nemesis kills these."""
+
+SHARED = {"TRUC_KAFKA_PORT": "9092", "TRUC_CASSANDRA_PORT": "9042",
+          "TRUC_ENGINES_HOME": str(REPO / ".engines")}
+"""The shared development engines: never the suite's (it would kill them)."""
 
 COMPONENTS = ("kafka", "cassandra", "worker", "api", "embedded")
 """What the nemesis kills: an engine, the Faust worker, API node 1 — or, on the embedded
@@ -24,9 +30,16 @@ hub, ``truc serve`` itself."""
 
 
 def engine_env(overrides: dict[str, str] | None = None) -> dict[str, str]:
-    """The suite's engine settings: the environment's, else the suite's defaults."""
-    base = {k: os.environ.get(k, v) for k, v in ENGINE_DEFAULTS.items()}
-    return {**base, **(overrides or {})}
+    """The suite's engine settings: ``TRUC_FAULTS_*`` from the environment, else the
+    suite's defaults; refuses the shared engines' ports and home."""
+    base = {k: os.environ.get(k.replace("TRUC_", "TRUC_FAULTS_", 1), v)
+            for k, v in ENGINE_DEFAULTS.items()}
+    env = {**base, **(overrides or {})}
+    clash = [k for k, v in SHARED.items() if env[k] == v]
+    if clash:
+        raise ValueError(f"the fault suite kills its engines: {clash} must not be the "
+                         "shared engines'")
+    return env
 
 
 @dataclass(frozen=True)

@@ -5,6 +5,7 @@ port and data. Agencies A and B with approved apps are made through the operator
 from __future__ import annotations
 
 import base64
+import contextlib
 import json
 import os
 import signal
@@ -57,10 +58,8 @@ class Proc:
         """SIGKILL to the process and anything it started."""
         if self.popen is None:
             return
-        try:
+        with contextlib.suppress(ProcessLookupError):
             os.killpg(self.popen.pid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
         self.popen.wait()
 
     def stop(self) -> None:

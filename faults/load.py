@@ -38,6 +38,7 @@ def make_packages(tmp: Path, run: str, count: int, size: int, app_id: str
                   ) -> list[Package]:
     """Distinct small payloads, one file each, with idempotency keys unique to the run."""
     made = []
+    tmp.mkdir(parents=True, exist_ok=True)
     for i in range(count):
         body = (f"{run}/{i}/".encode() * (size // 8 + 1))[:size]
         path = tmp / f"p{i}.bin"

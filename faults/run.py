@@ -12,6 +12,7 @@ import asyncio
 import contextlib
 import json
 import subprocess
+import sys
 import time
 import uuid
 from contextlib import AsyncExitStack
@@ -27,6 +28,11 @@ from faults.history import History
 from faults.hub import TRUC, Hub, hub_env
 from faults.load import Destination, Package, Source, make_packages
 from faults.storage import RawContent, read_log
+
+
+def say(what: str) -> None:
+    """Progress on stderr (stdout carries only the JSON lines)."""
+    print(f"[faults {time.strftime('%H:%M:%S')}] {what}", file=sys.stderr, flush=True)
 
 
 @dataclass
@@ -67,8 +73,11 @@ class Nemesis:
     async def strike(self, plan: Plan) -> None:
         await asyncio.sleep(plan.kill_at)
         await asyncio.to_thread(self.kill)
+        say(f"killed {self.component} (kill -9)")
         await asyncio.sleep(plan.down_for)
         await asyncio.to_thread(self.restart)
+        say(f"{self.component} restarted, back in "
+            f"{(self.back_at or 0) - (self.restarted_at or 0):.1f} s")
 
 
 async def supervise(hub: Hub, nemesis: Nemesis) -> None:
@@ -118,23 +127,24 @@ def replay(hub: Hub, projection: str) -> dict[str, Any]:
 async def run_one(component: str, run: int, plan: Plan, engines: Engines | None,
                   tmp: Path) -> dict[str, Any]:
     backend = "embedded" if component == "embedded" else "distributed"
-    tmp.mkdir(parents=True, exist_ok=True)
+    await asyncio.to_thread(tmp.mkdir, parents=True, exist_ok=True)
     env = hub_env(backend, tmp, engines.kafka if engines else None,
                   engines.cassandra if engines else None)
     hub = Hub(backend, tmp, env)
     began = time.monotonic()
+    say(f"{component} run {run}: {plan.packages} packages, kill at {plan.kill_at} s, in {tmp}")
     try:
         hub.start()
         await hub.provision()
-        return await _load_and_check(component, run, plan, engines, hub, began)
+        return await _load_and_check(component, run, plan, engines, hub=hub, began=began)
     finally:
         hub.stop()
 
 
 async def _load_and_check(component: str, run: int, plan: Plan, engines: Engines | None,
-                          hub: Hub, began: float) -> dict[str, Any]:
+                          *, hub: Hub, began: float) -> dict[str, Any]:
     history = History()
-    packages = make_packages(hub.cwd, uuid.uuid4().hex[:8], plan.packages, plan.size,
+    packages = make_packages(hub.cwd / "outbox", uuid.uuid4().hex[:8], plan.packages, plan.size,
                              hub.keys["A"]["app_id"])
     nemesis = Nemesis(component, hub, engines)
     raw = RawContent(hub.env)
@@ -161,12 +171,14 @@ async def _load_and_check(component: str, run: int, plan: Plan, engines: Engines
         source.give_up_at = nemesis.restarted_at + plan.give_up_after
         await load
         load_ended = time.monotonic()
+        say(f"load done: {sum(1 for p in packages if p.sealed_at)} sealed")
         recovered = _recovered_at(packages, dest, nemesis)
         until = max(load_ended, recovered or nemesis.back_at or load_ended) + plan.stuck_after
         dest.give_up_at = until
         in_log = await read_log(hub.env)
         sealed = sorted({p.pid for p in packages if p.package_id}
                         | {pid for pid, one in in_log.items() if one.sealed})
+        say(f"waiting for {len(sealed)} sealed packages to complete and be shredded")
         states, left = await settle(sealed, a_nodes, raw, until)
         await dest.stop()
         guard.cancel()
@@ -174,7 +186,8 @@ async def _load_and_check(component: str, run: int, plan: Plan, engines: Engines
         recovered = _recovered_at(packages, dest, nemesis)
     logged = await read_log(hub.env)
     replays = {p: await asyncio.to_thread(replay, hub, p) for p in ("statistics", "history")}
-    result = check(packages, history, dest, logged, states, left, replays)
+    result = check(packages, history, dest, logged=logged, states=states, left=left,
+                   replays=replays)
     acked = [dest.acked[p.pid] for p in packages if p.pid in dest.acked]
     restart = nemesis.restarted_at
     result.update({

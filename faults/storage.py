@@ -32,7 +32,7 @@ class Logged:
 
 
 def settings_of(env: dict[str, str]) -> Settings:
-    values = {k[5:].lower(): v for k, v in env.items() if k.startswith("TRUC_")}
+    values: dict[str, Any] = {k[5:].lower(): v for k, v in env.items() if k.startswith("TRUC_")}
     return Settings(_env_file=None, **values)  # type: ignore[call-arg]
 
 
