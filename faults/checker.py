@@ -8,8 +8,8 @@
 - every sealed package is ``completed`` when the run ends — else **stuck**; and its content
   rows and data key are gone from storage — else **unshredded**;
 - what the destination received has the digest the source sent — else **corrupt**;
-- every package the source tried was sealed (it retries until ``give_up_after`` past the
-  restart) — else **unsent** (the hub did not recover);
+- every package is sealed (the source tries each at least once and retries until
+  ``give_up_after`` past the restart) — else **unsent** (the hub did not recover);
 - ``truc replay`` of every projection exits 0 — else **replay differs**.
 
 Operations with an unknown outcome (``info``) are resolved from the log: a send whose

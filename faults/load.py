@@ -74,7 +74,7 @@ class Source:
     async def send(self, p: Package) -> None:
         p.first_invoked = time.monotonic()
         attempt = 0
-        while p.sealed_at is None and time.monotonic() < self.give_up_at:
+        while p.sealed_at is None:
             name, client = self.nodes[(p.index + attempt) % len(self.nodes)]
             op = self.history.invoke("send", p.key, name)
             try:
@@ -88,6 +88,8 @@ class Source:
                 if isinstance(exc, TrucError) and exc.code == "space_closed":
                     await self._sealed_before(client, p)
             attempt += 1
+            if time.monotonic() >= self.give_up_at:  # tried at least once: given up
+                return
             await asyncio.sleep(min(0.5 * attempt, 3.0))
 
     async def _sealed_before(self, client: TrucClient, p: Package) -> None:

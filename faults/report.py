@@ -24,3 +24,19 @@ def row(r: dict[str, Any]) -> str:
 def table(results: list[dict[str, Any]]) -> str:
     sep = "|" + "---|" * (HEAD.count("|") - 1)
     return "\n".join([HEAD, sep, *(row(r) for r in results)])
+
+
+def main(paths: list[str]) -> None:
+    """``python -m faults.report runs.jsonl…``: the table from saved JSON lines."""
+    import json
+    from pathlib import Path
+
+    results = [json.loads(line) for p in paths for line in Path(p).read_text().splitlines()
+               if line.startswith("{")]
+    print(table(results))
+
+
+if __name__ == "__main__":
+    import sys
+
+    main(sys.argv[1:])

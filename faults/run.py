@@ -136,6 +136,7 @@ async def run_one(component: str, run: int, plan: Plan, engines: Engines | None,
     try:
         hub.start()
         await hub.provision()
+        say(f"hub up and provisioned in {time.monotonic() - began:.1f} s")
         return await _load_and_check(component, run, plan, engines, hub=hub, began=began)
     finally:
         hub.stop()
@@ -185,6 +186,7 @@ async def _load_and_check(component: str, run: int, plan: Plan, engines: Engines
         raw.close()
         recovered = _recovered_at(packages, dest, nemesis)
     logged = await read_log(hub.env)
+    checking = time.monotonic()
     replays = {p: await asyncio.to_thread(replay, hub, p) for p in ("statistics", "history")}
     result = check(packages, history, dest, logged=logged, states=states, left=left,
                    replays=replays)
@@ -197,7 +199,9 @@ async def _load_and_check(component: str, run: int, plan: Plan, engines: Engines
         "recovery_s": None if recovered is None else round(max(0.0, recovered - restart), 1),
         "drain_s": round(max(acked) - restart, 1) if acked and not result["lost"] else None,
         "back_s": round((nemesis.back_at or restart) - restart, 1),
-        "load_s": round(load_ended - load_began, 1), "run_s": round(time.monotonic() - began),
+        "setup_s": round(load_began - began, 1), "load_s": round(load_ended - load_began, 1),
+        "replay_s": round(time.monotonic() - checking, 1),
+        "run_s": round(time.monotonic() - began),
         "exits": hub.exits, "dir": str(hub.cwd)})
     (hub.cwd / "history.jsonl").write_text(
         "".join(json.dumps(r) + "\n" for r in history.rows()))
