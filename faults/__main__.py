@@ -52,8 +52,13 @@ async def main() -> int:
         for run in range(1, runs + 1):
             for component in components:
                 tmp = args.out / f"{stamp}-{component}-{run}"
-                result = await run_one(component, run, plan,
-                                       engines if component != "embedded" else None, tmp)
+                try:
+                    result = await run_one(component, run, plan,
+                                           engines if component != "embedded" else None, tmp)
+                except Exception as exc:  # a run that broke is a failed run; go on
+                    result = {"suite": "faults", "component": component, "run": run,
+                              "ok": False, "problems": [f"run error: {exc!r}"[:500]],
+                              "dir": str(tmp)}
                 print(json.dumps(result, ensure_ascii=False), flush=True)
                 results.append(result)
     finally:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 HEAD = ("| component | run | sent | delivered | acked | lost | doubled | stuck | unshredded "
-        "| client errors | recovery s | drain s | replays | verdict |")
+        "| client errors | recovery s | drain s | replay exit (stats/history) | verdict |")
 
 
 def errors(found: dict[str, int]) -> str:
@@ -13,7 +13,9 @@ def errors(found: dict[str, int]) -> str:
 
 
 def row(r: dict[str, Any]) -> str:
-    replays = " ".join(f"{p[:5]} {v['exit']}" for p, v in r["replays"].items())
+    if "sent" not in r:  # the run broke before the checks
+        return f"| {r['component']} | {r['run']} |" + " |" * 12 + f" **FAIL** {r['problems']} |"
+    replays = "/".join(str(v["exit"]) for v in r["replays"].values())
     verdict = "ok" if r["ok"] else "**FAIL** " + ", ".join(r["problems"])
     return (f"| {r['component']} | {r['run']} | {r['sent']} | {r['delivered']} | {r['acked']} "
             f"| {r['lost']} | {r['doubled']} | {r['stuck']} | {r['unshredded']} "
