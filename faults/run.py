@@ -187,7 +187,9 @@ async def _load_and_check(component: str, run: int, plan: Plan, engines: Engines
         recovered = _recovered_at(packages, dest, nemesis)
     logged = await read_log(hub.env)
     checking = time.monotonic()
-    replays = {p: await asyncio.to_thread(replay, hub, p) for p in ("statistics", "history")}
+    names = ("statistics", "history")
+    done = await asyncio.gather(*(asyncio.to_thread(replay, hub, p) for p in names))
+    replays = dict(zip(names, done, strict=True))
     result = check(packages, history, dest, logged=logged, states=states, left=left,
                    replays=replays)
     acked = [dest.acked[p.pid] for p in packages if p.pid in dest.acked]
