@@ -48,6 +48,7 @@ def verdict(result: dict[str, object]) -> str:
 @pytest.mark.timeout(600)
 async def test_a_kill_of_the_embedded_hub_loses_nothing(tmp_path: Path) -> None:
     result = await run_one("embedded", 1, QUICK, None, tmp_path / "run")
+    print(json.dumps(result))  # the run's line, as `make faults` prints it (pytest -rA)
     assert result["sealed"] == QUICK.packages, verdict(result)
     assert result["problems"] == [], verdict(result)
 
@@ -57,5 +58,6 @@ async def test_a_kill_of_the_embedded_hub_loses_nothing(tmp_path: Path) -> None:
 async def test_a_kill_mid_load_loses_nothing(component: str, fault_engines: Engines,
                                              tmp_path: Path) -> None:
     result = await run_one(component, 1, QUICK, fault_engines, tmp_path / "run")
+    print(json.dumps(result))
     assert result["sealed"] == QUICK.packages, verdict(result)
     assert result["problems"] == [], verdict(result)
