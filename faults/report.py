@@ -19,8 +19,13 @@ def row(r: dict[str, Any]) -> str:
     verdict = "ok" if r["ok"] else "**FAIL** " + ", ".join(r["problems"])
     return (f"| {r['component']} | {r['run']} | {r['sent']} | {r['delivered']} | {r['acked']} "
             f"| {r['lost']} | {r['doubled']} | {r['stuck']} | {r['unshredded']} "
-            f"| {errors(r['errors'])} | {r['recovery_s']} | {r['drain_s']} | {replays} "
+            f"| {errors(r['errors'])} | {_or_dash(r['recovery_s'])} | {_or_dash(r['drain_s'])} "
+            f"| {replays} "
             f"| {verdict} |")
+
+
+def _or_dash(value: object) -> str:
+    return "—" if value is None else str(value)
 
 
 def table(results: list[dict[str, Any]]) -> str:
