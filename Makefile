@@ -31,7 +31,7 @@ check: lint
 	$(BIN)/python -m pytest -q $(PYTEST_ARGS)
 
 lint: install
-	$(BIN)/ruff check hub api infra streams tests
+	$(BIN)/ruff check hub api infra streams tests faults
 	$(BIN)/mypy
 	$(BIN)/lint-imports
 
@@ -87,3 +87,29 @@ bench: install jars
 ## Quick run (< 3 min): embedded only, small sizes; needs no engine.
 bench-quick: install
 	$(BIN)/python -m bench --quick $(BENCH_ARGS)
+
+## Fault suite (docs/reliability.md): kill -9 of Kafka, Cassandra, the Faust worker, an API
+## node, and the embedded hub, mid-load; checks nothing is lost, doubled, stuck or left
+## unshredded. Engines of its own (.engines-faults/, ports 29092/29093/29042/27000): the
+## suite kills them, so it must never run on the shared ones. It stops them at the end.
+FAULTS_ENGINES_HOME           ?= $(CURDIR)/.engines-faults
+FAULTS_KAFKA_PORT             ?= 29092
+FAULTS_KAFKA_CONTROLLER_PORT  ?= 29093
+FAULTS_CASSANDRA_PORT         ?= 29042
+FAULTS_CASSANDRA_STORAGE_PORT ?= 27000
+FAULTS_ARGS                   ?=
+
+.PHONY: faults faults-quick
+faults faults-quick: export TRUC_FAULTS_ENGINES_HOME = $(FAULTS_ENGINES_HOME)
+faults faults-quick: export TRUC_FAULTS_KAFKA_PORT = $(FAULTS_KAFKA_PORT)
+faults faults-quick: export TRUC_FAULTS_KAFKA_CONTROLLER_PORT = $(FAULTS_KAFKA_CONTROLLER_PORT)
+faults faults-quick: export TRUC_FAULTS_CASSANDRA_PORT = $(FAULTS_CASSANDRA_PORT)
+faults faults-quick: export TRUC_FAULTS_CASSANDRA_STORAGE_PORT = $(FAULTS_CASSANDRA_STORAGE_PORT)
+
+## Full run: 5 runs of each kill, 300 packages each (FAULTS_ARGS="--runs 1 --packages 100").
+faults: install
+	$(BIN)/python -m faults $(FAULTS_ARGS)
+
+## Short run: one run of each kill, 40 packages (the same checks as tests/faults/).
+faults-quick: install
+	$(BIN)/python -m faults --quick $(FAULTS_ARGS)
