@@ -17,7 +17,7 @@
 #   TRUC_CASSANDRA_PORT [9042]  TRUC_CASSANDRA_STORAGE_PORT [7000]
 #   TRUC_ENGINES_TIMEOUT [180]  seconds `up`/`wait` give each engine to become ready
 #   TRUC_ENGINES_STOP_TIMEOUT [60]  seconds `down` waits after SIGTERM before SIGKILL
-#   TRUC_KAFKA_HEAP [512m]  TRUC_CASSANDRA_HEAP [1g]  (Cassandra: -Xms = -Xmx)
+#   TRUC_KAFKA_HEAP [512m]  TRUC_CASSANDRA_HEAP [2g]  (Cassandra: -Xms = -Xmx)
 #   TRUC_KAFKA_JVM_OPTS, TRUC_CASSANDRA_JVM_OPTS   extra JVM flags, appended last
 #   TRUC_ENGINES_CDS [1]    class-data-sharing archives (faster starts); 0 disables them
 #   TRUC_CASSANDRA_MLOCK [0]  1 lets Cassandra mlockall() its memory (its production default)
@@ -45,7 +45,7 @@ CASSANDRA_STORAGE_PORT=${TRUC_CASSANDRA_STORAGE_PORT:-7000}
 TIMEOUT=${TRUC_ENGINES_TIMEOUT:-180}
 STOP_TIMEOUT=${TRUC_ENGINES_STOP_TIMEOUT:-60}
 KAFKA_HEAP=${TRUC_KAFKA_HEAP:-512m}
-CASSANDRA_HEAP=${TRUC_CASSANDRA_HEAP:-1g}
+CASSANDRA_HEAP=${TRUC_CASSANDRA_HEAP:-2g}
 USE_CDS=${TRUC_ENGINES_CDS:-1}
 MVN=${TRUC_MVN:-mvn}
 PYTHON=${TRUC_PYTHON:-$REPO_DIR/.venv/bin/python}
