@@ -9,7 +9,7 @@ before append (``infra.avro.EventCodec.encode``) is the last wall behind these.
 The limits (also listed in docs/integrating.md):
 
 - instants: timezone-aware, moved to UTC, years ``YEAR_MIN``..``YEAR_MAX``;
-- deadlines: in the future and at most ``MAX_DEADLINE_AHEAD`` (about 10 years) ahead;
+- deadlines: in the future and at most ``MAX_DEADLINE_AHEAD`` (100 years) ahead;
 - integers: within an Avro ``long`` and each field's own domain limit;
 - text: valid Unicode (no lone surrogates), NFC-normalised, no control characters (line
   breaks and tabs only where the text may have several lines), length-capped.
@@ -27,8 +27,9 @@ from hub.errors import InvalidRequest
 
 YEAR_MIN: Final = 2000
 YEAR_MAX: Final = 2200
-MAX_DEADLINE_AHEAD: Final = timedelta(days=3653)
-"""About ten years: a deadline further ahead is a mistake, not a plan."""
+MAX_DEADLINE_AHEAD: Final = timedelta(days=36_525)
+"""A century: further ahead is a mistake, not a plan (and integrations already use far
+deadlines such as 2099 to mean "no hurry", so ten years would break them)."""
 LONG_MAX: Final = 2**63 - 1
 """Avro ``long``; every integer field of the event schemas is a long."""
 
