@@ -43,7 +43,8 @@ async def http_request(request: Request, *, read_body: bool = True) -> HttpReque
     limit = runtime_of(request).settings.chunk_bytes + 64 * 1024
     if declared is not None and declared.isdigit() and int(declared) > limit:
         raise TooLarge(f"a request body has at most {limit} bytes", limit=limit)
-    content_header = request.headers.get("x-truc-content-sha256")
+    content_header = (request.headers.get("x-truc-content-sha256")
+                      or request.headers.get("x-amz-content-sha256"))
     if content_header == UNSIGNED_PAYLOAD or not read_body:
         payload = content_header or UNSIGNED_PAYLOAD
     else:
@@ -73,7 +74,8 @@ async def websocket_caller(websocket: WebSocket) -> Caller:
         path=(scope.get("raw_path") or scope["path"].encode()).decode("utf-8", "replace"),
         query=scope.get("query_string", b"").decode("utf-8", "replace"),
         headers=tuple((k.decode("latin-1"), v.decode("latin-1")) for k, v in scope["headers"]),
-        payload_sha256=websocket.headers.get("x-truc-content-sha256") or EMPTY_SHA256,
+        payload_sha256=(websocket.headers.get("x-truc-content-sha256")
+                        or websocket.headers.get("x-amz-content-sha256") or EMPTY_SHA256),
     )
     found = await authenticate(req, registry=runtime.registry, replay=runtime.backend.replay,
                                policy=runtime.signing, now=runtime.backend.clock.now())

@@ -15,6 +15,7 @@ from hub.auth.signing import (
     HttpRequest,
     RsaVerifier,
     parse_authorization,
+    provider_of,
     verify_signature,
 )
 from hub.errors import TrucError
@@ -52,7 +53,8 @@ async def authenticate(req: HttpRequest, *, registry: RegistryService, replay: R
                        policy: SigningPolicy, now: datetime) -> Principal:
     header = req.header("authorization")
     if not header:
-        raise AuthError("sign the request (Authorization: TRUC4-HMAC-SHA256 …); "
+        raise AuthError("sign the request (Authorization: TRUC4-HMAC-SHA256 … or "
+                        "AWS4-HMAC-SHA256 …); "
                         "see GET /v1/time for the region and service", code="missing_signature")
     auth = parse_authorization(header)
     if registry.registry.key(auth.access_key) is None:
@@ -62,7 +64,8 @@ async def authenticate(req: HttpRequest, *, registry: RegistryService, replay: R
     secret = None if key.public_key_pem else await registry.secret(key)
     verify_signature(req, auth, secret=secret, public_key_pem=key.public_key_pem,
                      rsa_verifier=policy.rsa_verifier, now=now, max_skew=policy.max_skew,
-                     region=policy.region, service=policy.service)
+                     region=policy.region, service=policy.service,
+                     provider=provider_of(auth.algorithm))
     if req.method.upper() not in IDEMPOTENT and not await replay.first_seen(
             auth.signature, now + policy.max_skew * 2):
         raise AuthError("this signed request was already received; sign every request anew",
