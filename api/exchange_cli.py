@@ -193,6 +193,14 @@ def send(
         emit(sealed)
     else:
         typer.echo(f"{sealed['package_id']}  {sealed['state']}")
+    warn(sealed)
+
+
+def warn(view: dict[str, Any]) -> None:
+    """The hub's warnings on a package (a destination with no receiving app yet), on
+    stderr: the command still succeeded, but the sender must know (Điều 5.9)."""
+    for warning in view.get("warnings") or []:
+        typer.echo(f"warning [{warning['code']}]: {warning['detail']}", err=True)
 
 
 # --- receiving --------------------------------------------------------------------------
@@ -318,6 +326,7 @@ def status(package_id: PackageId, as_json: Json = False) -> None:
     for step in view["timeline"]:
         timeline.add_row(step["at"], step["what"], escape(step["detail"] or ""))
     console.print(deliveries, timeline)
+    warn(view)
 
 
 # --- notifications ----------------------------------------------------------------------

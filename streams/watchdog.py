@@ -20,7 +20,7 @@ from datetime import timedelta
 
 from hub import events as ev
 from hub.deadlines.open import OPEN, SHARDS, OpenDelivery
-from hub.deadlines.rules import PRESENCE, Presence, due
+from hub.deadlines.rules import DEFAULT_RECEIVER_WAIT, PRESENCE, Presence, due
 from hub.deadlines.spaces import OPEN_SPACES, OpenSpace, abandoned
 from hub.errors import Unavailable
 from hub.packages.model import Package, PackageState
@@ -44,7 +44,8 @@ class Watchdog:
     def __init__(self, events: EventLog, projections: Projections, view: RegistryView, *,
                  clock: Clock, interval: float,
                  is_leader: Callable[[], bool] = lambda: True,
-                 space_grace: timedelta = timedelta(minutes=10)) -> None:
+                 space_grace: timedelta = timedelta(minutes=10),
+                 receiver_wait: timedelta = DEFAULT_RECEIVER_WAIT) -> None:
         self._events = events
         self._projections = projections
         self._view = view
@@ -52,6 +53,7 @@ class Watchdog:
         self.interval = interval
         self._is_leader = is_leader
         self._space_grace = space_grace
+        self._receiver_wait = receiver_wait
         self._recorded: OrderedDict[str, None] = OrderedDict()
 
     async def run(self) -> None:
@@ -73,7 +75,8 @@ class Watchdog:
                    if d.offline_wait_seconds is not None and not d.fetched}
         presence = {agency: await read_presence(self._projections, agency) for agency in waiting}
         done = []
-        for expiry in due(deliveries, self._clock.now(), self._view.registry, presence):
+        for expiry in due(deliveries, self._clock.now(), self._view.registry, presence,
+                          self._receiver_wait):
             if expiry.event_id not in self._recorded and await self._still_open(expiry):
                 await record(self._events, expiry)
                 self._remember(expiry.event_id)
