@@ -49,6 +49,61 @@ admin.add_typer(operator, name="operator")
 
 Json = Annotated[bool, typer.Option("--json", help="Machine-readable output.")]
 Actor = Annotated[str | None, typer.Option("--as", help="Who acts (recorded in events).")]
+DataDir = Annotated[Path | None, typer.Option(
+    help="Where the embedded hub keeps its data (default ./truc-data, TRUC_DATA_DIR).")]
+Kafka = Annotated[str | None, typer.Option(help="Kafka bootstrap servers (host:port,...).")]
+Cassandra = Annotated[str | None, typer.Option(help="Cassandra contact points (host:port,...).")]
+LOCAL_FLAGS = ("--data-dir", "--kafka", "--cassandra")
+_where: dict[str, Any] = {}
+
+
+@admin.callback()
+def _hub(data_dir: DataDir = None, kafka: Kafka = None, cassandra: Cassandra = None) -> None:
+    """Manage agencies, apps, keys and operators: on a remote hub (TRUC_URL and an
+    operator's key), or locally on the hub's data (--data-dir, or --kafka and --cassandra;
+    they may also follow the command: `truc admin agency list --data-dir D`)."""
+    _where.update(data_dir=data_dir, kafka=kafka, cassandra=cassandra)
+
+
+def hoist_local_flags(args: list[str]) -> list[str]:
+    """``truc admin agency add … --data-dir D`` as ``truc admin --data-dir D agency add …``:
+    the flags belong to ``admin`` but are written where the other commands take them."""
+    if not args or args[0] != "admin":
+        return args
+    hoisted, rest, items = [], [], iter(args[1:])
+    for item in items:
+        name = item.split("=", 1)[0]
+        if name in LOCAL_FLAGS:
+            hoisted.append(item)
+            if "=" not in item:
+                hoisted.append(next(items, ""))
+        else:
+            rest.append(item)
+    return ["admin", *hoisted, *rest]
+
+
+def local_settings() -> Settings:
+    """The hub the local commands work on; never a new one made by mistake: with no hub
+    data where it looks, a local command stops (the hub makes its data on first start)."""
+    try:
+        settings = Settings(**{k: v for k, v in _where.items() if v is not None})
+        settings.check()
+    except ValueError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(2) from None
+    if not settings.distributed and not settings.sqlite_path.exists():
+        where = settings.data_dir
+        shown = where if where.is_absolute() else f"./{where}"
+        typer.echo(f"error: no hub data in {shown}; pass --data-dir or set TRUC_DATA_DIR "
+                   "(or --kafka and --cassandra for a distributed hub). The hub makes its "
+                   "data on its first start (`truc serve`, `make run`).", err=True)
+        raise typer.Exit(2)
+    return settings
+
+
+async def open_local() -> Runtime:
+    """A runtime on the hub's own data, with no processors, and no new master key."""
+    return await Runtime.open(local_settings(), run_processors=False, create_key=False)
 
 
 def _remote() -> tuple[str, str, str] | None:
@@ -90,7 +145,7 @@ def run_or_exit(work: Coroutine[Any, Any, T]) -> T:
 
 def _run(work: Callable[[Runtime, Context], Awaitable[T]], actor: str | None) -> T:
     async def go() -> T:
-        runtime = await Runtime.open(Settings(), run_processors=False)
+        runtime = await open_local()
         try:
             ctx = Context(actor or f"cli:{getpass.getuser()}", runtime.backend.clock.now(),
                           str(uuid.uuid4()))

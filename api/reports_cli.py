@@ -15,7 +15,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from api.admin_cli import _remote, run_or_exit
+from api.admin_cli import _remote, open_local, run_or_exit
 from api.client import TrucClient
 from api.reports import Reports, table
 from api.runtime import Runtime
@@ -23,7 +23,6 @@ from api.tabular import render
 from hub.errors import NotFound
 from hub.history import HistoryQuery
 from hub.statistics.query import FORMATS, date_range
-from infra.settings import Settings
 
 From = Annotated[str | None, typer.Option("--from", help="First day, YYYY-MM-DD.")]
 To = Annotated[str | None, typer.Option("--to", help="Last day, inclusive.")]
@@ -106,7 +105,7 @@ def _get(path: str, params: dict[str, str], local: Any, *, raw: bool) -> Any:
             return response.content if raw else response.json()
 
     async def here() -> Any:
-        runtime = await Runtime.open(Settings(), run_processors=False)
+        runtime = await open_local()
         try:
             return await local(runtime)
         finally:
