@@ -121,7 +121,7 @@ class Reader:
             self.values[f"{prefix}AK"] = key["access_key"]
             self.values[f"{prefix}SK"] = key["secret_key"]
         elif argv[1] == "send":
-            self.values["PACKAGE_ID"] = stdout.split()[0]
+            self.values["PACKAGE_ID"] = stdout.split(maxsplit=1)[0]
 
     def stop(self) -> None:
         if self.hub is not None:

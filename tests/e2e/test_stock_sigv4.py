@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode
 
+import httpx
 import pytest
 from botocore.auth import SigV4Auth
 from botocore.awsrequest import AWSRequest
@@ -155,3 +156,11 @@ def test_curl_given_its_own_date_header_is_accepted(hub: RunningHub) -> None:
     body, _, status = out.rpartition("\n")
     assert status == "200", body
     assert json.loads(body)["agency"]["code"] == key["code"]
+
+
+def test_problem_titles_are_phrases(hub: RunningHub) -> None:
+    """A domain refusal's title names its type in words, not the class (was "AuthError")."""
+    answer = httpx.get(f"{hub.url}/v1/whoami", timeout=30)
+    assert answer.status_code == 401
+    assert (answer.json()["code"], answer.json()["title"]) == (
+        "missing_signature", "Missing signature")
