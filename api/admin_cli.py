@@ -16,6 +16,7 @@ import asyncio
 import getpass
 import json
 import os
+import sys
 import uuid
 from collections.abc import Awaitable, Callable, Coroutine
 from datetime import timedelta
@@ -156,6 +157,12 @@ def _run(work: Callable[[Runtime, Context], Awaitable[T]], actor: str | None) ->
     return run_or_exit(go())
 
 
+def wide_console() -> Console:
+    """A terminal's own width; piped or redirected, wide enough for a row on one line
+    (rich assumes 80 columns then, and folded ids are hard to copy)."""
+    return Console() if sys.stdout.isatty() else Console(width=240)
+
+
 def _show(data: Any, as_json: bool, title: str) -> None:
     if as_json:
         typer.echo(json.dumps(data, ensure_ascii=False, indent=2))
@@ -164,10 +171,10 @@ def _show(data: Any, as_json: bool, title: str) -> None:
     table = Table(title=title)
     columns = [k for k in (rows[0] if rows else {}) if not isinstance(rows[0][k], dict | list)]
     for column in columns:
-        table.add_column(column)
+        table.add_column(column, overflow="fold")  # codes and ids whole, never "000.00.1…"
     for row in rows:
         table.add_row(*(str(row[c]) if row[c] is not None else "" for c in columns))
-    Console().print(table)
+    wide_console().print(table)
     for row in rows:
         if isinstance(row.get("key"), dict) and row["key"].get("secret_key"):
             Console().print("[bold]secret_key (shown once):[/bold] " + row["key"]["secret_key"])
@@ -309,7 +316,8 @@ def presence(as_json: Json = False) -> None:
 
     rows = _do(work, None, "GET", "/v1/ops/presence")
     if not as_json:  # a terminal-wide table: the columns an operator scans
-        rows = [{"agency": r["agency_code"], "online": "yes" if r["online"] else "no",
+        rows = [{"agency": r["agency_code"], "name": r.get("name") or "",
+                 "online": "yes" if r["online"] else "no",
                  "since": r["since"] or "never", "connections": r["connections"],
                  "nodes": " ".join(r["nodes"])} for r in rows]
     _show(rows, as_json, "presence")

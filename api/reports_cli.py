@@ -12,10 +12,9 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
-from rich.console import Console
 from rich.table import Table
 
-from api.admin_cli import _remote, open_local, run_or_exit
+from api.admin_cli import _remote, open_local, run_or_exit, wide_console
 from api.client import TrucClient
 from api.reports import Reports, table
 from api.runtime import Runtime
@@ -118,7 +117,7 @@ def _table(rows: list[dict[str, Any]], title: str) -> None:
     shown = Table(title=title)
     names = list(dict.fromkeys(k for r in rows for k in r))
     for name in names:
-        shown.add_column(name)
+        shown.add_column(name, overflow="fold")
     for row in rows:
         shown.add_row(*("" if row.get(n) is None else str(row.get(n)) for n in names))
-    Console().print(shown)
+    wide_console().print(shown)

@@ -88,3 +88,20 @@ def test_a_distributed_node_without_master_key_says_so(command: str) -> None:
     assert result.returncode == 2
     assert "no master key: set TRUC_MASTER_KEY" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_tables_show_codes_ids_and_names_whole(tmp_path: Path) -> None:
+    """Rich cut agency codes and ids at 80 columns ("000.00.1…"); presence showed no names."""
+    hub = tmp_path / "hub-data"
+    first_start(hub)
+    name = "Sở Thông tin và Truyền thông tỉnh Hà Nam, Văn phòng Ủy ban nhân dân"
+    code, out, err = truc("admin", "agency", "add", "000.00.11.H53", "--name", name,
+                          "--json", "--data-dir", str(hub))
+    assert code == 0, err
+    agency_id = json.loads(out)["agency_id"]
+    code, table, err = truc("admin", "agency", "list", "--data-dir", str(hub))
+    assert code == 0, err
+    assert agency_id in table and "000.00.11.H53" in table and "…" not in table
+    code, presence, err = truc("admin", "presence", "--data-dir", str(hub))
+    assert code == 0, err
+    assert "000.00.11.H53" in presence and name in presence
