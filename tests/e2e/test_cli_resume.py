@@ -100,3 +100,27 @@ def test_report_status_reads_3_as_03(resume_hub: RunningHub, tmp_path: Path) -> 
     view = json.loads(truc(cli_env(resume_hub, dest, tmp_path / "c2"), "report-status",
                            package_id, "3", "--json").stdout)
     assert [s["code"] for s in view["deliveries"][0]["statuses"]] == ["03"]
+
+
+async def test_the_client_says_when_it_seals(resume_hub: RunningHub, tmp_path: Path) -> None:
+    """The CLI's bar reads "sealing" from this call on, instead of sitting at 100%."""
+    from rich import progress as bars
+    from rich.console import Console
+
+    from api.exchange_cli import Bar
+
+    source, dest = approved_app(resume_hub), approved_app(resume_hub)
+    document = tmp_path / "big.bin"
+    document.write_bytes(os.urandom(2 * MiB))
+    seen: list[str] = []
+    async with TrucClient(resume_hub.url, source["access_key"], source["secret_key"]) as app:
+        sealed = await app.send([dest["code"]], "t", document,
+                                progress=lambda size: seen.append(f"sent {size}"),
+                                sealing=lambda: seen.append("sealing"))
+    assert sealed["state"] == "sealed"
+    assert seen == [f"sent {MiB}", f"sent {MiB}", "sealing"]
+    with bars.Progress(console=Console(file=open(os.devnull, "w"))) as shown:
+        bar = Bar(shown, shown.add_task("sending", total=10))
+        bar(10)
+        bar.sealing()
+        assert shown.tasks[0].description.startswith("sealing")
