@@ -212,3 +212,14 @@ def apps(hub: RunningHub) -> tuple[dict[str, Any], dict[str, Any]]:
         app = hub.ops("POST", "/v1/ops/apps", {"agency_code": code, "name": "QLVB"})
         keys.append(hub.ops("POST", f"/v1/ops/apps/{app['app_id']}/approve", {})["key"])
     return keys[0], keys[1]
+
+
+def test_the_readme_distributed_section_gives_the_master_key() -> None:
+    """Without TRUC_MASTER_KEY the worker stops (with one line, tests/unit/
+    test_admin_local.py): the README must set it before the distributed commands."""
+    readme = (ROOT / "README.md").read_text()
+    (block,) = sh_blocks(section(readme, "## Running it distributed"))
+    lines = [" ".join(argv) for argv in commands(block)]
+    key_line = next(i for i, line in enumerate(lines) if "TRUC_MASTER_KEY=" in line)
+    worker_line = next(i for i, line in enumerate(lines) if " worker " in f" {line} ")
+    assert key_line < worker_line
