@@ -138,6 +138,7 @@ def reader(tmp_path: Path) -> Iterator[Reader]:
         reading.stop()
 
 
+@pytest.mark.timeout(900)  # a dozen `truc` processes: minutes on a loaded box
 def test_the_readme_first_exchange_delivers_the_document(reader: Reader) -> None:
     readme = (ROOT / "README.md").read_text()
     blocks = sh_blocks(section(readme, "## A first exchange in two minutes"))
@@ -177,6 +178,7 @@ def curl_hub(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningHub]:
         yield hub
 
 
+@pytest.mark.timeout(900)  # a dozen `truc` processes: minutes on a loaded box
 def test_the_curl_recipe_of_integrating_md_works_verbatim(curl_hub: RunningHub,
                                                           tmp_path: Path) -> None:
     for tool in ("curl", "jq", "sha256sum", "split", "stat"):

@@ -13,6 +13,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from tests.e2e.exchange import next_code
 from tests.e2e.hubs import TRUC, RunningHub
 from tests.e2e.test_access import approved_app
@@ -36,6 +38,7 @@ def status(env: dict[str, str], package_id: str) -> dict[str, Any]:
     return answer
 
 
+@pytest.mark.timeout(900)  # a dozen `truc` processes: minutes on a loaded box
 def test_the_source_is_told_and_the_package_waits_for_a_receiver(
         hub: RunningHub, tmp_path: Path) -> None:
     source = source_env(hub, approved_app(hub))
