@@ -16,6 +16,7 @@ import asyncio
 import getpass
 import json
 import os
+import sys
 import uuid
 from collections.abc import Awaitable, Callable, Coroutine
 from pathlib import Path
@@ -48,6 +49,61 @@ admin.add_typer(operator, name="operator")
 
 Json = Annotated[bool, typer.Option("--json", help="Machine-readable output.")]
 Actor = Annotated[str | None, typer.Option("--as", help="Who acts (recorded in events).")]
+DataDir = Annotated[Path | None, typer.Option(
+    help="Where the embedded hub keeps its data (default ./truc-data, TRUC_DATA_DIR).")]
+Kafka = Annotated[str | None, typer.Option(help="Kafka bootstrap servers (host:port,...).")]
+Cassandra = Annotated[str | None, typer.Option(help="Cassandra contact points (host:port,...).")]
+LOCAL_FLAGS = ("--data-dir", "--kafka", "--cassandra")
+_where: dict[str, Any] = {}
+
+
+@admin.callback()
+def _hub(data_dir: DataDir = None, kafka: Kafka = None, cassandra: Cassandra = None) -> None:
+    """Manage agencies, apps, keys and operators: on a remote hub (TRUC_URL and an
+    operator's key), or locally on the hub's data (--data-dir, or --kafka and --cassandra;
+    they may also follow the command: `truc admin agency list --data-dir D`)."""
+    _where.update(data_dir=data_dir, kafka=kafka, cassandra=cassandra)
+
+
+def hoist_local_flags(args: list[str]) -> list[str]:
+    """``truc admin agency add … --data-dir D`` as ``truc admin --data-dir D agency add …``:
+    the flags belong to ``admin`` but are written where the other commands take them."""
+    if not args or args[0] != "admin":
+        return args
+    hoisted, rest, items = [], [], iter(args[1:])
+    for item in items:
+        name = item.split("=", 1)[0]
+        if name in LOCAL_FLAGS:
+            hoisted.append(item)
+            if "=" not in item:
+                hoisted.append(next(items, ""))
+        else:
+            rest.append(item)
+    return ["admin", *hoisted, *rest]
+
+
+def local_settings() -> Settings:
+    """The hub the local commands work on; never a new one made by mistake: with no hub
+    data where it looks, a local command stops (the hub makes its data on first start)."""
+    try:
+        settings = Settings(**{k: v for k, v in _where.items() if v is not None})
+        settings.check()
+    except ValueError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(2) from None
+    if not settings.distributed and not settings.sqlite_path.exists():
+        where = settings.data_dir
+        shown = where if where.is_absolute() else f"./{where}"
+        typer.echo(f"error: no hub data in {shown}; pass --data-dir or set TRUC_DATA_DIR "
+                   "(or --kafka and --cassandra for a distributed hub). The hub makes its "
+                   "data on its first start (`truc serve`, `make run`).", err=True)
+        raise typer.Exit(2)
+    return settings
+
+
+async def open_local() -> Runtime:
+    """A runtime on the hub's own data, with no processors, and no new master key."""
+    return await Runtime.open(local_settings(), run_processors=False, create_key=False)
 
 
 def _remote() -> tuple[str, str, str] | None:
@@ -89,7 +145,7 @@ def run_or_exit(work: Coroutine[Any, Any, T]) -> T:
 
 def _run(work: Callable[[Runtime, Context], Awaitable[T]], actor: str | None) -> T:
     async def go() -> T:
-        runtime = await Runtime.open(Settings(), run_processors=False)
+        runtime = await open_local()
         try:
             ctx = Context(actor or f"cli:{getpass.getuser()}", runtime.backend.clock.now(),
                           str(uuid.uuid4()))
@@ -100,6 +156,12 @@ def _run(work: Callable[[Runtime, Context], Awaitable[T]], actor: str | None) ->
     return run_or_exit(go())
 
 
+def wide_console() -> Console:
+    """A terminal's own width; piped or redirected, wide enough for a row on one line
+    (rich assumes 80 columns then, and folded ids are hard to copy)."""
+    return Console() if sys.stdout.isatty() else Console(width=240)
+
+
 def _show(data: Any, as_json: bool, title: str) -> None:
     if as_json:
         typer.echo(json.dumps(data, ensure_ascii=False, indent=2))
@@ -108,10 +170,10 @@ def _show(data: Any, as_json: bool, title: str) -> None:
     table = Table(title=title)
     columns = [k for k in (rows[0] if rows else {}) if not isinstance(rows[0][k], dict | list)]
     for column in columns:
-        table.add_column(column)
+        table.add_column(column, overflow="fold")  # codes and ids whole, never "000.00.1…"
     for row in rows:
         table.add_row(*(str(row[c]) if row[c] is not None else "" for c in columns))
-    Console().print(table)
+    wide_console().print(table)
     for row in rows:
         if isinstance(row.get("key"), dict) and row["key"].get("secret_key"):
             Console().print("[bold]secret_key (shown once):[/bold] " + row["key"]["secret_key"])
@@ -253,7 +315,8 @@ def presence(as_json: Json = False) -> None:
 
     rows = _do(work, None, "GET", "/v1/ops/presence")
     if not as_json:  # a terminal-wide table: the columns an operator scans
-        rows = [{"agency": r["agency_code"], "online": "yes" if r["online"] else "no",
+        rows = [{"agency": r["agency_code"], "name": r.get("name") or "",
+                 "online": "yes" if r["online"] else "no",
                  "since": r["since"] or "never", "connections": r["connections"],
                  "nodes": " ".join(r["nodes"])} for r in rows]
     _show(rows, as_json, "presence")
@@ -275,13 +338,13 @@ def dead_letters_list(
     if as_json:
         _show(found, True, "dead letters")
         return
-    rows = [{"processor": d["processor"], "where": _where(d),
+    rows = [{"processor": d["processor"], "where": _letter_place(d),
              "event": d.get("event_type") or "", "error": f"{d['error_type']}: {d['error']}",
              "first_seen": d["first_seen"]} for d in found["dead_letters"]]
     _show(rows, False, f"dead letters ({found['count']})")
 
 
-def _where(letter: dict[str, Any]) -> str:
+def _letter_place(letter: dict[str, Any]) -> str:
     """topic/partition@offset for an event, view/partition/key for a row."""
     if "topic" in letter:
         return f"{letter['topic']}/{letter['partition']}@{letter['offset']}"

@@ -12,7 +12,7 @@ from fastapi.responses import JSONResponse
 from api import problems
 from api.notifications import Notifier
 from api.presence import NodePresenceService
-from api.routes import access, dead_letters, deliveries, live, ops, packages, reports
+from api.routes import access, dead_letters, deliveries, docs, live, ops, packages, reports
 from api.routes import presence as presence_routes
 from api.runtime import Runtime
 from infra.settings import Settings
@@ -40,10 +40,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             await runtime.close()
 
     app = FastAPI(title="Truc", version="0.1.0", lifespan=lifespan,
-                  summary="Government interoperability hub")
+                  summary="Government interoperability hub", docs_url=None, redoc_url=None)
     problems.install(app, settings.retry_after_seconds)
     for router in (access.router, ops.router, dead_letters.router, packages.router,
-                   deliveries.router, live.router, reports.router, presence_routes.router):
+                   deliveries.router, live.router, reports.router, presence_routes.router,
+                   docs.router):
         add_routes(app, router)
 
     @app.get("/healthz")

@@ -44,7 +44,8 @@ async def websocket_caller(websocket: WebSocket) -> Caller:
         path=(scope.get("raw_path") or scope["path"].encode()).decode("utf-8", "replace"),
         query=scope.get("query_string", b"").decode("utf-8", "replace"),
         headers=tuple((k.decode("latin-1"), v.decode("latin-1")) for k, v in scope["headers"]),
-        payload_sha256=websocket.headers.get("x-truc-content-sha256") or EMPTY_SHA256,
+        payload_sha256=(websocket.headers.get("x-truc-content-sha256")
+                        or websocket.headers.get("x-amz-content-sha256") or EMPTY_SHA256),
     )
     found = await authenticate(req, registry=runtime.registry, replay=runtime.backend.replay,
                                policy=runtime.signing, now=runtime.backend.clock.now(),

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import asyncio
 import json
+import sys
 from pathlib import Path
 from typing import Annotated, Any
 
 import typer
 
 from api import deliveries_cli
-from api.admin_cli import admin
+from api.admin_cli import admin, hoist_local_flags
 from api.exchange_cli import register
 from api.reports_cli import register_reports
 from infra.settings import Settings
@@ -51,6 +52,7 @@ def serve(
 
     settings = settings_from(data_dir, kafka, cassandra, host=host, port=port)
     if settings.distributed:
+        _need_master_key(settings)
         asyncio.run(_migrate(settings))
     uvicorn.run(create_app(settings), host=settings.host, port=settings.port,
                 log_level="info", access_log=settings.access_log,
@@ -89,12 +91,28 @@ def worker(
     settings = settings_from(None, kafka, cassandra)
     if not settings.distributed:
         raise typer.BadParameter("the worker needs --kafka and --cassandra (or TRUC_KAFKA…)")
+    _need_master_key(settings)
     asyncio.run(_migrate(settings))
     run_worker(settings, loglevel)
 
 
+def _need_master_key(settings: Settings) -> None:
+    """A distributed node without the master key stops with one line, not a traceback:
+    every node needs the same key, so none makes its own."""
+    from infra.crypto import load_master_key
+
+    try:
+        load_master_key(settings.master_key, settings.master_key_file, settings.data_dir,
+                        create=False)
+    except ValueError as exc:
+        typer.echo(f"error: {exc}. Make one with `openssl rand -base64 32` and give the "
+                   "same to every API node and worker (README, Running it distributed).",
+                   err=True)
+        raise typer.Exit(2) from None
+
+
 def main() -> None:
-    app()
+    app(args=hoist_local_flags(sys.argv[1:]))
 
 
 @app.command()

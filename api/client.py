@@ -243,9 +243,12 @@ class TrucClient:
                    data_type: str = "binary", priority: str = "normal",
                    idempotency_key: str | None = None, deadline: str | None = None,
                    offline_wait_seconds: int | None = None,
-                   progress: Progress | None = None) -> dict[str, Any]:
+                   progress: Progress | None = None,
+                   sealing: Callable[[], None] | None = None) -> dict[str, Any]:
         """Request a space, upload ``path`` chunk by chunk (resuming what the hub already
-        has), and seal it. Returns the sealed package; raises ``TrucError`` if rejected."""
+        has), and seal it (``sealing`` is called first: the hub reads the whole content
+        back, which takes a while for a large file). Returns the sealed package; raises
+        ``TrucError`` if rejected."""
         size, digest = await asyncio.to_thread(file_digest, path)
         headers = {"idempotency-key": idempotency_key or uuid.uuid4().hex}
         space = await self.call("POST", "/v1/packages", headers=headers, json_body={
@@ -255,6 +258,8 @@ class TrucClient:
             space = {**space, "missing": list(range(space["chunk_count"]))}
         await self.upload(space["package_id"], path, progress=progress,
                           space=space if "missing" in space else None)
+        if sealing:
+            sealing()
         sealed: dict[str, Any] = await self.call(
             "POST", f"/v1/packages/{space['package_id']}/seal",
             json_body={"deadline": deadline, "offline_wait_seconds": offline_wait_seconds},

@@ -35,7 +35,7 @@ from starlette.requests import ClientDisconnect
 from api.problems import error_response
 from api.runtime import Runtime
 from hub.auth.authenticate import Principal, admit, complete
-from hub.auth.signing import EMPTY_SHA256, TRUC4, HttpRequest
+from hub.auth.signing import AWS4, EMPTY_SHA256, TRUC4, HttpRequest
 from hub.errors import InvalidRequest, TrucError
 
 PRINCIPAL = "truc.principal"
@@ -153,7 +153,7 @@ def http_request(request: Request) -> HttpRequest:
         query=scope.get("query_string", b"").decode("utf-8", errors="replace"),
         headers=headers,
     )
-    claimed = req.header(TRUC4.content_header)
+    claimed = req.header(TRUC4.content_header) or req.header(AWS4.content_header)
     return req if claimed is None else req.with_payload(claimed)
 
 

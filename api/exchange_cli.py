@@ -32,7 +32,8 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Column, Table
 
-from api.client import NotText, Progress, TrucClient, TrucError, file_digest
+from api import send_state
+from api.client import NotText, TrucClient, TrucError, file_digest
 
 T = TypeVar("T")
 EXIT_REFUSED = 2
@@ -68,6 +69,8 @@ def fail(message: str, exit_code: int = EXIT_REFUSED) -> NoReturn:
 
 
 def refused(exc: TrucError) -> NoReturn:
+    global _last_refusal_retriable  # noqa: PLW0603 — one CLI command per process
+    _last_refusal_retriable = bool(exc.problem.get("retriable", True))
     typer.echo(f"error [{exc.code}]: {exc.problem.get('detail', '')}", err=True)
     raise typer.Exit(EXIT_REFUSED)
 
@@ -121,9 +124,23 @@ def emit(data: Any) -> None:
     typer.echo(json.dumps(data, ensure_ascii=False, indent=2))
 
 
+class Bar:
+    """A transfer bar's handle: called with a size as bytes go; told when the hub seals
+    (it reads the whole content back then: the bar sits at 100% and says "sealing")."""
+
+    def __init__(self, shown: bars.Progress, task: bars.TaskID) -> None:
+        self._shown, self._task = shown, task
+
+    def __call__(self, size: int) -> None:
+        self._shown.advance(self._task, size)
+
+    def sealing(self) -> None:
+        self._shown.update(self._task, description="sealing (the hub checks the SHA-256)")
+
+
 @contextmanager
 def progress_bar(label: str, total: int, done: int = 0, *,
-                 enabled: bool = True) -> Iterator[Progress | None]:
+                 enabled: bool = True) -> Iterator[Bar | None]:
     """A transfer bar on a terminal; nothing when stdout is a pipe or a file."""
     if not enabled or not sys.stdout.isatty():
         yield None
@@ -132,8 +149,15 @@ def progress_bar(label: str, total: int, done: int = 0, *,
                bars.DownloadColumn(binary_units=True), bars.TransferSpeedColumn(),
                bars.TimeRemainingColumn())
     with bars.Progress(*columns, transient=True) as shown:
-        task = shown.add_task(label, total=total, completed=done)
-        yield lambda size: shown.advance(task, size)
+        yield Bar(shown, shown.add_task(label, total=total, completed=done))
+
+
+def _may_resume() -> bool:
+    """Whether the error just printed is one a new try may get past (set by ``refused``)."""
+    return _last_refusal_retriable
+
+
+_last_refusal_retriable = True
 
 
 def human_size(size: int) -> str:
@@ -180,21 +204,41 @@ def send(
         help="The same key again gives the same package: safe retries.")] = None,
     as_json: Json = False,
 ) -> None:
-    """Send FILE to agencies: upload it in chunks (resuming), then seal it."""
+    """Send FILE to agencies: upload it in chunks, then seal it. Run again after an
+    interruption, the same command resumes where it stopped (the CLI keeps its own
+    idempotency key per file and destination until the send succeeds)."""
     recipients = [code.strip() for item in to for code in item.split(",") if code.strip()]
+    hub_config = config()
+    this_send = send_state.identity(file, recipients, hub_config.url, hub_config.access_key,
+                                    title=title, type=data_type, priority=priority.value)
+    key = idempotency_key or send_state.key_for(this_send)
 
     async def work(hub: TrucClient) -> dict[str, Any]:
-        with progress_bar("sending", file.stat().st_size, enabled=not as_json) as advance:
+        with progress_bar("sending", file.stat().st_size, enabled=not as_json) as bar:
             return await hub.send(recipients, title, file, data_type=data_type,
                                   priority=priority.value, deadline=deadline,
-                                  offline_wait_seconds=offline_wait,
-                                  idempotency_key=idempotency_key, progress=advance)
+                                  offline_wait_seconds=offline_wait, idempotency_key=key,
+                                  progress=bar, sealing=bar.sealing if bar else None)
 
-    sealed = run(work)
+    try:
+        sealed = run(work)
+    except typer.Exit as refusal:
+        if refusal.exit_code == EXIT_REFUSED and not _may_resume():
+            send_state.done(this_send)  # refused for good: a new try is a new package
+        raise
+    send_state.done(this_send)
     if as_json:
         emit(sealed)
     else:
         typer.echo(f"{sealed['package_id']}  {sealed['state']}")
+    warn(sealed)
+
+
+def warn(view: dict[str, Any]) -> None:
+    """The hub's warnings on a package (a destination with no receiving app yet), on
+    stderr: the command still succeeded, but the sender must know (Điều 5.9)."""
+    for warning in view.get("warnings") or []:
+        typer.echo(f"warning [{warning['code']}]: {warning['detail']}", err=True)
 
 
 # --- receiving --------------------------------------------------------------------------
@@ -281,9 +325,16 @@ def ack(
     typer.echo(f"{package_id}  {mine['state']}")
 
 
+def two_digits(code: str) -> str:
+    """National status codes have two digits: ``3`` is read as ``03``."""
+    code = code.strip()
+    return code.zfill(2) if code.isdigit() and len(code) == 1 else code
+
+
 def report_status(
     package_id: PackageId,
     code: Annotated[str, typer.Argument(
+        callback=two_digits,
         help="01 arrived, 02 refused, 03 registered, 04 assigned, 05 processing, "
              "06 completed, 13 recall requested, 15 recall/update agreed, "
              "16 recall/update refused.", show_default=False)],
@@ -308,18 +359,21 @@ def status(package_id: PackageId, as_json: Json = False) -> None:
     if as_json:
         emit(view)
         return
-    console = Console()
+    console = Console() if sys.stdout.isatty() else Console(width=240)
     console.print(f"[bold]{escape(view['title'])}[/bold]\npackage {view['package_id']}\n"
                   f"state   {view['state']}, {view['priority']}, {human_size(view['size'])} "
                   f"from {view['source']}\nsha256  {view['sha256']}", highlight=False)
-    deliveries = Table("destination", "state", "statuses", title="deliveries")
+    deliveries = Table(Column("destination", no_wrap=True), "state",
+                       Column("statuses", overflow="fold"), title="deliveries")
     for d in view["deliveries"]:
         codes = ", ".join(f"{s['code']} ({s['at']})" for s in d["statuses"])
         deliveries.add_row(d["agency_code"], d["state"], codes)
-    timeline = Table("at", "what", "detail", title="timeline")
+    timeline = Table(Column("at", no_wrap=True), "what", Column("detail", overflow="fold"),
+                     title="timeline")
     for step in view["timeline"]:
         timeline.add_row(step["at"], step["what"], escape(step["detail"] or ""))
     console.print(deliveries, timeline)
+    warn(view)
 
 
 # --- notifications ----------------------------------------------------------------------

@@ -14,6 +14,7 @@ from api.runtime import Runtime
 from hub import events as ev
 from hub.auth.sessions import Caller
 from hub.deadlines import actions
+from hub.deadlines.rules import waiting_for_receiver
 from hub.errors import RangeNotSatisfiable, Unavailable
 from hub.packages import decisions as decide
 from hub.packages.decisions import Limits, SendRequest
@@ -38,6 +39,12 @@ class Packages:
     async def load(self, package_id: str) -> Package | None:
         row = await self.rt.backend.projections.get(package_ref(package_id))
         return None if row is None else Package.from_json(dict(row.body))
+
+    def waiting(self, pkg: Package) -> dict[str, datetime]:
+        """Deliveries whose destination has no receiving app yet, and until when the hub
+        waits for one (Điều 5.9: the source is told at once)."""
+        return waiting_for_receiver(pkg, self.rt.view.registry,
+                                    timedelta(seconds=self.rt.settings.receiver_wait_seconds))
 
     async def settled(self, position: Position) -> None:
         await self.rt.applied.wait(TRACKER, position, self.rt.settings.read_your_writes_seconds)

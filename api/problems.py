@@ -19,6 +19,18 @@ RETRY_AFTER_SECONDS = 2
 """What a 503 tells the client to wait before trying again (``Retry-After``)."""
 
 
+HTTP_CODES = {400: "invalid_body", 404: "not_found", 405: "method_not_allowed",
+              413: "payload_too_large"}
+"""The web layer's own refusals (``HTTPException``): 400 is the body it could not parse
+(not UTF-8, not JSON), never anything a retry would fix."""
+
+
+def title_of(code: str) -> str:
+    """The problem type's title, a short phrase that names the type (RFC 9457): the code in
+    words (``signature_mismatch`` → "Signature mismatch"), never a class name."""
+    return code.replace("_", " ").capitalize()
+
+
 def problem(status: int, code: str, title: str, detail: str, *,
             retry_after: int = RETRY_AFTER_SECONDS, **extra: object) -> JSONResponse:
     """A problem response; every 503 (an engine down, a processor behind) carries
@@ -31,7 +43,7 @@ def problem(status: int, code: str, title: str, detail: str, *,
 
 def error_response(exc: TrucError, retry_after: int = RETRY_AFTER_SECONDS) -> JSONResponse:
     """A domain error as its problem response."""
-    return problem(exc.status, exc.code, type(exc).__name__, exc.detail,
+    return problem(exc.status, exc.code, title_of(exc.code), exc.detail,
                    retry_after=retry_after, retriable=exc.retriable, **exc.extra)
 
 
@@ -55,5 +67,10 @@ def install(app: FastAPI, retry_after: int = RETRY_AFTER_SECONDS) -> None:
 
     @app.exception_handler(HTTPException)
     async def http_error(_: Request, exc: HTTPException) -> JSONResponse:
-        code = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "http_error")
-        return problem(exc.status_code, code, str(exc.detail), str(exc.detail))
+        code = HTTP_CODES.get(exc.status_code, "http_error")
+        detail = str(exc.detail)
+        if code == "invalid_body":
+            detail = (f"{detail}: send the JSON encoded as UTF-8 "
+                      "(Content-Type: application/json)")
+        return problem(exc.status_code, code, title_of(code), detail,
+                       retriable=exc.status_code in (429, 502, 503, 504))

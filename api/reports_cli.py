@@ -12,10 +12,9 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
-from rich.console import Console
 from rich.table import Table
 
-from api.admin_cli import _remote, run_or_exit
+from api.admin_cli import _remote, open_local, run_or_exit, wide_console
 from api.client import TrucClient
 from api.reports import Reports, table
 from api.runtime import Runtime
@@ -23,7 +22,6 @@ from api.tabular import render
 from hub.errors import NotFound
 from hub.history import HistoryQuery
 from hub.statistics.query import FORMATS, date_range
-from infra.settings import Settings
 
 From = Annotated[str | None, typer.Option("--from", help="First day, YYYY-MM-DD.")]
 To = Annotated[str | None, typer.Option("--to", help="Last day, inclusive.")]
@@ -106,7 +104,7 @@ def _get(path: str, params: dict[str, str], local: Any, *, raw: bool) -> Any:
             return response.content if raw else response.json()
 
     async def here() -> Any:
-        runtime = await Runtime.open(Settings(), run_processors=False)
+        runtime = await open_local()
         try:
             return await local(runtime)
         finally:
@@ -119,7 +117,7 @@ def _table(rows: list[dict[str, Any]], title: str) -> None:
     shown = Table(title=title)
     names = list(dict.fromkeys(k for r in rows for k in r))
     for name in names:
-        shown.add_column(name)
+        shown.add_column(name, overflow="fold")
     for row in rows:
         shown.add_row(*("" if row.get(n) is None else str(row.get(n)) for n in names))
-    Console().print(shown)
+    wide_console().print(shown)

@@ -46,11 +46,14 @@ class Runtime:
     tasks: list[asyncio.Task[None]] = field(default_factory=list)
 
     @classmethod
-    async def open(cls, settings: Settings, *, run_processors: bool) -> Runtime:
-        backend = await open_backend(settings)
+    async def open(cls, settings: Settings, *, run_processors: bool,
+                   create_key: bool | None = None) -> Runtime:
+        """``create_key``: make the embedded hub's master key if it has none (default: on
+        the embedded hub; a local admin command never does)."""
+        create = not settings.distributed if create_key is None else create_key
         wrapper = MasterKeyWrapper(load_master_key(
-            settings.master_key, settings.master_key_file, settings.data_dir,
-            create=not settings.distributed))
+            settings.master_key, settings.master_key_file, settings.data_dir, create=create))
+        backend = await open_backend(settings)
         view = RegistryView()
         registry = RegistryService(view, backend.events, backend.keys, wrapper,
                                    domain=settings.domain)

@@ -12,9 +12,6 @@ import io
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from fastapi.responses import Response
-from openpyxl import Workbook
-
 CSV_TYPE = "text/csv; charset=utf-8"
 XLSX_TYPE = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 FORMATS = ("json", "csv", "xlsx")
@@ -44,6 +41,8 @@ def to_csv(rows: Sequence[Mapping[str, Any]]) -> bytes:
 
 
 def to_xlsx(rows: Sequence[Mapping[str, Any]], title: str = "report") -> bytes:
+    from openpyxl import Workbook  # here: every `truc` command imports this module
+
     book = Workbook()
     sheet = book.active
     sheet.title = title[:31]
@@ -68,6 +67,8 @@ def answer(report: Any, rows: Sequence[Mapping[str, Any]], fmt: str, *, title: s
     """``report`` itself for JSON, else ``rows`` as a CSV/XLSX attachment."""
     if fmt == "json":
         return report
+    from fastapi.responses import Response
+
     body, media = render(rows, fmt, title)
     return Response(body, media_type=media,
                     headers={"content-disposition": f'attachment; filename="{filename}.{fmt}"'})

@@ -7,6 +7,7 @@ distributed backend connects to Kafka and Cassandra. Callers get the same ports 
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
@@ -18,6 +19,8 @@ from hub.topics import ALL_TOPICS
 from infra.settings import Settings
 
 Probe = Callable[[], Awaitable[bool]]
+
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -76,6 +79,10 @@ async def _open_embedded(settings: Settings) -> Backend:
     from infra.sqlite.stores import SqliteContentStore, SqliteKeyStore, SqliteReplayGuard
 
     db = await Database(settings.sqlite_path).open()
+    if not await db.run(lambda: db.reclaims_space):
+        log.warning("%s was made without auto_vacuum=INCREMENTAL: destroyed content's "
+                    "space is not given back; run `truc migrate` once with the hub stopped",
+                    settings.sqlite_path)
     return Backend(
         name="embedded", events=SqliteEventLog(db), projections=SqliteProjections(db),
         content=SqliteContentStore(db), keys=SqliteKeyStore(db),
@@ -121,8 +128,12 @@ async def migrate(settings: Settings) -> dict[str, list[str]]:
         from infra.sqlite.database import Database
 
         db = await Database(settings.sqlite_path).open()
-        await db.close()
-        return {"sqlite": [str(settings.sqlite_path)]}
+        try:
+            vacuumed = await db.make_reclaiming()
+        finally:
+            await db.close()
+        done = ["auto_vacuum=INCREMENTAL (VACUUM once)"] if vacuumed else []
+        return {"sqlite": [str(settings.sqlite_path), *done]}
     from infra.cassandra.session import CassandraSession
     from infra.kafka.admin import ensure_topics
 

@@ -103,6 +103,9 @@ class Settings(BaseSettings):
     deletes a package's chunks anyway (the key is deleted at once: no new fetch starts)."""
     watchdog_seconds: float = Field(default=5.0, gt=0)
     """How often the watchdog looks for deliveries to expire (deadline, offline, receiver)."""
+    receiver_wait_seconds: float = Field(default=24 * 3600, ge=0)
+    """How long a delivery waits for its destination's first receiving app when the source
+    set no ``offline_wait_seconds`` (Điều 5.9: the source is told at once and decides)."""
     heartbeat_seconds: float = Field(default=30, gt=0)
     """Presence: an app is online while its stream answers within this interval or it
     made a signed call within it; nodes beat (``NodeHeartbeat``) at this interval too."""

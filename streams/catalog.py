@@ -66,4 +66,5 @@ def build_watchdog(backend: Backend, view: RegistryView, settings: Settings,
                    is_leader: Callable[[], bool] = lambda: True) -> Watchdog:
     return Watchdog(backend.events, backend.projections, view, clock=backend.clock,
                     interval=settings.watchdog_seconds, is_leader=is_leader,
-                    space_grace=timedelta(minutes=settings.space_sweep_grace_minutes))
+                    space_grace=timedelta(minutes=settings.space_sweep_grace_minutes),
+                    receiver_wait=timedelta(seconds=settings.receiver_wait_seconds))

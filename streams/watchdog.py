@@ -26,7 +26,7 @@ from typing import TypeVar
 
 from hub import events as ev
 from hub.deadlines.open import OPEN, SHARDS, OpenDelivery
-from hub.deadlines.rules import PRESENCE, Presence, due
+from hub.deadlines.rules import DEFAULT_RECEIVER_WAIT, PRESENCE, Presence, due
 from hub.deadlines.spaces import OPEN_SPACES, OpenSpace, abandoned
 from hub.errors import Unavailable
 from hub.packages.model import Package, PackageState
@@ -53,7 +53,8 @@ class Watchdog:
     def __init__(self, events: EventLog, projections: Projections, view: RegistryView, *,
                  clock: Clock, interval: float,
                  is_leader: Callable[[], bool] = lambda: True,
-                 space_grace: timedelta = timedelta(minutes=10)) -> None:
+                 space_grace: timedelta = timedelta(minutes=10),
+                 receiver_wait: timedelta = DEFAULT_RECEIVER_WAIT) -> None:
         self._events = events
         self._projections = projections
         self._view = view
@@ -61,6 +62,7 @@ class Watchdog:
         self.interval = interval
         self._is_leader = is_leader
         self._space_grace = space_grace
+        self._receiver_wait = receiver_wait
         self._recorded: OrderedDict[str, None] = OrderedDict()
         self._rows = RowGuard(projections, "watchdog")
 
@@ -85,7 +87,7 @@ class Watchdog:
         now, registry = self._clock.now(), self._view.registry
         done = []
         for expiry, ref in await self._rows.each(
-                deliveries, lambda d: due([d], now, registry, presence)):
+                deliveries, lambda d: due([d], now, registry, presence, self._receiver_wait)):
             if (expiry.event_id not in self._recorded and await self._still_open(expiry)
                     and await self._record(expiry, ref)):
                 done.append(expiry)

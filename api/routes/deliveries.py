@@ -40,7 +40,7 @@ async def extend(package_id: str, code: str, body: Extension, caller: CurrentApp
     """Move the deadline of one delivery; an expired one reopens while the package is not
     completed (410 ``content_shredded`` once it is)."""
     pkg = await service.extend(caller, package_id, code, body.deadline)
-    return package_view(pkg, caller)
+    return package_view(pkg, caller, service.waiting(pkg))
 
 
 @router.post("/deliveries/{code}/redirect")
@@ -49,7 +49,7 @@ async def redirect(package_id: str, code: str, body: Redirection, caller: Curren
     """Send this delivery to another agency instead: the old one closes, the new agency
     is told the package is available."""
     pkg = await service.redirect(caller, package_id, code, body.to)
-    return package_view(pkg, caller)
+    return package_view(pkg, caller, service.waiting(pkg))
 
 
 @router.post("/deliveries/{code}/cancel")
@@ -57,7 +57,7 @@ async def cancel(package_id: str, code: str, caller: CurrentApp, service: Packag
                  body: Recall | None = None) -> dict[str, Any]:
     """Recall one delivery: the destination is told and may no longer fetch it (410)."""
     pkg = await service.recall(caller, package_id, code, body.reason if body else None)
-    return package_view(pkg, caller)
+    return package_view(pkg, caller, service.waiting(pkg))
 
 
 @router.post("/cancel")
@@ -65,4 +65,4 @@ async def cancel_all(package_id: str, caller: CurrentApp, service: PackagesDep,
                      body: Recall | None = None) -> dict[str, Any]:
     """Recall every delivery of the package still open."""
     pkg = await service.recall(caller, package_id, None, body.reason if body else None)
-    return package_view(pkg, caller)
+    return package_view(pkg, caller, service.waiting(pkg))

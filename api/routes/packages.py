@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from datetime import datetime
 from typing import Annotated, Any
 
@@ -104,7 +105,7 @@ async def seal(package_id: str, body: SealRequest, caller: CurrentApp,
                service: PackagesDep) -> Response:
     """Close the space: the hub verifies the content and plans delivery, or rejects."""
     pkg = await service.seal(caller, package_id, body.deadline, body.offline_wait_seconds)
-    view = package_view(pkg, caller)
+    view = package_view(pkg, caller, service.waiting(pkg))
     if pkg.rejection:
         return problem_response(422, "package_rejected", pkg.rejection, view)
     return json_response(view)
@@ -121,7 +122,8 @@ async def inbox(caller: CurrentApp, runtime: RuntimeDep) -> list[dict[str, Any]]
 async def package_state(package_id: str, caller: CurrentApp,
                         service: PackagesDep) -> dict[str, Any]:
     """State and timeline; a destination sees only its own delivery."""
-    return package_view(visible(await service.load(package_id), caller), caller)
+    pkg = visible(await service.load(package_id), caller)
+    return package_view(pkg, caller, service.waiting(pkg))
 
 
 @router.get("/packages/{package_id}/content")
@@ -172,9 +174,14 @@ async def report_status(package_id: str, body: StatusReport, caller: CurrentApp,
                                              body.destination), caller)
 
 
-def package_view(pkg: Package, caller: Caller) -> dict[str, Any]:
+def package_view(pkg: Package, caller: Caller,
+                 no_receiver: Mapping[str, datetime] | None = None) -> dict[str, Any]:
+    """``no_receiver``: the deliveries still waiting for their destination's first
+    receiving app, and until when (``Packages.waiting``); the source sees them, per
+    delivery and as ``warnings``."""
     mine = caller.app.agency_id
     is_source = pkg.source_agency_id == mine
+    waiting = {k: v.isoformat() for k, v in (no_receiver or {}).items()} if is_source else {}
     deliveries = [d for d in pkg.deliveries.values() if is_source or d.agency_id == mine]
     codes = {d.agency_id: d.code for d in pkg.deliveries.values()}
     codes[pkg.source_agency_id] = pkg.source_code
@@ -186,8 +193,14 @@ def package_view(pkg: Package, caller: Caller) -> dict[str, Any]:
         "recipients": list(pkg.recipients) if is_source else None,
         "deliveries": [{"agency_code": d.code, "state": d.state.value, "planned_at": d.planned_at,
                         "deadline": d.deadline, "reason": d.reason,
+                        "no_receiver_until": waiting.get(d.agency_id),
                         "statuses": [{"code": c, "at": at} for c, at in d.statuses]}
                        for d in deliveries],
+        "warnings": [{"code": "no_receiver", "destination": d.code, "until": waiting[d.agency_id],
+                      "detail": f"{d.code} has no receiving app yet: the hub keeps the delivery "
+                                f"until {waiting[d.agency_id]}, then expires it "
+                                "(no_receiver); you may wait, redirect or recall it"}
+                     for d in deliveries if d.agency_id in waiting],
         "timeline": [{"at": s.at, "what": s.what, "detail": s.detail,
                       "agency_code": codes.get(s.agency_id or "")} for s in pkg.timeline
                      if is_source or s.agency_id in (None, mine, pkg.source_agency_id)],

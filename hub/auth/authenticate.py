@@ -16,7 +16,6 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from hub.auth.signing import (
-    TRUC4,
     UNSIGNED_PAYLOAD,
     AuthError,
     Authorization,
@@ -24,6 +23,7 @@ from hub.auth.signing import (
     RsaVerifier,
     check_before_body,
     parse_authorization,
+    provider_of,
     verify_signature,
 )
 from hub.errors import TrucError
@@ -111,7 +111,8 @@ async def admit(req: HttpRequest, *, registry: RegistryService, policy: SigningP
     ``req.payload_sha256`` is not used: the body has not been read."""
     header = req.header("authorization")
     if not header:
-        raise AuthError("sign the request (Authorization: TRUC4-HMAC-SHA256 …); "
+        raise AuthError("sign the request (Authorization: TRUC4-HMAC-SHA256 … or "
+                        "AWS4-HMAC-SHA256 …); "
                         "see GET /v1/time for the region and service", code="missing_signature")
     auth = parse_authorization(header)
     check_host(req, policy.hosts)
@@ -120,17 +121,19 @@ async def admit(req: HttpRequest, *, registry: RegistryService, policy: SigningP
     key = _usable_key(registry, auth.access_key, now)
     principal = _principal(registry, key)
     secret = None if key.public_key_pem else await registry.secret(key)
-    claimed = req.header(TRUC4.content_header)
+    provider = provider_of(auth.algorithm)
+    claimed = req.header(provider.content_header)
     if claimed is None:
         check_before_body(req, auth, secret=secret, public_key_pem=key.public_key_pem, now=now,
                           max_skew=policy.max_skew, region=policy.region,
-                          service=policy.service)
+                          service=policy.service, provider=provider)
     else:  # the signature covers the claim: verified now, the body checked against it later
         signed = req if req.payload_sha256 == claimed else req.with_payload(claimed)
         verify_signature(signed, auth, secret=secret,
                          public_key_pem=key.public_key_pem, rsa_verifier=policy.rsa_verifier,
                          now=now, max_skew=policy.max_skew, region=policy.region,
-                         service=policy.service, allow_unsigned_payload=allow_unsigned_payload)
+                         service=policy.service, allow_unsigned_payload=allow_unsigned_payload,
+                         provider=provider)
     return Admitted(principal, auth, req, secret, claimed)
 
 
@@ -146,10 +149,11 @@ async def complete(admitted: Admitted, body_sha256: str, *, replay: ReplayGuard,
         verify_signature(admitted.req.with_payload(body_sha256), auth,
                          secret=admitted.secret, public_key_pem=key.public_key_pem,
                          rsa_verifier=policy.rsa_verifier, now=now, max_skew=policy.max_skew,
-                         region=policy.region, service=policy.service)
+                         region=policy.region, service=policy.service,
+                         provider=provider_of(auth.algorithm))
     elif claimed != UNSIGNED_PAYLOAD and not hmac.compare_digest(
             claimed.lower().encode(), body_sha256.lower().encode()):
-        raise AuthError(f"X-Truc-Content-Sha256 is {claimed!r} but the body's SHA-256 is "
+        raise AuthError(f"The content SHA-256 header is {claimed!r} but the body's SHA-256 is "
                         f"{body_sha256}.", code="payload_mismatch")
     if (once or admitted.req.method.upper() not in IDEMPOTENT) and not await replay.first_seen(
             auth.signature, now + policy.max_skew * 2):

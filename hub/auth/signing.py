@@ -65,6 +65,18 @@ class Provider:
 
 TRUC4 = Provider()
 AWS4 = Provider("AWS4", "x-amz-date", "x-amz-content-sha256", "aws4_request")
+PROVIDERS = (TRUC4, AWS4)
+"""What the hub accepts: its own names, and the standard AWS4 ones, so that a stock SigV4
+library (botocore's ``SigV4Auth``, the AWS SDKs' signers, the ``aws4`` npm package) signs
+calls with no change. The keys, scope (region, service) and every rule are the same."""
+
+
+def provider_of(algorithm: str) -> Provider:
+    """The dialect an algorithm name belongs to (``AWS4-…`` or, by default, ``TRUC4-…``)."""
+    for provider in PROVIDERS:
+        if algorithm.startswith(f"{provider.name}-"):
+            return provider
+    return TRUC4
 
 
 class Scheme(Enum):
@@ -128,6 +140,23 @@ class HttpRequest:
         if "_by_name" in self.__dict__:
             copy.__dict__["_by_name"] = self.__dict__["_by_name"]
         return copy
+
+    def values(self, name: str) -> list[str]:
+        """Every value of a header, in arrival order."""
+        name = name.lower()
+        return [_trimall(v) for n, v in self.headers if n.strip().lower() == name]
+
+    def without_repeats(self) -> HttpRequest:
+        """The same request with each header line sent twice identically kept once: what
+        curl signs when it sends a date header both from ``-H`` and from its own signer."""
+        seen: set[tuple[str, str]] = set()
+        kept = []
+        for n, v in self.headers:
+            line = (n.strip().lower(), _trimall(v))
+            if line not in seen:
+                seen.add(line)
+                kept.append((n, v))
+        return HttpRequest(self.method, self.path, self.query, tuple(kept), self.payload_sha256)
 
     @cached_property
     def _by_name(self) -> dict[str, str]:
@@ -252,9 +281,11 @@ def canonical_request(
     provider: Provider = TRUC4,
     *,
     path_as_sent: bool = False,
-    query_as_sent: bool = False,
+    query_as_sent: QueryForm = False,
 ) -> str:
-    """SigV4's canonical request. The ``*_as_sent`` flags give the forms old curl signs.
+    """SigV4's canonical request. The ``*_as_sent`` flags give the forms old curl signs;
+    ``query_as_sent="sorted"`` or ``"written"`` the forms botocore signs for a URL that
+    carries its query (pairs sorted, not re-encoded: ``q=van+ban`` stays so).
 
     Header lines follow the order of ``signed_headers`` as the client sent it (sorted by
     every conforming client; curl 7.x sorts ``name:value`` strings, which differs only for
@@ -264,7 +295,7 @@ def canonical_request(
     lines = [
         req.method.upper(),
         req.path if path_as_sent else canonical_path(req.path),
-        req.query if query_as_sent else canonical_query(req.query),
+        _query_form(req.query, query_as_sent),
         "".join(f"{name}:{req.header(name) or ''}\n" for name in signed_headers),
         ";".join(signed_headers),
         _signed_payload_hash(req, provider),
@@ -292,6 +323,55 @@ def _remove_dot_segments(path: str) -> str:
     first = "/" if path.startswith("/") else ""
     last = "/" if path.endswith("/") and out else ""
     return first + "/".join(out) + last
+
+
+QueryForm = bool | Literal["sorted", "written"]
+
+
+def _query_form(raw_query: str, as_sent: QueryForm) -> str:
+    """``sorted``: the pairs as sent, sorted; ``written``: the same with the characters an
+    HTTP library escapes on its own (space, non-ASCII, ``"<>`` …) unescaped, which is what
+    botocore signs for a URL given with ``?q=văn bản`` in it."""
+    if as_sent in ("sorted", "written"):
+        if not raw_query:
+            return ""
+        unescape = _unescape_unsafe if as_sent == "written" else str
+        pairs = sorted((unescape(key), unescape(value)) for key, _, value in
+                       (part.partition("=") for part in raw_query.split("&")))
+        return "&".join(f"{key}={value}" for key, value in pairs)
+    return raw_query if as_sent else canonical_query(raw_query)
+
+
+_ESCAPED_RUN = re.compile(r"(?:%[0-9A-Fa-f]{2})+")
+_UNSAFE_ASCII = frozenset(b' "<>`{}|\\^')
+
+
+def _unescape_unsafe(component: str) -> str:
+    """Undo only the escapes a client library adds for characters a URL cannot carry;
+    ``%26``, ``%3D``, ``%25``, ``%2B`` stay as they are, so no pair boundary moves."""
+    def one_run(match: re.Match[str]) -> str:
+        text = match.group(0)
+        raw = bytes.fromhex(text.replace("%", ""))
+        out, pending = [], bytearray()
+        for index, byte in enumerate(raw):
+            if byte >= 0x80:
+                pending.append(byte)
+                continue
+            out.append(_decoded(pending, text, index - len(pending)))
+            pending.clear()
+            out.append(chr(byte) if byte in _UNSAFE_ASCII else text[3 * index:3 * index + 3])
+        out.append(_decoded(pending, text, len(raw) - len(pending)))
+        return "".join(out)
+
+    return _ESCAPED_RUN.sub(one_run, component)
+
+
+def _decoded(pending: bytearray, text: str, start: int) -> str:
+    """Non-ASCII bytes as UTF-8 text, or kept escaped when they are not UTF-8."""
+    try:
+        return bytes(pending).decode("utf-8")
+    except UnicodeDecodeError:
+        return text[3 * start:3 * (start + len(pending))]
 
 
 def canonical_query(raw_query: str) -> str:
@@ -368,7 +448,8 @@ def scheme_of(algorithm: str, provider: Provider = TRUC4) -> Scheme:
     for scheme in Scheme:
         if algorithm == scheme.algorithm(provider):
             return scheme
-    known = ", ".join(s.algorithm(provider) for s in Scheme)
+    also = [p for p in PROVIDERS if p is not provider] if provider is TRUC4 else []
+    known = ", ".join(s.algorithm(p) for p in (provider, *also) for s in Scheme)
     raise AuthError(f"Unsupported signing algorithm {algorithm!r}; use one of {known}.",
                     code="unsupported_algorithm")
 
@@ -474,7 +555,15 @@ def _matcher(
 
 
 def _request_timestamp(req: HttpRequest, provider: Provider) -> str:
-    value = req.header(provider.date_header)
+    """The signing time; a date header sent twice with the same value counts once (curl
+    before 8.x adds its own copy of an ``X-Truc-Date`` given with ``-H``)."""
+    values = set(req.values(provider.date_header))
+    if len(values) > 1:
+        raise AuthError(f"Header {_display_name(provider.date_header)} is sent more than once "
+                        f"with different values ({', '.join(sorted(values))}); send it once. "
+                        "(curl --aws-sigv4 adds it itself: do not also pass it with -H.)",
+                        code="missing_date")
+    value = values.pop() if values else None
     if value is None or not _TIMESTAMP.fullmatch(value):
         got = "it is missing" if value is None else f"got {value!r}"
         raise AuthError(f"Header {_display_name(provider.date_header)} must give the signing "
@@ -571,16 +660,22 @@ def _canonical_candidates(
     req: HttpRequest, signed_headers: Sequence[str], provider: Provider
 ) -> Iterator[str]:
     """SigV4's form first; then, when allowed, the forms of curl <8.9 and <8.3, if different."""
-    forms = [(False, False)]
+    forms: list[tuple[bool, QueryForm]] = [(False, False)]
     if provider.accept_as_sent:
-        forms += [(True, False), (True, True)]
+        forms += [(False, "sorted"), (False, "written"), (True, False), (True, True)]
+    requests = [req]
+    deduplicated = req.without_repeats()
+    if deduplicated.headers != req.headers:
+        requests.append(deduplicated)
     seen: set[str] = set()
-    for path_as_sent, query_as_sent in forms:
-        canonical = canonical_request(req, signed_headers, provider,
-                                      path_as_sent=path_as_sent, query_as_sent=query_as_sent)
-        if canonical not in seen:
-            seen.add(canonical)
-            yield canonical
+    for one in requests:
+        for path_as_sent, query_as_sent in forms:
+            canonical = canonical_request(one, signed_headers, provider,
+                                          path_as_sent=path_as_sent,
+                                          query_as_sent=query_as_sent)
+            if canonical not in seen:
+                seen.add(canonical)
+                yield canonical
 
 
 def _display_name(header: str) -> str:

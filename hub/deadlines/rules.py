@@ -5,7 +5,11 @@ the watchdog asks them every tick and records what they decide. The reasons are 
 codes that sources program against:
 
 - ``unknown_destination``: the destination agency is not in the registry;
-- ``no_receiver``: it has no approved app allowed to receive (none yet, or all revoked);
+- ``no_receiver``: it has no approved app allowed to receive (none yet, or all revoked),
+  and none came within the source's offline wait (or :data:`DEFAULT_RECEIVER_WAIT`, or
+  before the deadline). Điều 5.9: the source is told at once (the package's view names the
+  delivery and until when the hub waits) and decides — wait, redirect or recall; the
+  package is not destroyed before then;
 - ``deadline``: the deadline passed without acknowledgement;
 - ``offline``: it stayed offline longer than the seal's ``offline_wait_seconds`` before
   fetching the package.
@@ -16,16 +20,22 @@ from __future__ import annotations
 import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from hub import events as ev
+from hub.bounds import MAX_OFFLINE_WAIT_SECONDS
 from hub.deadlines.open import OpenDelivery
+from hub.packages.model import Package
 from hub.registry.model import AppState, Operation, Registry
 
 PRESENCE = "presence"
 """The presence projection (written by the presence processor): partition = agency id,
 key = "", body ``{"agency_id", "agency_code", "online": bool, "since": ISO-8601 UTC}``."""
+
+DEFAULT_RECEIVER_WAIT = timedelta(hours=24)
+"""How long a delivery waits for its destination's first receiving app when the source
+set no offline wait (``TRUC_RECEIVER_WAIT_SECONDS`` changes it)."""
 
 _NAMESPACE = uuid.UUID("9e3c1a52-6a0e-4d8e-b1d4-2f6d7c4b8e01")
 
@@ -72,8 +82,26 @@ def offline_too_long(delivery: OpenDelivery, presence: Presence | None, now: dat
     return (now - since).total_seconds() >= wait
 
 
+def receiver_deadline(planned_at: datetime, offline_wait_seconds: int | None,
+                      deadline: datetime | None,
+                      default: timedelta = DEFAULT_RECEIVER_WAIT) -> datetime:
+    """Until when a delivery waits for a receiving app: the source's offline wait (else the
+    hub's default) from the planning, and never past the delivery's deadline. A wait stored
+    before waits were bounded (10^17 s) is read at the bound: a ``timedelta`` of it would
+    overflow on every tick (issue 10, finding 2)."""
+    wait = default if offline_wait_seconds is None else timedelta(
+        seconds=min(max(offline_wait_seconds, 0), MAX_OFFLINE_WAIT_SECONDS))
+    until = planned_at + wait
+    return min(until, deadline) if deadline is not None else until
+
+
 def expiry_reason(delivery: OpenDelivery, now: datetime, cannot_receive: str | None,
-                  presence: Presence | None) -> str | None:
+                  presence: Presence | None,
+                  receiver_wait: timedelta = DEFAULT_RECEIVER_WAIT) -> str | None:
+    if cannot_receive == "no_receiver":
+        until = receiver_deadline(delivery.planned_at, delivery.offline_wait_seconds,
+                                  delivery.deadline, receiver_wait)
+        return "no_receiver" if now >= until else None
     if cannot_receive is not None:
         return cannot_receive
     if delivery.deadline is not None and now >= delivery.deadline:
@@ -95,12 +123,28 @@ def expired(delivery: OpenDelivery, reason: str, now: datetime) -> ev.DeliveryEx
 
 
 def due(deliveries: list[OpenDelivery], now: datetime, registry: Registry,
-        presence: Mapping[str, Presence | None]) -> list[ev.DeliveryExpired]:
+        presence: Mapping[str, Presence | None],
+        receiver_wait: timedelta = DEFAULT_RECEIVER_WAIT) -> list[ev.DeliveryExpired]:
     """Every expiry due now, flash first (then urgent, normal; oldest first)."""
     found = []
     for delivery in sorted(deliveries, key=lambda d: d.order):
         reason = expiry_reason(delivery, now, receiving(registry, delivery.agency_id),
-                               presence.get(delivery.agency_id))
+                               presence.get(delivery.agency_id), receiver_wait)
         if reason is not None:
             found.append(expired(delivery, reason, now))
     return found
+
+
+def waiting_for_receiver(pkg: Package, registry: Registry,
+                         receiver_wait: timedelta = DEFAULT_RECEIVER_WAIT
+                         ) -> dict[str, datetime]:
+    """The open deliveries whose destination has no receiving app yet, each with until when
+    the hub waits for one: what the source is told at once (Điều 5.9)."""
+    return {
+        d.agency_id: receiver_deadline(
+            datetime.fromisoformat(d.planned_at), pkg.offline_wait_seconds,
+            datetime.fromisoformat(d.deadline) if d.deadline else None, receiver_wait)
+        for d in pkg.deliveries.values()
+        if not d.state.closed and d.planned_at
+        and receiving(registry, d.agency_id) == "no_receiver"
+    }

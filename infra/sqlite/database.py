@@ -62,6 +62,14 @@ CREATE TABLE IF NOT EXISTS seen_signatures (
 """
 
 
+INCREMENTAL = 2
+"""``PRAGMA auto_vacuum`` value: freed pages are kept until ``incremental_vacuum``."""
+
+
+def _has_tables(conn: sqlite3.Connection) -> bool:
+    return bool(conn.execute("SELECT count(*) FROM sqlite_master").fetchone()[0] > 0)
+
+
 Job = tuple[Callable[[], Any], asyncio.Future[Any], asyncio.AbstractEventLoop]
 
 
@@ -79,6 +87,8 @@ class Database:
     def _connect(self) -> None:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
+        if not _has_tables(conn):  # only a file with no table yet takes it without VACUUM
+            conn.execute(f"PRAGMA auto_vacuum={INCREMENTAL}")
         conn.execute("PRAGMA journal_mode=WAL")
         conn.execute("PRAGMA synchronous=NORMAL")
         conn.execute("PRAGMA secure_delete=ON")
@@ -132,6 +142,35 @@ class Database:
             return result
 
         return work
+
+    @property
+    def reclaims_space(self) -> bool:
+        """Whether freed pages can be given back to the file system (``auto_vacuum`` is
+        INCREMENTAL: files made before it was set need ``truc migrate`` once)."""
+        return bool(self.conn.execute("PRAGMA auto_vacuum").fetchone()[0] == INCREMENTAL)
+
+    async def reclaim(self) -> None:
+        """Gives the pages freed by destroyed content back to the file system, so the file
+        shrinks after a package is shredded (``secure_delete`` has overwritten them)."""
+        def work() -> None:
+            if self.reclaims_space:
+                # executescript steps the pragma to the end: execute() frees one page
+                self.conn.executescript("PRAGMA incremental_vacuum;")
+                self.conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
+
+        await self.run(work)
+
+    async def make_reclaiming(self) -> bool:
+        """Turns INCREMENTAL auto-vacuum on for a file made without it: a full VACUUM
+        (rewrites the file; run it with the hub stopped). True when it had to."""
+        def work() -> bool:
+            if self.reclaims_space:
+                return False
+            self.conn.execute(f"PRAGMA auto_vacuum={INCREMENTAL}")
+            self.conn.execute("VACUUM")
+            return True
+
+        return await self.run(work)
 
     async def ping(self) -> bool:
         """A read of the file itself (the schema), not only of the connection."""

@@ -49,7 +49,11 @@ class SqliteContentStore:
                 (package_id, *wanted),
             ).rowcount
 
-        return await self._db.run(self._db.transaction(delete)) if wanted else 0
+        if not wanted:
+            return 0
+        deleted = await self._db.run(self._db.transaction(delete))
+        await self._db.reclaim()
+        return deleted
 
     async def close(self) -> None:
         """The database belongs to whoever opened it."""

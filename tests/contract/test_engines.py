@@ -72,7 +72,9 @@ class TestCassandraContentStore(ContentStoreContract):
     ) -> None:
         """A package is never one partition a read would load whole (1 GiB killed a
         1 GiB-heap Cassandra): bytes are keyed by (package, index), the listing is small."""
-        meta = cassandra_session.session.cluster.metadata.keyspaces[cassandra_session.keyspace]
+        cluster = cassandra_session.session.cluster
+        cluster.refresh_schema_metadata()  # the hub's sessions do not fetch it on connect
+        meta = cluster.metadata.keyspaces[cassandra_session.keyspace]
         blocks, index = meta.tables["content_blocks"], meta.tables["content_index"]
         assert [c.name for c in blocks.partition_key] == ["package_id", "idx"]
         assert [c.name for c in index.partition_key] == ["package_id"]

@@ -81,3 +81,25 @@ async def test_routing_errors_are_problems_as_before() -> None:
         slash = await client.get("/v1/time/")
         assert (slash.status_code, slash.headers["location"]) == (307,
                                                                   "http://testserver/v1/time")
+
+
+async def test_problem_titles_are_phrases_and_an_unreadable_body_has_its_code() -> None:
+    """Titles name the problem type in words (not "InvalidRequest", "AuthError"); a body
+    that is not UTF-8 is ``invalid_body``, not retriable (it was an undocumented
+    ``http_error`` without ``retriable``)."""
+    transport = httpx.ASGITransport(app=app(), raise_app_exceptions=False)
+    async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as client:
+        garbled = await client.post("/v1/packages", content=b'{"title": "\xff\xfe"}',
+                                    headers={"content-type": "application/json"})
+        body = garbled.json()
+        assert (garbled.status_code, body["code"]) == (400, "invalid_body")
+        assert body["retriable"] is False and body["title"] == "Invalid body"
+        unknown = await client.get("/v1/nope")
+        assert unknown.json()["title"] == "Not found"
+
+
+def test_domain_problem_titles_are_the_code_in_words() -> None:
+    from api.problems import title_of
+
+    assert title_of("signature_mismatch") == "Signature mismatch"
+    assert title_of("invalid_request") == "Invalid request"

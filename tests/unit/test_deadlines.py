@@ -12,7 +12,14 @@ from hub.auth.sessions import Caller
 from hub.clock import ManualClock
 from hub.deadlines import actions
 from hub.deadlines.open import OPEN, OpenDelivery, open_row
-from hub.deadlines.rules import Presence, due, expiry_reason, receiving
+from hub.deadlines.rules import (
+    DEFAULT_RECEIVER_WAIT,
+    Presence,
+    due,
+    expiry_reason,
+    receiving,
+    waiting_for_receiver,
+)
 from hub.errors import Conflict, InvalidRequest, NotFound
 from hub.packages import decisions as decide
 from hub.packages.model import DeliveryState, Package, PackageState
@@ -121,18 +128,55 @@ def test_presence_rows_are_read_as_the_presence_engineer_writes_them() -> None:
     assert Presence.from_row(None) is None
 
 
-def test_a_destination_without_a_receiving_app_fails_at_once() -> None:
-    reg, callers, pkg = sealed()
+def without_receiver(**kw: object) -> tuple[Registry, dict[str, Caller], Package]:
+    reg, callers, pkg = sealed(**kw)  # type: ignore[arg-type]
     dest = callers[DEST].app
     assert receiving(reg, dest.agency_id) is None
     for revoked in registry.revoke_app(reg, Context("op", SEALED_AT, "c"), dest.app_id, "06"):
         reg.apply(revoked)
     assert receiving(reg, dest.agency_id) == "no_receiver"
-    (expired,) = due([open_of(pkg)], SEALED_AT, reg, {})
+    return reg, callers, pkg
+
+
+def test_a_destination_without_a_receiving_app_is_waited_for_the_default_wait() -> None:
+    """Điều 5.9: not destroyed at once — the hub waits (24 h unless the source set its
+    offline wait), and only then expires the delivery as ``no_receiver``."""
+    reg, _, pkg = without_receiver(deadline=None)
+    assert due([open_of(pkg)], SEALED_AT, reg, {}) == []
+    assert due([open_of(pkg)], SEALED_AT + DEFAULT_RECEIVER_WAIT - timedelta(seconds=1),
+               reg, {}) == []
+    (expired,) = due([open_of(pkg)], SEALED_AT + DEFAULT_RECEIVER_WAIT, reg, {})
     assert expired.reason == "no_receiver"
     message = notices(expired, apply(pkg, expired))[0][1]
     assert message["type"] == "delivery.expired" and message["reason"] == "no_receiver"
     assert "no approved app" in message["detail"]
+    short = timedelta(minutes=5)
+    assert [e.reason for e in due([open_of(pkg)], SEALED_AT + short, reg, {}, short)] == [
+        "no_receiver"], "the hub's default wait is a setting"
+
+
+def test_a_destination_without_a_receiving_app_is_waited_for_the_sources_offline_wait(
+) -> None:
+    reg, _, pkg = without_receiver(deadline=None, wait=600)
+    assert due([open_of(pkg)], SEALED_AT + timedelta(seconds=599), reg, {}) == []
+    (expired,) = due([open_of(pkg)], SEALED_AT + timedelta(seconds=600), reg, {})
+    assert expired.reason == "no_receiver", "not 'offline': the reason the source can act on"
+
+
+def test_a_destination_without_a_receiving_app_is_waited_for_no_longer_than_the_deadline(
+) -> None:
+    reg, _, pkg = without_receiver()
+    assert due([open_of(pkg)], DEADLINE - timedelta(seconds=1), reg, {}) == []
+    assert [e.reason for e in due([open_of(pkg)], DEADLINE, reg, {})] == ["no_receiver"]
+
+
+def test_the_source_is_told_at_once_until_when_the_hub_waits_for_a_receiver() -> None:
+    reg, callers, pkg = without_receiver(deadline=None, wait=600)
+    dest = callers[DEST].app.agency_id
+    assert waiting_for_receiver(pkg, reg) == {dest: SEALED_AT + timedelta(seconds=600)}
+    with_app, _, same = sealed(deadline=None)
+    assert waiting_for_receiver(same, with_app) == {}
+    assert due([open_of(same)], SEALED_AT + timedelta(days=2), with_app, {}) == []
 
 
 def test_an_unregistered_destination_fails_at_once() -> None:

@@ -43,7 +43,7 @@ from hub.auth import (
     string_to_sign,
     verify_signature,
 )
-from hub.auth.signing import cached_signing_key
+from hub.auth.signing import cached_signing_key, provider_of, scheme_of
 from infra.rsa_keys import check_rsa_public_key, generate_rsa_keypair, sign_rsa, verify_rsa
 
 AK = "AKIDEXAMPLE"
@@ -632,3 +632,57 @@ def test_curl_upload_file_needs_the_content_header(
                     f"X-Truc-Content-Sha256: {digest}"))
     verify_now(curl(seen, "-T", str(blob), f"{base}/up", "-H",
                     f"X-Truc-Content-Sha256: {UNSIGNED_PAYLOAD}"))
+
+
+# ---------------------------------------------------------------------------------------------
+# Stock SigV4 libraries (issue 12): AWS4 names, botocore's query forms, curl's repeated date
+
+
+def test_the_hub_takes_the_dialect_from_the_algorithm_name() -> None:
+    assert provider_of("AWS4-HMAC-SHA256") is AWS4
+    assert provider_of("AWS4-RSA-PSS-SHA256") is AWS4
+    assert provider_of("TRUC4-HMAC-SHA256") is TRUC4
+    assert provider_of("NOPE-HMAC-SHA256") is TRUC4
+    with pytest.raises(AuthError, match="AWS4-HMAC-SHA256") as caught:
+        scheme_of("MD5-X")
+    assert caught.value.code == "unsupported_algorithm"
+
+
+@pytest.mark.usefixtures("frozen_botocore")
+@pytest.mark.parametrize("url", [
+    "https://hub.example.vn/v1/ops/agencies/000.00.11.H53/history?q=văn bản&from=2026-11-01",
+    "https://hub.example.vn/v1/statistics?to=2026-11-30&from=2026-11-01&q=a b",
+    "https://hub.example.vn/v1/x?q=van+ban&z=%2B1&a=x%26y",
+])
+def test_botocore_query_written_in_the_url_is_verified(url: str) -> None:
+    """botocore signs the query of a URL as written (sorted, not re-encoded); its HTTP
+    session then escapes spaces and accents: the hub finds the form botocore signed."""
+    sent = botocore_sign("GET", url, {}, b"")
+    wire = urlsplit(url)
+    req = HttpRequest("GET", wire.path, _escaped(wire.query),
+                      (("Host", host_of(url)), *sent.items()))
+    verify(req, provider=AWS4, now=NOW)
+    assert code_of(req, provider=STRICT_AWS4, now=NOW) == "signature_mismatch"
+
+
+def _escaped(query: str) -> str:
+    """What urllib3 puts on the wire for a query written with spaces and accents."""
+    from urllib.parse import quote
+
+    return quote(query, safe="&=+%!*'();:@,/?~-._")
+
+
+def test_a_date_header_sent_twice_alike_counts_once() -> None:
+    req = signed(method="GET", body=b"", headers={})
+    date = req.header("x-truc-date")
+    assert date is not None
+    twice = dataclasses.replace(req, headers=(*req.headers, ("X-Truc-Date", date)))
+    verify(twice)
+
+
+def test_a_date_header_sent_twice_differently_says_so() -> None:
+    req = signed(method="GET", body=b"", headers={})
+    twice = dataclasses.replace(req, headers=(*req.headers, ("X-Truc-Date", "20260314T092654Z")))
+    with pytest.raises(AuthError, match="more than once") as caught:
+        verify(twice)
+    assert caught.value.code == "missing_date"
