@@ -10,9 +10,10 @@ import httpx
 from fastapi import FastAPI
 from fastapi.dependencies.models import Dependant
 from fastapi.routing import APIRoute, APIWebSocketRoute
+from pydantic import BaseModel
 from starlette.routing import Route
 
-from api import auth
+from api import auth, problems
 from api.app import create_app
 from infra.settings import Settings
 
@@ -83,11 +84,22 @@ async def test_routing_errors_are_problems_as_before() -> None:
                                                                   "http://testserver/v1/time")
 
 
+class Titled(BaseModel):
+    title: str
+
+
 async def test_problem_titles_are_phrases_and_an_unreadable_body_has_its_code() -> None:
     """Titles name the problem type in words (not "InvalidRequest", "AuthError"); a body
     that is not UTF-8 is ``invalid_body``, not retriable (it was an undocumented
     ``http_error`` without ``retriable``)."""
-    transport = httpx.ASGITransport(app=app(), raise_app_exceptions=False)
+    bare = FastAPI()  # the hub's routes read their body behind the door, after the signature
+    problems.install(bare)
+
+    @bare.post("/v1/packages")
+    async def send(body: Titled) -> dict[str, str]:
+        return {"title": body.title}
+
+    transport = httpx.ASGITransport(app=bare, raise_app_exceptions=False)
     async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as client:
         garbled = await client.post("/v1/packages", content=b'{"title": "\xff\xfe"}',
                                     headers={"content-type": "application/json"})
