@@ -83,7 +83,9 @@ class Packages:
         # its two appends) grants it: the retry gets a usable space.
         await self._record(*((space,) if earlier is not None else (requested, space)))
         found = await self.load(requested.package_id)
-        assert found is not None
+        if found is None:  # recorded; the row not readable yet (an engine just came back)
+            raise Unavailable("recorded, but the package is not readable yet; retry with the "
+                              "same Idempotency-Key", code="processor_lagging")
         return found
 
     async def _claim(self, what: str) -> bool:

@@ -6,9 +6,13 @@ from __future__ import annotations
 from dataclasses import replace
 from pathlib import Path
 
+import pytest
+
 from api.packages_service import Packages
 from api.runtime import Runtime
+from hub.errors import Unavailable
 from hub.packages import decisions as decide
+from hub.packages.model import Package
 from hub.topics import record
 from infra.settings import Settings
 from tests.unit.test_packages import CTX, LIMITS, SOURCE, send, world
@@ -31,5 +35,28 @@ async def test_a_retry_after_a_cut_request_is_granted_its_space(tmp_path: Path) 
         assert again.space_expires_at is not None and again.chunk_count == 2
         twice = await packages.request(callers[SOURCE], req)
         assert (twice.space_expires_at, twice.chunk_count) == (again.space_expires_at, 2)
+    finally:
+        await rt.close()
+
+
+class Unreadable(Packages):
+    """The package row cannot be read back yet (the projection store just came back and
+    has not got the write): what the fault suite met after a Cassandra kill."""
+
+    async def load(self, package_id: str) -> Package | None:
+        return None
+
+
+async def test_a_send_recorded_but_not_readable_yet_is_a_retriable_503(tmp_path: Path) -> None:
+    rt = await Runtime.open(Settings(data_dir=tmp_path), run_processors=True)
+    try:
+        reg, callers = world()
+        rt.view.registry = reg
+        req = replace(send(), idempotency_key="unreadable-1")
+        with pytest.raises(Unavailable) as refused:
+            await Unreadable(rt).request(callers[SOURCE], req)
+        assert (refused.value.code, refused.value.retriable) == ("processor_lagging", True)
+        again = await Packages(rt).request(callers[SOURCE], req)  # the client's retry
+        assert again.space_expires_at is not None and again.chunk_count == 2
     finally:
         await rt.close()
