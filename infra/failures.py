@@ -14,25 +14,15 @@ retry budget, and a poison event fails on the very first try.
 
 from __future__ import annotations
 
-import sqlite3
-
-import cassandra
-from cassandra.cluster import NoHostAvailable
-from cassandra.connection import ConnectionException
-
 from hub.errors import TrucError
+from infra.cassandra.session import ENGINE_DOWN as CASSANDRA_DOWN
 from infra.kafka.event_log import engine_down as kafka_down
+from infra.sqlite.database import engine_down as sqlite_down
 
-ENGINE_DOWN: tuple[type[BaseException], ...] = (
-    # Cassandra: unreachable, not enough replicas, too slow, coordinator trouble
-    NoHostAvailable, cassandra.OperationTimedOut, ConnectionException,
-    cassandra.Unavailable, cassandra.Timeout, cassandra.CoordinationFailure,
-    # SQLite: "database is locked", "disk I/O error", a file that went away
-    sqlite3.OperationalError,
-    # a deadline passed (asyncio.TimeoutError is TimeoutError), a socket broke
-    TimeoutError, ConnectionError, OSError, MemoryError,
-)
-"""Failures of the world around the event, whatever the event."""
+TRANSIENT: tuple[type[BaseException], ...] = (TimeoutError, ConnectionError, OSError,
+                                              MemoryError)
+"""Failures of the world around the event that no adapter names: a deadline passed
+(asyncio.TimeoutError is TimeoutError), a socket broke."""
 
 
 def is_outage(exc: BaseException) -> bool:
@@ -53,5 +43,5 @@ def is_outage(exc: BaseException) -> bool:
 def _outage_itself(exc: BaseException) -> bool:
     if isinstance(exc, TrucError):
         return exc.retriable  # the adapters' Unavailable (engine_unavailable, lagging…)
-    # Kafka: unreachable, timed out, or an error aiokafka marks retriable (no leader…)
-    return kafka_down(exc) or isinstance(exc, ENGINE_DOWN)
+    # the adapters' own lists of "engine down", also for an error not yet mapped by them
+    return kafka_down(exc) or sqlite_down(exc) or isinstance(exc, (*CASSANDRA_DOWN, *TRANSIENT))
