@@ -10,11 +10,10 @@ from typing import Annotated
 
 from fastapi import Depends, Request, WebSocket
 
-from api.door import TooLarge, principal_of, signed, signed_once
+from api.door import TooLarge, principal_of, scope_request, signed, signed_once
 from api.runtime import Runtime
 from hub.auth.authenticate import Forbidden, Principal, authenticate
 from hub.auth.sessions import Caller
-from hub.auth.signing import EMPTY_SHA256, HttpRequest
 from hub.registry.model import Operator, Role
 
 
@@ -38,15 +37,7 @@ async def principal(request: Request) -> Principal:
 async def websocket_caller(websocket: WebSocket) -> Caller:
     """The app behind a WebSocket handshake: a signed GET like any other call."""
     runtime: Runtime = websocket.app.state.runtime
-    scope = websocket.scope
-    req = HttpRequest(
-        method="GET",
-        path=(scope.get("raw_path") or scope["path"].encode()).decode("utf-8", "replace"),
-        query=scope.get("query_string", b"").decode("utf-8", "replace"),
-        headers=tuple((k.decode("latin-1"), v.decode("latin-1")) for k, v in scope["headers"]),
-        payload_sha256=(websocket.headers.get("x-truc-content-sha256")
-                        or websocket.headers.get("x-amz-content-sha256") or EMPTY_SHA256),
-    )
+    req = scope_request(websocket.scope, "GET")
     found = await authenticate(req, registry=runtime.registry, replay=runtime.backend.replay,
                                policy=runtime.signing, now=runtime.backend.clock.now(),
                                allow_unsigned_payload=False)

@@ -31,6 +31,7 @@ from fastapi import Request, Response
 from fastapi.dependencies.models import Dependant
 from fastapi.routing import APIRoute
 from starlette.requests import ClientDisconnect
+from starlette.types import Scope
 
 from api.problems import error_response
 from api.runtime import Runtime
@@ -142,13 +143,18 @@ async def enter(request: Request, *, signed: bool, chunk: bool, json_body: bool,
 
 
 def http_request(request: Request) -> HttpRequest:
-    """The request as signed, without its body: raw path, query and headers from the scope.
-    ``payload_sha256`` holds the signed content header, when sent (see ``admit``)."""
-    scope = request.scope
+    """The request as signed, without its body (see :func:`scope_request`)."""
+    return scope_request(request.scope, request.method)
+
+
+def scope_request(scope: Scope, method: str) -> HttpRequest:
+    """A request or WebSocket handshake as signed, without its body: raw path, query and
+    headers from the ASGI scope. ``payload_sha256`` holds the signed content header, when
+    sent (see ``admit``); else the hash of an empty body."""
     headers = tuple((k.decode("latin-1"), v.decode("latin-1")) for k, v in scope["headers"])
     raw_path = scope.get("raw_path") or scope["path"].encode()
     req = HttpRequest(
-        method=request.method,
+        method=method,
         path=raw_path.decode("utf-8", errors="replace"),
         query=scope.get("query_string", b"").decode("utf-8", errors="replace"),
         headers=headers,
