@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import uuid
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import AsyncExitStack
 from datetime import UTC, datetime, timedelta
 
@@ -102,12 +102,9 @@ class Packages:
         """The package once another call's events (it holds the claim) show; 503
         ``processor_lagging`` (retry later) if they do not within the read-your-writes
         wait."""
-        delay = 0.01
         try:
             async with asyncio.timeout(self.rt.settings.read_your_writes_seconds):
-                while (pkg := await self.load(package_id)) is None or not ready(pkg):
-                    await asyncio.sleep(delay)
-                    delay = min(delay * 2, 0.2)
+                pkg = await polled(lambda: self.load(package_id), ready, 0.01, 0.2)
         except TimeoutError:
             raise Unavailable("the same request is being recorded by another call; retry",
                               code="processor_lagging") from None
@@ -166,10 +163,7 @@ class Packages:
                 await self.rt.applied.wait(
                     TRACKER, Position(after.topic, after.partition, max(end, after.offset)),
                     seconds)
-                delay = 0.002
-                while not ready(pkg := await self._reload(package_id)):
-                    await asyncio.sleep(delay)
-                    delay = min(delay * 2, 0.05)
+                pkg = await polled(lambda: self._reload(package_id), ready, 0.002, 0.05)
         except TimeoutError:
             raise Unavailable("recorded, but the package processor is behind; retry the read",
                               code="processor_lagging") from None
@@ -310,3 +304,14 @@ async def _slice(rt: Runtime, pkg: Package, first: int, last: int) -> AsyncItera
         end = last - index * size + 1 if index == last // size else len(chunk)
         yield chunk[start:end]
         index += 1
+
+
+async def polled(read: Callable[[], Awaitable[Package | None]], ready: Callable[[Package], bool],
+                 first: float, cap: float) -> Package:
+    """``read`` again, waiting twice as long each time up to ``cap``, until it gives a
+    package that is ``ready``; the caller bounds the whole wait."""
+    delay = first
+    while (pkg := await read()) is None or not ready(pkg):
+        await asyncio.sleep(delay)
+        delay = min(delay * 2, cap)
+    return pkg
