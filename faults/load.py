@@ -206,9 +206,8 @@ class Destination:
             await client.ack(package_id, digest)
         except TrucError as exc:
             self.history.failed(op, exc)
-            if exc.code == "already_acknowledged":  # an earlier ack, answer lost, took
-                self.acked.setdefault(package_id, time.monotonic())
-                return digest, True
+            # a repeated ack with this digest answers 200; already_acknowledged would mean
+            # another digest was recorded: a real fault, left as the failure it is
             if exc.status == 410:
                 self.gone.add(package_id)
                 return digest, True
