@@ -19,10 +19,10 @@ from infra.cassandra.session import ENGINE_DOWN as CASSANDRA_DOWN
 from infra.kafka.event_log import engine_down as kafka_down
 from infra.sqlite.database import engine_down as sqlite_down
 
-TRANSIENT: tuple[type[BaseException], ...] = (TimeoutError, ConnectionError, OSError,
-                                              MemoryError)
+TRANSIENT: tuple[type[BaseException], ...] = (TimeoutError, ConnectionError)
 """Failures of the world around the event that no adapter names: a deadline passed
-(asyncio.TimeoutError is TimeoutError), a socket broke."""
+(asyncio.TimeoutError is TimeoutError), a socket broke. Not every ``OSError``: a missing
+file or a refused permission fails the same way on every try."""
 
 
 def is_outage(exc: BaseException) -> bool:

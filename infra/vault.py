@@ -19,6 +19,7 @@ from collections.abc import AsyncIterator
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from hub.errors import Conflict
+from hub.packages.decisions import Gone
 from hub.ports import ContentStore, KeyStore
 from infra.crypto import MasterKeyWrapper
 from infra.leases import FetchLeases
@@ -26,11 +27,6 @@ from infra.leases import FetchLeases
 NONCE = 12
 TAG = 16
 OVERHEAD = NONCE + TAG
-
-
-class Gone(Conflict):
-    code = "content_shredded"
-    status = 410
 
 
 def _key_id(package_id: str) -> str:

@@ -39,7 +39,7 @@ from hub.packages.model import Package
 from hub.packages.notices import notices
 from hub.packages.processor import TRACKER, package_ref
 from hub.ports import EventLog, Projections, Recorded, Row, RowRef
-from hub.registry.model import App, AppState
+from hub.registry.model import App
 from hub.registry.view import RegistryView
 from hub.registry.webhook_targets import TargetPolicy, WebhookRefused
 from hub.topics import PACKAGES
@@ -172,8 +172,7 @@ class WebhookProcessor:
         return any(a.webhook_url for a in self._view.registry.apps.values())
 
     def _hooked(self, agency_id: str) -> list[App]:
-        return [a for a in self._view.registry.apps_of(agency_id)
-                if a.webhook_url and a.webhook_key_id and a.state is AppState.APPROVED]
+        return [a for a in self._view.registry.apps_of(agency_id) if a.hooked]
 
     def _schedule(self, ref: RowRef, post: dict[str, Any]) -> None:
         if ref in self._pending:
@@ -210,8 +209,8 @@ class WebhookProcessor:
         """The app's webhook URL and signing secret, as the registry has them now; None
         once the app is revoked (a revoked app is told nothing more, like its streams)."""
         app = self._view.registry.apps.get(app_id)
-        if app is None or app.state is not AppState.APPROVED or not app.webhook_url \
-                or not app.webhook_key_id:
+        if app is None or not app.hooked or app.webhook_url is None \
+                or app.webhook_key_id is None:  # (the last two tell mypy what hooked says)
             return None
         secret = await self._secret_of(app.webhook_key_id)
         return None if secret is None else (app.webhook_url, secret)

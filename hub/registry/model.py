@@ -78,6 +78,12 @@ class App:
     webhook_url: str | None = None
     webhook_key_id: str | None = None
 
+    @property
+    def hooked(self) -> bool:
+        """Whether the hub posts this app's notices to a webhook: one is set, with its
+        signing key, and the app is approved (a revoked app is told nothing more)."""
+        return bool(self.webhook_url and self.webhook_key_id) and self.state is AppState.APPROVED
+
 
 @dataclass(frozen=True)
 class Key:
