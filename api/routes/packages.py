@@ -11,7 +11,7 @@ from fastapi import APIRouter, Depends, Header, Request, Response
 from fastapi.responses import JSONResponse, StreamingResponse
 from pydantic import BaseModel, Field
 
-from api.auth import CurrentApp, RuntimeDep, TooLarge, runtime_of
+from api.auth import CurrentApp, RuntimeDep, runtime_of
 from api.door import DoorRoute, chunk_upload
 from api.packages_service import Packages
 from api.problems import problem
@@ -87,7 +87,7 @@ async def put_chunk(package_id: str, index: int, *, request: Request, caller: Cu
                     x_chunk_sha256: Annotated[str, Header(
                         description="Hex SHA-256 of this chunk.")]) -> dict[str, Any]:
     """Upload one chunk; sending the same chunk again is harmless."""
-    data = await read_limited(request, service.rt.settings.chunk_bytes)
+    data = await request.body()  # read by the door, bounded by the chunk size (@chunk_upload)
     stored = await service.put_chunk(caller, package_id, index, data, x_chunk_sha256)
     return {"package_id": package_id, "index": index, "size": stored.size,
             "sha256": stored.sha256}
@@ -235,23 +235,6 @@ def _offset(digits: str) -> int:
     """An offset from the Range header; past any content when longer than 19 digits (and
     never parsed then: Python refuses to parse very long integers)."""
     return int(digits) if len(digits) <= 19 else 2**63
-
-
-async def read_limited(request: Request, limit: int) -> bytes:
-    """The body, refused as soon as it is longer than ``limit`` (never buffered whole)."""
-    declared = request.headers.get("content-length")
-    if declared is not None and int(declared) > limit:
-        raise TooLarge(f"a chunk has at most {limit} bytes", limit=limit)
-    body = getattr(request, "_body", None)
-    if body is not None:
-        return bytes(body)
-    parts, size = [], 0
-    async for part in request.stream():
-        size += len(part)
-        if size > limit:
-            raise TooLarge(f"a chunk has at most {limit} bytes", limit=limit)
-        parts.append(part)
-    return b"".join(parts)
 
 
 def json_response(view: dict[str, Any]) -> Response:
