@@ -30,8 +30,8 @@ Cassandra = Annotated[str | None, typer.Option(help="Cassandra contact points (h
 def settings_from(data_dir: Path | None = None, kafka: str | None = None,
                   cassandra: str | None = None, **more: Any) -> Settings:
     given = {"data_dir": data_dir, "kafka": kafka, "cassandra": cassandra, **more}
-    settings = Settings(**{k: v for k, v in given.items() if v is not None})
     try:
+        settings = Settings(**{k: v for k, v in given.items() if v is not None})
         settings.check()
     except ValueError as exc:
         raise typer.BadParameter(str(exc)) from exc
@@ -63,10 +63,16 @@ def serve(
 @app.command()
 def migrate(
     data_dir: DataDir = None, kafka: Kafka = None, cassandra: Cassandra = None,
+    replication: Annotated[int | None, typer.Option(
+        min=1, help="Replicas of each topic and of the keyspace (3 in a cluster).")] = None,
+    datacenter: Annotated[str | None, typer.Option(
+        help="Cassandra data centre: NetworkTopologyStrategy and LOCAL_QUORUM.")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Machine-readable output.")] = False,
 ) -> None:
     """Create topics, keyspace and tables (or the SQLite file). Safe to run again."""
-    result = asyncio.run(_migrate(settings_from(data_dir, kafka, cassandra)))
+    settings = settings_from(data_dir, kafka, cassandra, replication=replication,
+                             cassandra_datacenter=datacenter)
+    result = asyncio.run(_migrate(settings))
     if as_json:
         typer.echo(json.dumps(result))
     else:

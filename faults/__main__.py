@@ -1,7 +1,9 @@
-"""``python -m faults [--quick] [--components kafka,cassandra,worker,api,embedded]
+"""``python -m faults [--quick] [--cluster] [--components kafka,cassandra,worker,api,embedded]
 [--runs 5] [--packages 300] [--rate 4]``: one JSON line per run on stdout, a summary
-table on stderr; exit status 1 when any run found something lost, doubled, stuck,
-unshredded, unsent, or a replay that differs."""
+table on stderr. ``--cluster`` runs on three brokers and three Cassandra nodes with two
+workers and two API nodes (components kafka,cassandra,worker,api,all). Exit status 1
+when any run found something lost, doubled, stuck, unshredded, unsent, or a replay that
+differs."""
 
 from __future__ import annotations
 
@@ -12,8 +14,10 @@ import sys
 import time
 from pathlib import Path
 
+from faults.cluster import COMPONENTS as CLUSTER_COMPONENTS
+from faults.cluster import ClusterEngines
 from faults.config import COMPONENTS, FULL, QUICK, REPO
-from faults.engines import Engines
+from faults.engines import Engines, EngineSet
 from faults.report import table
 from faults.run import run_one
 
@@ -22,7 +26,9 @@ def parse() -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m faults", description=__doc__)
     parser.add_argument("--quick", action="store_true",
                         help="one run per component, 40 packages")
-    parser.add_argument("--components", default=",".join(COMPONENTS))
+    parser.add_argument("--cluster", action="store_true",
+                        help="on a cluster of three nodes per engine (faults/cluster.py)")
+    parser.add_argument("--components", default=None)
     parser.add_argument("--runs", type=int, default=None, help="runs per component")
     parser.add_argument("--packages", type=int, default=None)
     parser.add_argument("--rate", type=float, default=None, help="packages per second")
@@ -41,8 +47,9 @@ async def main() -> int:
                                  ("kill_at", args.kill_at)) if v is not None}
     plan = plan.scaled(**changes)
     runs = args.runs or (1 if args.quick else 5)
-    components = [c for c in args.components.split(",") if c]
-    engines = Engines()
+    default = CLUSTER_COMPONENTS if args.cluster else COMPONENTS
+    components = [c for c in (args.components or ",".join(default)).split(",") if c]
+    engines: EngineSet = ClusterEngines() if args.cluster else Engines()
     distributed = any(c != "embedded" for c in components)
     stamp = time.strftime("%Y%m%dT%H%M%S")
     results = []

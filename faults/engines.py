@@ -8,15 +8,40 @@ import signal
 import subprocess
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Protocol
 
 from faults.config import REPO, engine_env
 
 SCRIPT = REPO / "infra" / "engines" / "engines.sh"
 
 
+class EngineSet(Protocol):
+    """What a run needs of its engines: where they listen, how the hub must be set for
+    them, and a way to kill and restart one (one node, or the victim node of a cluster)."""
+
+    hub_settings: dict[str, str]
+    workers: int
+    balanced: bool
+
+    @property
+    def kafka(self) -> str: ...
+
+    @property
+    def cassandra(self) -> str: ...
+
+    def up(self, *names: str) -> None: ...
+
+    def down(self) -> None: ...
+
+    def kill(self, name: str) -> int: ...
+
+
 @dataclass
 class Engines:
     env: dict[str, str] = field(default_factory=engine_env)
+    hub_settings: dict[str, str] = field(default_factory=dict)
+    workers: int = 1
+    balanced: bool = False
 
     @property
     def kafka(self) -> str:

@@ -79,6 +79,10 @@ class Hub:
     env: dict[str, str]
     procs: dict[str, Proc] = field(default_factory=dict)
     keys: dict[str, dict[str, Any]] = field(default_factory=dict)
+    workers: int = 1
+    """Faust workers (two on a cluster: one may be killed while the other takes over)."""
+    balanced: bool = False
+    """Clients reach the API nodes through HAProxy (a cluster), not each node by name."""
     exits: list[str] = field(default_factory=list)
     """Processes that exited on their own (not killed by the nemesis), restarted as a
     supervisor (systemd's Restart=always) would."""
@@ -86,6 +90,14 @@ class Hub:
     @property
     def urls(self) -> list[str]:
         return [p.url for p in self.procs.values() if p.url]
+
+    @property
+    def entries(self) -> dict[str, str]:
+        """Where clients connect: the load balancer when there is one, else every node."""
+        lb = self.procs.get("lb")
+        if lb is not None and lb.url:
+            return {"lb": lb.url}
+        return {name: p.url for name, p in self.procs.items() if p.url}
 
     def truc(self, *args: str, timeout: float = 180) -> subprocess.CompletedProcess[str]:
         done = subprocess.run([TRUC, *args], env=self.env, cwd=self.cwd, capture_output=True,
@@ -97,17 +109,31 @@ class Hub:
             migrated = self.truc("migrate")
             if migrated.returncode != 0:
                 raise RuntimeError(f"truc migrate failed:\n{migrated.stderr}")
-            self._add("worker", [TRUC, "worker", "--loglevel", "warning"],
-                      {"TRUC_WORKER_WEB_PORT": str(free_port())})
+            for n in range(1, self.workers + 1):
+                self._add("worker" if n == 1 else f"worker{n}",
+                          [TRUC, "worker", "--loglevel", "warning"],
+                          {"TRUC_WORKER_WEB_PORT": str(free_port())})
             self._add("api1", [TRUC, "serve"], {}, api=True)
             self._add("api2", [TRUC, "serve"], {}, api=True)
         else:
             self._add("serve", [TRUC, "serve"], {}, api=True)
+        if self.balanced:
+            self._add_balancer()
         for proc in self.procs.values():
             proc.start(self.cwd)
         for proc in self.procs.values():
             if proc.url:
                 self.wait_healthy(proc)
+
+    def _add_balancer(self) -> None:
+        """HAProxy (Debian's) over the API nodes, as a province runs it: health-checked each
+        second, a node that fails two checks is out, a refused connection is re-dispatched."""
+        port = free_port()
+        config = self.cwd / "haproxy.cfg"
+        config.write_text(haproxy_config(port, {n: p.url for n, p in self.procs.items()
+                                                if p.url}))
+        self.procs["lb"] = Proc("lb", ["haproxy", "-db", "-f", str(config)], dict(self.env),
+                                self.cwd / "lb.log", f"http://127.0.0.1:{port}")
 
     def _add(self, name: str, args: list[str], extra: dict[str, str], api: bool = False
              ) -> None:
@@ -150,7 +176,7 @@ class Hub:
         if made.returncode != 0:
             raise RuntimeError(f"truc admin operator add failed:\n{made.stderr}")
         op = json.loads(made.stdout)["key"]
-        async with TrucClient(self.urls[0], op["access_key"], op["secret_key"],
+        async with TrucClient(next(iter(self.entries.values())), op["access_key"], op["secret_key"],
                               timeout=60) as ops:
             for role, code in (("A", SOURCE), ("B", DESTINATION)):
                 await ops.call("POST", "/v1/ops/agencies",
@@ -160,6 +186,17 @@ class Hub:
                 approved = await ops.call("POST", f"/v1/ops/apps/{app['app_id']}/approve",
                                           json_body={"operations": []})
                 self.keys[role] = {"code": code, "app_id": app["app_id"], **approved["key"]}
+
+
+def haproxy_config(port: int, nodes: dict[str, str]) -> str:
+    servers = "".join(f"    server {name} {url.removeprefix('http://')} check inter 1s fall 2 "
+                      "rise 1\n" for name, url in nodes.items())
+    return ("defaults\n    mode http\n    timeout connect 2s\n    timeout client 120s\n"
+            "    timeout server 120s\n    timeout tunnel 1h\n    retries 2\n"
+            "    option redispatch\n"
+            f"frontend truc\n    bind 127.0.0.1:{port}\n    default_backend api\n"
+            "backend api\n    balance roundrobin\n    option httpchk GET /healthz\n"
+            f"    http-check expect status 200\n{servers}")
 
 
 def hub_env(backend: str, tmp: Path, kafka: str | None, cassandra: str | None

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
-HEAD = ("| component | run | sent | delivered | acked | lost | doubled | stuck | unshredded "
-        "| client errors | recovery s | drain s | replay exit (stats/history) | verdict |")
+HEAD = ("| component | run | sent | delivered | acked | lost | doubled | stuck "
+        "| unshredded | client errors | recovery s | pause s | drain s "
+        "| replay exit (stats/history) | verdict |")
 
 
 def errors(found: dict[str, int]) -> str:
@@ -14,12 +15,13 @@ def errors(found: dict[str, int]) -> str:
 
 def row(r: dict[str, Any]) -> str:
     if "sent" not in r:  # the run broke before the checks
-        return f"| {r['component']} | {r['run']} |" + " |" * 12 + f" **FAIL** {r['problems']} |"
+        return f"| {r['component']} | {r['run']} |" + " |" * 13 + f" **FAIL** {r['problems']} |"
     replays = "/".join(str(v["exit"]) for v in r["replays"].values())
     verdict = "ok" if r["ok"] else "**FAIL** " + ", ".join(r["problems"])
     return (f"| {r['component']} | {r['run']} | {r['sent']} | {r['delivered']} | {r['acked']} "
             f"| {r['lost']} | {r['doubled']} | {r['stuck']} | {r['unshredded']} "
-            f"| {errors(r['errors'])} | {_or_dash(r['recovery_s'])} | {_or_dash(r['drain_s'])} "
+            f"| {errors(r['errors'])} | {_or_dash(r['recovery_s'])} "
+            f"| {_or_dash(r.get('pause_s'))} | {_or_dash(r['drain_s'])} "
             f"| {replays} "
             f"| {verdict} |")
 

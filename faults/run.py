@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import itertools
 import json
 import subprocess
 import sys
@@ -23,7 +24,7 @@ from typing import Any
 from api.client import TrucClient
 from faults.checker import check
 from faults.config import Plan
-from faults.engines import Engines
+from faults.engines import EngineSet
 from faults.history import History
 from faults.hub import TRUC, Hub, hub_env
 from faults.load import Destination, Package, Source, make_packages
@@ -39,35 +40,44 @@ def say(what: str) -> None:
 class Nemesis:
     component: str
     hub: Hub
-    engines: Engines | None
+    engines: EngineSet | None
     killed_at: float | None = None
     restarted_at: float | None = None
     back_at: float | None = None
     """When the restarted component answered again (engine ready, node healthy)."""
     held_down: set[str] = field(default_factory=set)
 
-    def kill(self) -> None:
+    @property
+    def victims(self) -> tuple[list[str], list[str]]:
+        """The engines and the hub processes this nemesis kills (``all``: one of each)."""
+        if self.component == "all":
+            return ["kafka", "cassandra"], ["worker", "api1"]
         if self.component in ("kafka", "cassandra"):
+            return [self.component], []
+        return [], [{"worker": "worker", "api": "api1", "embedded": "serve"}[self.component]]
+
+    def kill(self) -> None:
+        engines, procs = self.victims
+        for name in engines:
             assert self.engines is not None
-            self.engines.kill(self.component)
-        else:
-            name = {"worker": "worker", "api": "api1", "embedded": "serve"}[self.component]
+            self.engines.kill(name)
+        for name in procs:
             self.held_down.add(name)
             self.hub.procs[name].kill()
         self.killed_at = time.monotonic()
 
     def restart(self) -> None:
         self.restarted_at = time.monotonic()
-        if self.component in ("kafka", "cassandra"):
+        engines, procs = self.victims
+        if engines:
             assert self.engines is not None
-            self.engines.up(self.component)
-        else:
-            name = next(iter(self.held_down))
-            proc = self.hub.procs[name]
-            proc.start(self.hub.cwd)
-            self.held_down.clear()
-            if proc.url:
-                self.hub.wait_healthy(proc)
+            self.engines.up(*engines)
+        for name in procs:
+            self.hub.procs[name].start(self.hub.cwd)
+        self.held_down.clear()
+        for name in procs:
+            if self.hub.procs[name].url:
+                self.hub.wait_healthy(self.hub.procs[name])
         self.back_at = time.monotonic()
 
     async def strike(self, plan: Plan) -> None:
@@ -138,13 +148,15 @@ def _replay_once(hub: Hub, projection: str) -> dict[str, Any]:
     return result
 
 
-async def run_one(component: str, run: int, plan: Plan, engines: Engines | None,
+async def run_one(component: str, run: int, plan: Plan, engines: EngineSet | None,
                   tmp: Path) -> dict[str, Any]:
     backend = "embedded" if component == "embedded" else "distributed"
     await asyncio.to_thread(tmp.mkdir, parents=True, exist_ok=True)
     env = hub_env(backend, tmp, engines.kafka if engines else None,
                   engines.cassandra if engines else None)
-    hub = Hub(backend, tmp, env)
+    env.update(engines.hub_settings if engines else {})
+    hub = Hub(backend, tmp, env, workers=engines.workers if engines else 1,
+              balanced=engines.balanced if engines else False)
     began = time.monotonic()
     say(f"{component} run {run}: {plan.packages} packages, kill at {plan.kill_at} s, in {tmp}")
     try:
@@ -156,7 +168,7 @@ async def run_one(component: str, run: int, plan: Plan, engines: Engines | None,
         hub.stop()
 
 
-async def _load_and_check(component: str, run: int, plan: Plan, engines: Engines | None,
+async def _load_and_check(component: str, run: int, plan: Plan, engines: EngineSet | None,
                           *, hub: Hub, began: float) -> dict[str, Any]:
     history = History()
     packages = make_packages(hub.cwd / "outbox", uuid.uuid4().hex[:8], plan.packages, plan.size,
@@ -168,8 +180,8 @@ async def _load_and_check(component: str, run: int, plan: Plan, engines: Engines
     async with AsyncExitStack() as stack:
         def nodes(role: str) -> list[tuple[str, TrucClient]]:
             key = hub.keys[role]
-            return [(name, TrucClient(p.url, key["access_key"], key["secret_key"], timeout=30))
-                    for name, p in hub.procs.items() if p.url]
+            return [(name, TrucClient(url, key["access_key"], key["secret_key"], timeout=30))
+                    for name, url in hub.entries.items()]
 
         a_nodes, b_nodes = nodes("A"), nodes("B")
         for _, c in a_nodes + b_nodes:
@@ -213,6 +225,7 @@ async def _load_and_check(component: str, run: int, plan: Plan, engines: Engines
         "backend": hub.backend, "packages": plan.packages, "rate": plan.rate,
         "kill_at_s": plan.kill_at, "down_for_s": plan.down_for,
         "recovery_s": None if recovered is None else round(max(0.0, recovered - restart), 1),
+        "pause_s": _longest_pause(acked, nemesis.killed_at),
         "drain_s": round(max(acked) - restart, 1) if acked and not result["lost"] else None,
         "back_s": round((nemesis.back_at or restart) - restart, 1),
         "setup_s": round(load_began - began, 1), "load_s": round(load_ended - load_began, 1),
@@ -222,6 +235,18 @@ async def _load_and_check(component: str, run: int, plan: Plan, engines: Engines
     (hub.cwd / "history.jsonl").write_text(
         "".join(json.dumps(r) + "\n" for r in history.rows()))
     return result
+
+
+def _longest_pause(acked: list[float], killed_at: float | None) -> float | None:
+    """The longest time with no acknowledgement at all, from the kill to the last one: how
+    long the hub stopped serving end to end (a cluster should not stop)."""
+    if killed_at is None:
+        return None
+    after = sorted(t for t in acked if t >= killed_at)
+    if not after:
+        return None
+    marks = [killed_at, *after]
+    return round(max(b - a for a, b in itertools.pairwise(marks)), 1)
 
 
 def _recovered_at(packages: list[Package], dest: Destination, nemesis: Nemesis

@@ -88,11 +88,14 @@ class RawContent:
 
     def _cql(self, package_id: str, chunks: int) -> int:
         if self._session is None:
+            from cassandra import ConsistencyLevel
             from cassandra.cluster import Cluster
 
-            host, port = self.env["TRUC_CASSANDRA"].split(":")
-            self._cluster = Cluster([host], port=int(port))
+            hosts, port = settings_of(self.env).cassandra_hosts()
+            self._cluster = Cluster(hosts, port=port)
             self._session = self._cluster.connect(self.env["TRUC_KEYSPACE"])
+            # a quorum's view, as the hub reads: one replica alone may not have the deletes
+            self._session.default_consistency_level = ConsistencyLevel.QUORUM
         run = self._session.execute
         found = len(list(run("SELECT idx FROM content_index WHERE package_id=%s",
                              (package_id,))))

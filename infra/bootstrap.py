@@ -105,7 +105,8 @@ async def _open_distributed(settings: Settings) -> Backend:
     assert settings.kafka is not None
     bootstrap = settings.kafka
     hosts, port = settings.cassandra_hosts()
-    cassandra = await CassandraSession(hosts, port, settings.keyspace).connect()
+    cassandra = await CassandraSession(hosts, port, settings.keyspace,
+                                       datacenter=settings.cassandra_datacenter).connect()
     await cassandra.use_keyspace()
     events = await KafkaEventLog(bootstrap, settings.topic_prefix).start()
 
@@ -143,7 +144,8 @@ async def migrate(settings: Settings) -> dict[str, list[str]]:
         settings.partitions, settings.replication,
     )
     hosts, port = settings.cassandra_hosts()
-    cassandra = await CassandraSession(hosts, port, settings.keyspace).connect()
+    cassandra = await CassandraSession(hosts, port, settings.keyspace,
+                                       datacenter=settings.cassandra_datacenter).connect()
     try:
         tables = await cassandra.migrate(settings.replication)
     finally:

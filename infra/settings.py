@@ -36,8 +36,12 @@ class Settings(BaseSettings):
     keyspace: str = "truc"
     topic_prefix: str = "truc."
     partitions: int = 6
-    replication: int = 1
+    replication: int = Field(default=1, ge=1)
     """Replication factor for topics and the keyspace: 1 on one machine, ≥3 in production."""
+    cassandra_datacenter: str | None = Field(default=None, pattern=r"^[A-Za-z0-9_-]{1,48}$")
+    """The Cassandra data centre this node talks to (as its snitch names it, e.g.
+    ``datacenter1``): the keyspace is then made with NetworkTopologyStrategy and reads and
+    writes go at LOCAL_QUORUM. Unset: SimpleStrategy and QUORUM."""
     worker_web_port: int = 6066
 
     domain: str = "truc.local"

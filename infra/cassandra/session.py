@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 import cassandra
+from cassandra import ConsistencyLevel
 from cassandra.cluster import (
     EXEC_PROFILE_DEFAULT,
     Cluster,
@@ -27,7 +28,7 @@ from cassandra.cluster import (
     Session,
 )
 from cassandra.connection import ConnectionException
-from cassandra.policies import RoundRobinPolicy
+from cassandra.policies import DCAwareRoundRobinPolicy, LoadBalancingPolicy, RoundRobinPolicy
 from cassandra.protocol import IsBootstrappingErrorMessage, OverloadedErrorMessage
 from cassandra.query import PreparedStatement
 
@@ -42,6 +43,21 @@ ENGINE_DOWN: tuple[type[Exception], ...] = (
 )
 """What the driver raises when Cassandra is unreachable, overloaded or too slow — as
 opposed to a bad statement, which stays a bug (500)."""
+
+
+def keyspace_replication(replication: int, datacenter: str | None) -> str:
+    """SimpleStrategy for one machine; NetworkTopologyStrategy once the operator names the
+    data centre, the production choice (a second data centre can be added later)."""
+    if datacenter:
+        return (f"{{'class': 'NetworkTopologyStrategy', "
+                f"'{_cql_name(datacenter)}': {replication}}}")
+    return f"{{'class': 'SimpleStrategy', 'replication_factor': {replication}}}"
+
+
+def _cql_name(name: str) -> str:
+    if not name.replace("_", "").replace("-", "").isalnum():
+        raise ValueError(f"not a data centre name: {name!r}")
+    return name
 
 
 def engine_unavailable(exc: BaseException) -> Unavailable:
@@ -59,11 +75,23 @@ def mapped_errors() -> Iterator[None]:
 
 
 class CassandraSession:
-    def __init__(self, hosts: Sequence[str], port: int, keyspace: str,
-                 request_timeout: float = 30, connect_timeout: float = 10) -> None:
+    """Reads and writes at a quorum of replicas, so a cluster with replication 3 keeps
+    read-your-writes and goes on with one node down; with one node a quorum is that node.
+    Naming the data centre (``datacenter``) keeps the quorum and routing in it (LOCAL_*)."""
+
+    def __init__(self, hosts: Sequence[str], port: int, keyspace: str, *,
+                 request_timeout: float = 30, connect_timeout: float = 10,
+                 datacenter: str | None = None) -> None:
         self.keyspace = keyspace
-        profile = ExecutionProfile(load_balancing_policy=RoundRobinPolicy(),
-                                   request_timeout=request_timeout)
+        self.datacenter = datacenter
+        policy: LoadBalancingPolicy = (DCAwareRoundRobinPolicy(local_dc=datacenter)
+                                       if datacenter else RoundRobinPolicy())
+        profile = ExecutionProfile(
+            load_balancing_policy=policy, request_timeout=request_timeout,
+            consistency_level=(ConsistencyLevel.LOCAL_QUORUM if datacenter
+                               else ConsistencyLevel.QUORUM),
+            serial_consistency_level=(ConsistencyLevel.LOCAL_SERIAL if datacenter
+                                      else ConsistencyLevel.SERIAL))
         # No schema or token metadata: nothing here reads the driver's model of every
         # keyspace (round-robin routing needs no token map), and fetching it cost
         # 0.2-0.5 s on each connect — every API node, worker and local `truc admin`.
@@ -141,7 +169,7 @@ class CassandraSession:
         """Creates the keyspace and applies the CQL migrations not applied yet."""
         await self.execute(
             f"CREATE KEYSPACE IF NOT EXISTS {self.keyspace} WITH replication = "
-            f"{{'class': 'SimpleStrategy', 'replication_factor': {int(replication)}}}"
+            f"{keyspace_replication(int(replication), self.datacenter)}"
         )
         await asyncio.to_thread(self.session.set_keyspace, self.keyspace)
         await self.execute(

@@ -15,6 +15,14 @@
 #   TRUC_ENGINES_HOME [<repo>/.engines]   jars/, run/<engine>/{conf,data,logs}, cds/
 #   TRUC_KAFKA_PORT [9092]  TRUC_KAFKA_CONTROLLER_PORT [9093]
 #   TRUC_CASSANDRA_PORT [9042]  TRUC_CASSANDRA_STORAGE_PORT [7000]
+#   TRUC_ENGINES_JARS [$TRUC_ENGINES_HOME/jars]  where the jars are (a cluster's nodes share them)
+#   TRUC_ENGINES_HOST [127.0.0.1]   the loopback address both engines listen on
+#   TRUC_KAFKA_NODE_ID [1]  TRUC_KAFKA_VOTERS [1@HOST:CONTROLLER_PORT]  KRaft node and quorum
+#   TRUC_KAFKA_CLUSTER_ID [random]  the same on every node of a cluster
+#   TRUC_KAFKA_REPLICATION [1]  TRUC_KAFKA_MIN_ISR [1]   internal and default topic replication
+#   TRUC_CASSANDRA_SEEDS [HOST:STORAGE_PORT]  TRUC_CASSANDRA_INITIAL_TOKEN [0]
+#   TRUC_CASSANDRA_CLUSTER_NAME [truc-dev]  TRUC_CASSANDRA_HINTS [false]
+#                           (infra/engines/cluster.sh sets these for its three nodes)
 #   TRUC_ENGINES_TIMEOUT [180]  seconds `up`/`wait` give each engine to become ready
 #   TRUC_ENGINES_STOP_TIMEOUT [60]  seconds `down` waits after SIGTERM before SIGKILL
 #   TRUC_KAFKA_HEAP [512m]  TRUC_CASSANDRA_HEAP [2g]  (Cassandra: -Xms = -Xmx)
@@ -33,11 +41,11 @@ REPO_DIR=$(cd "$SCRIPT_DIR/../.." && pwd)
 ENGINES_HOME=${TRUC_ENGINES_HOME:-$REPO_DIR/.engines}
 mkdir -p "$ENGINES_HOME"
 ENGINES_HOME=$(cd "$ENGINES_HOME" && pwd)
-JARS_DIR=$ENGINES_HOME/jars
+JARS_DIR=${TRUC_ENGINES_JARS:-$ENGINES_HOME/jars}
 RUN_DIR=$ENGINES_HOME/run
 CDS_DIR=$ENGINES_HOME/cds
 
-HOST=127.0.0.1
+HOST=${TRUC_ENGINES_HOST:-127.0.0.1}
 KAFKA_PORT=${TRUC_KAFKA_PORT:-9092}
 KAFKA_CONTROLLER_PORT=${TRUC_KAFKA_CONTROLLER_PORT:-9093}
 CASSANDRA_PORT=${TRUC_CASSANDRA_PORT:-9042}
@@ -319,10 +327,13 @@ kafka_options() {
   local run=$RUN_DIR/kafka jars=$JARS_DIR/kafka
   render "$SCRIPT_DIR/kafka/server.properties" "$run/conf/server.properties" \
     HOST="$HOST" KAFKA_PORT="$KAFKA_PORT" KAFKA_CONTROLLER_PORT="$KAFKA_CONTROLLER_PORT" \
-    KAFKA_DATA_DIR="$run/data"
+    KAFKA_DATA_DIR="$run/data" KAFKA_NODE_ID="${TRUC_KAFKA_NODE_ID:-1}" \
+    KAFKA_VOTERS="${TRUC_KAFKA_VOTERS:-1@$HOST:$KAFKA_CONTROLLER_PORT}" \
+    KAFKA_REPLICATION="${TRUC_KAFKA_REPLICATION:-1}" KAFKA_MIN_ISR="${TRUC_KAFKA_MIN_ISR:-1}"
   cp "$SCRIPT_DIR/kafka/log4j2.properties" "$run/conf/log4j2.properties"
   if [[ ! -f $run/data/meta.properties ]]; then
     local id
+    [[ -n ${TRUC_KAFKA_CLUSTER_ID:-} ]] && printf '%s\n' "$TRUC_KAFKA_CLUSTER_ID" >"$run/cluster.id"
     [[ -s $run/cluster.id ]] ||
       "$JAVA" -Dlog4j2.configurationFile="$SCRIPT_DIR/kafka/tools-log4j2.properties" -cp "$jars/*" \
         kafka.tools.StorageTool random-uuid >"$run/cluster.id" 2>>"$run/logs/format.log"
@@ -348,7 +359,10 @@ cassandra_options() {
   local run=$RUN_DIR/cassandra jars=$JARS_DIR/cassandra jamm
   render "$SCRIPT_DIR/cassandra/cassandra.yaml" "$run/conf/cassandra.yaml" \
     HOST="$HOST" CASSANDRA_PORT="$CASSANDRA_PORT" CASSANDRA_STORAGE_PORT="$CASSANDRA_STORAGE_PORT" \
-    CASSANDRA_DATA_DIR="$run/data"
+    CASSANDRA_DATA_DIR="$run/data" CASSANDRA_CLUSTER_NAME="${TRUC_CASSANDRA_CLUSTER_NAME:-truc-dev}" \
+    CASSANDRA_SEEDS="${TRUC_CASSANDRA_SEEDS:-$HOST:$CASSANDRA_STORAGE_PORT}" \
+    CASSANDRA_INITIAL_TOKEN="${TRUC_CASSANDRA_INITIAL_TOKEN:-0}" \
+    CASSANDRA_HINTS="${TRUC_CASSANDRA_HINTS:-false}"
   cp "$SCRIPT_DIR/cassandra/logback.xml" "$run/conf/logback.xml"
   mkdir -p "$run/conf/triggers"
   jamm=$(compgen -G "$jars/jamm-*.jar" | head -n 1) || die "no jamm jar in $jars"

@@ -19,13 +19,21 @@ async def ensure_topics(
         existing = set(await admin.list_topics())
         wanted = [n for n in names if n not in existing]
         if wanted:
-            new = [NewTopic(n, num_partitions=partitions, replication_factor=replication)
-                   for n in wanted]
+            configs = {"min.insync.replicas": str(min_in_sync(replication))}
+            new = [NewTopic(n, num_partitions=partitions, replication_factor=replication,
+                            topic_configs=configs) for n in wanted]
             with contextlib.suppress(TopicAlreadyExistsError):  # another node was quicker
                 await admin.create_topics(new)
         return wanted
     finally:
         await admin.close()
+
+
+def min_in_sync(replication: int) -> int:
+    """With the producer's acks=all, an event is acknowledged once this many replicas hold
+    it: a majority, so one broker of three may be lost without losing an acknowledged event
+    and without stopping writes."""
+    return replication // 2 + 1
 
 
 async def kafka_answers(bootstrap: str) -> bool:
