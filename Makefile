@@ -113,3 +113,34 @@ faults: install
 ## Short run: one run of each kill, 40 packages (the same checks as tests/faults/).
 faults-quick: install
 	$(BIN)/python -m faults --quick $(FAULTS_ARGS)
+
+## A whole cluster on this machine (docs/operating.md, "Many machines"): three Kafka brokers
+## and three Cassandra nodes (replication 3) on 127.0.10.1-3, two API nodes and two workers,
+## HAProxy on http://127.0.0.1:8090. `infra/engines/cluster.sh env` prints the settings.
+CLUSTER := infra/engines/cluster.sh
+.PHONY: cluster-up cluster-down cluster-status cluster-test cluster-test-quick haproxy
+
+haproxy:
+	@command -v haproxy >/dev/null || command -v /usr/sbin/haproxy >/dev/null || \
+	  (echo "installing haproxy (Debian)"; DEBIAN_FRONTEND=noninteractive apt-get install -y -q haproxy)
+
+cluster-up: install jars haproxy
+	PATH="$$PATH:/usr/sbin" $(CLUSTER) up
+
+cluster-down:
+	$(CLUSTER) down
+
+cluster-status:
+	$(CLUSTER) status
+
+## Kills on the cluster (docs/reliability.md, "On a cluster"): one broker, one Cassandra
+## node, one worker, one API node, then one of each at once; 3 runs each, 300 packages,
+## clients through HAProxy. Nothing lost, doubled, stuck; the longest pause; a revoked key
+## refused on every API node within 1 s. Its own cluster (.cluster-faults/, 127.0.20.x).
+CLUSTER_TEST_ARGS ?=
+cluster-test: install jars haproxy
+	PATH="$$PATH:/usr/sbin" $(BIN)/python -m faults --cluster --runs 3 $(CLUSTER_TEST_ARGS)
+
+## Short run: one run of each kill, 40 packages.
+cluster-test-quick: install jars haproxy
+	PATH="$$PATH:/usr/sbin" $(BIN)/python -m faults --cluster --quick $(CLUSTER_TEST_ARGS)

@@ -6,16 +6,23 @@ with no pause longer than a few seconds, losing, doubling and leaving nothing.""
 
 from __future__ import annotations
 
+import asyncio
 import os
 import subprocess
+import time
+from contextlib import AsyncExitStack
 from dataclasses import dataclass, field
 
+from api.client import TrucClient, TrucError
 from faults.config import REPO
+from faults.hub import SOURCE, Hub
 
 SCRIPT = REPO / "infra" / "engines" / "cluster.sh"
 VICTIM = 1
 """The node whose broker / Cassandra node the nemesis kills."""
 COMPONENTS = ("kafka", "cassandra", "worker", "api", "all")
+REVOCATION_BOUND_S = 1.0
+"""A revoked key is refused on every API node within this (issue 17)."""
 
 
 def cluster_env() -> dict[str, str]:
@@ -73,3 +80,52 @@ class ClusterEngines:
     def kill(self, name: str) -> int:
         self._must("kill", name, str(VICTIM))
         return VICTIM
+
+
+async def revocation_reach(hub: Hub, wait_s: float = 30) -> dict[str, float | None]:
+    """Revokes a fresh app through one API node and times, on every API node (each asked
+    directly, not through the balancer), how long until its key is refused: the issue's
+    bound is 1 s. None: still accepted after ``wait_s``."""
+    ops_key = hub.keys["ops"]
+    nodes = {name: p.url for name, p in hub.procs.items() if p.url and name != "lb"}
+    first = next(iter(nodes.values()))
+    async with TrucClient(first, ops_key["access_key"], ops_key["secret_key"]) as ops:
+        made = await ops.call("POST", "/v1/ops/apps",
+                              json_body={"agency_code": SOURCE, "name": "revoked"})
+        key = (await ops.call("POST", f"/v1/ops/apps/{made['app_id']}/approve",
+                              json_body={"operations": []}))["key"]
+        async with AsyncExitStack() as stack:
+            apps = [await stack.enter_async_context(
+                TrucClient(u, key["access_key"], key["secret_key"])) for u in nodes.values()]
+            for app in apps:
+                await _accepted_within(app, wait_s)
+            await ops.call("POST", f"/v1/ops/apps/{made['app_id']}/revoke",
+                           json_body={"reason": "cluster test"})
+            revoked = time.monotonic()
+            reached = await asyncio.gather(*(_refused_after(a, revoked, wait_s)
+                                             for a in apps))
+    return dict(zip(nodes, reached, strict=True))
+
+
+async def _accepted_within(app: TrucClient, wait_s: float) -> None:
+    """A node learns a new app from the registry topic: wait until it knows it."""
+    deadline = time.monotonic() + wait_s
+    while True:
+        try:
+            await app.whoami()
+            return
+        except TrucError:
+            if time.monotonic() > deadline:
+                raise
+            await asyncio.sleep(0.05)
+
+
+async def _refused_after(app: TrucClient, since: float, wait_s: float) -> float | None:
+    while time.monotonic() - since < wait_s:
+        try:
+            await app.whoami()
+        except TrucError as refused:
+            if refused.code in ("key_revoked", "app_revoked", "app_not_approved"):
+                return round(time.monotonic() - since, 3)
+        await asyncio.sleep(0.02)
+    return None

@@ -176,6 +176,7 @@ class Hub:
         if made.returncode != 0:
             raise RuntimeError(f"truc admin operator add failed:\n{made.stderr}")
         op = json.loads(made.stdout)["key"]
+        self.keys["ops"] = op
         async with TrucClient(next(iter(self.entries.values())), op["access_key"], op["secret_key"],
                               timeout=60) as ops:
             for role, code in (("A", SOURCE), ("B", DESTINATION)):

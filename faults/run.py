@@ -23,6 +23,7 @@ from typing import Any
 
 from api.client import TrucClient
 from faults.checker import check
+from faults.cluster import REVOCATION_BOUND_S, revocation_reach
 from faults.config import Plan
 from faults.engines import EngineSet
 from faults.history import History
@@ -218,6 +219,8 @@ async def _load_and_check(component: str, run: int, plan: Plan, engines: EngineS
     replays = dict(zip(names, done, strict=True))
     result = check(packages, history, dest, logged=logged, states=states, left=left,
                    replays=replays)
+    if hub.balanced:
+        await _check_revocation(hub, result)
     acked = [dest.acked[p.pid] for p in packages if p.pid in dest.acked]
     restart = nemesis.restarted_at
     result.update({
@@ -235,6 +238,17 @@ async def _load_and_check(component: str, run: int, plan: Plan, engines: EngineS
     (hub.cwd / "history.jsonl").write_text(
         "".join(json.dumps(r) + "\n" for r in history.rows()))
     return result
+
+
+async def _check_revocation(hub: Hub, result: dict[str, Any]) -> None:
+    """On a cluster: a key revoked through one API node is refused by every node within
+    ``REVOCATION_BOUND_S``."""
+    reach = await revocation_reach(hub)
+    result["revocation_s"] = reach
+    late = [n for n, s in reach.items() if s is None or s > REVOCATION_BOUND_S]
+    if late:
+        result["problems"].append(f"revocation late on {', '.join(late)}")
+        result["ok"] = False
 
 
 def _longest_pause(acked: list[float], killed_at: float | None) -> float | None:

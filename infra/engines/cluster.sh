@@ -30,6 +30,7 @@ API_PORT=${TRUC_CLUSTER_API_PORT:-8080}
 PYTHON=${TRUC_PYTHON:-$REPO_DIR/.venv/bin/python}
 TRUC=$(dirname "$PYTHON")/truc
 ENGINES=$SCRIPT_DIR/engines.sh
+export TRUC_ENGINES_JARS=${TRUC_ENGINES_JARS:-$REPO_DIR/.engines/jars}  # one copy for all nodes
 NODES=(1 2 3)
 APP_NODES=(1 2)
 DATACENTER=datacenter1  # what SimpleSnitch calls the one data centre
@@ -51,7 +52,6 @@ voters() { local n out=(); for n in "${NODES[@]}"; do out+=("$n@$NET.$n:9093"); 
 engine_env() {  # the engines.sh environment of node $1
   local n=$1
   echo "TRUC_ENGINES_HOME=$HOME_DIR/node$n" \
-    "TRUC_ENGINES_JARS=${TRUC_ENGINES_JARS:-$REPO_DIR/.engines/jars}" \
     "TRUC_ENGINES_HOST=$NET.$n" "TRUC_KAFKA_PORT=9092" "TRUC_KAFKA_CONTROLLER_PORT=9093" \
     "TRUC_CASSANDRA_PORT=9042" "TRUC_CASSANDRA_STORAGE_PORT=7000" \
     "TRUC_KAFKA_NODE_ID=$n" "TRUC_KAFKA_VOTERS=$(voters)" \
