@@ -21,14 +21,16 @@ install: $(STAMP)
 run: install
 	$(BIN)/truc serve
 
-## Lint, type-check, check architecture rules, then the whole suite on real engines.
-test: install jars
+## Lint, type-check, check architecture rules, then the whole suite on real engines; then
+## the short cluster test alone (six more JVMs: it would slow every other test).
+test: install jars haproxy
 	$(ENGINES) up all
 	status=0; $(MAKE) --no-print-directory check || status=$$?; \
 	  $(ENGINES) down all; exit $$status
+	$(BIN)/python -m pytest -q -n 0 tests/cluster
 
 check: lint
-	$(BIN)/python -m pytest -q $(PYTEST_ARGS)
+	$(BIN)/python -m pytest -q $(PYTEST_ARGS) --ignore=tests/cluster
 
 lint: install
 	$(BIN)/ruff check hub api infra streams tests faults

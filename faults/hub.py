@@ -112,7 +112,8 @@ class Hub:
             for n in range(1, self.workers + 1):
                 self._add("worker" if n == 1 else f"worker{n}",
                           [TRUC, "worker", "--loglevel", "warning"],
-                          {"TRUC_WORKER_WEB_PORT": str(free_port())})
+                          {"TRUC_WORKER_WEB_PORT": str(free_port()),
+                           "TRUC_WORKER_INSTANCE": f"worker{n}"})
             self._add("api1", [TRUC, "serve"], {}, api=True)
             self._add("api2", [TRUC, "serve"], {}, api=True)
         else:

@@ -43,6 +43,14 @@ class Settings(BaseSettings):
     ``datacenter1``): the keyspace is then made with NetworkTopologyStrategy and reads and
     writes go at LOCAL_QUORUM. Unset: SimpleStrategy and QUORUM."""
     worker_web_port: int = 6066
+    worker_instance: str | None = Field(default=None, pattern=r"^[A-Za-z0-9._-]{1,64}$")
+    """A stable name for this worker, unique in the group (``worker1``, the host name…):
+    Kafka's static membership. A worker restarted under the same name within its session
+    (10 s) takes its partitions back with no rebalance of the others. Unset: dynamic."""
+    worker_rebalance_seconds: float = Field(default=15, ge=5)
+    """How long a rebalance of the workers' group waits for every member to rejoin. Faust's
+    60 s default made a worker killed and restarted within its session stop the whole group
+    for a minute (the group waited for the dead member); see docs/reliability.md."""
 
     domain: str = "truc.local"
     """The province's mail domain: agency accounts are ``<code>@<domain>``."""

@@ -32,6 +32,7 @@ from infra.bootstrap import Backend, open_backend
 from infra.crypto import MasterKeyWrapper, load_master_key
 from infra.settings import Settings
 from infra.undecodable import lenient
+from streams import taskdump
 from streams.applied import Applied
 from streams.catalog import TOPICS, build_processors, build_watchdog
 from streams.guard import handle_guarded
@@ -59,6 +60,7 @@ class ProcessorsService(Service):
         self.ready = asyncio.Event()
 
     async def on_start(self) -> None:
+        taskdump.install()
         settings = self.settings
         self._backend = await open_backend(settings)
         wrapper = MasterKeyWrapper(load_master_key(
@@ -123,6 +125,8 @@ def create_worker_app(settings: Settings) -> Any:
         # a worker that dies gives its partitions back after 10 s, not Faust's 60 s
         broker_session_timeout=10.0,
         broker_heartbeat_interval=3.0,
+        broker_rebalance_timeout=settings.worker_rebalance_seconds,
+        consumer_group_instance_id=settings.worker_instance,
     )
     service = ProcessorsService(settings, lambda: holds_first_packages_partition(app, settings))
     app.add_dependency(service)  # started and stopped with the app

@@ -124,7 +124,7 @@ start_api() {
 start_worker() {
   local n=$1
   # shellcheck disable=SC2046
-  launch_app "worker$n" env $(hub_env) "TRUC_WORKER_WEB_PORT=$((6165 + n))" \
+  launch_app "worker$n" env $(hub_env) "TRUC_WORKER_WEB_PORT=$((6165 + n))" "TRUC_WORKER_INSTANCE=worker$n" \
     "TRUC_DATA_DIR=$APPS/worker$n-data" "$TRUC" worker
 }
 
