@@ -32,7 +32,6 @@ from infra.bootstrap import Backend, open_backend
 from infra.crypto import MasterKeyWrapper, load_master_key
 from infra.settings import Settings
 from infra.undecodable import lenient
-from streams import taskdump
 from streams.applied import Applied
 from streams.catalog import TOPICS, build_processors, build_watchdog
 from streams.guard import handle_guarded
@@ -60,7 +59,6 @@ class ProcessorsService(Service):
         self.ready = asyncio.Event()
 
     async def on_start(self) -> None:
-        taskdump.install()
         settings = self.settings
         self._backend = await open_backend(settings)
         wrapper = MasterKeyWrapper(load_master_key(
