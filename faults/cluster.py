@@ -31,6 +31,8 @@ def cluster_env() -> dict[str, str]:
     return {"TRUC_CLUSTER_HOME": os.environ.get("TRUC_FAULTS_CLUSTER_HOME",
                                                 str(REPO / ".cluster-faults")),
             "TRUC_CLUSTER_NET": os.environ.get("TRUC_FAULTS_CLUSTER_NET", "127.0.20"),
+            # a Cassandra node restarted on a loaded 2-core machine took 105-183 s here
+            "TRUC_ENGINES_TIMEOUT": os.environ.get("TRUC_ENGINES_TIMEOUT", "600"),
             "TRUC_ENGINES_JARS": os.environ.get("TRUC_ENGINES_JARS",
                                                 str(REPO / ".engines" / "jars"))}
 

@@ -36,7 +36,7 @@ NET = "127.0.30"
 @pytest.fixture(scope="module")
 def cluster() -> Iterator[ClusterEngines]:
     env = {"TRUC_CLUSTER_HOME": str(REPO / ".cluster-test"), "TRUC_CLUSTER_NET": NET,
-           "TRUC_CLUSTER_PORT": str(free_port()),
+           "TRUC_CLUSTER_PORT": str(free_port()), "TRUC_ENGINES_TIMEOUT": "600",
            "TRUC_ENGINES_JARS": str(REPO / ".engines" / "jars")}
     engines = ClusterEngines(env=env)
     try:
