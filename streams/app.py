@@ -35,6 +35,7 @@ from infra.undecodable import lenient
 from streams.applied import Applied
 from streams.catalog import TOPICS, build_processors, build_watchdog
 from streams.guard import handle_guarded
+from streams.in_flight import InFlight
 from streams.presence import PresenceWatchdog
 from streams.runner import Processor, follow
 from streams.tracking import TrackingCache
@@ -104,10 +105,26 @@ class ProcessorsService(Service):
         return self._processors[name]
 
 
+class WorkerApp(faust.App):
+    """Faust's app, waiting at a rebalance only for the events its agents hold."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.in_flight = InFlight()
+
+    async def _consumer_wait_empty(self, consumer: Any, logger: Any) -> None:
+        """Replaces Faust's wait for every message it delivered (``consumer.wait_empty``),
+        which also waits for the messages it cleared from the agents' buffers just before
+        and never returns for them (streams/in_flight.py)."""
+        if self.conf.stream_wait_empty:
+            logger.info("Wait for the events the agents hold...")
+            await self.in_flight.wait_idle()
+
+
 def create_worker_app(settings: Settings) -> Any:
     if not (settings.kafka and settings.cassandra):
         raise ValueError("the worker needs --kafka and --cassandra")
-    app = faust.App(
+    app = WorkerApp(
         worker_group(settings),
         broker=[f"kafka://{h.strip()}" for h in settings.kafka.split(",")],
         value_serializer="raw",
@@ -212,11 +229,12 @@ def _add_agent(app: Any, settings: Settings, name: str, topics: tuple[str, ...],
         processor = await service.processor(name)
         manual = stream.noack()
         async for event in manual.events():
-            recorded = _recorded(event.message, settings.topic_prefix, decode)
-            await handle_guarded(processor, recorded, service.projections)
-            if service.applied is not None:
-                service.applied.advance(name, recorded.position)
-            await manual.ack(event)
+            with app.in_flight.holding():
+                recorded = _recorded(event.message, settings.topic_prefix, decode)
+                await handle_guarded(processor, recorded, service.projections)
+                if service.applied is not None:
+                    service.applied.advance(name, recorded.position)
+                await manual.ack(event)
             yield None
 
     app.agent(topic, name=f"truc.{name}")(agent)
