@@ -78,6 +78,16 @@ class Packages:
                                           lambda p: p.space_expires_at is not None)
             decide.check_same_request(settled, req)
             return settled
+        if req.idempotency_key and earlier is None:
+            # Claimed; but an earlier claim may have expired with its request recorded and
+            # not applied yet (an outage held the processor longer than the lease): look
+            # again on a read model that has applied everything the log held at the claim.
+            await self._caught_up()
+            earlier = await self.load(requested.package_id)
+            if earlier is not None and earlier.source_app_id == caller.app.app_id:
+                decide.check_same_request(earlier, req)
+                if earlier.space_expires_at is not None:
+                    return earlier
         await self.rt.vault.create_key(requested.package_id)
         # A retry that found the package without its space (the first call was cut between
         # its two appends) grants it: the retry gets a usable space.

@@ -3,6 +3,7 @@ client's retry with the same Idempotency-Key must get a usable space, not an emp
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import replace
 from pathlib import Path
 
@@ -58,5 +59,38 @@ async def test_a_send_recorded_but_not_readable_yet_is_a_retriable_503(tmp_path:
         assert (refused.value.code, refused.value.retriable) == ("processor_lagging", True)
         again = await Packages(rt).request(callers[SOURCE], req)  # the client's retry
         assert again.space_expires_at is not None and again.chunk_count == 2
+    finally:
+        await rt.close()
+
+
+async def test_a_retry_after_the_claim_expired_finds_the_request_recorded(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The first call recorded the request, but the processor could not apply it before
+    the claim expired (Cassandra down for longer than the lease: the fault suite's
+    Cassandra kill). The retry wins a new claim and reads no package: it must look again
+    on a caught-up read model, not record a second ``PackageRequested``."""
+    rt = await Runtime.open(Settings(data_dir=tmp_path, idempotency_lease_seconds=0.01),
+                            run_processors=True)
+    try:
+        reg, callers = world()
+        rt.view.registry = reg
+        req = replace(send(), idempotency_key="expired-1")
+        packages = Packages(rt)
+        first = await packages.request(callers[SOURCE], req)
+        await asyncio.sleep(0.05)  # the first call's claim expires
+        load = packages.load
+        reads: list[str] = []
+
+        async def lagging(package_id: str) -> Package | None:
+            reads.append(package_id)
+            return None if len(reads) == 1 else await load(package_id)
+
+        monkeypatch.setattr(packages, "load", lagging)
+        again = await packages.request(callers[SOURCE], req)
+        assert (again.package_id, again.space_expires_at) == (first.package_id,
+                                                              first.space_expires_at)
+        requested = [r async for r in rt.backend.events.read("packages")
+                     if type(r.event).__name__ == "PackageRequested"]
+        assert len(requested) == 1
     finally:
         await rt.close()
