@@ -65,8 +65,14 @@ class Packages:
         (``_claim``), so two retries racing on one node or on two record it once."""
         earlier = None
         if req.idempotency_key:
-            earlier = await self.load(decide.new_package_id(caller.app.app_id,
-                                                            req.idempotency_key))
+            package_id = decide.new_package_id(caller.app.app_id, req.idempotency_key)
+            earlier = await self.load(package_id)
+            if earlier is None:
+                # An earlier call may have recorded it, its claim expired before the
+                # processor could apply it (an outage longer than the lease): look again on
+                # a read model that has applied everything the log holds, before claiming.
+                await self._caught_up()
+                earlier = await self.load(package_id)
             if earlier is not None and earlier.source_app_id == caller.app.app_id:
                 decide.check_same_request(earlier, req)
                 if earlier.space_expires_at is not None:
@@ -78,16 +84,6 @@ class Packages:
                                           lambda p: p.space_expires_at is not None)
             decide.check_same_request(settled, req)
             return settled
-        if req.idempotency_key and earlier is None:
-            # Claimed; but an earlier claim may have expired with its request recorded and
-            # not applied yet (an outage held the processor longer than the lease): look
-            # again on a read model that has applied everything the log held at the claim.
-            await self._caught_up()
-            earlier = await self.load(requested.package_id)
-            if earlier is not None and earlier.source_app_id == caller.app.app_id:
-                decide.check_same_request(earlier, req)
-                if earlier.space_expires_at is not None:
-                    return earlier
         await self.rt.vault.create_key(requested.package_id)
         # A retry that found the package without its space (the first call was cut between
         # its two appends) grants it: the retry gets a usable space.
