@@ -65,8 +65,14 @@ class Packages:
         (``_claim``), so two retries racing on one node or on two record it once."""
         earlier = None
         if req.idempotency_key:
-            earlier = await self.load(decide.new_package_id(caller.app.app_id,
-                                                            req.idempotency_key))
+            package_id = decide.new_package_id(caller.app.app_id, req.idempotency_key)
+            earlier = await self.load(package_id)
+            if earlier is None:
+                # An earlier call may have recorded it, its claim expired before the
+                # processor could apply it (an outage longer than the lease): look again on
+                # a read model that has applied everything the log holds, before claiming.
+                await self._caught_up()
+                earlier = await self.load(package_id)
             if earlier is not None and earlier.source_app_id == caller.app.app_id:
                 decide.check_same_request(earlier, req)
                 if earlier.space_expires_at is not None:
@@ -82,11 +88,20 @@ class Packages:
         # A retry that found the package without its space (the first call was cut between
         # its two appends) grants it: the retry gets a usable space.
         await self._record(*((space,) if earlier is not None else (requested, space)))
-        found = await self.load(requested.package_id)
-        if found is None:  # recorded; the row not readable yet (an engine just came back)
+        return await self._granted(requested.package_id)
+
+    async def _granted(self, package_id: str) -> Package:
+        """The package once its row shows the space. The processor's tracking record
+        can be read before the row written with it (on Cassandra one logged batch, atomic
+        but not isolated): a space answered from the row before it had no chunks, the
+        client uploaded nothing, and its seal met ``409 chunks_missing``."""
+        try:
+            async with asyncio.timeout(self.rt.settings.read_your_writes_seconds):
+                return await polled(lambda: self.load(package_id),
+                                    lambda p: p.space_expires_at is not None, 0.002, 0.05)
+        except TimeoutError:  # recorded; the row not readable yet (an engine just came back)
             raise Unavailable("recorded, but the package is not readable yet; retry with the "
-                              "same Idempotency-Key", code="processor_lagging")
-        return found
+                              "same Idempotency-Key", code="processor_lagging") from None
 
     async def _claim(self, what: str) -> bool:
         """True for the one call that may record ``what`` now: a conditional write (an

@@ -18,7 +18,7 @@ from faults.cluster import COMPONENTS as CLUSTER_COMPONENTS
 from faults.cluster import ClusterEngines
 from faults.config import COMPONENTS, FULL, QUICK, REPO
 from faults.engines import Engines, EngineSet
-from faults.report import table
+from faults.report import summary, table
 from faults.run import run_one
 
 
@@ -72,6 +72,7 @@ async def main() -> int:
         if distributed and not args.keep_engines:
             await asyncio.to_thread(engines.down)
     print(table(results), file=sys.stderr)
+    print(summary(results), file=sys.stderr)
     return 0 if all(r["ok"] for r in results) else 1
 
 

@@ -4,7 +4,8 @@ It is its own processor, beside the package processor, so that shredding 1 GiB (
 of deletes) never holds up the acknowledgement that caused it, nor any other package: the
 package processor writes the acknowledgement and the package state at once; the shredder
 follows the same events, and after an acknowledgement or an expiry waits until the
-package row shows that event, then — if ``needs_shredding`` — deletes the data key (the
+package processor has applied that event *and* the package row shows it (the tracking
+record may be read before the row: see ``_package_after``), then — if ``needs_shredding`` — deletes the data key (the
 content is unreadable from then on), deletes the chunks batch by batch, and records
 ``ContentShredded`` (which the package processor folds and notifies).
 
@@ -18,6 +19,7 @@ package already shredded is skipped. Events it ignores are tracked only every
 
 from __future__ import annotations
 
+import asyncio
 import logging
 
 from hub import events as ev
@@ -28,14 +30,18 @@ from hub.packages.processor import (
     may_close,
     needs_shredding,
     package_ref,
+    shows,
     shredded_event,
 )
 from hub.ports import EventLog, Position, Projections, Recorded
 from hub.topics import PACKAGES, record
 from infra.vault import Vault
 from streams.applied import Applied
+from streams.dead_letters import event_ref
 
 log = logging.getLogger(__name__)
+FIRST_READ_AGAIN = 0.01
+LAST_READ_AGAIN = 1.0
 
 
 class ShredderProcessor:
@@ -58,7 +64,7 @@ class ShredderProcessor:
         if not may_close(event):
             return await self._skip(pos)
         package_id: str = getattr(event, "package_id")  # noqa: B009 — may_close checked it
-        pkg = await self._package_after(package_id, pos)
+        pkg = await self._package_after(package_id, recorded)
         if pkg is not None and needs_shredding(pkg):
             await self._shred(pkg, event)
         self._untracked[(pos.topic, pos.partition)] = 0
@@ -72,17 +78,39 @@ class ShredderProcessor:
             return True
         return await self._projections.apply(self.name, pos)
 
-    async def _package_after(self, package_id: str, pos: Position) -> Package | None:
-        """The package row once the package processor has applied ``pos``: it waits as
-        long as it takes (a shred must not be skipped because that processor lags)."""
+    async def _package_after(self, package_id: str, recorded: Recorded) -> Package | None:
+        """The package row once the package processor has applied ``recorded`` *and* the
+        row shows it. It waits as long as it takes (a shred must not be skipped because
+        that processor lags). The tracking record alone is not enough: on Cassandra it is
+        written in one logged batch with the row, atomic but not isolated, so it can be
+        read before the row — an acknowledgement taken for "nothing to shred" on the row
+        from before it was content left for good (the fault suite's Kafka and Cassandra
+        kills). An event the package processor set aside never shows: it goes by the row."""
+        pos = recorded.position
         while True:
             try:
                 await self._applied.wait(TRACKER, pos, self._patience)
                 break
             except TimeoutError:
                 log.warning("shredder: package processor has not applied %s yet", pos)
+        delay = FIRST_READ_AGAIN
+        while True:
+            pkg = await self._read(package_id)
+            if shows(pkg, recorded.event) or await self._set_aside(recorded):
+                return pkg
+            if delay == FIRST_READ_AGAIN:
+                log.warning("shredder: the row of %s does not show %s at %s yet; reading "
+                            "it again", package_id, type(recorded.event).__name__, pos)
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, LAST_READ_AGAIN)
+
+    async def _read(self, package_id: str) -> Package | None:
         row = await self._projections.get(package_ref(package_id))
         return None if row is None else Package.from_json(dict(row.body))
+
+    async def _set_aside(self, recorded: Recorded) -> bool:
+        """The package processor set this event aside as a dead letter."""
+        return await self._projections.get(event_ref(TRACKER, recorded)) is not None
 
     async def _shred(self, pkg: Package, cause: ev.Event) -> None:
         deleted = await self._vault.shred(pkg.package_id, pkg.chunk_count)

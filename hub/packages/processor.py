@@ -81,6 +81,16 @@ def needs_shredding(pkg: Package) -> bool:
     return finished and not pkg.shredded
 
 
+def shows(pkg: Package | None, event: ev.Event) -> bool:
+    """The package row already shows ``event``: folded in (its id is in the timeline), or
+    an event that changes nothing in it. A reader that learnt "the package processor has
+    applied this position" from its tracking record may still read the row from before
+    it: on Cassandra the rows and the tracking record are one logged batch, atomic but
+    not isolated, so the tracking record can be read first. Such a reader reads again
+    until the row shows the event."""
+    return evolve(pkg, event) is pkg
+
+
 def _plan(pkg: Package, sealed: ev.PackageSealed,
           agency_ids: Mapping[str, str]) -> tuple[ev.Event, ...]:
     return tuple(

@@ -11,6 +11,7 @@ from api.client import TrucError
 from faults.checker import check
 from faults.history import History
 from faults.load import Destination, Package
+from faults.report import COUNTS, summary
 from faults.storage import Logged
 
 REPLAYS_EQUAL = {"statistics": {"exit": 0}, "history": {"exit": 0}}
@@ -99,3 +100,16 @@ def test_a_refusal_is_a_failure_and_a_replay_that_differs_fails_the_run() -> Non
                    left={ps[0].pid: 0},
                    replays={"statistics": {"exit": 1}, "history": {"exit": 0}})
     assert result["problems"] == ["replay statistics exit 1"]
+
+
+def test_the_summary_sums_each_component_s_runs() -> None:
+    def run(component: str, lost: int, recovery: float | None) -> dict[str, Any]:
+        counts = dict.fromkeys(COUNTS, 1) | {"lost": lost}
+        replays = {"statistics": {"exit": 0}, "history": {"exit": lost}}
+        return {"component": component, "run": 1, **counts, "recovery_s": recovery,
+                "drain_s": None, "replays": replays, "ok": not lost}
+
+    lines = summary([run("kafka", 0, 12.5), run("kafka", 1, 30.0), run("api", 0, None)])
+    assert lines.splitlines()[2] == ("| kafka | 2 | 2 | 2 | 2 | 1 | 2 | 2 | 2 | 2 "
+                                     "| 12.5 – 30.0 | — | 1/2 | 1/2 |")
+    assert lines.splitlines()[3].startswith("| api | 1 | 1 | 1 | 1 | 0 |")

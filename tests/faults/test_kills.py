@@ -27,12 +27,6 @@ TEST_ENGINES = {
     "TRUC_CASSANDRA_PORT": "29142",
     "TRUC_CASSANDRA_STORAGE_PORT": "27100",
 }
-KNOWN = "unshredded"
-KNOWN_WHY = ("open finding of issue 11 (docs/reliability.md): after a Kafka or Cassandra "
-             "kill, a completed package may be left unshredded (no ContentShredded, the "
-             "shredder never acts on its acknowledgement); every other invariant is strict")
-"""The one problem a distributed kill may still show: reported as an expected failure, with
-the run's figures, until it is fixed; anything else fails the test."""
 DISTRIBUTED = [pytest.param(c, marks=pytest.mark.engines)
                for c in ("kafka", "cassandra", "worker", "api")]
 
@@ -66,6 +60,4 @@ async def test_a_kill_mid_load_loses_nothing(component: str, fault_engines: Engi
     result = await run_one(component, 1, QUICK, fault_engines, tmp_path / "run")
     print(json.dumps(result))
     assert result["sealed"] == QUICK.packages, verdict(result)
-    assert [p for p in result["problems"] if p != KNOWN] == [], verdict(result)
-    if KNOWN in result["problems"]:
-        pytest.xfail(f"{KNOWN_WHY}\n{verdict(result)}")
+    assert result["problems"] == [], verdict(result)

@@ -3,6 +3,7 @@ client's retry with the same Idempotency-Key must get a usable space, not an emp
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import replace
 from pathlib import Path
 
@@ -48,7 +49,8 @@ class Unreadable(Packages):
 
 
 async def test_a_send_recorded_but_not_readable_yet_is_a_retriable_503(tmp_path: Path) -> None:
-    rt = await Runtime.open(Settings(data_dir=tmp_path), run_processors=True)
+    rt = await Runtime.open(Settings(data_dir=tmp_path, read_your_writes_seconds=1),
+                            run_processors=True)
     try:
         reg, callers = world()
         rt.view.registry = reg
@@ -58,5 +60,67 @@ async def test_a_send_recorded_but_not_readable_yet_is_a_retriable_503(tmp_path:
         assert (refused.value.code, refused.value.retriable) == ("processor_lagging", True)
         again = await Packages(rt).request(callers[SOURCE], req)  # the client's retry
         assert again.space_expires_at is not None and again.chunk_count == 2
+    finally:
+        await rt.close()
+
+
+async def test_a_retry_after_the_claim_expired_finds_the_request_recorded(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The first call recorded the request, but the processor could not apply it before
+    the claim expired (Cassandra down for longer than the lease: the fault suite's
+    Cassandra kill). The retry wins a new claim and reads no package: it must look again
+    on a caught-up read model, not record a second ``PackageRequested``."""
+    rt = await Runtime.open(Settings(data_dir=tmp_path, idempotency_lease_seconds=0.01),
+                            run_processors=True)
+    try:
+        reg, callers = world()
+        rt.view.registry = reg
+        req = replace(send(), idempotency_key="expired-1")
+        packages = Packages(rt)
+        first = await packages.request(callers[SOURCE], req)
+        await asyncio.sleep(0.05)  # the first call's claim expires
+        load = packages.load
+        reads: list[str] = []
+
+        async def lagging(package_id: str) -> Package | None:
+            reads.append(package_id)
+            return None if len(reads) == 1 else await load(package_id)
+
+        monkeypatch.setattr(packages, "load", lagging)
+        again = await packages.request(callers[SOURCE], req)
+        assert (again.package_id, again.space_expires_at) == (first.package_id,
+                                                              first.space_expires_at)
+        requested = [r async for r in rt.backend.events.read("packages")
+                     if type(r.event).__name__ == "PackageRequested"]
+        assert len(requested) == 1
+    finally:
+        await rt.close()
+
+
+async def test_a_space_is_answered_once_its_row_shows_it(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The processor's tracking record read before the row written with it (a Cassandra
+    logged batch is not isolated): a space answered from the row before the grant had no
+    chunks, the client uploaded nothing, and its seal met ``409 chunks_missing`` (the
+    fault suite's Kafka kill)."""
+    rt = await Runtime.open(Settings(data_dir=tmp_path), run_processors=True)
+    try:
+        reg, callers = world()
+        rt.view.registry = reg
+        packages = Packages(rt)
+        load = packages.load
+        late = [3]
+
+        async def row_late(package_id: str) -> Package | None:
+            found = await load(package_id)
+            if found is None or late[0] == 0:
+                return found
+            late[0] -= 1
+            return replace(found, chunk_size=0, chunk_count=0, space_expires_at=None,
+                           timeline=found.timeline[:1])
+
+        monkeypatch.setattr(packages, "load", row_late)
+        space = await packages.request(callers[SOURCE], replace(send(), idempotency_key="late-1"))
+        assert space.space_expires_at is not None and space.chunk_count == 2
     finally:
         await rt.close()
