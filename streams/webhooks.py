@@ -15,7 +15,7 @@ worker assigned it) resumes the rows it finds. Delivery is therefore at least on
 post answered just before a crash, or resumed by a new owner during a rebalance, may
 come twice, with the same ``X-Truc-Event-Id``.
 
-Before each attempt the target is checked again (``streams.webhook_targets``): the URL
+Before each attempt the target is checked again (``infra.webhook_targets``): the URL
 against the operator's target policy, and every address its name resolves to *now*; the
 post then goes to the checked address. A target the rule refuses is dropped at once,
 with a warning in the log; a name that does not resolve is retried like a failed post.
@@ -43,16 +43,16 @@ from hub.registry.model import App
 from hub.registry.view import RegistryView
 from hub.registry.webhook_targets import TargetPolicy, WebhookRefused
 from hub.topics import PACKAGES
-from streams.applied import Applied
-from streams.runner import settle
-from streams.tracking import TrackingCache
-from streams.webhook_targets import (
+from infra.webhook_targets import (
     UNRESOLVABLE,
     Resolver,
     checked_target,
     post_pinned,
     resolve,
 )
+from streams.applied import Applied
+from streams.runner import settle
+from streams.tracking import TrackingCache
 
 log = logging.getLogger(__name__)
 ATTEMPTS = 8

@@ -17,7 +17,7 @@ from hub.auth.sessions import introspect, session_claims
 from hub.auth.signing import TRUC4, Scheme
 from hub.registry.decisions import Context
 from hub.registry.webhook_targets import parse_policy
-from streams.webhook_targets import checked_target
+from infra.webhook_targets import checked_target
 
 router = APIRouter(prefix="/v1", tags=["access"], route_class=DoorRoute)
 

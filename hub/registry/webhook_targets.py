@@ -11,7 +11,7 @@ documentation space is refused — also when written as IPv4-mapped IPv6
 (``::ffff:127.0.0.1``), 6to4, Teredo or NAT64, which would reach the same IPv4 address.
 
 The rule is checked twice: on the URL when an app configures it, and on every address
-its name resolves to when a notice is posted (``streams.webhook_targets``), since a name
+its name resolves to when a notice is posted (``infra.webhook_targets``), since a name
 can be pointed elsewhere after it was accepted.
 """
 

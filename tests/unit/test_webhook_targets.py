@@ -23,7 +23,7 @@ from hub.registry.webhook_targets import TargetPolicy, WebhookRefused, blocked, 
 from hub.topics import PACKAGES
 from infra.sqlite.database import Database
 from infra.sqlite.projections import SqliteProjections
-from streams.webhook_targets import checked_target
+from infra.webhook_targets import checked_target
 from streams.webhooks import WebhookProcessor, outbox_ref
 
 STRICT = TargetPolicy()
