@@ -62,6 +62,13 @@ class EventLog(Protocol):
 
     async def append(self, topic: str, key: str, event: Event) -> Position: ...
 
+    async def append_batch(self, topic: str, key: str,
+                           events: Sequence[Event]) -> list[Position]:
+        """``events`` under one key (so one partition), atomically and in order: every
+        one is appended, at consecutive offsets, or none is. What a command that records
+        several facts at once needs (a small package sent in one call)."""
+        ...
+
     def read(
         self, topic: str, start: Mapping[int, int] | None = None,
         types: Collection[str] | None = None, fields: Collection[str] | None = None,
