@@ -24,7 +24,6 @@ from hub.ports import Position, Recorded
 from infra.avro import EventCodec, UnrecordableEvent, default_codec
 from infra.undecodable import lenient
 
-
 BATCH_BYTES = 1024 * 1024
 """The largest record batch the producer builds: what ``append_batch`` may hold (the
 broker's default ``message.max.bytes`` is about the same)."""

@@ -18,6 +18,7 @@ that offset; anything else (older events, other processes' appends) is read from
 from __future__ import annotations
 
 import asyncio
+import functools
 import sqlite3
 from collections import defaultdict
 from collections.abc import AsyncIterator, Collection, Mapping, Sequence
@@ -83,6 +84,7 @@ class SqliteEventLog:
         self._pending: list[_Append] = []
         """Appends waiting for the next group commit (``_commit``)."""
         self._committing = False
+        self._committer: asyncio.Task[None] | None = None
 
     async def append(self, topic: str, key: str, event: Event) -> Position:
         """Refuses (``UnrecordableEvent``, nothing stored) an event whose bytes could not
@@ -101,7 +103,7 @@ class SqliteEventLog:
         self._pending.append(_Append(topic, key, checked, done))
         if not self._committing:
             self._committing = True
-            loop.create_task(self._commit())
+            self._committer = loop.create_task(self._commit())
         first = await done
         return [Position(topic, PARTITION, first + i) for i in range(len(checked))]
 
@@ -116,7 +118,7 @@ class SqliteEventLog:
                 group, self._pending = self._pending, []
                 try:
                     firsts = await self._db.run(self._db.transaction(
-                        lambda conn: _insert(conn, group)))  # run before group is rebound
+                        functools.partial(_insert, group=group)))
                 except BaseException as exc:
                     for append in group:
                         if not append.done.done():
