@@ -8,6 +8,10 @@ semaphore and the future chaining cost more than most of the queries themselves,
 hub makes dozens of hops per package. WAL lets other processes
 (the CLI, a replay) read the same file while the hub writes. ``secure_delete`` makes
 deleted chunks and keys be overwritten on disk, which crypto-shredding relies on.
+
+Transactions that queue up behind one another (the requests' appends, every processor's
+projection write, the replay guard) are committed together: one ``BEGIN IMMEDIATE …
+COMMIT``, a savepoint each (``Database._commit_group``) — group commit.
 """
 
 from __future__ import annotations
