@@ -118,14 +118,12 @@ class KafkaEventLog:
         return [Position(topic, meta.partition, meta.offset + i) for i in range(len(payloads))]
 
     async def _partition_of(self, kafka_topic: str, key: bytes) -> int:
-        """The partition ``send`` would choose for ``key`` (the producer's partitioner)."""
+        """The partition ``send`` chooses for ``key``: the producer's own choice, asked
+        the way ``send`` asks it (aiokafka has no public call for either step)."""
         producer = self._producer
         assert producer is not None
-        await producer.client._wait_on_metadata(kafka_topic)  # aiokafka has no public call
-        cluster = producer.client.cluster
-        return int(producer._partitioner(
-            key, sorted(cluster.partitions_for_topic(kafka_topic) or ()),
-            sorted(cluster.available_partitions_for_topic(kafka_topic) or ())))
+        await producer.client._wait_on_metadata(kafka_topic)
+        return int(producer._partition(kafka_topic, None, key, None, key, None))
 
     async def _partitions(self, topic: str) -> list[TopicPartition]:
         if self._meta is None:

@@ -87,9 +87,10 @@ class EventLogContract:
         self, log: EventLog, topic: str
     ) -> None:
         package = str(uuid.uuid4())
-        await log.append(topic, package, chunk_stored(package, 0))
+        single = await log.append(topic, package, chunk_stored(package, 0))
         sent = [chunk_stored(package, i) for i in range(1, 5)]
         positions = await log.append_batch(topic, package, sent)
+        assert {p.partition for p in positions} == {single.partition}, "the key's partition"
         assert [p.offset for p in positions] == list(
             range(positions[0].offset, positions[0].offset + 4)), "consecutive"
         got = [r async for r in log.read(topic)]
