@@ -8,17 +8,21 @@ import asyncio
 import base64
 import hashlib
 import os
+import socket
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import httpx
 import pytest
 
 from api.client import TrucClient, TrucError
+from hub.auth.signing import UNSIGNED_PAYLOAD
 from tests.e2e.conftest import BACKENDS, backend_hub
 from tests.e2e.exchange import agency_with_app, client, first, logged, raw_chunks
 from tests.e2e.hubs import RunningHub
+from tests.e2e.test_door import address, answer, head, signed_headers
 
 CHUNK = 64 * 1024
 CHUNKED_PATH = ("PackageRequested", "SpaceGranted", "ChunkStored", "PackageSealed")
@@ -146,3 +150,21 @@ async def test_the_client_sends_small_content_in_one_call_and_larger_in_chunks(
         assert await events_of(small_hub, sent["package_id"]) == {
             "PackageRequested": 1, "SpaceGranted": 1, "PackageSealed": 1,
             "ChunkStored": len(raw_chunks(small_hub, sent["package_id"]))}
+
+
+async def test_the_door_refuses_before_the_body_and_wants_the_body_signed(
+        small_hub: RunningHub) -> None:
+    """Through the door like every route: no credentials is a 401 before any of a 50 MB
+    body is read; the body (content and recipients) must be covered by the signature."""
+    with socket.create_connection(address(small_hub)) as sock:
+        sock.sendall(head("POST", "/v1/packages/send", {
+            "host": urlsplit(small_hub.url).netloc, "content-length": str(50 * 1024 * 1024),
+            "content-type": "application/json"}))
+        status, data = answer(sock)
+    assert status == 401 and b"connection: close" in data.lower()
+    source, dest = agency_with_app(small_hub), agency_with_app(small_hub)
+    headers = signed_headers(small_hub, source, "POST", "/v1/packages/send", UNSIGNED_PAYLOAD)
+    async with httpx.AsyncClient(timeout=30) as http:
+        refused = await http.post(f"{small_hub.url}/v1/packages/send", headers=headers,
+                                  json=body(dest["code"], b"noi dung"))
+    assert (refused.status_code, refused.json()["code"]) == (401, "unsigned_payload_refused")
