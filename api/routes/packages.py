@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import base64
-import binascii
 import re
 from collections.abc import Mapping
 from datetime import datetime
@@ -161,7 +160,7 @@ async def send(body: OneCallSend, caller: CurrentApp, service: PackagesDep,
     than one chunk goes the chunked, resumable way (``POST /v1/packages``)."""
     try:
         content = base64.b64decode(body.content_base64, validate=True)
-    except binascii.Error:
+    except ValueError:  # binascii.Error, or a character that is not ASCII
         raise InvalidRequest("content_base64 is not base64 (RFC 4648, padded)",
                              code="invalid_content", field="content_base64") from None
     req = SendRequest(body.recipients, body.title, body.priority, body.data_type,

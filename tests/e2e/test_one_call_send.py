@@ -106,6 +106,7 @@ async def test_content_not_matching_its_digest_is_rejected_as_a_seal_rejects(
 
 @pytest.mark.parametrize(("content_base64", "status", "code"), [
     ("not base64!", 400, "invalid_content"),
+    ("bm9pIGR1bmc=é", 400, "invalid_content"),
     ("", 400, "invalid_package_request"),
     (base64.b64encode(b"x" * (CHUNK + 1)).decode(), 413, "too_large_for_one_call"),
     ("A" * (CHUNK * 3), 413, "payload_too_large"),
