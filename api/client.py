@@ -13,6 +13,7 @@ signed with the hub's time even when the local clock drifts.
 from __future__ import annotations
 
 import asyncio
+import base64
 import hashlib
 import json
 import os
@@ -97,6 +98,11 @@ PARALLEL_CHUNKS = 4
 next is on the wire."""
 
 
+ONE_CALL_BYTES = 1024 * 1024
+"""Content up to this size is sent in one call (``send_in_one_call``); larger content,
+or content the hub finds too large for one call, goes in chunks. 0: always in chunks."""
+
+
 SEAL_MIB_PER_S = 4
 """The slowest rate at which a hub is expected to read content back to check the whole
 digest at seal (a 1 GiB package on a loaded Kafka + Cassandra hub took 40 s)."""
@@ -110,7 +116,8 @@ def seal_timeout(size: int, timeout: float) -> float:
 class TrucClient:
     def __init__(self, url: str, access_key: str, secret_key: str | None = None, *,
                  private_key_pem: str | None = None, algorithm: str | None = None,
-                 timeout: float = 30, retries: int = RETRIES) -> None:
+                 timeout: float = 30, retries: int = RETRIES,
+                 one_call_bytes: int = ONE_CALL_BYTES) -> None:
         if (secret_key is None) == (private_key_pem is None):
             raise ValueError("give either a secret key (HMAC) or a private key (RSA)")
         self.url = url.rstrip("/")
@@ -124,6 +131,7 @@ class TrucClient:
                                        limits=httpx.Limits(keepalive_expiry=KEEPALIVE_SECONDS))
         self.timeout = timeout
         self.retries = retries
+        self.one_call_bytes = one_call_bytes
         self.region = "vn"
         self.service = "truc"
         self.clock_offset = timedelta(0)
@@ -245,12 +253,24 @@ class TrucClient:
                    offline_wait_seconds: int | None = None,
                    progress: Progress | None = None,
                    sealing: Callable[[], None] | None = None) -> dict[str, Any]:
-        """Request a space, upload ``path`` chunk by chunk (resuming what the hub already
+        """Content up to ``one_call_bytes`` in one call (``send_in_one_call``); larger:
+        request a space, upload ``path`` chunk by chunk (resuming what the hub already
         has), and seal it (``sealing`` is called first: the hub reads the whole content
         back, which takes a while for a large file). Returns the sealed package; raises
         ``TrucError`` if rejected."""
         size, digest = await asyncio.to_thread(file_digest, path)
         headers = {"idempotency-key": idempotency_key or uuid.uuid4().hex}
+        if size <= self.one_call_bytes:
+            if sealing:
+                sealing()
+            sent = await self.send_in_one_call(recipients, title, path, digest=digest,
+                                               headers=headers, fields={
+                "data_type": data_type, "priority": priority, "deadline": deadline,
+                "offline_wait_seconds": offline_wait_seconds})
+            if sent is not None:
+                if progress:
+                    progress(size)
+                return sent
         space = await self.call("POST", "/v1/packages", headers=headers, json_body={
             "recipients": recipients, "title": title, "priority": priority,
             "data_type": data_type, "size": size, "sha256": digest})
@@ -265,6 +285,27 @@ class TrucClient:
             json_body={"deadline": deadline, "offline_wait_seconds": offline_wait_seconds},
             wait_seconds=seal_timeout(size, self.timeout))
         return sealed
+
+    async def send_in_one_call(self, recipients: list[str], title: str, path: Path, *,
+                               digest: str, headers: dict[str, str],
+                               fields: dict[str, Any]) -> dict[str, Any] | None:
+        """``POST /v1/packages/send``: content and metadata in one signed call, sealed on
+        arrival. None when the hub refuses it as too large for one call (its chunk is
+        smaller than this content, 413): then the caller sends in chunks, with the same
+        Idempotency-Key (nothing was recorded)."""
+        content = await asyncio.to_thread(path.read_bytes)
+        if hashlib.sha256(content).hexdigest() != digest:
+            raise ValueError(f"{path} changed while it was being sent")
+        body = {"recipients": recipients, "title": title, "sha256": digest,
+                "content_base64": base64.b64encode(content).decode("ascii"), **fields}
+        try:
+            sent: dict[str, Any] = await self.call(
+                "POST", "/v1/packages/send", headers=headers, json_body=body)
+        except TrucError as refused:
+            if refused.status == 413:
+                return None
+            raise
+        return sent
 
     async def upload(self, package_id: str, path: Path, *,
                      progress: Progress | None = None, space: dict[str, Any] | None = None,

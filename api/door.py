@@ -38,6 +38,7 @@ from api.runtime import Runtime
 from hub.auth.authenticate import Principal, admit, complete
 from hub.auth.signing import AWS4, EMPTY_SHA256, TRUC4, HttpRequest
 from hub.errors import InvalidRequest, TrucError
+from infra.settings import Settings
 
 PRINCIPAL = "truc.principal"
 """Where the door leaves the authenticated caller in the ASGI scope for the dependencies."""
@@ -69,6 +70,28 @@ def chunk_upload(endpoint: F) -> F:
     return endpoint
 
 
+def whole_content(endpoint: F) -> F:
+    """Marks a route whose JSON body carries a whole chunk of content in base64 (a small
+    package sent in one call): its limit is ``content_limit``, not ``TRUC_MAX_BODY_BYTES``."""
+    endpoint.__truc_content__ = True  # type: ignore[attr-defined]
+    return endpoint
+
+
+ENVELOPE_BYTES = 64 * 1024
+"""Room for the metadata around base64 content (recipients, title, policy…)."""
+
+
+def content_limit(settings: Settings) -> int:
+    """A chunk in base64 (4 bytes per 3), and its envelope."""
+    return 4 * -(-settings.chunk_bytes // 3) + ENVELOPE_BYTES
+
+
+def body_limit(settings: Settings, chunk: bool, content: bool = False) -> int:
+    if chunk:
+        return settings.chunk_bytes
+    return content_limit(settings) if content else settings.max_body_bytes
+
+
 def _is_signed(dependant: Dependant) -> bool:
     return _marked(dependant, "__truc_signed__")
 
@@ -88,15 +111,17 @@ class DoorRoute(APIRoute):
         signed = self.signed = _is_signed(self.dependant)
         chunk = self.chunk = bool(getattr(self.endpoint, "__truc_chunk__", False))
         json_body = self.json_body = self.body_field is not None
+        content = self.content = bool(getattr(self.endpoint, "__truc_content__", False))
         once = self.once = _marked(self.dependant, "__truc_once__")
 
         async def door(request: Request) -> Response:
             try:
-                await enter(request, signed=signed, chunk=chunk, json_body=json_body, once=once)
+                await enter(request, signed=signed, chunk=chunk, json_body=json_body, once=once,
+                            content=content)
             except TrucError as exc:
                 settings = request.app.state.runtime.settings
                 response = error_response(exc, settings.retry_after_seconds)
-                if not hasattr(request, "_body") and not drainable(request, chunk):
+                if not hasattr(request, "_body") and not drainable(request, chunk, content):
                     response.headers["connection"] = "close"  # do not read the rest
                 return response
             except ClientDisconnect:
@@ -106,25 +131,24 @@ class DoorRoute(APIRoute):
         return door
 
 
-def drainable(request: Request, chunk: bool) -> bool:
+def drainable(request: Request, chunk: bool, content: bool = False) -> bool:
     """Whether the unread rest of a refused request's body is small enough to read and
     drop (uvicorn does, after the answer): then the connection stays open and the client,
     still sending, reads the answer. A client whose connection is closed while it sends
     often sees a reset instead of the 401 or 413 that says what to fix. A chunked body
     (of no known length) or one declared over twice the route's limit is not drained."""
-    settings = request.app.state.runtime.settings
-    limit = settings.chunk_bytes if chunk else settings.max_body_bytes
+    limit = body_limit(request.app.state.runtime.settings, chunk, content)
     declared = request.headers.get("content-length")
     return (declared is not None and declared.isdigit() and int(declared) <= 2 * limit
             and "transfer-encoding" not in request.headers)
 
 
 async def enter(request: Request, *, signed: bool, chunk: bool, json_body: bool,
-                once: bool = False) -> None:
+                once: bool = False, content: bool = False) -> None:
     """Steps 1–4 of the module's docstring; the principal goes to ``scope[PRINCIPAL]``."""
     runtime: Runtime = request.app.state.runtime
     settings = runtime.settings
-    limit = settings.chunk_bytes if chunk else settings.max_body_bytes
+    limit = body_limit(settings, chunk, content)
     req = http_request(request)
     admitted, now = None, runtime.backend.clock.now()
     if signed:

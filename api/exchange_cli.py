@@ -204,7 +204,8 @@ def send(
         help="The same key again gives the same package: safe retries.")] = None,
     as_json: Json = False,
 ) -> None:
-    """Send FILE to agencies: upload it in chunks, then seal it. Run again after an
+    """Send FILE to agencies: in one call when it fits one chunk (1 MiB), else upload it
+    in chunks, then seal it. Run again after an
     interruption, the same command resumes where it stopped (the CLI keeps its own
     idempotency key per file and destination until the send succeeds)."""
     recipients = [code.strip() for item in to for code in item.split(",") if code.strip()]

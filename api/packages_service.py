@@ -8,6 +8,7 @@ import hashlib
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import AsyncExitStack
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
 from api.runtime import Runtime
@@ -18,11 +19,11 @@ from hub.deadlines.rules import waiting_for_receiver
 from hub.errors import RangeNotSatisfiable, Unavailable
 from hub.packages import decisions as decide
 from hub.packages.decisions import Limits, SendRequest
-from hub.packages.model import Package, PackageState
+from hub.packages.model import Package, PackageState, evolve
 from hub.packages.processor import TRACKER, package_ref
 from hub.ports import Position
 from hub.registry.decisions import Context
-from hub.topics import PACKAGES, record
+from hub.topics import PACKAGES, record, record_all
 from infra.leases import Lease
 
 
@@ -102,6 +103,49 @@ class Packages:
         except TimeoutError:  # recorded; the row not readable yet (an engine just came back)
             raise Unavailable("recorded, but the package is not readable yet; retry with the "
                               "same Idempotency-Key", code="processor_lagging") from None
+
+    async def send(self, caller: Caller, req: SendRequest, content: bytes,
+                   deadline: datetime | None, offline_wait_seconds: int | None) -> Package:
+        """A package whose content fits one chunk, in one call: request, space, chunk and
+        seal decided here, then recorded as one atomic batch (``record_all``) — the same
+        events as the chunked path, so every processor and read model takes them as they
+        are. Answered like a seal: the package with its deliveries planned, or rejected.
+
+        Idempotent on the Idempotency-Key, like ``request``: a retry finds the package
+        and answers with it; one that finds the space a chunked call opened with the same
+        key fills and seals it; two racing record it once (the same claim as
+        ``request``)."""
+        req = replace(req, size=len(content))
+        earlier = None
+        if req.idempotency_key:
+            earlier = await self.load(decide.new_package_id(caller.app.app_id,
+                                                            req.idempotency_key))
+        if earlier is not None:
+            decide.check_same_request(earlier, req)
+            if earlier.state is not PackageState.UPLOADING:
+                return earlier
+        ctx = self.ctx(caller)
+        requested, space = decide.request_package(self.rt.view.registry, caller, ctx, req,
+                                                  self.limits)
+        decide.one_chunk(space, self.limits)
+        package_id = requested.package_id
+        opened: list[ev.Event] = [space] if earlier is not None else [requested, space]
+        if earlier is not None and earlier.space_expires_at is not None:
+            opened = []
+        pkg = _folded(earlier, opened)
+        pkg = decide.own_upload(pkg, caller, ctx.now)
+        digest = hashlib.sha256(content).hexdigest()
+        decide.check_chunk(pkg, 0, len(content), digest, digest)
+        stored = decide.chunk_stored(ctx, pkg, 0, len(content), digest)
+        outcome = decide.seal(ctx, pkg, [0], digest, deadline=deadline,
+                              offline_wait_seconds=offline_wait_seconds)
+        if earlier is None and req.idempotency_key \
+                and not await self._claim(f"requested/{package_id}"):
+            return await self._awaited(package_id, _sealed_and_planned)
+        await self.rt.vault.create_key(package_id)
+        await self.rt.vault.put_chunk(package_id, 0, content)
+        positions = await record_all(self.rt.backend.events, [*opened, stored, outcome])
+        return await self._until(package_id, positions[-1], _sealed_and_planned)
 
     async def _claim(self, what: str) -> bool:
         """True for the one call that may record ``what`` now: a conditional write (an
@@ -288,6 +332,13 @@ class Packages:
         if pkg is None:
             raise decide.not_found()
         return pkg
+
+
+def _folded(pkg: Package | None, events: list[ev.Event]) -> Package | None:
+    """The package as the read model will show it once ``events`` are applied."""
+    for event in events:
+        pkg = evolve(pkg, event)
+    return pkg
 
 
 def _sealed_and_planned(pkg: Package) -> bool:

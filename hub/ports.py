@@ -62,6 +62,13 @@ class EventLog(Protocol):
 
     async def append(self, topic: str, key: str, event: Event) -> Position: ...
 
+    async def append_batch(self, topic: str, key: str,
+                           events: Sequence[Event]) -> list[Position]:
+        """``events`` under one key (so one partition), atomically and in order: every
+        one is appended, at consecutive offsets, or none is. What a command that records
+        several facts at once needs (a small package sent in one call)."""
+        ...
+
     def read(
         self, topic: str, start: Mapping[int, int] | None = None,
         types: Collection[str] | None = None, fields: Collection[str] | None = None,
@@ -172,6 +179,11 @@ class KeyStore(Protocol):
     is what makes a package's content unreadable for ever."""
 
     async def put(self, key_id: str, material: bytes) -> None: ...
+
+    async def put_new(self, key_id: str, material: bytes) -> bool:
+        """Stores ``material`` only if ``key_id`` holds nothing (one conditional write,
+        on every node at once): True if stored, False if a key was there (it stays)."""
+        ...
 
     async def get(self, key_id: str) -> bytes | None: ...
 

@@ -7,6 +7,8 @@ logical: the Kafka adapter prefixes them (``truc.packages``), SQLite uses them a
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from hub import events as ev
 from hub.ports import EventLog, Position
 
@@ -51,3 +53,13 @@ async def record(log: EventLog, event: ev.Event) -> Position:
     """Appends an event to its topic under its key."""
     topic, key = route(event)
     return await log.append(topic, key, event)
+
+
+async def record_all(log: EventLog, events: Sequence[ev.Event]) -> list[Position]:
+    """Appends events that share one topic and key together, atomically
+    (``EventLog.append_batch``): a reader sees all of them or none."""
+    routes = {route(e) for e in events}
+    if len(routes) != 1:
+        raise ValueError(f"one batch is one topic and one key, not {sorted(routes)}")
+    ((topic, key),) = routes
+    return await log.append_batch(topic, key, events)

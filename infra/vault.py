@@ -47,13 +47,15 @@ class Vault:
         self._digest_ahead = max(1, digest_ahead)
 
     async def create_key(self, package_id: str) -> None:
-        """Once per package: a retried request must not replace a key already in use."""
+        """Once per package: a retried request must not replace a key already in use,
+        and two calls racing (on one node or two) keep one key — a conditional write
+        (``put_new``), not a read then a write."""
         key_id = _key_id(package_id)
-        if package_id in self._cache or await self._keys.get(key_id) is not None:
+        if package_id in self._cache:
             return
         key = AESGCM.generate_key(256)
-        await self._keys.put(key_id, self._wrapper.wrap(key, key_id.encode()))
-        self._remember(package_id, AESGCM(key))  # its first chunk need not read it back
+        if await self._keys.put_new(key_id, self._wrapper.wrap(key, key_id.encode())):
+            self._remember(package_id, AESGCM(key))  # its first chunk need not read it back
 
     async def _aead(self, package_id: str) -> AESGCM:
         if package_id in self._cache:

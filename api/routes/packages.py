@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import re
 from collections.abc import Mapping
 from datetime import datetime
@@ -9,10 +10,10 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Header, Request, Response
 from fastapi.responses import JSONResponse, StreamingResponse
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 from api.auth import CurrentApp, RuntimeDep, runtime_of
-from api.door import DoorRoute, chunk_upload
+from api.door import DoorRoute, chunk_upload, whole_content
 from api.packages_service import Packages
 from api.problems import problem
 from hub import bounds
@@ -105,6 +106,66 @@ async def seal(package_id: str, body: SealRequest, caller: CurrentApp,
                service: PackagesDep) -> Response:
     """Close the space: the hub verifies the content and plans delivery, or rejects."""
     pkg = await service.seal(caller, package_id, body.deadline, body.offline_wait_seconds)
+    view = package_view(pkg, caller, service.waiting(pkg))
+    if pkg.rejection:
+        return problem_response(422, "package_rejected", pkg.rejection, view)
+    return json_response(view)
+
+
+class OneCallSend(BaseModel):
+    """A small package in one call: the metadata of ``POST /v1/packages``, the policy of
+    the seal, and the content itself in base64 (at most one chunk: ``chunk_size``)."""
+
+    recipients: list[str] = Field(max_length=bounds.MAX_RECIPIENTS,
+                                  description="Agency codes of the destinations.")
+    title: str = Field(max_length=bounds.TITLE)
+    priority: str = Field("normal", max_length=20, description=" | ".join(PRIORITIES))
+    data_type: str = Field(max_length=40, description="edxml, pdf, json, binary…")
+    protocol: str = Field("truc/1", max_length=bounds.PROTOCOL)
+    sha256: str = Field(max_length=64, description="Hex SHA-256 of the content.")
+    content_base64: str = Field(description="The content, base64 (RFC 4648 §4, padded).")
+    deadline: datetime | None = Field(None, description="Deliver before this time.")
+    offline_wait_seconds: int | None = Field(
+        None, ge=0, le=bounds.MAX_OFFLINE_WAIT_SECONDS,
+        description="How long to wait for an offline destination (at most a year).")
+
+
+class SentDelivery(BaseModel):
+    agency_code: str
+    state: str
+    planned_at: str | None = None
+    deadline: str | None = None
+
+
+class SentPackage(BaseModel):
+    """What a seal answers: the package, sealed, with a delivery planned per recipient."""
+
+    model_config = ConfigDict(extra="allow")
+    package_id: str
+    state: str
+    size: int
+    sha256: str
+    deliveries: list[SentDelivery]
+
+
+@router.post("/packages/send", responses={
+    200: {"model": SentPackage, "description": "Sealed, deliveries planned."},
+    413: {"description": "The content does not fit one chunk (too_large_for_one_call) or "
+                         "the body is over its limit (payload_too_large): send in chunks."},
+    422: {"description": "package_rejected: the content does not match its SHA-256."}})
+@whole_content
+async def send(body: OneCallSend, caller: CurrentApp, service: PackagesDep,
+               idempotency_key: Annotated[str | None, Header()] = None) -> Response:
+    """Send a small package in one call: request, upload and seal at once. Content larger
+    than one chunk goes the chunked, resumable way (``POST /v1/packages``)."""
+    try:
+        content = base64.b64decode(body.content_base64, validate=True)
+    except ValueError:  # binascii.Error, or a character that is not ASCII
+        raise InvalidRequest("content_base64 is not base64 (RFC 4648, padded)",
+                             code="invalid_content", field="content_base64") from None
+    req = SendRequest(body.recipients, body.title, body.priority, body.data_type,
+                      body.protocol, len(content), body.sha256.lower(), idempotency_key)
+    pkg = await service.send(caller, req, content, body.deadline, body.offline_wait_seconds)
     view = package_view(pkg, caller, service.waiting(pkg))
     if pkg.rejection:
         return problem_response(422, "package_rejected", pkg.rejection, view)

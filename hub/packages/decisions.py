@@ -111,6 +111,21 @@ def request_package(reg: Registry, caller: Caller, ctx: Context, req: SendReques
     return requested, space
 
 
+class TooLargeForOneCall(InvalidRequest):
+    code = "too_large_for_one_call"
+    status = 413
+
+
+def one_chunk(space: ev.SpaceGranted, limits: Limits) -> None:
+    """A package sent in one call has content that fits one chunk; larger content goes
+    the chunked, resumable way (request, chunks, seal)."""
+    if space.chunk_count != 1:
+        raise TooLargeForOneCall(
+            f"content sent in one call has at most {limits.chunk_bytes} bytes; send larger "
+            "content in chunks (POST /v1/packages, then its chunks, then seal)",
+            limit=limits.chunk_bytes)
+
+
 def _title(title: str) -> str:
     """The title as recorded (NFC, stripped); a title that cannot be recorded compares
     unequal to every recorded one."""

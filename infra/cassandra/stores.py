@@ -80,6 +80,12 @@ class CassandraKeyStore:
         cql = "INSERT INTO key_material (key_id, material) VALUES (?, ?)"
         await self._db.execute(await self._db.prepare(cql), (key_id, material))
 
+    async def put_new(self, key_id: str, material: bytes) -> bool:
+        """A lightweight transaction: two nodes creating one key keep one."""
+        cql = "INSERT INTO key_material (key_id, material) VALUES (?, ?) IF NOT EXISTS"
+        rows = await self._db.execute(await self._db.prepare(cql), (key_id, material))
+        return bool(rows and rows[0][0])
+
     async def get(self, key_id: str) -> bytes | None:
         cql = "SELECT material FROM key_material WHERE key_id = ?"
         rows = await self._db.execute(await self._db.prepare(cql), (key_id,))

@@ -21,8 +21,12 @@ from aiokafka.errors import KafkaConnectionError, KafkaError, KafkaTimeoutError
 from hub.errors import Unavailable
 from hub.events import Event
 from hub.ports import Position, Recorded
-from infra.avro import EventCodec, default_codec
+from infra.avro import EventCodec, UnrecordableEvent, default_codec
 from infra.undecodable import lenient
+
+BATCH_BYTES = 1024 * 1024
+"""The largest record batch the producer builds: what ``append_batch`` may hold (the
+broker's default ``message.max.bytes`` is about the same)."""
 
 
 def engine_down(exc: BaseException) -> bool:
@@ -57,6 +61,7 @@ class KafkaEventLog:
             acks="all",
             enable_idempotence=True,
             linger_ms=1,
+            max_batch_size=BATCH_BYTES,
             client_id="truc-event-log",
         )
         with mapped_errors():
@@ -83,12 +88,42 @@ class KafkaEventLog:
     async def append(self, topic: str, key: str, event: Event) -> Position:
         if self._producer is None:
             raise RuntimeError("KafkaEventLog.start() was not awaited")
-        payload, _ = self._codec.checked(event)  # refused before sending if unreadable
+        payload = self._codec.encode(event)  # bounded: what encodes reads back (contract)
         with mapped_errors():
             meta = await self._producer.send_and_wait(
                 self.kafka_topic(topic), value=payload, key=key.encode()
             )
         return Position(topic, meta.partition, meta.offset)
+
+    async def append_batch(self, topic: str, key: str,
+                           events: Sequence[Event]) -> list[Position]:
+        """One Kafka record batch to the key's partition: the broker appends a batch
+        whole, so readers see every event of it or none."""
+        if self._producer is None:
+            raise RuntimeError("KafkaEventLog.start() was not awaited")
+        payloads = [self._codec.encode(e) for e in events]
+        if not payloads:
+            return []
+        name, raw_key = self.kafka_topic(topic), key.encode()
+        batch = self._producer.create_batch()
+        for payload in payloads:
+            if batch.append(key=raw_key, value=payload, timestamp=None) is None:
+                raise UnrecordableEvent(f"{len(payloads)} events of {sum(map(len, payloads))} "
+                                        "bytes do not fit one Kafka batch")
+        batch.close()
+        with mapped_errors():
+            partition = await self._partition_of(name, raw_key)
+            sent = await self._producer.send_batch(batch, name, partition=partition)
+            meta = await sent
+        return [Position(topic, meta.partition, meta.offset + i) for i in range(len(payloads))]
+
+    async def _partition_of(self, kafka_topic: str, key: bytes) -> int:
+        """The partition ``send`` chooses for ``key``: the producer's own choice, asked
+        the way ``send`` asks it (aiokafka has no public call for either step)."""
+        producer = self._producer
+        assert producer is not None
+        await producer.client._wait_on_metadata(kafka_topic)
+        return int(producer._partition(kafka_topic, None, key, None, key, None))
 
     async def _partitions(self, topic: str) -> list[TopicPartition]:
         if self._meta is None:

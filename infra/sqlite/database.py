@@ -8,6 +8,10 @@ semaphore and the future chaining cost more than most of the queries themselves,
 hub makes dozens of hops per package. WAL lets other processes
 (the CLI, a replay) read the same file while the hub writes. ``secure_delete`` makes
 deleted chunks and keys be overwritten on disk, which crypto-shredding relies on.
+
+Transactions that queue up behind one another (the requests' appends, every processor's
+projection write, the replay guard) are committed together: one ``BEGIN IMMEDIATE …
+COMMIT``, a savepoint each (``Database._commit_group``) — group commit.
 """
 
 from __future__ import annotations
@@ -19,7 +23,7 @@ import sqlite3
 import threading
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, Generic, TypeVar
 
 from hub.errors import Unavailable
 
@@ -71,6 +75,39 @@ def _has_tables(conn: sqlite3.Connection) -> bool:
 
 
 Job = tuple[Callable[[], Any], asyncio.Future[Any], asyncio.AbstractEventLoop]
+GROUP = 64
+"""The most transactions one COMMIT holds (``Database._commit_group``)."""
+_NOTHING = object()
+
+
+class _Transaction(Generic[T]):
+    """A job that is one transaction: run alone, BEGIN IMMEDIATE … COMMIT; queued
+    behind others, one savepoint of their shared transaction."""
+
+    def __init__(self, db: Database, work: Callable[[sqlite3.Connection], T]) -> None:
+        self.db, self.work = db, work
+
+    def __call__(self) -> T:
+        conn = self.db.conn
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            result = self.work(conn)
+        except BaseException:
+            if conn.in_transaction:
+                conn.execute("ROLLBACK")
+            raise
+        conn.execute("COMMIT")
+        return result
+
+
+def _run_job(job: Job) -> None:
+    fn, future, loop = job
+    try:
+        result = fn()
+    except BaseException as exc:  # handed to the caller, whatever it is
+        _hand_back(loop, future, None, exc)
+    else:
+        _hand_back(loop, future, result, None)
 
 
 class Database:
@@ -118,30 +155,69 @@ class Database:
             raise
 
     def _serve(self) -> None:
-        """The database thread: runs jobs in order until ``close`` sends None."""
-        while (job := self._jobs.get()) is not None:
-            fn, future, loop = job
-            try:
-                result = fn()
-            except BaseException as exc:  # handed to the caller, whatever it is
+        """The database thread: runs jobs in order until ``close`` sends None.
+        Transactions queued one behind the other run as one group (``_commit_group``)."""
+        job: Job | object | None = _NOTHING
+        while True:
+            job = self._jobs.get() if job is _NOTHING else job
+            if job is None:
+                return
+            assert isinstance(job, tuple)
+            if not isinstance(job[0], _Transaction):
+                _run_job(job)
+                job = _NOTHING
+                continue
+            group, job = [job], _NOTHING
+            while len(group) < GROUP:
+                try:
+                    queued = self._jobs.get_nowait()
+                except queue.Empty:
+                    break
+                if queued is None or not isinstance(queued[0], _Transaction):
+                    job = queued  # runs next, after the group: order is kept
+                    break
+                group.append(queued)
+            self._commit_group(group)
+
+    def _commit_group(self, group: list[Job]) -> None:
+        """Group commit: the transactions waiting in the queue share one ``BEGIN
+        IMMEDIATE … COMMIT`` (one WAL write of each page they touch, one lock), each in
+        its own savepoint, so a job that raises rolls back only its own writes, as it
+        would alone. Each caller hears of its result only once the COMMIT is done; if the
+        COMMIT fails, or SQLite itself abandoned the transaction (the disk failing or
+        full), every job of the group fails with that error and none is stored."""
+        if len(group) == 1:
+            _run_job(group[0])
+            return
+        conn = self.conn
+        outcomes: list[tuple[Any, BaseException | None]] = []
+        try:
+            conn.execute("BEGIN IMMEDIATE")
+            for fn, _, _ in group:
+                conn.execute("SAVEPOINT job")
+                try:
+                    outcomes.append((fn.work(conn), None))  # type: ignore[attr-defined]
+                except Exception as exc:
+                    if not conn.in_transaction or isinstance(exc, sqlite3.OperationalError):
+                        raise
+                    conn.execute("ROLLBACK TO job")
+                    outcomes.append((None, exc))
+                conn.execute("RELEASE job")
+            conn.execute("COMMIT")
+        except BaseException as exc:
+            if conn.in_transaction:
+                with contextlib.suppress(sqlite3.Error):
+                    conn.execute("ROLLBACK")
+            for _, future, loop in group:
                 _hand_back(loop, future, None, exc)
-            else:
-                _hand_back(loop, future, result, None)
+            return
+        for (_, future, loop), (result, error) in zip(group, outcomes, strict=True):
+            _hand_back(loop, future, result, error)
 
     def transaction(self, fn: Callable[[sqlite3.Connection], T]) -> Callable[[], T]:
-        """Wraps ``fn`` in BEGIN IMMEDIATE … COMMIT (rolled back if it raises)."""
-
-        def work() -> T:
-            self.conn.execute("BEGIN IMMEDIATE")
-            try:
-                result = fn(self.conn)
-            except BaseException:
-                self.conn.execute("ROLLBACK")
-                raise
-            self.conn.execute("COMMIT")
-            return result
-
-        return work
+        """Wraps ``fn`` in BEGIN IMMEDIATE … COMMIT (rolled back if it raises); queued
+        behind another transaction, it may share that one's COMMIT (``_commit_group``)."""
+        return _Transaction(self, fn)
 
     @property
     def reclaims_space(self) -> bool:

@@ -3,7 +3,8 @@
 Events are stored in the same Avro single-object encoding as on Kafka, so a replay or an
 export reads the same bytes whichever backend wrote them. A row that does not decode is
 read as an ``Undecodable`` event (``infra/undecodable.py``), never an error that stops
-the reader. Subscribers in this process are
+the reader. Appends from concurrent calls share one transaction (group commit,
+``SqliteEventLog._commit``). Subscribers in this process are
 woken at once — only those of the topic appended to; other processes' appends are seen by
 polling.
 
@@ -17,9 +18,11 @@ that offset; anything else (older events, other processes' appends) is read from
 from __future__ import annotations
 
 import asyncio
+import functools
 import sqlite3
 from collections import defaultdict
 from collections.abc import AsyncIterator, Collection, Mapping, Sequence
+from dataclasses import dataclass
 
 from hub.events import Event
 from hub.ports import Position, Recorded
@@ -35,6 +38,38 @@ TAIL = 4096
 """Events per topic kept in memory after this process appended them."""
 
 
+@dataclass(frozen=True)
+class _Append:
+    """One call's events, checked, waiting for the group commit; ``done`` gets the
+    offset of the first."""
+
+    topic: str
+    key: str
+    events: list[tuple[bytes, Event]]
+    done: asyncio.Future[int]
+
+
+def _insert(conn: sqlite3.Connection, group: list[_Append]) -> list[int]:
+    """Inside one transaction: each append's events at the next offsets of its topic;
+    the first offset of each."""
+    ends: dict[str, int] = {}
+    firsts = []
+    for append in group:
+        if append.topic not in ends:
+            row = conn.execute(
+                "SELECT COALESCE(MAX(offset) + 1, 0) FROM events WHERE topic=? AND partition=?",
+                (append.topic, PARTITION)).fetchone()
+            ends[append.topic] = int(row[0])
+        first = ends[append.topic]
+        conn.executemany(
+            "INSERT INTO events (topic, partition, offset, key, payload) VALUES (?,?,?,?,?)",
+            [(append.topic, PARTITION, first + i, append.key, payload)
+             for i, (payload, _) in enumerate(append.events)])
+        ends[append.topic] = first + len(append.events)
+        firsts.append(first)
+    return firsts
+
+
 class SqliteEventLog:
     def __init__(
         self, db: Database, codec: EventCodec | None = None, poll_seconds: float = 0.1
@@ -46,30 +81,62 @@ class SqliteEventLog:
         self._tail: dict[str, dict[int, Recorded]] = defaultdict(dict)
         self._end: dict[str, int] = {}
         """Per topic, the offset after the last one this process appended."""
+        self._pending: list[_Append] = []
+        """Appends waiting for the next group commit (``_commit``)."""
+        self._committing = False
+        self._committer: asyncio.Task[None] | None = None
 
     async def append(self, topic: str, key: str, event: Event) -> Position:
         """Refuses (``UnrecordableEvent``, nothing stored) an event whose bytes could not
         be read back; the event read back is what the in-memory tail keeps."""
-        payload, stored = self._codec.checked(event)
+        return (await self.append_batch(topic, key, [event]))[0]
 
-        def insert(conn: sqlite3.Connection) -> int:
-            row = conn.execute(
-                "SELECT COALESCE(MAX(offset) + 1, 0) FROM events WHERE topic=? AND partition=?",
-                (topic, PARTITION),
-            ).fetchone()
-            offset = int(row[0])
-            conn.execute(
-                "INSERT INTO events (topic, partition, offset, key, payload) VALUES (?,?,?,?,?)",
-                (topic, PARTITION, offset, key, payload),
-            )
-            return offset
+    async def append_batch(self, topic: str, key: str,
+                           events: Sequence[Event]) -> list[Position]:
+        """``events`` at consecutive offsets, in one transaction: all or none. Every
+        event is checked (read back) before anything is written."""
+        checked = [self._codec.checked(e) for e in events]
+        if not checked:
+            return []
+        loop = asyncio.get_running_loop()
+        done: asyncio.Future[int] = loop.create_future()
+        self._pending.append(_Append(topic, key, checked, done))
+        if not self._committing:
+            self._committing = True
+            self._committer = loop.create_task(self._commit())
+        first = await done
+        return [Position(topic, PARTITION, first + i) for i in range(len(checked))]
 
-        offset = await self._db.run(self._db.transaction(insert))
-        position = Position(topic, PARTITION, offset)
-        self._remember(Recorded(position, key, stored))
-        for wake in self._listeners.get(topic, ()):
-            wake.set()
-        return position
+    async def _commit(self) -> None:
+        """Group commit: every append waiting when a transaction begins goes in it, so
+        appends from concurrent requests share one ``BEGIN … COMMIT`` (and one hop to the
+        database thread) instead of one each. Appends that come while it runs wait for
+        the next. A failure (the file locked, the disk full) fails every append of that
+        transaction, none of which is stored."""
+        try:
+            while self._pending:
+                group, self._pending = self._pending, []
+                try:
+                    firsts = await self._db.run(self._db.transaction(
+                        functools.partial(_insert, group=group)))
+                except BaseException as exc:
+                    for append in group:
+                        if not append.done.done():
+                            append.done.set_exception(exc)
+                    if not isinstance(exc, Exception):
+                        raise
+                    continue
+                for append, first in zip(group, firsts, strict=True):
+                    for i, (_, stored) in enumerate(append.events):
+                        self._remember(Recorded(Position(append.topic, PARTITION, first + i),
+                                                append.key, stored))
+                    if not append.done.done():
+                        append.done.set_result(first)
+                for topic in {a.topic for a in group}:
+                    for wake in self._listeners.get(topic, ()):
+                        wake.set()
+        finally:
+            self._committing = False
 
     def _remember(self, recorded: Recorded) -> None:
         pos = recorded.position

@@ -40,19 +40,25 @@ class SqliteContentStore:
         return [int(r[0]) for r in rows]
 
     async def delete_chunks(self, package_id: str, indexes: Sequence[int]) -> int:
+        """Deletes a batch; gives the freed pages back to the file system (``reclaim``)
+        once the package has no chunk left: once per package, not once per batch."""
         wanted = list(indexes)
 
-        def delete(conn: sqlite3.Connection) -> int:
+        def delete(conn: sqlite3.Connection) -> tuple[int, bool]:
             marks = ",".join("?" * len(wanted))
-            return conn.execute(
+            deleted = conn.execute(
                 f"DELETE FROM content_chunks WHERE package_id=? AND idx IN ({marks})",
                 (package_id, *wanted),
             ).rowcount
+            left = conn.execute("SELECT 1 FROM content_chunks WHERE package_id=? LIMIT 1",
+                                (package_id,)).fetchone()
+            return deleted, left is None
 
         if not wanted:
             return 0
-        deleted = await self._db.run(self._db.transaction(delete))
-        await self._db.reclaim()
+        deleted, emptied = await self._db.run(self._db.transaction(delete))
+        if emptied and deleted:
+            await self._db.reclaim()
         return deleted
 
     async def close(self) -> None:
@@ -70,6 +76,14 @@ class SqliteKeyStore:
                 (key_id, material),
             )
         )
+
+    async def put_new(self, key_id: str, material: bytes) -> bool:
+        return bool(await self._db.run(
+            lambda: self._db.conn.execute(
+                "INSERT OR IGNORE INTO key_material (key_id, material) VALUES (?,?)",
+                (key_id, material),
+            ).rowcount
+        ))
 
     async def get(self, key_id: str) -> bytes | None:
         row = await self._db.run(

@@ -83,6 +83,52 @@ class EventLogContract:
         assert [r.position for r in got] == positions
         assert all(r.key == package for r in got)
 
+    async def test_a_batch_is_appended_whole_in_order_at_consecutive_offsets(
+        self, log: EventLog, topic: str
+    ) -> None:
+        package = str(uuid.uuid4())
+        single = await log.append(topic, package, chunk_stored(package, 0))
+        sent = [chunk_stored(package, i) for i in range(1, 5)]
+        positions = await log.append_batch(topic, package, sent)
+        assert {p.partition for p in positions} == {single.partition}, "the key's partition"
+        assert [p.offset for p in positions] == list(
+            range(positions[0].offset, positions[0].offset + 4)), "consecutive"
+        got = [r async for r in log.read(topic)]
+        assert [r.event for r in got][1:] == sent
+        assert [r.position for r in got][1:] == positions
+        assert await log.append_batch(topic, package, []) == []
+
+    @pytest.mark.parametrize(("field", "event"), UNREADABLE[:1], ids=["occurred_at"])
+    async def test_a_batch_with_an_event_that_could_not_be_read_back_appends_none(
+        self, log: EventLog, topic: str, field: str, event: Event
+    ) -> None:
+        await log.append(topic, "k", agency_registered())
+        before = await log.end_offsets(topic)
+        with pytest.raises(InvalidRequest) as refused:
+            await log.append_batch(topic, "k", [agency_registered(), event])
+        assert refused.value.extra.get("field") == field
+        assert await log.end_offsets(topic) == before
+
+    async def test_concurrent_appends_each_get_their_own_place(
+        self, log: EventLog, topic: str
+    ) -> None:
+        """Appends racing (the SQLite log commits them in groups) are each recorded once,
+        where the position they were given says, batches unbroken."""
+        keys = [str(uuid.uuid4()) for _ in range(12)]
+        ones = [chunk_stored(k, 0) for k in keys]
+        pairs = [[chunk_stored(k, 1), chunk_stored(k, 2)] for k in keys]
+        single = await asyncio.gather(*(log.append(topic, e.package_id, e) for e in ones))
+        batch = await asyncio.gather(*(log.append_batch(topic, p[0].package_id, p)
+                                       for p in pairs))
+        both = await asyncio.gather(
+            *(log.append(topic, k, chunk_stored(k, 3)) for k in keys[:6]),
+            *(log.append_batch(topic, k, [chunk_stored(k, 4)]) for k in keys[6:]))
+        got = {r.position: r.event for r in [r async for r in log.read(topic)]}
+        assert len(got) == 48 and len(set(single) | {p for ps in batch for p in ps}) == 36
+        assert [got[p] for p in single] == ones
+        assert [[got[p] for p in ps] for ps in batch] == pairs
+        assert len(both) == 12
+
     async def test_read_starts_at_the_given_offset(self, log: EventLog, topic: str) -> None:
         key = "000.00.11.H53"
         positions = [await log.append(topic, key, agency_registered()) for _ in range(4)]

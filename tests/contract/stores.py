@@ -90,6 +90,19 @@ class KeyStoreContract:
         assert await keys.get(key_id) == b"two"
 
 
+    async def test_put_new_keeps_the_first_key(self, keys: KeyStore) -> None:
+        key_id = str(uuid.uuid4())
+        assert await keys.put_new(key_id, b"one")
+        assert not await keys.put_new(key_id, b"two")
+        assert await keys.get(key_id) == b"one"
+        firsts = await asyncio.gather(*(keys.put_new(f"{key_id}/r", bytes([i]))
+                                        for i in range(6)))
+        assert firsts.count(True) == 1
+        assert await keys.get(f"{key_id}/r") == bytes([firsts.index(True)])
+        assert await keys.delete(key_id)
+        assert await keys.put_new(key_id, b"three"), "a deleted key may be made again"
+
+
 class ReplayGuardContract:
     async def test_a_signature_is_first_seen_once(self, replay: ReplayGuard) -> None:
         signature = uuid.uuid4().hex

@@ -202,6 +202,9 @@ def test_the_curl_recipe_of_integrating_md_works_verbatim(curl_hub: RunningHub,
     assert (tmp_path / "received.pdf").read_bytes() == document
     assert '"state": "completed"' in result.stdout
     assert '"PackageSealed"' in result.stdout and '"DeliveryAcknowledged"' in result.stdout
+    one_call = result.stdout[result.stdout.index('"title": "Phụ lục hồ sơ số 7"') - 80:]
+    assert '"state": "sealed"' in one_call[:200] and '"state": "planned"' in one_call[:700], \
+        "the one-call send answers sealed, its delivery planned"
     assert "bytes_sent" in (tmp_path / "today.csv").read_text().splitlines()[0]
 
 

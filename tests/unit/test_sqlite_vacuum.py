@@ -31,6 +31,32 @@ async def test_the_file_shrinks_after_a_large_package_is_shredded(tmp_path: Path
         await db.close()
 
 
+async def test_a_package_deleted_batch_by_batch_is_vacuumed_once(tmp_path: Path) -> None:
+    """``incremental_vacuum`` and a checkpoint once the package's last chunk is gone, not
+    after every batch of the shredder."""
+    db = await Database(tmp_path / "truc.sqlite3").open()
+    reclaimed: list[int] = []
+    real = db.reclaim
+
+    async def counted() -> None:
+        reclaimed.append(1)
+        await real()
+
+    db.reclaim = counted  # type: ignore[method-assign]
+    try:
+        content = SqliteContentStore(db)
+        for index in range(24):
+            await content.put_chunk("pkg", index, os.urandom(1024))
+        await content.put_chunk("other", 0, b"x")
+        for first in range(0, 24, 8):
+            assert await content.delete_chunks("pkg", range(first, first + 8)) == 8
+        assert await content.delete_chunks("pkg", range(24)) == 0, "already gone"
+        assert reclaimed == [1]
+        assert await content.chunk_indexes("other") == [0]
+    finally:
+        await db.close()
+
+
 async def test_a_file_made_without_incremental_vacuum_is_converted_by_migrate(
         tmp_path: Path) -> None:
     path = tmp_path / "data" / "truc.sqlite3"

@@ -50,9 +50,15 @@ class MemoryKeys:
         self.keys: dict[str, bytes] = {}
 
     async def put(self, key_id: str, material: bytes) -> None:
+        await asyncio.sleep(0)
         self.keys[key_id] = material
 
+    async def put_new(self, key_id: str, material: bytes) -> bool:
+        await asyncio.sleep(0)  # a round trip: another call may run meanwhile
+        return self.keys.setdefault(key_id, material) is material
+
     async def get(self, key_id: str) -> bytes | None:
+        await asyncio.sleep(0)
         return self.keys.get(key_id)
 
     async def delete(self, key_id: str) -> bool:
@@ -112,3 +118,17 @@ async def test_shredding_deletes_the_key_then_the_chunks_in_batches() -> None:
     assert keys.keys == {} and store.chunks == {}
     assert store.batches == [[0, 1, 2], [3, 4, 5], [6]]
     assert await vault.shred("p", 7) == 0, "a second run finds nothing left"
+
+
+async def test_two_nodes_creating_one_key_at_once_keep_one() -> None:
+    """Two API nodes (two vaults, one key store) taking the same send at once: the key a
+    chunk was encrypted under is the one every node reads (a read-then-write let the
+    second replace the first, and the first node's chunk no longer decrypted)."""
+    store, keys = MemoryStore(), MemoryKeys()
+    wrapper = MasterKeyWrapper(os.urandom(32))
+    one, two = Vault(store, keys, wrapper), Vault(store, keys, wrapper)
+    await asyncio.gather(one.create_key("p"), two.create_key("p"))
+    await one.put_chunk("p", 0, b"first node")
+    await two.put_chunk("p", 1, b"second node")
+    third = Vault(store, keys, wrapper)
+    assert [c async for c in third.chunks("p", 0, 1)] == [b"first node", b"second node"]
