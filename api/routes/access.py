@@ -72,7 +72,8 @@ class IntrospectRequest(BaseModel):
     token: str = Field(max_length=16_384)
 
 
-@router.post("/auth/introspect", response_model=r.Introspection)
+@router.post("/auth/introspect", response_model=r.Introspection,
+             response_model_exclude_unset=True)  # inactive: {"active": false} only
 async def introspect_token(body: IntrospectRequest, caller: CurrentApp,
                            runtime: RuntimeDep) -> dict[str, Any]:
     """Is a token presented to the calling destination valid right now?"""

@@ -66,6 +66,7 @@ def space_view(pkg: Package, base: str, stored: list[int] | None = None) -> dict
 
 
 @router.post("/packages", status_code=201, response_model=r.Space,
+             response_model_exclude_unset=True,  # no received/missing: a new space
              responses=responses(409))
 async def request_send(body: PackageRequest, caller: CurrentApp, service: PackagesDep,
                        request: Request,
