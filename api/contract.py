@@ -9,6 +9,7 @@ what FastAPI cannot know by itself about this hub.
   parameter or a body to get wrong, 404 where a path names something, 413 where a body is
   read, 503 where an engine is reached; 500 everywhere. A route declares the others
   (409, 410, 416, 422…) with ``problems.responses``.
+- Operations are named after their route's function (``request_send``, ``seal``…).
 - A security scheme, ``TRUC4``, describes the signature in ``Authorization`` and is
   required on every signed route.
 """
@@ -69,6 +70,8 @@ def document(app: FastAPI) -> dict[str, Any]:
 
 
 def _complete(operation: dict[str, Any], route: APIRoute) -> None:
+    operation["operationId"] = route.name  # a generated client's function names: ``seal``,
+    # not FastAPI's ``seal_v1_packages__package_id__seal_post`` (the route names are unique)
     answers = operation["responses"]
     if _is_validation(answers.get("422")):
         del answers["422"]
