@@ -21,6 +21,7 @@ from hub.auth.sessions import Caller
 from hub.errors import InvalidRequest, RangeNotSatisfiable
 from hub.packages.decisions import SendRequest, visible
 from hub.packages.model import PRIORITIES, Package
+from hub.packages.notices import no_receiver_detail
 from hub.packages.processor import INBOX
 
 router = APIRouter(prefix="/v1", tags=["packages"], route_class=DoorRoute)
@@ -211,9 +212,7 @@ def package_view(pkg: Package, caller: Caller,
                         "statuses": [{"code": c, "at": at} for c, at in d.statuses]}
                        for d in deliveries],
         "warnings": [{"code": "no_receiver", "destination": d.code, "until": waiting[d.agency_id],
-                      "detail": f"{d.code} has no receiving app yet: the hub keeps the delivery "
-                                f"until {waiting[d.agency_id]}, then expires it "
-                                "(no_receiver); you may wait, redirect or recall it"}
+                      "detail": no_receiver_detail(d.code, waiting[d.agency_id])}
                      for d in deliveries if d.agency_id in waiting],
         "timeline": [{"at": s.at, "what": s.what, "detail": s.detail,
                       "agency_code": codes.get(s.agency_id or "")} for s in pkg.timeline
