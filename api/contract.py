@@ -30,7 +30,8 @@ SCHEME = "TRUC4"
 SIGNATURE = (
     "A signature of the request, AWS Signature Version 4 style: `Authorization: "
     "TRUC4-HMAC-SHA256 Credential=<access key>/<yyyymmdd>/<region>/<service>/truc4_request, "
-    "SignedHeaders=…, Signature=…` with `X-Truc-Date` and `X-Truc-Content-Sha256` signed "
+    "SignedHeaders=…, Signature=…`, with `X-Truc-Date` (and `X-Truc-Content-Sha256`, when "
+    "sent) signed "
     "(the AWS4 names, `AWS4-HMAC-SHA256` with `X-Amz-Date` and `X-Amz-Content-Sha256`, and "
     "the RSA variants are accepted as well). Region, service and the allowed clock skew are "
     "at `GET /v1/time`. Not a static key: each request is signed with the secret key. See "
@@ -70,8 +71,9 @@ def document(app: FastAPI) -> dict[str, Any]:
 
 
 def _complete(operation: dict[str, Any], route: APIRoute) -> None:
-    operation["operationId"] = route.name  # a generated client's function names: ``seal``,
-    # not FastAPI's ``seal_v1_packages__package_id__seal_post`` (the route names are unique)
+    # what a generated client names its functions: ``seal``, not FastAPI's
+    # ``seal_v1_packages__package_id__seal_post`` (route names are unique: a test checks)
+    operation["operationId"] = route.name
     answers = operation["responses"]
     if _is_validation(answers.get("422")):
         del answers["422"]

@@ -73,6 +73,14 @@ def test_every_operation_declares_a_typed_success(spec: dict[str, Any]) -> None:
     assert checked >= 38
 
 
+def test_operations_are_named_after_their_routes(spec: dict[str, Any]) -> None:
+    """What a generated client calls its functions: unique, and short (``seal``)."""
+    names = [operation["operationId"] for _, _, operation in operations(spec)]
+    assert len(names) == len(set(names))
+    assert {"request_send", "put_chunk", "seal", "inbox", "download", "acknowledge"} <= set(
+        names)
+
+
 def test_refusals_are_problems_and_fastapi_422_is_gone(spec: dict[str, Any]) -> None:
     schemas = spec["components"]["schemas"]
     assert "HTTPValidationError" not in schemas and "ValidationError" not in schemas
