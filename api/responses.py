@@ -168,7 +168,8 @@ class KeyView(Strict):
 
 
 class NewKey(KeyView):
-    secret_key: str = Field(description="Shown in this answer only.")
+    secret_key: str | None = Field(description="Shown in this answer only; null for an RSA "
+                                               "app, which signs with its private key.")
 
 
 class AppView(Strict):

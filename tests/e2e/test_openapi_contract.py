@@ -15,6 +15,7 @@ import httpx
 import jsonschema_rs
 import pytest
 
+from infra.rsa_keys import generate_rsa_keypair
 from tests.e2e.exchange import agency_with_app, next_code
 from tests.e2e.hubs import RunningHub, running_hub
 from tests.e2e.signed_http import Truc4Auth
@@ -280,8 +281,9 @@ def _deliveries(app: Sampler, dest_code: str, other: str) -> None:
     app("POST", "/v1/packages/{package_id}/deliveries/{code}/extend", 200,
         path=f"{base}/deliveries/{dest_code}/extend",
         json={"deadline": "2099-06-01T00:00:00+07:00"})
-    app("POST", "/v1/packages/{package_id}/deliveries/{code}/redirect", 200,
-        path=f"{base}/deliveries/{dest_code}/redirect", json={"to": other})
+    redirected = app("POST", "/v1/packages/{package_id}/deliveries/{code}/redirect", 200,
+                     path=f"{base}/deliveries/{dest_code}/redirect", json={"to": other})
+    assert [w["code"] for w in redirected.json()["warnings"]] == ["no_receiver"]
     app("POST", "/v1/packages/{package_id}/deliveries/{code}/cancel", 200,
         path=f"{base}/deliveries/{other}/cancel", json={"reason": "gửi nhầm"})
     second = _space(app, dest_code, content)
@@ -301,6 +303,13 @@ def _operators(operator: Sampler, source_code: str) -> str:
              path=f"/v1/ops/apps/{added['app_id']}/approve", json={})
     operator("POST", "/v1/ops/principals/{principal_id}/keys", 200,
              path=f"/v1/ops/principals/{added['app_id']}/keys", json={})
+    _, public_pem = generate_rsa_keypair()
+    rsa = operator("POST", "/v1/ops/apps", 201, json={
+        "agency_code": source_code, "name": "QLVB ký RSA", "rsa_public_key_pem": public_pem
+    }).json()
+    key = operator("POST", "/v1/ops/apps/{app_id}/approve", 200,
+                   path=f"/v1/ops/apps/{rsa['app_id']}/approve", json={}).json()["key"]
+    assert key["secret_key"] is None, "an RSA app signs with its private key"
     operator("POST", "/v1/ops/operators", 201,
              json={"name": "Kiểm tra", "role": "auditor"})
     for listing in ("/v1/ops/agencies", "/v1/ops/apps", "/v1/ops/operators",
