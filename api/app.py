@@ -9,7 +9,8 @@ from typing import Any
 from fastapi import APIRouter, FastAPI, Request
 from fastapi.responses import JSONResponse
 
-from api import problems
+from api import contract, problems
+from api import responses as r
 from api.notifications import Notifier
 from api.presence import NodePresenceService
 from api.routes import access, dead_letters, deliveries, docs, live, ops, packages, reports
@@ -42,12 +43,14 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app = FastAPI(title="Truc", version="0.1.0", lifespan=lifespan,
                   summary="Government interoperability hub", docs_url=None, redoc_url=None)
     problems.install(app, settings.retry_after_seconds)
+    contract.install(app)
     for router in (access.router, ops.router, dead_letters.router, packages.router,
                    deliveries.router, live.router, reports.router, presence_routes.router,
                    docs.router):
         add_routes(app, router)
 
-    @app.get("/healthz")
+    @app.get("/healthz", response_model=r.Health, responses={503: {
+        "description": "An engine does not answer", "model": r.Health}})
     async def healthz(request: Request) -> JSONResponse:
         """Which backend runs and whether each engine answers; 503 when one does not.
         ``dead_letters`` counts the events set aside: they leave ``status`` "ok" (the hub

@@ -21,6 +21,7 @@ import logging
 import uuid
 from collections import OrderedDict, defaultdict
 from dataclasses import dataclass, field
+from datetime import timedelta
 from typing import Any
 
 from api.runtime import Runtime
@@ -167,7 +168,9 @@ class Notifier:
             await self.rt.applied.wait(TRACKER, recorded.position, seconds=5)
         except TimeoutError:
             log.warning("package processor is behind; notifying before it catches up")
-        for agency_id, message in notices(event, await self._package(package_id)):
+        told = notices(event, await self._package(package_id), self.rt.view.registry,
+                       timedelta(seconds=self.rt.settings.receiver_wait_seconds))
+        for agency_id, message in told:
             await self._tell(agency_id, message)
 
     def _already_told(self, event: ev.Event) -> bool:

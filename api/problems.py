@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
@@ -74,3 +75,21 @@ def install(app: FastAPI, retry_after: int = RETRY_AFTER_SECONDS) -> None:
                       "(Content-Type: application/json)")
         return problem(exc.status_code, code, title_of(code), detail,
                        retriable=exc.status_code in (429, 502, 503, 504))
+
+
+PROBLEM_SCHEMA = "#/components/schemas/Problem"
+"""Where ``/openapi.json`` defines the problem body (``api.contract`` puts it there)."""
+
+
+def responses(*statuses: int, schema: str = PROBLEM_SCHEMA) -> dict[int | str, dict[str, Any]]:
+    """A route's problem answers for its OpenAPI ``responses``: the statuses it can answer
+    beyond those ``api.contract`` declares for every route of its kind."""
+    return {status: {"description": title_of(HTTP_REASONS.get(status, "error")),
+                     "content": {PROBLEM: {"schema": {"$ref": schema}}}}
+            for status in statuses}
+
+
+HTTP_REASONS = {400: "bad_request", 401: "unauthorized", 403: "forbidden", 404: "not_found",
+                409: "conflict", 410: "gone", 413: "payload_too_large",
+                416: "range_not_satisfiable", 422: "unprocessable_content",
+                500: "internal_error", 503: "unavailable"}

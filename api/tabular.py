@@ -15,6 +15,10 @@ from typing import Any
 CSV_TYPE = "text/csv; charset=utf-8"
 XLSX_TYPE = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 FORMATS = ("json", "csv", "xlsx")
+TABLES: dict[int | str, dict[str, Any]] = {200: {"content": {
+    CSV_TYPE.split(";", maxsplit=1)[0]: {"schema": {"type": "string"}},
+    XLSX_TYPE: {"schema": {"type": "string", "format": "binary"}}}}}
+"""What a report's 200 is besides JSON (``format=csv`` or ``xlsx``), for its OpenAPI."""
 
 
 def columns(rows: Sequence[Mapping[str, Any]]) -> list[str]:

@@ -57,7 +57,9 @@ def build_processors(backend: Backend, wrapper: MasterKeyWrapper, view: Registry
                                   settings.webhook_retry_seconds,
                                   applied=applied,
                                   tracking=tracking,
-                                  policy=parse_policy(settings.webhook_allow_hosts)))
+                                  policy=parse_policy(settings.webhook_allow_hosts),
+                                  receiver_wait=timedelta(
+                                      seconds=settings.receiver_wait_seconds)))
     found.append(PresenceProcessor(backend.projections, tracking))
     return found
 

@@ -31,10 +31,12 @@ import json
 import logging
 import time
 from collections.abc import Awaitable, Callable, Iterable
+from datetime import timedelta
 from typing import Any
 
 import httpx
 
+from hub.deadlines.rules import DEFAULT_RECEIVER_WAIT
 from hub.packages.model import Package
 from hub.packages.notices import notices
 from hub.packages.processor import TRACKER, package_ref
@@ -99,11 +101,13 @@ class WebhookProcessor:
                  secret_of: SecretLookup, base_delay: float = 1.0, *,
                  applied: Applied | None = None, tracking: TrackingCache | None = None,
                  http: httpx.AsyncClient | None = None,
-                 policy: TargetPolicy | None = None, resolver: Resolver = resolve) -> None:
+                 policy: TargetPolicy | None = None, resolver: Resolver = resolve,
+                 receiver_wait: timedelta = DEFAULT_RECEIVER_WAIT) -> None:
         self._projections = projections
         self._applied = applied or Applied(projections)
         self._tracking = tracking or TrackingCache(projections)
         self._view = view
+        self._receiver_wait = receiver_wait  # what a delivery.no_receiver notice says
         self._secret_of = secret_of
         self._base = base_delay
         self._http = http or httpx.AsyncClient(timeout=10)
@@ -165,7 +169,8 @@ class WebhookProcessor:
         row = await self._projections.get(package_ref(package_id))
         pkg = None if row is None else Package.from_json(dict(row.body))
         return [(app, {**message, "event_id": recorded.event.event_id})
-                for agency_id, message in notices(recorded.event, pkg)
+                for agency_id, message in notices(recorded.event, pkg, self._view.registry,
+                                                  self._receiver_wait)
                 for app in self._hooked(agency_id)]
 
     def _any_hooked(self) -> bool:

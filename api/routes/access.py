@@ -9,6 +9,7 @@ from typing import Any
 from fastapi import APIRouter
 from pydantic import BaseModel, Field
 
+from api import responses as r
 from api import views
 from api.auth import CurrentApp, CurrentAppOnce, RuntimeDep
 from api.door import DoorRoute
@@ -22,7 +23,7 @@ from infra.webhook_targets import checked_target
 router = APIRouter(prefix="/v1", tags=["access"], route_class=DoorRoute)
 
 
-@router.get("/time")
+@router.get("/time", response_model=r.HubTime)
 async def hub_time(runtime: RuntimeDep) -> dict[str, Any]:
     """The hub's clock and signing parameters: sign with this time, region and service."""
     now = runtime.backend.clock.now()
@@ -37,7 +38,7 @@ async def hub_time(runtime: RuntimeDep) -> dict[str, Any]:
     }
 
 
-@router.get("/whoami")
+@router.get("/whoami", response_model=r.WhoAmI)
 async def whoami(caller: CurrentApp, runtime: RuntimeDep) -> dict[str, Any]:
     """The calling app, its agency and its grants: a first call to check an integration."""
     agency = runtime.view.registry.agencies[caller.app.agency_id]
@@ -52,7 +53,7 @@ class SessionRequest(BaseModel):
                                   description="Operations wanted; default: all granted.")
 
 
-@router.post("/auth/sessions", status_code=201)
+@router.post("/auth/sessions", status_code=201, response_model=r.Session)
 async def open_session(body: SessionRequest, caller: CurrentApp,
                        runtime: RuntimeDep) -> dict[str, Any]:
     """A short-lived token the source presents to the destination service."""
@@ -71,7 +72,8 @@ class IntrospectRequest(BaseModel):
     token: str = Field(max_length=16_384)
 
 
-@router.post("/auth/introspect")
+@router.post("/auth/introspect", response_model=r.Introspection,
+             response_model_exclude_unset=True)  # inactive: {"active": false} only
 async def introspect_token(body: IntrospectRequest, caller: CurrentApp,
                            runtime: RuntimeDep) -> dict[str, Any]:
     """Is a token presented to the calling destination valid right now?"""
@@ -79,7 +81,7 @@ async def introspect_token(body: IntrospectRequest, caller: CurrentApp,
     return introspect(runtime.view.registry, claims, caller, runtime.backend.clock.now())
 
 
-@router.get("/auth/jwks")
+@router.get("/auth/jwks", response_model=r.Jwks)
 async def jwks(runtime: RuntimeDep) -> dict[str, Any]:
     """The hub's public token keys, for destinations that verify tokens offline."""
     return runtime.tokens.jwks()
@@ -90,7 +92,7 @@ class WebhookRequest(BaseModel):
                      description="http(s) URL notices are POSTed to; empty to remove.")
 
 
-@router.put("/webhook")
+@router.put("/webhook", response_model=r.Webhook)
 async def set_webhook(body: WebhookRequest, caller: CurrentAppOnce,
                       runtime: RuntimeDep) -> dict[str, Any]:
     """Also receive notices as signed POSTs. The signing secret is in this answer only.

@@ -10,8 +10,10 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Query
 
+from api import responses as r
 from api.auth import CurrentOperator, RuntimeDep
 from api.door import DoorRoute
+from api.problems import responses
 from hub.errors import NotFound
 from hub.registry.model import Role
 from streams.dead_letters import dead_letters
@@ -19,7 +21,7 @@ from streams.dead_letters import dead_letters
 router = APIRouter(prefix="/v1/ops", tags=["operators"], route_class=DoorRoute)
 
 
-@router.get("/dead-letters")
+@router.get("/dead-letters", response_model=r.DeadLetters, responses=responses(404))
 async def list_dead_letters(operator: CurrentOperator, runtime: RuntimeDep,
                             limit: Annotated[int, Query(ge=1, le=1000)] = 100
                             ) -> dict[str, Any]:

@@ -12,11 +12,14 @@ from typing import Any
 from fastapi import APIRouter
 from pydantic import BaseModel, Field
 
+from api import responses as r
 from api.auth import CurrentApp
 from api.door import DoorRoute
+from api.problems import responses
 from api.routes.packages import PackagesDep, package_view
 from hub import bounds
 
+ACTION_PROBLEMS = responses(409, 410)
 router = APIRouter(prefix="/v1/packages/{package_id}", tags=["deliveries"], route_class=DoorRoute)
 
 
@@ -34,7 +37,7 @@ class Recall(BaseModel):
                                description="Told to the destination.")
 
 
-@router.post("/deliveries/{code}/extend")
+@router.post("/deliveries/{code}/extend", response_model=r.PackageView, responses=ACTION_PROBLEMS)
 async def extend(package_id: str, code: str, body: Extension, caller: CurrentApp,
                  service: PackagesDep) -> dict[str, Any]:
     """Move the deadline of one delivery; an expired one reopens while the package is not
@@ -43,7 +46,7 @@ async def extend(package_id: str, code: str, body: Extension, caller: CurrentApp
     return package_view(pkg, caller, service.waiting(pkg))
 
 
-@router.post("/deliveries/{code}/redirect")
+@router.post("/deliveries/{code}/redirect", response_model=r.PackageView, responses=ACTION_PROBLEMS)
 async def redirect(package_id: str, code: str, body: Redirection, caller: CurrentApp,
                    service: PackagesDep) -> dict[str, Any]:
     """Send this delivery to another agency instead: the old one closes, the new agency
@@ -52,7 +55,7 @@ async def redirect(package_id: str, code: str, body: Redirection, caller: Curren
     return package_view(pkg, caller, service.waiting(pkg))
 
 
-@router.post("/deliveries/{code}/cancel")
+@router.post("/deliveries/{code}/cancel", response_model=r.PackageView, responses=ACTION_PROBLEMS)
 async def cancel(package_id: str, code: str, caller: CurrentApp, service: PackagesDep,
                  body: Recall | None = None) -> dict[str, Any]:
     """Recall one delivery: the destination is told and may no longer fetch it (410)."""
@@ -60,7 +63,7 @@ async def cancel(package_id: str, code: str, caller: CurrentApp, service: Packag
     return package_view(pkg, caller, service.waiting(pkg))
 
 
-@router.post("/cancel")
+@router.post("/cancel", response_model=r.PackageView, responses=ACTION_PROBLEMS)
 async def cancel_all(package_id: str, caller: CurrentApp, service: PackagesDep,
                      body: Recall | None = None) -> dict[str, Any]:
     """Recall every delivery of the package still open."""

@@ -46,7 +46,12 @@ def presence_of(app: Any) -> NodePresenceService:
     return presence
 
 
-@router.get("/events")
+EVENTS = {"description": "Notices, one `event: <type>` and `data: <JSON>` per notice, until "
+                          "the stream ends",
+          "content": {"text/event-stream": {"schema": {"type": "string"}}}}
+
+
+@router.get("/events", response_class=StreamingResponse, responses={200: EVENTS})
 async def server_sent_events(request: Request, caller: StreamApp) -> StreamingResponse:
     """Notices as Server-Sent Events; a comment line every half heartbeat interval keeps
     proxies open and finds a dead peer."""

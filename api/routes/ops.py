@@ -9,9 +9,11 @@ from typing import Any
 from fastapi import APIRouter
 from pydantic import BaseModel, Field
 
+from api import responses as r
 from api import views
 from api.auth import CurrentAdmin, CurrentOperator, RuntimeDep
 from api.door import DoorRoute
+from api.problems import responses
 from hub import bounds
 from hub.errors import InvalidRequest, NotFound
 from hub.registry.decisions import Context, overlap_of, parse_grants
@@ -30,14 +32,15 @@ class NewAgency(BaseModel):
     name: str = Field(max_length=bounds.NAME)
 
 
-@router.post("/agencies", status_code=201)
+@router.post("/agencies", status_code=201, response_model=r.AgencyView,
+             responses=responses(409))
 async def add_agency(body: NewAgency, operator: CurrentAdmin,
                      runtime: RuntimeDep) -> dict[str, Any]:
     return views.agency(await runtime.registry.add_agency(_ctx(runtime, operator), body.code,
                                                           body.name))
 
 
-@router.get("/agencies")
+@router.get("/agencies", response_model=list[r.AgencyView])
 async def list_agencies(operator: CurrentOperator, runtime: RuntimeDep) -> list[dict[str, Any]]:
     agencies = sorted(runtime.view.registry.agencies.values(), key=lambda a: a.code)
     return [views.agency(a) for a in agencies if operator.sees(a.code)]
@@ -49,7 +52,8 @@ class NewApp(BaseModel):
     rsa_public_key_pem: str | None = Field(None, max_length=bounds.PUBLIC_KEY_PEM)
 
 
-@router.post("/apps", status_code=201)
+@router.post("/apps", status_code=201, response_model=r.AppView,
+             responses=responses(404))
 async def add_app(body: NewApp, operator: CurrentAdmin, runtime: RuntimeDep) -> dict[str, Any]:
     if body.rsa_public_key_pem:
         try:
@@ -61,7 +65,7 @@ async def add_app(body: NewApp, operator: CurrentAdmin, runtime: RuntimeDep) -> 
     return views.app(app, runtime.view)
 
 
-@router.get("/apps")
+@router.get("/apps", response_model=list[r.AppView])
 async def list_apps(operator: CurrentOperator, runtime: RuntimeDep) -> list[dict[str, Any]]:
     shown = [views.app(a, runtime.view) for a in runtime.view.registry.apps.values()]
     return [a for a in shown if operator.sees(a["agency_code"])]
@@ -76,7 +80,8 @@ class Approval(BaseModel):
                                   description="Default: any.")
 
 
-@router.post("/apps/{app_id}/approve")
+@router.post("/apps/{app_id}/approve", response_model=r.ApprovedApp,
+             responses=responses(409))
 async def approve_app(app_id: str, body: Approval, operator: CurrentAdmin,
                       runtime: RuntimeDep) -> dict[str, Any]:
     """Approve the app and issue its key; the secret key is in this answer only."""
@@ -89,7 +94,8 @@ class Revocation(BaseModel):
     reason: str = Field("revoked by operator", max_length=bounds.REASON)
 
 
-@router.post("/apps/{app_id}/revoke")
+@router.post("/apps/{app_id}/revoke", response_model=r.AppView,
+             responses=responses(409))
 async def revoke_app(app_id: str, body: Revocation, operator: CurrentAdmin,
                      runtime: RuntimeDep) -> dict[str, Any]:
     app = await runtime.registry.revoke_app(_ctx(runtime, operator), app_id, body.reason)
@@ -101,7 +107,8 @@ class Rotation(BaseModel):
                                         description="Default: the hub's setting.")
 
 
-@router.post("/principals/{principal_id}/keys")
+@router.post("/principals/{principal_id}/keys", response_model=r.RotatedKey,
+             responses=responses(409))
 async def rotate_key(principal_id: str, body: Rotation, operator: CurrentAdmin,
                      runtime: RuntimeDep) -> dict[str, Any]:
     """A new key for an app or operator; current keys keep working for the overlap."""
@@ -117,7 +124,8 @@ class NewOperator(BaseModel):
     agency_code: str | None = Field(None, max_length=40)
 
 
-@router.post("/operators", status_code=201)
+@router.post("/operators", status_code=201, response_model=r.NewOperatorView,
+             responses=responses(404, 409))
 async def add_operator(body: NewOperator, operator: CurrentAdmin,
                        runtime: RuntimeDep) -> dict[str, Any]:
     added, key = await runtime.registry.add_operator(_ctx(runtime, operator), body.name,
@@ -125,7 +133,8 @@ async def add_operator(body: NewOperator, operator: CurrentAdmin,
     return {**views.operator(added), "key": views.new_key(key)}
 
 
-@router.get("/operators")
+@router.get("/operators", response_model=list[r.OperatorView],
+            responses=responses(404))
 async def list_operators(operator: CurrentOperator, runtime: RuntimeDep) -> list[dict[str, Any]]:
     if operator.role is Role.AGENCY_ADMIN:
         raise NotFound("no such resource")

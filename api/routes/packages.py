@@ -10,17 +10,19 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Header, Request, Response
 from fastapi.responses import JSONResponse, StreamingResponse
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, Field
 
+from api import responses as r
 from api.auth import CurrentApp, RuntimeDep, runtime_of
 from api.door import DoorRoute, chunk_upload, whole_content
 from api.packages_service import Packages
-from api.problems import problem
+from api.problems import problem, responses
 from hub import bounds
 from hub.auth.sessions import Caller
 from hub.errors import InvalidRequest, RangeNotSatisfiable
 from hub.packages.decisions import SendRequest, visible
 from hub.packages.model import PRIORITIES, Package
+from hub.packages.notices import no_receiver_detail
 from hub.packages.processor import INBOX
 
 router = APIRouter(prefix="/v1", tags=["packages"], route_class=DoorRoute)
@@ -35,6 +37,10 @@ async def packages(request: Request) -> Packages:
 
 
 PackagesDep = Annotated[Packages, Depends(packages)]
+CHUNK_BODY = {"requestBody": {"required": True, "description": "The chunk's bytes.", "content": {
+    "application/octet-stream": {"schema": {"type": "string", "format": "binary"}}}}}
+CONTENT = {"description": "The content, decrypted", "content": {
+    "application/octet-stream": {"schema": {"type": "string", "format": "binary"}}}}
 
 
 class PackageRequest(BaseModel):
@@ -61,7 +67,9 @@ def space_view(pkg: Package, base: str, stored: list[int] | None = None) -> dict
     return view
 
 
-@router.post("/packages", status_code=201)
+@router.post("/packages", status_code=201, response_model=r.Space,
+             response_model_exclude_unset=True,  # no received/missing: a new space
+             responses=responses(409))
 async def request_send(body: PackageRequest, caller: CurrentApp, service: PackagesDep,
                        request: Request,
                        idempotency_key: Annotated[str | None, Header()] = None
@@ -73,7 +81,7 @@ async def request_send(body: PackageRequest, caller: CurrentApp, service: Packag
     return space_view(pkg, str(request.base_url).rstrip("/"))
 
 
-@router.get("/packages/{package_id}/space")
+@router.get("/packages/{package_id}/space", response_model=r.Space, responses=responses(410))
 async def get_space(package_id: str, caller: CurrentApp, service: PackagesDep,
                     request: Request) -> dict[str, Any]:
     """Which chunks the hub has: resume an interrupted upload from here."""
@@ -81,7 +89,8 @@ async def get_space(package_id: str, caller: CurrentApp, service: PackagesDep,
     return space_view(pkg, str(request.base_url).rstrip("/"), stored)
 
 
-@router.put("/packages/{package_id}/chunks/{index}")
+@router.put("/packages/{package_id}/chunks/{index}", response_model=r.StoredChunk,
+            responses=responses(409, 410), openapi_extra=CHUNK_BODY)
 @chunk_upload
 async def put_chunk(package_id: str, index: int, *, request: Request, caller: CurrentApp,
                     service: PackagesDep,
@@ -101,7 +110,9 @@ class SealRequest(BaseModel):
         description="How long to wait for an offline destination (at most a year).")
 
 
-@router.post("/packages/{package_id}/seal")
+@router.post("/packages/{package_id}/seal", response_model=r.PackageView,
+             responses={**responses(409, 410),
+                        **responses(422, schema="#/components/schemas/PackageRejected")})
 async def seal(package_id: str, body: SealRequest, caller: CurrentApp,
                service: PackagesDep) -> Response:
     """Close the space: the hub verifies the content and plans delivery, or rejects."""
@@ -130,29 +141,9 @@ class OneCallSend(BaseModel):
         description="How long to wait for an offline destination (at most a year).")
 
 
-class SentDelivery(BaseModel):
-    agency_code: str
-    state: str
-    planned_at: str | None = None
-    deadline: str | None = None
-
-
-class SentPackage(BaseModel):
-    """What a seal answers: the package, sealed, with a delivery planned per recipient."""
-
-    model_config = ConfigDict(extra="allow")
-    package_id: str
-    state: str
-    size: int
-    sha256: str
-    deliveries: list[SentDelivery]
-
-
-@router.post("/packages/send", responses={
-    200: {"model": SentPackage, "description": "Sealed, deliveries planned."},
-    413: {"description": "The content does not fit one chunk (too_large_for_one_call) or "
-                         "the body is over its limit (payload_too_large): send in chunks."},
-    422: {"description": "package_rejected: the content does not match its SHA-256."}})
+@router.post("/packages/send", response_model=r.PackageView,
+             responses={**responses(409, 413),
+                        **responses(422, schema="#/components/schemas/PackageRejected")})
 @whole_content
 async def send(body: OneCallSend, caller: CurrentApp, service: PackagesDep,
                idempotency_key: Annotated[str | None, Header()] = None) -> Response:
@@ -172,14 +163,14 @@ async def send(body: OneCallSend, caller: CurrentApp, service: PackagesDep,
     return json_response(view)
 
 
-@router.get("/inbox")
+@router.get("/inbox", response_model=list[r.InboxItem])
 async def inbox(caller: CurrentApp, runtime: RuntimeDep) -> list[dict[str, Any]]:
     """Deliveries waiting for the caller's agency, flash first, then urgent, then normal."""
     rows = await runtime.backend.projections.scan(INBOX, caller.app.agency_id)
     return [dict(r.body) for r in rows]
 
 
-@router.get("/packages/{package_id}")
+@router.get("/packages/{package_id}", response_model=r.PackageView)
 async def package_state(package_id: str, caller: CurrentApp,
                         service: PackagesDep) -> dict[str, Any]:
     """State and timeline; a destination sees only its own delivery."""
@@ -187,7 +178,9 @@ async def package_state(package_id: str, caller: CurrentApp,
     return package_view(pkg, caller, service.waiting(pkg))
 
 
-@router.get("/packages/{package_id}/content")
+@router.get("/packages/{package_id}/content", response_class=StreamingResponse,
+            responses={200: CONTENT, 206: {**CONTENT, "description": "The range asked for"},
+                       **responses(409, 410, 416)})
 async def download(package_id: str, caller: CurrentApp, service: PackagesDep,
                    range_: Annotated[str | None, Header(alias="range")] = None
                    ) -> StreamingResponse:
@@ -209,7 +202,8 @@ class Acknowledgement(BaseModel):
     sha256: str = Field(max_length=64, description="The SHA-256 the destination computed.")
 
 
-@router.post("/packages/{package_id}/ack")
+@router.post("/packages/{package_id}/ack", response_model=r.PackageView,
+             responses=responses(409, 410))
 async def acknowledge(package_id: str, body: Acknowledgement, caller: CurrentApp,
                       service: PackagesDep) -> dict[str, Any]:
     """Confirm receipt with the digest computed; a wrong digest leaves the delivery open."""
@@ -226,7 +220,8 @@ class StatusReport(BaseModel):
                     "concerns.")
 
 
-@router.post("/packages/{package_id}/status", status_code=201)
+@router.post("/packages/{package_id}/status", status_code=201, response_model=r.PackageView,
+             responses=responses(409))
 async def report_status(package_id: str, body: StatusReport, caller: CurrentApp,
                         service: PackagesDep) -> dict[str, Any]:
     """A destination's business status of the document, sent back to the source; or the
@@ -258,9 +253,7 @@ def package_view(pkg: Package, caller: Caller,
                         "statuses": [{"code": c, "at": at} for c, at in d.statuses]}
                        for d in deliveries],
         "warnings": [{"code": "no_receiver", "destination": d.code, "until": waiting[d.agency_id],
-                      "detail": f"{d.code} has no receiving app yet: the hub keeps the delivery "
-                                f"until {waiting[d.agency_id]}, then expires it "
-                                "(no_receiver); you may wait, redirect or recall it"}
+                      "detail": no_receiver_detail(d.code, waiting[d.agency_id])}
                      for d in deliveries if d.agency_id in waiting],
         "timeline": [{"at": s.at, "what": s.what, "detail": s.detail,
                       "agency_code": codes.get(s.agency_id or "")} for s in pkg.timeline
@@ -303,5 +296,5 @@ def json_response(view: dict[str, Any]) -> Response:
 
 
 def problem_response(status: int, code: str, detail: str, view: dict[str, Any]) -> Response:
-    return problem(status, code, "Package rejected", detail, package=view)
+    return problem(status, code, "Package rejected", detail, retriable=False, package=view)
 

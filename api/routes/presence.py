@@ -11,10 +11,11 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Query
 
+from api import responses as r
 from api.auth import CurrentApp, CurrentOperator, RuntimeDep
 from api.door import DoorRoute
 from api.runtime import Runtime
-from api.tabular import FORMATS, answer
+from api.tabular import FORMATS, TABLES, answer
 from hub.errors import NotFound
 from hub.presence import queries
 from hub.presence.model import ALL, HISTORY, INDEX, PRESENCE
@@ -36,7 +37,7 @@ async def _presence(runtime: Runtime, agency: Agency) -> dict[str, Any]:
     return queries.presence_of(agency, ((r.ref.key, r.body) for r in rows))
 
 
-@router.get("/directory/{code}/presence")
+@router.get("/directory/{code}/presence", response_model=r.AgencyPresenceView)
 async def directory_presence(code: str, caller: CurrentApp, runtime: RuntimeDep
                              ) -> dict[str, Any]:
     """Whether an agency is online now, since when, and through which apps and nodes."""
@@ -46,7 +47,7 @@ async def directory_presence(code: str, caller: CurrentApp, runtime: RuntimeDep
     return await _presence(runtime, agency)
 
 
-@router.get("/ops/presence")
+@router.get("/ops/presence", response_model=list[r.Presence])
 async def all_presence(operator: CurrentOperator, runtime: RuntimeDep) -> list[dict[str, Any]]:
     """Every agency's presence summary (offline ones too), by code."""
     return await all_presence_of(runtime, lambda a: operator.sees(a.code))
@@ -59,7 +60,7 @@ async def all_presence_of(runtime: Runtime, visible: Callable[[Agency], bool]
     return queries.listing(agencies, index)
 
 
-@router.get("/ops/agencies/{code}/presence")
+@router.get("/ops/agencies/{code}/presence", response_model=r.AgencyPresenceView)
 async def agency_presence(code: str, operator: CurrentOperator, runtime: RuntimeDep
                           ) -> dict[str, Any]:
     agency = _agency(runtime, code)
@@ -68,7 +69,8 @@ async def agency_presence(code: str, operator: CurrentOperator, runtime: Runtime
     return await _presence(runtime, agency)
 
 
-@router.get("/ops/agencies/{code}/connections")
+@router.get("/ops/agencies/{code}/connections", response_model=list[r.Connection],
+            responses=TABLES)
 async def connection_history(  # noqa: PLR0917 — FastAPI passes them by name
     code: str, operator: CurrentOperator, runtime: RuntimeDep,
     start: Annotated[str | None, Query(alias="from", description="ISO-8601, inclusive")] = None,

@@ -8,11 +8,12 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Query
 
+from api import responses as r
 from api.auth import CurrentApp, CurrentOperator, RuntimeDep
 from api.door import DoorRoute
 from api.reports import Reports, table
 from api.runtime import Runtime
-from api.tabular import answer
+from api.tabular import TABLES, answer
 from hub.auth.sessions import require
 from hub.errors import NotFound
 from hub.history import HistoryQuery
@@ -57,7 +58,8 @@ async def _one(runtime: Runtime, agency: Agency, *, start: str | None, end: str 
                    f"statistics-{agency.code}-{span.start}-{span.end}")
 
 
-@router.get("/v1/ops/agencies/{code}/statistics")
+@router.get("/v1/ops/agencies/{code}/statistics", response_model=r.Statistics,
+            responses=TABLES)
 async def agency_statistics(code: str, operator: CurrentOperator, runtime: RuntimeDep, *,
                             start: From = None, end: To = None, fmt: Format = "json",
                             by: Grain = "day") -> Any:
@@ -66,7 +68,7 @@ async def agency_statistics(code: str, operator: CurrentOperator, runtime: Runti
                       fmt=fmt, by=by)
 
 
-@router.get("/v1/ops/statistics")
+@router.get("/v1/ops/statistics", response_model=r.AllStatistics, responses=TABLES)
 async def all_statistics(operator: CurrentOperator, runtime: RuntimeDep, *,
                          start: From = None, end: To = None, fmt: Format = "json") -> Any:
     """Every agency the operator may see: its total over the range and its days."""
@@ -80,7 +82,7 @@ async def all_statistics(operator: CurrentOperator, runtime: RuntimeDep, *,
                     "agencies": reports}, rows, fmt, f"statistics-{span.start}-{span.end}")
 
 
-@router.get("/v1/ops/agencies/{code}/history")
+@router.get("/v1/ops/agencies/{code}/history", response_model=list[r.HistoryEntry])
 async def agency_history(
     code: str, operator: CurrentOperator, runtime: RuntimeDep, *, start: From = None,
     end: To = None, counterpart: str | None = None, status: str | None = None,
@@ -95,7 +97,7 @@ async def agency_history(
     return await _reports(runtime).history(agency, query)
 
 
-@router.get("/v1/statistics")
+@router.get("/v1/statistics", response_model=r.Statistics, responses=TABLES)
 async def own_statistics(caller: CurrentApp, runtime: RuntimeDep, *, start: From = None,
                          end: To = None, fmt: Format = "json", by: Grain = "day") -> Any:
     """The calling app's own agency's statistics (grant ``read_statistics``)."""

@@ -1,15 +1,20 @@
 """What each agency is told, and when: the notices a package event gives rise to.
 
 Notices carry ids and metadata, never content. Destinations hear of packages waiting for
-them; sources hear of everything that happens to what they sent.
+them; sources hear of everything that happens to what they sent — including, the moment a
+delivery is planned, that its destination has no receiving app yet (Điều 5.9:
+``delivery.no_receiver``), so the source can decide while the hub waits.
 """
 
 from __future__ import annotations
 
+from datetime import datetime, timedelta
 from typing import Any
 
 from hub import events as ev
+from hub.deadlines.rules import DEFAULT_RECEIVER_WAIT, waiting_for_receiver
 from hub.packages.model import Package
+from hub.registry.model import Registry
 
 EXPIRY_REASONS = {
     "unknown_destination": "the destination agency is not registered",
@@ -33,17 +38,43 @@ def available(pkg: Package, agency_id: str) -> Notice:
     }
 
 
-def notices(event: ev.Event, pkg: Package | None) -> list[Notice]:
+def no_receiver_detail(code: str, until: str) -> str:
+    """What the source is told of a destination with no receiving app, in words (the same
+    in the package's ``warnings`` and in the ``delivery.no_receiver`` notice)."""
+    return (f"{code} has no receiving app yet: the hub keeps the delivery until {until}, "
+            "then expires it (no_receiver); you may wait, redirect or recall it")
+
+
+def notices(event: ev.Event, pkg: Package | None, registry: Registry | None = None,
+            receiver_wait: timedelta = DEFAULT_RECEIVER_WAIT) -> list[Notice]:
+    """``registry``: when given, a delivery planned to an agency with no receiving app also
+    tells the source (``delivery.no_receiver``)."""
     if pkg is None:
         return []
     if isinstance(event, ev.DeliveryPlanned):
-        return [available(pkg, event.destination_agency_id)]
+        return [available(pkg, event.destination_agency_id),
+                *_no_receiver(event, pkg, registry, receiver_wait)]
     kind = _SOURCE_NOTICES.get(type(event))
     if kind is None:
         return []
     message = {"type": kind, "package_id": pkg.package_id, "at": event.occurred_at.isoformat()}
     message.update(_details(event, pkg))
     return [(pkg.source_agency_id, message), *_destination_notices(event, message)]
+
+
+def _no_receiver(event: ev.DeliveryPlanned, pkg: Package, registry: Registry | None,
+                 receiver_wait: timedelta) -> list[Notice]:
+    if registry is None:
+        return []
+    until: datetime | None = waiting_for_receiver(pkg, registry, receiver_wait).get(
+        event.destination_agency_id)
+    code = _code(pkg, event.destination_agency_id)
+    if until is None or code is None:
+        return []
+    return [(pkg.source_agency_id, {
+        "type": "delivery.no_receiver", "package_id": pkg.package_id,
+        "at": event.occurred_at.isoformat(), "destination": code, "until": until.isoformat(),
+        "detail": no_receiver_detail(code, until.isoformat())})]
 
 
 def _destination_notices(event: ev.Event, message: dict[str, Any]) -> list[Notice]:

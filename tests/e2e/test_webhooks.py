@@ -21,7 +21,7 @@ import pytest
 
 from api.client import TrucError
 from tests.e2e.conftest import BACKENDS, backend_hub
-from tests.e2e.exchange import agency_with_app, client
+from tests.e2e.exchange import agency_with_app, client, first, next_code
 from tests.e2e.hubs import RunningHub
 
 
@@ -137,3 +137,35 @@ async def test_a_replayed_webhook_put_issues_no_second_secret(hub: RunningHub,
         assert again.json()["code"] == "replayed_request" and "secret" not in again.json()
         renewed = await dst.call("PUT", "/v1/webhook", json_body={"url": receiver})
         assert renewed["secret"] != first.json()["secret"], "a fresh signature: a new secret"
+
+
+async def test_the_source_hears_live_of_a_destination_with_no_receiving_app(
+    hub: RunningHub, receiver: str, tmp_path: Path
+) -> None:
+    """Điều 5.9 (issue 12): the source connected by WebSocket, by SSE and with a webhook is
+    told ``delivery.no_receiver`` when its package is planned to an agency that has no
+    receiving app — it need not poll the package to learn it."""
+    source, lonely = agency_with_app(hub), next_code()
+    hub.ops("POST", "/v1/ops/agencies", {"code": lonely, "name": "Sở chưa có ứng dụng"})
+    doc = tmp_path / "doc.bin"
+    doc.write_bytes(os.urandom(500))
+    async with client(hub, source) as src:
+        hook = await src.call("PUT", "/v1/webhook", json_body={"url": receiver})
+        ws, sse = src.watch(), src.events()
+        await first(ws, "hello")
+        await first(sse, "hello")
+        sealed = await src.send([lonely], "Công văn", doc, offline_wait_seconds=3600)
+        package_id = sealed["package_id"]
+        on_ws = await first(ws, "delivery.no_receiver", package_id)
+        on_sse = await first(sse, "delivery.no_receiver", package_id)
+        async with asyncio.timeout(60):
+            while not any(json.loads(r["body"])["type"] == "delivery.no_receiver"
+                          for r in Receiver.received):
+                await asyncio.sleep(0.1)
+    (posted,) = [m for m in (verified(hook["secret"], r) for r in Receiver.received)
+                 if m["type"] == "delivery.no_receiver"]
+    until = sealed["deliveries"][0]["no_receiver_until"]
+    for message in (on_ws, on_sse, posted):
+        assert message["destination"] == lonely and message["until"] == until
+        assert message["package_id"] == package_id
+        assert "no receiving app yet" in message["detail"]

@@ -8,7 +8,9 @@ content, not of a broken signature. Path parameters are drawn half the time from
 real ids of a :class:`World`, so package routes meet real packages.
 
 A finding is a response ≥ 500, an error that is not ``application/problem+json`` with a
-``code``, or a request the hub never answered (a dropped connection, a timeout).
+``code``, an answer that is not what the OpenAPI says (a status it does not declare for the
+operation, another content type, a body its schema refuses: ``CONFORMANCE``), or a request
+the hub never answered (a dropped connection, a timeout).
 """
 
 from __future__ import annotations
@@ -30,12 +32,20 @@ from hypothesis import seed as hypothesis_seed
 from hypothesis import strategies as st
 from hypothesis.errors import Unsatisfiable
 from schemathesis import GenerationMode
+from schemathesis.core.failures import Failure, FailureGroup
+from schemathesis.specs.openapi.checks import (
+    content_type_conformance,
+    response_schema_conformance,
+    status_code_conformance,
+)
 
 from hub.auth.signing import sign_request
 from tests.fuzz.world import World
 
 TIMEOUT = 15.0
 STREAMING = {"text/event-stream"}
+CONFORMANCE = [status_code_conformance, content_type_conformance, response_schema_conformance]
+"""The response checks of schemathesis: the answer is one the operation declares."""
 
 
 @dataclass
@@ -202,7 +212,7 @@ def send_case(session: requests.Session, world: World, case: Any, *, identity: s
         return
     with response:
         summary.by_status[response.status_code] += 1
-        reason = _judge(response)
+        reason = _judge(response) or _nonconforming(case, response)
         if reason:
             summary.findings.append(Finding(identity, mode, route, response.status_code,
                                             reason, _reproducer(prepared, body)))
@@ -241,12 +251,27 @@ def _judge(response: requests.Response) -> str:
     kind = response.headers.get("content-type", "").split(";")[0].strip()
     if kind in STREAMING:
         return f"{response.status_code} stream" if response.status_code >= 500 else ""
-    text = response.raw.read(1_000_000, decode_content=True).decode("utf-8", "replace")
+    text = response.content[:1_000_000].decode("utf-8", "replace")
     if response.status_code >= 500:
         return f"{response.status_code}: {text[:300]}"
     if response.status_code < 400:
         return ""
     return _problem_fault(kind, text)
+
+
+def _nonconforming(case: Any, response: requests.Response) -> str:
+    """How the answer departs from the OpenAPI, or '' (the corpus's requests, which are
+    not schemathesis cases, and streams are not checked)."""
+    kind = response.headers.get("content-type", "").split(";")[0].strip()
+    if not hasattr(case, "validate_response") or kind in STREAMING:
+        return ""
+    try:
+        case.validate_response(response, checks=CONFORMANCE)
+    except (Failure, FailureGroup) as failed:
+        found = list(failed.exceptions) if isinstance(failed, FailureGroup) else [failed]
+        return "not as the OpenAPI says: " + "; ".join(
+            f"{f.title}: {f.message}"[:300] for f in found)
+    return ""
 
 
 def _problem_fault(kind: str, text: str) -> str:

@@ -348,3 +348,33 @@ def test_a_closed_delivery_cannot_be_recalled_twice() -> None:
     with pytest.raises(Conflict) as twice:
         actions.recall(ctx(clock), pkg, callers[SOURCE], DEST, None)
     assert twice.value.code == "delivery_closed"
+
+
+def planned(pkg: Package, agency_id: str) -> ev.DeliveryPlanned:
+    delivery = pkg.deliveries[agency_id]
+    return ev.DeliveryPlanned(
+        event_id="planned-1", occurred_at=SEALED_AT, actor="hub:planner",
+        correlation_id=pkg.package_id, package_id=pkg.package_id,
+        destination_agency_id=agency_id, destination_code=delivery.code,
+        priority=pkg.priority, deadline=None)
+
+
+def test_the_source_hears_live_that_a_destination_has_no_receiving_app() -> None:
+    """Điều 5.9, told by WebSocket, SSE and webhook too, not only in the package's view:
+    the planning of a delivery to an agency with no receiving app notifies the source."""
+    reg, callers, pkg = without_receiver(deadline=None, wait=600)
+    dest = callers[DEST].app.agency_id
+    told = notices(planned(pkg, dest), pkg, reg)
+    assert [(agency, m["type"]) for agency, m in told] == [
+        (dest, "package.available"), (pkg.source_agency_id, "delivery.no_receiver")]
+    message = told[1][1]
+    until = (SEALED_AT + timedelta(seconds=600)).isoformat()
+    assert message["destination"] == DEST and message["until"] == until
+    assert message["package_id"] == pkg.package_id
+    assert message["detail"].startswith(f"{DEST} has no receiving app yet")
+    with_app, others, same = sealed(deadline=None)
+    receiver = others[DEST].app.agency_id
+    assert [m["type"] for _, m in notices(planned(same, receiver), same, with_app)] == [
+        "package.available"], "a destination that can receive: nothing more to say"
+    assert [m["type"] for _, m in notices(planned(pkg, dest), pkg)] == [
+        "package.available"], "without the registry, nobody can tell"
