@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -29,7 +30,7 @@ def sample(**changes: object) -> Document:
         promulgation_place="Vũng Tàu", promulgation_date="2026-11-29", type_code="1",
         type_name="Công văn", subject="Về việc thử nghiệm trục", priority="0",
         steering_type="0", business_doc_type="0", due_date="2026-12-15")
-    return Document(**{**base.__dict__, **changes})  # type: ignore[arg-type]
+    return replace(base, **changes)
 
 
 # --- the hostile and invalid corpus -----------------------------------------------------
@@ -121,10 +122,10 @@ def documents(draw: st.DrawFn) -> tuple[Document, list[bytes]]:
         "promulgation_date", "type_code", "type_name", "subject", "content",
         "signer_competence", "signer_position", "signer_name", "due_date", "priority",
         "steering_type", "business_doc_type", "business_doc_reason")}
-    doc = Document(draw(_ORGAN), tuple(draw(st.lists(_ORGAN, min_size=1, max_size=3))),
-                   **texts, response_for=tuple(draw(st.lists(_RESPONSE, max_size=2))),
-                   to_places=tuple(draw(st.lists(_TEXT.filter(bool), max_size=2))),
-                   attachments=attachments)
+    doc = replace(Document(draw(_ORGAN), tuple(draw(st.lists(_ORGAN, min_size=1, max_size=3))),
+                           response_for=tuple(draw(st.lists(_RESPONSE, max_size=2))),
+                           to_places=tuple(draw(st.lists(_TEXT.filter(bool), max_size=2))),
+                           attachments=attachments), **texts)
     return doc, contents
 
 
