@@ -30,7 +30,7 @@ def sample(**changes: object) -> Document:
         promulgation_place="Vũng Tàu", promulgation_date="2026-11-29", type_code="1",
         type_name="Công văn", subject="Về việc thử nghiệm trục", priority="0",
         steering_type="0", business_doc_type="0", due_date="2026-12-15")
-    return replace(base, **changes)
+    return replace(base, **changes)  # type: ignore[arg-type]
 
 
 # --- the hostile and invalid corpus -----------------------------------------------------
@@ -125,7 +125,7 @@ def documents(draw: st.DrawFn) -> tuple[Document, list[bytes]]:
     doc = replace(Document(draw(_ORGAN), tuple(draw(st.lists(_ORGAN, min_size=1, max_size=3))),
                            response_for=tuple(draw(st.lists(_RESPONSE, max_size=2))),
                            to_places=tuple(draw(st.lists(_TEXT.filter(bool), max_size=2))),
-                           attachments=attachments), **texts)
+                           attachments=attachments), **texts)  # type: ignore[arg-type]
     return doc, contents
 
 
