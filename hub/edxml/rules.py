@@ -27,7 +27,7 @@ ORGAN_LENGTHS = {"organ_id": 13, "name": 200, "in_charge": 200, "address": 250,
 DOCUMENT_LENGTHS = {"document_id": 100, "code_number": 11, "code_notation": 30,
                     "promulgation_place": 50, "type_code": 3, "type_name": 100,
                     "subject": 500, "signer_competence": 100, "signer_position": 100,
-                    "signer_name": 50, "business_doc_reason": 500}
+                    "signer_name": 50, "business_doc_reason": 500, "content": 20_000}
 REQUIRED = ("code_number", "code_notation", "promulgation_place", "promulgation_date",
             "type_code", "type_name", "subject")
 ATTACHMENT_NAME = 250
