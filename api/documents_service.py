@@ -5,18 +5,20 @@ store a chunk at a time and feeds the domain's streaming reader."""
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from dataclasses import replace
 
 from api.runtime import Runtime
 from hub import events as ev
 from hub.auth.sessions import Caller
+from hub.edxml import statuses
 from hub.edxml.analysis import analyse, wanted
 from hub.edxml.model import Document, StatusPackage
 from hub.edxml.parse import interpret
 from hub.edxml.reader import EdxmlRefused, Reader
-from hub.edxml.rules import business_key
+from hub.edxml.rules import Problem, business_key
 from hub.errors import NotFound
 from hub.packages.model import Package
-from hub.packages.processor import document_ref
+from hub.packages.processor import document_ref, package_ref
 from hub.registry.decisions import Context
 
 SNIFFED = frozenset({"edxml", "xml", "edoc", "binary"})
@@ -24,17 +26,36 @@ SNIFFED = frozenset({"edxml", "xml", "edoc", "binary"})
 is not opened on seal."""
 
 
-async def analysis(rt: Runtime, ctx: Context, caller: Caller,
-                   pkg: Package) -> ev.DocumentAnalysed | None:
-    """The package analysed as edXML, or None when it is not edXML (declared or sniffed)."""
+async def analysis(rt: Runtime, ctx: Context, caller: Caller, pkg: Package
+                   ) -> tuple[ev.DocumentAnalysed | None, ev.StatusReported | None]:
+    """The package analysed as edXML (None when it is not edXML, declared or sniffed);
+    for a status package, also the status it reports on the document it answers."""
     if pkg.data_type not in SNIFFED:
-        return None
+        return None, None
     head = await rt.vault.get_chunk(pkg.package_id, 0)
     if not wanted(pkg.data_type, head):
-        return None
+        return None, None
     parsed = await _read(rt, pkg)
     held = await _held(rt, pkg, parsed)
-    return analyse(ctx, pkg, parsed, rt.view.registry, caller, held=held)
+    analysed = analyse(ctx, pkg, parsed, rt.view.registry, caller, held=held)
+    if not isinstance(parsed, StatusPackage) or analysed.problems:
+        return analysed, None
+    status = statuses.reported(ctx, await _answered(rt, caller, parsed), caller, parsed)
+    if isinstance(status, Problem):
+        return replace(analysed, problems=[str(status)]), None
+    return analysed, status
+
+
+async def _answered(rt: Runtime, caller: Caller, status: StatusPackage) -> Package | None:
+    """The package that delivered the answered document to the caller's agency."""
+    key = statuses.answered_key(status)
+    if key is None:
+        return None
+    row = await rt.backend.projections.get(document_ref(key, caller.app.agency_id))
+    if row is None:
+        return None
+    found = await rt.backend.projections.get(package_ref(str(row.body["package_id"])))
+    return None if found is None else Package.from_json(dict(found.body))
 
 
 async def _read(rt: Runtime, pkg: Package) -> Document | StatusPackage | EdxmlRefused:

@@ -141,13 +141,15 @@ class Packages:
         missing = decide.missing_chunks(pkg, stored)
         digest = None if missing else (await self.rt.vault.digest(package_id, pkg.chunk_count))[0]
         ctx = self.ctx(caller)
-        analysed = None if digest != pkg.sha256 else await documents.analysis(
-            self.rt, ctx, caller, pkg)  # an edXML package is read and checked (issue 14)
+        analysed, status = (None, None) if digest != pkg.sha256 else \
+            await documents.analysis(self.rt, ctx, caller, pkg)  # edXML: read, checked
         outcome = decide.seal(ctx, pkg, stored, digest, deadline=deadline,
                               offline_wait_seconds=offline_wait_seconds, analysis=analysed)
         if not await self._claim(f"seal/{package_id}"):  # a retry racing: sealed once
             return await self._awaited(package_id, _sealed_and_planned)
         sealed_at = await self._record(*(() if analysed is None else (analysed,)), outcome)
+        if status is not None and isinstance(outcome, ev.PackageSealed):
+            await record(self.rt.backend.events, status)  # a status package's StatusReported
         return await self._until(package_id, sealed_at, _sealed_and_planned)
 
     async def _until(self, package_id: str, after: Position,

@@ -6,12 +6,14 @@ from typing import Any
 from urllib.parse import quote
 
 from fastapi import APIRouter
-from fastapi.responses import StreamingResponse
+from fastapi.responses import Response, StreamingResponse
 
 from api.auth import CurrentApp
 from api.documents_service import attachment, attachment_bytes
 from api.door import DoorRoute
 from api.routes.packages import PackagesDep
+from hub.edxml.builder import build_status
+from hub.edxml.statuses import status_package
 from hub.errors import NotFound
 from hub.packages.decisions import visible
 
@@ -50,3 +52,20 @@ async def download_attachment(package_id: str, index: int, caller: CurrentApp,
     return StreamingResponse(attachment_bytes(content, index), headers=headers,
                              media_type=str(entry.get("content_type") or
                                             "application/octet-stream"))
+
+
+@router.get("/packages/{package_id}/status-package")
+async def edxml_status(package_id: str, destination: str, caller: CurrentApp,
+                       service: PackagesDep) -> Response:
+    """The latest status ``destination`` reported on this edXML document (through the
+    JSON API or as a status package), as an edXML status package: the form a QLVB that
+    speaks only edXML reads. 404 ``no_status`` while it has reported none."""
+    pkg = visible(await service.load(package_id), caller)
+    mine = next((d.code for d in pkg.deliveries.values()
+                 if d.agency_id == caller.app.agency_id), None)
+    if pkg.source_agency_id != caller.app.agency_id and destination != mine:
+        raise NotFound(f"no delivery to {destination} you may see", code="no_status")
+    status = status_package(pkg, destination)
+    if status is None:
+        raise NotFound(f"{destination} reported no status on this document", code="no_status")
+    return Response(build_status(status), media_type="application/xml")

@@ -5,6 +5,7 @@ and a duplicate are refused with every reason."""
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import os
 from dataclasses import replace
@@ -14,8 +15,9 @@ from typing import Any
 import pytest
 
 from api.client import TrucError
-from hub.edxml.builder import build
-from hub.edxml.model import AttachmentInfo, Document, Organ, ResponseFor
+from hub.edxml.builder import build, build_status
+from hub.edxml.model import AttachmentInfo, Document, Organ, ResponseFor, StatusPackage
+from hub.edxml.parse import parse
 from tests.e2e.exchange import agency_with_app, client
 from tests.e2e.hubs import RunningHub
 
@@ -157,3 +159,45 @@ async def test_a_pdf_is_not_opened_and_sniffed_xml_is(hub: RunningHub, tmp_path:
         view = await app.call("GET", f"/v1/packages/{sniffed['package_id']}/document")
     assert sealed["state"] == "sealed" and missing.value.code == "not_a_document"
     assert view["document"]["sender"]["organ_id"] == source["code"]
+
+
+async def statuses_of(app: Any, package_id: str, code: str) -> list[str]:
+    view = await app.package(package_id)
+    (delivery,) = [d for d in view["deliveries"] if d["agency_code"] == code]
+    return [s["code"] for s in delivery["statuses"]]
+
+
+async def test_statuses_travel_both_ways_as_edxml_and_json(
+        hub: RunningHub, tmp_path: Path) -> None:
+    source, dest = agency_with_app(hub), agency_with_app(hub)
+    doc = document(source["code"], dest["code"])
+    async with client(hub, source) as src, client(hub, dest) as dst:
+        sent = await src.send([], "Công văn", written(tmp_path, doc, [], "d.edxml"),
+                              data_type="edxml")
+        answered = ResponseFor(source["code"], f"{doc.code_number}/{doc.code_notation}",
+                               doc.promulgation_date, doc.document_id)
+        registered = tmp_path / "status-03.edxml"
+        registered.write_bytes(build_status(StatusPackage(
+            Organ(dest["code"]), answered, "03", "Đã vào sổ", "2026-11-29 10:00:00")))
+        notice = await dst.send([], "Trạng thái 03", registered, data_type="edxml")
+        assert [d["agency_code"] for d in notice["deliveries"]] == [source["code"]]
+        for _ in range(100):  # the StatusReported is applied by the package processor
+            if await statuses_of(src, sent["package_id"], dest["code"]) == ["03"]:
+                break
+            await asyncio.sleep(0.1)
+        assert await statuses_of(src, sent["package_id"], dest["code"]) == ["03"]
+        path = f"/v1/packages/{sent['package_id']}/status-package"
+        as_edxml = await src.request("GET", path, params={"destination": dest["code"]})
+        await dst.report_status(sent["package_id"], "05")
+        later = await src.request("GET", path, params={"destination": dest["code"]})
+        stray = tmp_path / "stray.edxml"
+        stray.write_bytes(build_status(StatusPackage(
+            Organ(dest["code"]), replace(answered, code="999/KHONG-CO"), "03")))
+        with pytest.raises(TrucError) as refused:
+            await dst.send([], "Trạng thái lạc", stray, data_type="edxml")
+    first, second = parse(as_edxml.content), parse(later.content)
+    assert isinstance(first, StatusPackage) and isinstance(second, StatusPackage)
+    assert (first.status_code, first.sender.organ_id) == ("03", dest["code"])
+    assert first.response_for == answered
+    assert second.status_code == "05"
+    assert "status_document_not_found response_for" in refused.value.problem["detail"]
