@@ -17,7 +17,8 @@ from typing import Any
 import pytest
 
 from hub.edxml.builder import build
-from hub.edxml.model import Document, Organ
+from hub.edxml.model import Document, Organ, StatusPackage
+from hub.edxml.parse import parse
 from tests.e2e.hubs import RunningHub, running_hub
 from tests.e2e.test_docs_recipes import section, sh_blocks
 
@@ -81,7 +82,7 @@ def test_the_edxml_page_examples_run_as_written(hub: RunningHub) -> None:
     runner = Runner(hub, keys)
     lines = [line.strip() for block in sh_blocks(section(page, "## Examples"))
              for line in block.splitlines() if line.strip()]
-    assert len(lines) == 8
+    assert len(lines) == 10
     for line in lines:
         runner.run(line)
     outputs = [done.stdout for _, done in runner.outputs]
@@ -94,3 +95,7 @@ def test_the_edxml_page_examples_run_as_written(hub: RunningHub) -> None:
     assert outputs[3].split()[1] == "sealed"
     assert (hub.cwd / "received.pdf").read_bytes() == pdf
     assert (hub.cwd / "received-too.pdf").read_bytes() == pdf
+    status = parse(outputs[-1].encode())
+    assert isinstance(status, StatusPackage)
+    assert (status.status_code, status.sender.organ_id) == ("03", DEST)
+    assert status.response_for.code == "12/STTTT-VP"
