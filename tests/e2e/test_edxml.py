@@ -201,3 +201,24 @@ async def test_statuses_travel_both_ways_as_edxml_and_json(
     assert first.response_for == answered
     assert second.status_code == "05"
     assert "status_document_not_found response_for" in refused.value.problem["detail"]
+
+
+async def test_operators_find_documents_by_number_notation_and_type(
+        hub: RunningHub, tmp_path: Path) -> None:
+    source, dest = agency_with_app(hub), agency_with_app(hub)
+    doc = document(source["code"], dest["code"], code_notation="QD-UBND",
+                   type_name="Quyết định", subject="Về việc phê duyệt đề án số hóa")
+    async with client(hub, source) as app:
+        sent = await app.send([], "Tiêu đề khác", written(tmp_path, doc, [], "qd.edxml"),
+                              data_type="edxml")
+    path = f"/v1/ops/agencies/{dest['code']}/history"
+    found: list[Any] = []
+    for _ in range(100):  # the history projection follows the log
+        found = hub.ops("GET", f"{path}?q={doc.code_number}/qd-ubnd&document_type=quyet+dinh")
+        if found:
+            break
+        await asyncio.sleep(0.1)
+    assert [e["package_id"] for e in found] == [sent["package_id"]]
+    assert found[0]["document"]["type"] == "Quyết định"
+    assert hub.ops("GET", f"{path}?q=phe+duyet+so+hoa")[0]["package_id"] == sent["package_id"]
+    assert hub.ops("GET", f"{path}?document_type=cong+van") == []

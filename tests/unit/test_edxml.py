@@ -6,17 +6,23 @@ from __future__ import annotations
 import hashlib
 import json
 from dataclasses import replace
+from datetime import date
 from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo
 
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from hub.edxml.analysis import header_view
 from hub.edxml.builder import build, build_document, build_status
 from hub.edxml.model import AttachmentInfo, Document, Organ, ResponseFor, StatusPackage
 from hub.edxml.parse import parse, read
 from hub.edxml.reader import EdxmlRefused, Reader
 from hub.edxml.rules import Problem, business_key, check_document, check_status
+from hub.history import HistoryQuery, entry
+from hub.packages.model import Package
 
 CORPUS = Path(__file__).resolve().parents[1] / "corpus" / "edxml"
 REFUSED: dict[str, str] = json.loads((CORPUS / "refused.json").read_text(encoding="utf-8"))
@@ -221,3 +227,28 @@ def test_status_package_rules() -> None:
 
 def test_business_key_is_sender_number_notation_and_date() -> None:
     assert business_key(sample()) == f"{SRC}|12|STTTT-VP|2026-11-29"
+
+
+# --- search by document -------------------------------------------------------------------
+
+
+def test_history_finds_a_document_by_number_notation_subject_and_type() -> None:
+    pkg = Package("p1", "src-id", SRC, "app", (DST,), "Công văn gửi Sở", "normal", "edxml",
+                  "truc/1", 10, "0" * 64, "2026-11-29T09:00:00+00:00",
+                  document=header_view(sample()))
+    plain = replace(pkg, package_id="p2", data_type="pdf", document=None)
+    items = [entry(p, "sent", "src-id", ZoneInfo("Asia/Ho_Chi_Minh")) for p in (pkg, plain)]
+    assert items[0]["document"] == {"code": "12/STTTT-VP", "type": "Công văn",
+                                    "subject": "Về việc thử nghiệm trục",
+                                    "promulgation_date": "2026-11-29"}
+
+    def found(**kw: Any) -> list[str]:
+        query = HistoryQuery(date(2026, 11, 1), date(2026, 11, 30), **kw)
+        return [i["package_id"] for i in items if query.matches(i)]
+
+    assert found(text="12/STTTT-VP") == ["p1"]
+    assert found(text="stttt") == ["p1"]
+    assert found(text="thu nghiem truc") == ["p1"]
+    assert found(text="cong van gui") == ["p1", "p2"]  # the title, as before
+    assert found(document_type="cong van") == ["p1"]
+    assert found(document_type="Quyết định") == []
