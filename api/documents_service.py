@@ -4,6 +4,7 @@ store a chunk at a time and feeds the domain's streaming reader."""
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from dataclasses import replace
 
@@ -21,6 +22,7 @@ from hub.packages.model import Package
 from hub.packages.processor import document_ref, package_ref
 from hub.registry.decisions import Context
 
+THREAD_FROM = 64 * 1024
 SNIFFED = frozenset({"edxml", "xml", "edoc", "binary"})
 """Data types whose content is looked at for an edXML root: a package declared ``pdf``
 is not opened on seal."""
@@ -62,7 +64,7 @@ async def _read(rt: Runtime, pkg: Package) -> Document | StatusPackage | EdxmlRe
     reader = Reader()
     try:
         async for chunk in rt.vault.chunks(pkg.package_id, 0, pkg.chunk_count - 1):
-            reader.feed(chunk)
+            await _fed(reader, chunk)
         return interpret(reader.close(), reader.payloads)
     except EdxmlRefused as refused:
         return refused
@@ -99,7 +101,7 @@ async def attachment_bytes(content: AsyncIterator[bytes], index: int) -> AsyncIt
     holds one chunk and what it decodes to, never the whole attachment."""
     reader = Reader(wanted=index)
     async for chunk in content:
-        reader.feed(chunk)
+        await _fed(reader, chunk)
         piece = reader.take()
         if piece:
             yield piece
@@ -107,3 +109,12 @@ async def attachment_bytes(content: AsyncIterator[bytes], index: int) -> AsyncIt
     piece = reader.take()
     if piece:
         yield piece
+
+
+async def _fed(reader: Reader, chunk: bytes) -> None:
+    """Parsing a chunk takes milliseconds (a 50 MB package, seconds): off the event loop
+    for a large chunk, so other requests are served meanwhile."""
+    if len(chunk) < THREAD_FROM:
+        reader.feed(chunk)
+    else:
+        await asyncio.to_thread(reader.feed, chunk)
