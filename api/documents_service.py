@@ -21,6 +21,7 @@ from hub.errors import NotFound
 from hub.packages.model import Package
 from hub.packages.processor import document_ref, package_ref
 from hub.registry.decisions import Context
+from infra import xmlsig
 
 THREAD_FROM = 64 * 1024
 SNIFFED = frozenset({"edxml", "xml", "edoc", "binary"})
@@ -39,13 +40,27 @@ async def analysis(rt: Runtime, ctx: Context, caller: Caller, pkg: Package
         return None, None
     parsed = await _read(rt, pkg)
     held = await _held(rt, pkg, parsed)
-    analysed = analyse(ctx, pkg, parsed, rt.view.registry, caller, held=held)
+    signature = await _verified(rt, pkg, parsed)
+    analysed = analyse(ctx, pkg, parsed, rt.view.registry, caller, held=held,
+                       signature=signature)
     if not isinstance(parsed, StatusPackage) or analysed.problems:
         return analysed, None
     status = statuses.reported(ctx, await _answered(rt, caller, parsed), caller, parsed)
     if isinstance(status, Problem):
         return replace(analysed, problems=[str(status)]), None
     return analysed, status
+
+
+async def _verified(rt: Runtime, pkg: Package,
+                    parsed: Document | StatusPackage | EdxmlRefused) -> tuple[str, str]:
+    """The XML signature checked (``infra.xmlsig``), for a signed document small enough to
+    canonicalise in memory."""
+    if isinstance(parsed, EdxmlRefused) or not parsed.signed:
+        return "none", ""
+    if pkg.size > xmlsig.MAX_VERIFIED_BYTES:
+        return xmlsig.UNVERIFIED, f"larger than {xmlsig.MAX_VERIFIED_BYTES} bytes"
+    data = b"".join([c async for c in rt.vault.chunks(pkg.package_id, 0, pkg.chunk_count - 1)])
+    return await asyncio.to_thread(xmlsig.verify, data)
 
 
 async def _answered(rt: Runtime, caller: Caller, status: StatusPackage) -> Package | None:

@@ -200,7 +200,8 @@ class DocumentAnalysed(Event):
     business_key: str
     attachment_names: list[str] = field(default_factory=list)
     signature: str
-    """``none`` (unsigned) or ``present`` (an XML signature, not verified yet)."""
+    """The XML signature: ``none`` (unsigned), ``valid``, ``invalid``, or ``unverified``
+    (too large to canonicalise in memory)."""
     header: str
 
 

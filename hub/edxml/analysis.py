@@ -34,10 +34,13 @@ def wanted(data_type: str, head: bytes) -> bool:
     return data_type == EDXML or b"edXMLEnvelope" in head[:SNIFF_BYTES]
 
 
-def header_view(parsed: Document | StatusPackage) -> dict[str, Any]:
+def header_view(parsed: Document | StatusPackage,
+                signature: tuple[str, str] = ("none", "")) -> dict[str, Any]:
     """The JSON view of a document's header (or a status package), attachments included
-    with their decoded sizes and digests; ``index`` names each for its download."""
+    with their decoded sizes and digests; ``index`` names each for its download.
+    ``signature``: the XML signature's verification (result, why)."""
     view = asdict(parsed)
+    view["signature"] = {"result": signature[0], "detail": signature[1]}
     if isinstance(parsed, Document):
         view["attachments"] = [{**a, "index": i} for i, a in enumerate(view["attachments"])]
         view["business_doc_type_name"] = rules.BUSINESS_DOC_TYPES.get(
@@ -47,10 +50,12 @@ def header_view(parsed: Document | StatusPackage) -> dict[str, Any]:
 
 
 def analyse(ctx: Context, pkg: Package, parsed: Document | StatusPackage | EdxmlRefused,
-            reg: Registry, caller: Caller, *, held: Collection[str] = ()
-            ) -> ev.DocumentAnalysed:
+            reg: Registry, caller: Caller, *, held: Collection[str] = (),
+            signature: tuple[str, str] = ("none", "")) -> ev.DocumentAnalysed:
     """``held``: the destination codes that already received this document (same
-    business key) in an earlier package."""
+    business key) in an earlier package; ``signature``: its XML signature verified
+    (``none`` unsigned, ``valid``, ``invalid``, ``unverified``; and why). A signature is
+    recorded and shown, not a reason to refuse: no agency policy requires one yet."""
     if isinstance(parsed, EdxmlRefused):
         return _refused(ctx, pkg, parsed)
     senders = {caller.agency_code, pkg.source_code}
@@ -63,7 +68,8 @@ def analyse(ctx: Context, pkg: Package, parsed: Document | StatusPackage | Edxml
         problems += _duplicates(parsed, held)
     if not problems:
         problems += _recipients(pkg, caller, codes, reg)
-    return _event(ctx, pkg, parsed, [str(p) for p in problems], codes=codes, reg=reg)
+    return _event(ctx, pkg, parsed, [str(p) for p in problems], codes=codes, reg=reg,
+                  signature=signature)
 
 
 def _recipients(pkg: Package, caller: Caller, codes: list[str],
@@ -110,7 +116,8 @@ def _refused(ctx: Context, pkg: Package, refused: EdxmlRefused) -> ev.DocumentAn
 
 
 def _event(ctx: Context, pkg: Package, parsed: Document | StatusPackage, problems: list[str],
-           *, codes: list[str], reg: Registry) -> ev.DocumentAnalysed:
+           *, codes: list[str], reg: Registry, signature: tuple[str, str]
+           ) -> ev.DocumentAnalysed:
     doc = parsed if isinstance(parsed, Document) else None
     ids = [reg.agency_by_code[c] for c in codes if c in reg.agency_by_code]
     return ev.DocumentAnalysed(
@@ -126,8 +133,9 @@ def _event(ctx: Context, pkg: Package, parsed: Document | StatusPackage, problem
         business_doc_type=doc.business_doc_type if doc else "",
         business_key=rules.business_key(doc) if doc else "",
         attachment_names=[a.name for a in doc.attachments] if doc else [],
-        signature="present" if parsed.signed else "none",
-        header=json.dumps(header_view(parsed), ensure_ascii=False, separators=(",", ":")))
+        signature=signature[0] if parsed.signed else "none",
+        header=json.dumps(header_view(parsed, signature), ensure_ascii=False,
+                          separators=(",", ":")))
 
 
 def _answered(parsed: Document | StatusPackage) -> str:

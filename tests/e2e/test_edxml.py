@@ -20,6 +20,7 @@ from hub.edxml.model import AttachmentInfo, Document, Organ, ResponseFor, Status
 from hub.edxml.parse import parse
 from tests.e2e.exchange import agency_with_app, client
 from tests.e2e.hubs import RunningHub
+from tests.signed import signed
 
 CORPUS = Path(__file__).resolve().parents[1] / "corpus" / "edxml"
 
@@ -222,3 +223,24 @@ async def test_operators_find_documents_by_number_notation_and_type(
     assert found[0]["document"]["type"] == "Quyết định"
     assert hub.ops("GET", f"{path}?q=phe+duyet+so+hoa")[0]["package_id"] == sent["package_id"]
     assert hub.ops("GET", f"{path}?document_type=cong+van") == []
+
+
+async def test_a_signature_is_verified_recorded_and_shown(
+        hub: RunningHub, tmp_path: Path) -> None:
+    source, dest = agency_with_app(hub), agency_with_app(hub)
+    good = signed(build(document(source["code"], dest["code"])))
+    changed = signed(build(document(source["code"], dest["code"]))).replace(
+        "Vũng Tàu".encode(), "Bà Rịa".encode())
+    results = []
+    async with client(hub, source) as app:
+        for name, data in (("good.edxml", good), ("changed.edxml", changed)):
+            (tmp_path / name).write_bytes(data)
+            sent = await app.send([], "Có chữ ký", tmp_path / name, data_type="edxml")
+            assert sent["state"] == "sealed"  # shown, not refused: no policy requires it
+            view = await app.call("GET", f"/v1/packages/{sent['package_id']}/document")
+            results.append(view["document"]["signature"]["result"])
+        plain = await app.send([], "Không ký", written(
+            tmp_path, document(source["code"], dest["code"]), [], "p.edxml"), data_type="edxml")
+        unsigned = await app.call("GET", f"/v1/packages/{plain['package_id']}/document")
+    assert results == ["valid", "invalid"]
+    assert unsigned["document"]["signature"] == {"result": "none", "detail": ""}
