@@ -11,9 +11,10 @@ from __future__ import annotations
 
 import json
 from collections.abc import Collection
-from dataclasses import asdict
+from dataclasses import asdict, replace
 from typing import Any
 
+from hub import bounds
 from hub import events as ev
 from hub.auth.sessions import Caller
 from hub.edxml import rules
@@ -25,6 +26,9 @@ from hub.registry.model import Registry
 
 EDXML = "edxml"
 MAX_PROBLEMS = 100
+CLIP = 500
+"""Characters kept of one value (or one problem) in a ``DocumentAnalysed``."""
+MAX_HEADER_CHARS = 256 * 1024
 SNIFF_BYTES = 4096
 
 
@@ -120,7 +124,7 @@ def _event(ctx: Context, pkg: Package, parsed: Document | StatusPackage, problem
            ) -> ev.DocumentAnalysed:
     doc = parsed if isinstance(parsed, Document) else None
     ids = [reg.agency_by_code[c] for c in codes if c in reg.agency_by_code]
-    return ev.DocumentAnalysed(
+    return _clipped(ev.DocumentAnalysed(
         **ctx.envelope(), package_id=pkg.package_id,
         kind="document" if doc else "status", problems=_bounded(problems),
         sender_code=parsed.sender.organ_id, recipients=codes,
@@ -134,8 +138,45 @@ def _event(ctx: Context, pkg: Package, parsed: Document | StatusPackage, problem
         business_key=rules.business_key(doc) if doc else "",
         attachment_names=[a.name for a in doc.attachments] if doc else [],
         signature=signature[0] if parsed.signed else "none",
-        header=json.dumps(header_view(parsed, signature), ensure_ascii=False,
-                          separators=(",", ":")))
+        header=_header(header_view(parsed, signature))))
+
+
+def _clip(text: str, most: int = CLIP) -> str:
+    return text if len(text) <= most else text[:most] + "…"
+
+
+def _clipped(e: ev.DocumentAnalysed) -> ev.DocumentAnalysed:
+    """A refused document may hold values far longer than allowed (the reader bounds the
+    whole header, not each value): the event keeps them short, so it stays small enough
+    for any log (Kafka's default message limit is 1 MB)."""
+    return replace(e, sender_code=_clip(e.sender_code), document_id=_clip(e.document_id),
+                   code_number=_clip(e.code_number), code_notation=_clip(e.code_notation),
+                   promulgation_date=_clip(e.promulgation_date),
+                   document_type=_clip(e.document_type), subject=_clip(e.subject),
+                   business_doc_type=_clip(e.business_doc_type),
+                   business_key=_clip(e.business_key, 4 * CLIP),
+                   problems=[_clip(p) for p in e.problems],
+                   recipients=[_clip(c, 60) for c in e.recipients[:bounds.MAX_RECIPIENTS]],
+                   attachment_names=[_clip(n) for n in e.attachment_names])
+
+
+def _header(view: dict[str, Any]) -> str:
+    text = json.dumps(view, ensure_ascii=False, separators=(",", ":"))
+    if len(text) <= MAX_HEADER_CHARS:
+        return text
+    return json.dumps({**_shortened(view), "truncated": True}, ensure_ascii=False,
+                      separators=(",", ":"))
+
+
+def _shortened(value: Any) -> Any:
+    """Every text clipped, every list cut to its first hundred items."""
+    if isinstance(value, str):
+        return _clip(value)
+    if isinstance(value, list):
+        return [_shortened(v) for v in value[:100]]
+    if isinstance(value, dict):
+        return {k: _shortened(v) for k, v in value.items()}
+    return value
 
 
 def _answered(parsed: Document | StatusPackage) -> str:

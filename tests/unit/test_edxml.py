@@ -6,7 +6,7 @@ from __future__ import annotations
 import hashlib
 import json
 from dataclasses import replace
-from datetime import date
+from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -15,15 +15,19 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from hub.edxml.analysis import header_view
+from hub.edxml.analysis import analyse, header_view
 from hub.edxml.builder import build, build_document, build_status
 from hub.edxml.model import AttachmentInfo, Document, Organ, ResponseFor, StatusPackage
 from hub.edxml.parse import parse, read
 from hub.edxml.reader import EdxmlRefused, Reader
 from hub.edxml.rules import Problem, business_key, check_document, check_status
 from hub.history import HistoryQuery, entry
-from hub.packages.model import Package
+from hub.packages.decisions import Limits as PackageLimits
+from hub.packages.decisions import request_package
+from hub.packages.model import Package, evolve
 
+LIMITS = PackageLimits(max_package_bytes=10 * 2**20, chunk_bytes=2**20,
+                       space_ttl=timedelta(hours=1))
 CORPUS = Path(__file__).resolve().parents[1] / "corpus" / "edxml"
 REFUSED: dict[str, str] = json.loads((CORPUS / "refused.json").read_text(encoding="utf-8"))
 SRC, DST = "000.00.11.H53", "000.00.12.H53"
@@ -252,3 +256,23 @@ def test_history_finds_a_document_by_number_notation_subject_and_type() -> None:
     assert found(text="cong van gui") == ["p1", "p2"]  # the title, as before
     assert found(document_type="cong van") == ["p1"]
     assert found(document_type="Quyết định") == []
+
+
+# --- a refused document's event stays small -----------------------------------------------
+
+
+def test_a_document_with_huge_values_is_refused_with_a_small_event() -> None:
+    from infra.avro import default_codec
+    from tests.unit.test_packages import CTX, send, world
+
+    reg, callers = world()
+    requested, _ = request_package(reg, callers[SRC], CTX, send(), LIMITS)
+    pkg = evolve(None, requested)
+    assert pkg is not None
+    huge = sample(subject="x" * 1_500_000, recipients=tuple(
+        Organ(f"{i:03d}." + "9" * 50_000) for i in range(5)))
+    event = analyse(CTX, pkg, parse(build(huge)), reg, callers[SRC])
+    assert len(event.problems) == 11 and all(len(p) <= 501 for p in event.problems)
+    assert len(event.subject) == 501 and all(len(c) <= 61 for c in event.recipients)
+    assert json.loads(event.header)["truncated"] is True
+    assert len(default_codec().encode(event)) < 300_000
