@@ -14,6 +14,7 @@ from api import responses as r
 from api.notifications import Notifier
 from api.presence import NodePresenceService
 from api.routes import access, dead_letters, deliveries, docs, live, ops, packages, reports
+from api.routes import documents as document_routes
 from api.routes import presence as presence_routes
 from api.runtime import Runtime
 from infra.settings import Settings
@@ -48,6 +49,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                    deliveries.router, live.router, reports.router, presence_routes.router,
                    docs.router):
         add_routes(app, router)
+    add_routes(app, document_routes.router)
 
     @app.get("/healthz", response_model=r.Health, responses={503: {
         "description": "An engine does not answer", "model": r.Health}})

@@ -10,7 +10,7 @@ from typing import Annotated, Any
 
 import typer
 
-from api import deliveries_cli
+from api import deliveries_cli, edxml_cli
 from api.admin_cli import admin, hoist_local_flags
 from api.exchange_cli import register
 from api.reports_cli import register_reports
@@ -21,6 +21,7 @@ register_reports(admin)
 app.add_typer(admin, name="admin")
 register(app)
 deliveries_cli.register(app)
+edxml_cli.register(app)
 
 DataDir = Annotated[Path | None, typer.Option(help="Where the embedded hub keeps its data.")]
 Kafka = Annotated[str | None, typer.Option(help="Kafka bootstrap servers (host:port,...).")]

@@ -203,20 +203,35 @@ def send(
     idempotency_key: Annotated[str | None, typer.Option(
         help="The same key again gives the same package: safe retries.")] = None,
     as_json: Json = False,
+    edxml: Annotated[bool, typer.Option(
+        "--edxml", help="Wrap FILE into an edXML document (QCVN 102:2016) from your agency "
+        "to --to, with --title as its subject, and send that.")] = False,
+    code: Annotated[str, typer.Option(
+        help="With --edxml: the document's number/notation, e.g. 12/STTTT-VP.")] = "",
+    place: Annotated[str, typer.Option(help="With --edxml: where it was promulgated.")] = "",
+    doc_type: Annotated[str, typer.Option(
+        help="With --edxml: the document type's name.")] = "Công văn",
 ) -> None:
     """Send FILE to agencies: in one call when it fits one chunk (1 MiB), else upload it
     in chunks, then seal it. Run again after an
     interruption, the same command resumes where it stopped (the CLI keeps its own
-    idempotency key per file and destination until the send succeeds)."""
+    idempotency key per file and destination until the send succeeds). With --edxml,
+    FILE travels as the attachment of an edXML document the hub reads and checks."""
     recipients = [code.strip() for item in to for code in item.split(",") if code.strip()]
     hub_config = config()
     this_send = send_state.identity(file, recipients, hub_config.url, hub_config.access_key,
-                                    title=title, type=data_type, priority=priority.value)
+                                    title=title, type="edxml" if edxml else data_type,
+                                    priority=priority.value)
     key = idempotency_key or send_state.key_for(this_send)
 
     async def work(hub: TrucClient) -> dict[str, Any]:
-        with progress_bar("sending", file.stat().st_size, enabled=not as_json) as bar:
-            return await hub.send(recipients, title, file, data_type=data_type,
+        content, kind = file, data_type
+        if edxml:
+            from api.edxml_cli import wrap  # here: edxml_cli imports this module
+            content, kind = await wrap(hub, file, recipients, title, code=code, place=place,
+                                       doc_type=doc_type), "edxml"
+        with progress_bar("sending", content.stat().st_size, enabled=not as_json) as bar:
+            return await hub.send(recipients, title, content, data_type=kind,
                                   priority=priority.value, deadline=deadline,
                                   offline_wait_seconds=offline_wait, idempotency_key=key,
                                   progress=bar, sealing=bar.sealing if bar else None)

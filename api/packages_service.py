@@ -11,6 +11,7 @@ from contextlib import AsyncExitStack
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
+from api import documents_service as documents
 from api.runtime import Runtime
 from hub import events as ev
 from hub.auth.sessions import Caller
@@ -198,11 +199,16 @@ class Packages:
         stored = await self.rt.vault.stored(package_id)
         missing = decide.missing_chunks(pkg, stored)
         digest = None if missing else (await self.rt.vault.digest(package_id, pkg.chunk_count))[0]
-        outcome = decide.seal(self.ctx(caller), pkg, stored, digest, deadline=deadline,
-                              offline_wait_seconds=offline_wait_seconds)
+        ctx = self.ctx(caller)
+        analysed, status = (None, None) if digest != pkg.sha256 else \
+            await documents.analysis(self.rt, ctx, caller, pkg)  # edXML: read, checked
+        outcome = decide.seal(ctx, pkg, stored, digest, deadline=deadline,
+                              offline_wait_seconds=offline_wait_seconds, analysis=analysed)
         if not await self._claim(f"seal/{package_id}"):  # a retry racing: sealed once
             return await self._awaited(package_id, _sealed_and_planned)
-        sealed_at = await self._record(outcome)
+        sealed_at = await self._record(*(() if analysed is None else (analysed,)), outcome)
+        if status is not None and isinstance(outcome, ev.PackageSealed):
+            await record(self.rt.backend.events, status)  # a status package's StatusReported
         return await self._until(package_id, sealed_at, _sealed_and_planned)
 
     async def _until(self, package_id: str, after: Position,

@@ -67,16 +67,19 @@ def history(code: str, start: From = None, end: To = None,
             status: Annotated[str | None, typer.Option()] = None,
             data_type: Annotated[str | None, typer.Option()] = None,
             q: Annotated[str | None, typer.Option("-q", help="Title words.")] = None,
-            as_json: Json = False) -> None:
+            as_json: Json = False,
+            document_type: Annotated[str | None, typer.Option(
+                help="An edXML document's type name.")] = None) -> None:
     """Packages an agency sent or received, searchable (accents optional)."""
     given = {"from": start, "to": end, "counterpart": counterpart, "status": status,
-             "data_type": data_type, "q": q}
+             "data_type": data_type, "q": q, "document_type": document_type}
     params = {k: v for k, v in given.items() if v}
 
     async def local(rt: Runtime) -> Any:
         agency = _agency(rt, code)
         span = date_range(start, end, rt.backend.clock.now().astimezone(rt.settings.tz).date())
-        query = HistoryQuery(span.start, span.end, counterpart, status, data_type, q)
+        query = HistoryQuery(span.start, span.end, counterpart, status, data_type, q,
+                             document_type)
         return await Reports(rt.backend.projections, rt.settings.tz).history(agency, query)
 
     found = _get(f"/v1/ops/agencies/{code}/history", params, local, raw=False)

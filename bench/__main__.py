@@ -15,13 +15,14 @@ from collections.abc import Awaitable, Callable, Coroutine
 from pathlib import Path
 from typing import Any
 
+from bench import edxml as edxml_bench
 from bench.config import FULL, QUICK, Plan
 from bench.engines import ensure_up
 from bench.holders import raise_nofile
 from bench.report import Recorder, Result
 from bench.suite import Suite
 
-PARTS = ("small", "large", "fanout", "replay", "presence")
+PARTS = ("small", "large", "fanout", "replay", "presence", "edxml")
 
 
 def parse() -> argparse.Namespace:
@@ -29,7 +30,8 @@ def parse() -> argparse.Namespace:
     parser.add_argument("--quick", action="store_true",
                         help="embedded only, small sizes: a few minutes at most")
     parser.add_argument("--only", default=",".join(PARTS),
-                        help="comma-separated parts: small, large, fanout, replay, presence")
+                        help="comma-separated parts: small, large, fanout, replay, presence, "
+                             "edxml")
     parser.add_argument("--backends", default=None,
                         help="comma-separated: embedded, distributed (default: per mode)")
     parser.add_argument("--profile", action="store_true",
@@ -57,6 +59,9 @@ async def run(plan: Plan, parts: list[str], backends: list[str], rec: Recorder,
         if "presence" in parts:
             steps.extend((f"presence/{b}", functools.partial(suite.presence, b))
                          for b in backends)
+        if "edxml" in parts:  # the hub's edXML reader on a 50 MB package, no hub needed
+            steps.append(("edxml/embedded", functools.partial(
+                asyncio.to_thread, edxml_bench.run, rec, 10 if plan.mode == "quick" else 50)))
         if profile:  # pyinstrument is needed only then
             from bench.profiling import profile_large, profile_small
 

@@ -176,6 +176,35 @@ class PackageRejected(Event):
     reason: str
 
 
+@dataclass(frozen=True, kw_only=True)
+class DocumentAnalysed(Event):
+    """The hub read a sealed package as edXML (QCVN 102:2016, Điều 9.4): what the header
+    says, or every problem that makes the hub refuse it (a ``PackageRejected`` follows).
+    ``header`` is the JSON view of the header (``GET /v1/packages/{id}/document``)."""
+
+    package_id: str
+    kind: str
+    """``document`` or ``status`` (an edXML status package)."""
+    problems: list[str] = field(default_factory=list)
+    sender_code: str
+    recipients: list[str] = field(default_factory=list)
+    """The ``To`` codes of the document, in order."""
+    recipient_agency_ids: list[str] = field(default_factory=list)
+    document_id: str
+    code_number: str
+    code_notation: str
+    promulgation_date: str
+    document_type: str
+    subject: str
+    business_doc_type: str
+    business_key: str
+    attachment_names: list[str] = field(default_factory=list)
+    signature: str
+    """The XML signature: ``none`` (unsigned), ``valid``, ``invalid``, or ``unverified``
+    (too large to canonicalise in memory)."""
+    header: str
+
+
 # --- delivering -----------------------------------------------------------------------
 
 
@@ -307,7 +336,7 @@ EVENT_TYPES: tuple[type[Event], ...] = (
     PackageRequested, SpaceGranted, ChunkStored, PackageSealed, PackageRejected,
     DeliveryPlanned, DeliveryNotified, DeliveryFetched, DeliveryAcknowledged, DeliveryExpired,
     StatusReported, ContentShredded, AgencyConnected, AgencyDisconnected, NodeHeartbeat,
-    DeliveryRecalled, DeadlineExtended, DeliveryRedirected,
+    DeliveryRecalled, DeadlineExtended, DeliveryRedirected, DocumentAnalysed,
 )
 
 EVENT_BY_NAME: dict[str, type[Event]] = {cls.__name__: cls for cls in EVENT_TYPES}

@@ -81,7 +81,22 @@ def entry(pkg: Package, direction: str, agency_id: str, tz: ZoneInfo) -> dict[st
         "source": pkg.source_code, "counterparts": counterparts,
         "timeline": [{"at": s.at, "what": s.what, "agency_id": s.agency_id,
                       "detail": s.detail} for s in steps],
+        **document_entry(pkg),
     }
+
+
+def document_entry(pkg: Package) -> dict[str, Any]:
+    """An edXML document's number/notation, type and subject (issue 14), folded for
+    search like the title; nothing for a package the hub did not read as a document."""
+    doc = pkg.document or {}
+    if "code_number" not in doc:
+        return {}
+    number, notation = doc["code_number"], doc["code_notation"]
+    code = f"{number}/{notation}".strip("/")
+    searched = " ".join((code, number, notation, doc["subject"]))
+    return {"document": {"code": code, "type": doc["type_name"], "subject": doc["subject"],
+                         "promulgation_date": doc["promulgation_date"]},
+            "document_folded": fold(searched), "document_type_folded": fold(doc["type_name"])}
 
 
 @dataclass(frozen=True)
@@ -92,10 +107,13 @@ class HistoryQuery:
     status: str | None = None
     data_type: str | None = None
     text: str | None = None
+    document_type: str | None = None
+    """An edXML document's type name, accents optional ("cong van" finds "Công văn")."""
 
     def matches(self, item: Mapping[str, Any]) -> bool:
         """Every given filter holds; title words match without accents, in any order,
-        as prefixes ("van ban" finds "Văn bản", "cong" finds "Công văn")."""
+        as prefixes ("van ban" finds "Văn bản", "cong" finds "Công văn"); for an edXML
+        document, so do its number/notation and subject."""
         if not self.start.isoformat() <= item["date"] <= self.end.isoformat():
             return False
         if self.counterpart and self.counterpart not in item["counterparts"]:
@@ -104,5 +122,7 @@ class HistoryQuery:
             return False
         if self.data_type and item["data_type"] != self.data_type:
             return False
-        title = item["title_folded"].split()
+        if self.document_type and item.get("document_type_folded") != fold(self.document_type):
+            return False
+        title = f"{item['title_folded']} {item.get('document_folded', '')}".split()
         return all(any(t.startswith(w) for t in title) for w in words(self.text or ""))

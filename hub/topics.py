@@ -35,7 +35,7 @@ _KEYS: dict[type[ev.Event], tuple[str, str]] = {
         ev.PackageRequested, ev.SpaceGranted, ev.ChunkStored, ev.PackageSealed,
         ev.PackageRejected, ev.DeliveryPlanned, ev.DeliveryNotified, ev.DeliveryFetched,
         ev.DeliveryAcknowledged, ev.DeliveryExpired, ev.StatusReported, ev.ContentShredded,
-        ev.DeliveryRecalled, ev.DeadlineExtended, ev.DeliveryRedirected,
+        ev.DeliveryRecalled, ev.DeadlineExtended, ev.DeliveryRedirected, ev.DocumentAnalysed,
     )},
 }
 

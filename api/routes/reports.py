@@ -88,12 +88,14 @@ async def agency_history(
     end: To = None, counterpart: str | None = None, status: str | None = None,
     data_type: str | None = None,
     q: Annotated[str | None, Query(description="Title words, accents optional.")] = None,
+    document_type: Annotated[str | None, Query(
+        description="An edXML document's type name, accents optional.")] = None,
 ) -> list[dict[str, Any]]:
     """Every package the agency sent or received in the range, with its timeline."""
     agency = _agency(runtime, operator, code)
     span = _span(runtime, start, end)
     query = HistoryQuery(span.start, span.end, counterpart or None, status or None,
-                         data_type or None, q or None)
+                         data_type or None, q or None, document_type or None)
     return await _reports(runtime).history(agency, query)
 
 

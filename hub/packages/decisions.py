@@ -14,6 +14,7 @@ from datetime import datetime, timedelta
 from hub import bounds
 from hub import events as ev
 from hub.auth.sessions import Caller, NotGranted, require
+from hub.edxml.analysis import EDXML, rejection
 from hub.errors import Conflict, InvalidRequest, NotFound
 from hub.packages.model import (
     PRIORITIES,
@@ -92,7 +93,8 @@ def request_package(reg: Registry, caller: Caller, ctx: Context, req: SendReques
                     limits: Limits) -> tuple[ev.PackageRequested, ev.SpaceGranted]:
     require(caller, Operation.SEND)
     req = bounded(req)
-    recipients = _check_recipients(reg, caller, req.recipients)
+    recipients = [] if not req.recipients and req.data_type == EDXML else \
+        _check_recipients(reg, caller, req.recipients)
     _check_request(caller, req, limits)
     package_id = new_package_id(caller.app.app_id, req.idempotency_key)
     requested = ev.PackageRequested(
@@ -237,9 +239,11 @@ def missing_chunks(pkg: Package, stored: list[int]) -> list[int]:
 
 
 def seal(ctx: Context, pkg: Package, stored: list[int], digest: str | None, *,
-         deadline: datetime | None, offline_wait_seconds: int | None
+         deadline: datetime | None, offline_wait_seconds: int | None,
+         analysis: ev.DocumentAnalysed | None = None
          ) -> ev.PackageSealed | ev.PackageRejected:
-    """Sealed if every chunk is there and the whole content matches its declared digest."""
+    """Sealed if every chunk is there, the whole content matches its declared digest, and
+    an edXML package's ``analysis`` found no problem (``hub.edxml.analysis``)."""
     missing = missing_chunks(pkg, stored)
     if missing:
         raise Conflict(f"missing chunks: {missing[:20]}", code="chunks_missing",
@@ -253,6 +257,9 @@ def seal(ctx: Context, pkg: Package, stored: list[int], digest: str | None, *,
         return ev.PackageRejected(**ctx.envelope(), package_id=pkg.package_id,
                                   reason_code="digest_mismatch",
                                   reason=f"content SHA-256 is {digest}, declared {pkg.sha256}")
+    if analysis is not None and analysis.problems:
+        return ev.PackageRejected(**ctx.envelope(), package_id=pkg.package_id,
+                                  reason_code="edxml_invalid", reason=rejection(analysis))
     return ev.PackageSealed(**ctx.envelope(), package_id=pkg.package_id, size=pkg.size,
                             sha256=pkg.sha256, deadline=deadline,
                             offline_wait_seconds=offline_wait_seconds)

@@ -7,6 +7,7 @@ re-emitting after a crash gives it the same id) changes nothing the second time.
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field, fields, replace
 from datetime import datetime
 from enum import StrEnum
@@ -113,6 +114,10 @@ class Package:
     timeline: tuple[Step, ...] = ()
     idempotency_key: str | None = None
     recipient_ids: tuple[str, ...] = ()
+    document: dict[str, Any] | None = None
+    """The edXML header's JSON view, once the hub analysed it on seal (``DocumentAnalysed``)."""
+    problems: tuple[str, ...] = ()
+    """What the analysis found wrong: the package was rejected for them."""
 
     @property
     def all_closed(self) -> bool:
@@ -142,6 +147,7 @@ class Package:
                       for k, d in data["deliveries"].items()}
         return cls(**{**data, "recipients": tuple(data["recipients"]),
                       "recipient_ids": tuple(data.get("recipient_ids", ())),
+                      "problems": tuple(data.get("problems", ())),
                       "state": PackageState(data["state"]), "deliveries": deliveries,
                       "timeline": tuple(Step(**s) for s in data["timeline"])})
 
@@ -178,6 +184,9 @@ def _step(event: ev.Event) -> Step:
         detail = event.deadline.isoformat()
     elif isinstance(event, ev.DeliveryRedirected):
         detail = f"to {event.to_code}"
+    elif isinstance(event, ev.DocumentAnalysed):
+        detail = f"{event.kind}: {len(event.problems)} problem(s)" if event.problems \
+            else f"{event.kind} {event.code_number}/{event.code_notation}".rstrip("/ ")
     return Step(event.event_id, event.occurred_at.isoformat(), type(event).__name__,
                 agency, detail)
 
@@ -209,6 +218,18 @@ def _rejected(p: Package, e: ev.PackageRejected) -> Package:
     if p.state is not PackageState.UPLOADING:
         return p
     return replace(p, state=PackageState.REJECTED, rejection=f"{e.reason_code}: {e.reason}")
+
+
+def _analysed(p: Package, e: ev.DocumentAnalysed) -> Package:
+    """The document's header and problems; a send that left its recipients to the
+    document gets them from it."""
+    if p.state is not PackageState.UPLOADING:
+        return p
+    changed = replace(p, document=json.loads(e.header), problems=tuple(e.problems))
+    if not p.recipients and not e.problems:
+        changed = replace(changed, recipients=tuple(e.recipients),
+                          recipient_ids=tuple(e.recipient_agency_ids))
+    return changed
 
 
 def _planned(p: Package, e: ev.DeliveryPlanned) -> Package:
@@ -322,4 +343,5 @@ _HANDLERS: dict[type[ev.Event], Any] = {
     ev.DeliveryExpired: _expired, ev.StatusReported: _status,
     ev.ContentShredded: _shredded, ev.DeliveryRecalled: _recalled,
     ev.DeadlineExtended: _extended, ev.DeliveryRedirected: _redirected,
+    ev.DocumentAnalysed: _analysed,
 }

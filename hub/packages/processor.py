@@ -29,6 +29,9 @@ from hub.projection import Writes
 PACKAGES = "packages"
 INBOX = "inbox"
 OUTBOX = "outbox"
+DOCUMENTS = "documents"
+"""Which destinations received which edXML document: partition = the document's business
+key (``hub.edxml.rules.business_key``), key = destination agency id."""
 TRACKER = "packages"
 SHREDDER = "shredder"
 _NAMESPACE = uuid.UUID("6f1c3f0e-2b1a-4f5e-9a53-7d1f0c2a9b10")
@@ -63,7 +66,23 @@ def step(before: Package | None, event: ev.Event,
     ids = dict(zip(after.recipients, after.recipient_ids, strict=False)) or dict(agency_ids or {})
     derived = _plan(after, event, ids) if isinstance(event, ev.PackageSealed) else \
         _replan(after, event) if isinstance(event, ev.DeliveryRedirected) else ()
-    return Outcome(after, _rows(before, after, event.correlation_id), derived)
+    writes = _rows(before, after, event.correlation_id)
+    if isinstance(event, ev.PackageSealed) and after.document:
+        writes = Writes([*writes.upserts, *_document_rows(after)], writes.deletes)
+    return Outcome(after, writes, derived)
+
+
+def document_ref(business_key: str, agency_id: str) -> RowRef:
+    return RowRef(DOCUMENTS, business_key, agency_id)
+
+
+def _document_rows(pkg: Package) -> list[Row]:
+    """A sealed edXML document: each destination now holds it (duplicates are refused)."""
+    key = (pkg.document or {}).get("business_key")
+    if not key:
+        return []
+    return [Row(document_ref(key, agency_id), {"package_id": pkg.package_id})
+            for agency_id in pkg.recipient_ids]
 
 
 def may_close(event: ev.Event) -> bool:

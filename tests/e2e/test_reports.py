@@ -65,7 +65,7 @@ def day(hub: RunningHub, tmp_path_factory: pytest.TempPathFactory) -> dict[str, 
             p1 = await send(src, tmp, [a["code"], b["code"]], "Văn bản điều hành số 1",
                             SIZES["p1"])
             p2 = await send(src, tmp, [a["code"]], "Báo cáo đất đai", SIZES["p2"],
-                            data_type="edxml")
+                            data_type="xml")  # opaque: edxml would be read (docs/edxml.md)
             await rejected(src, a["code"])
             p3 = await send(da, tmp, [s["code"]], "Công văn trả lời", SIZES["p3"])
             p4 = await send(src, tmp, [b["code"]], "Giấy mời họp", 100)
@@ -177,7 +177,7 @@ async def test_history_search_is_accent_insensitive(hub: RunningHub,
     assert titles(q="van ban") == ["Văn bản điều hành số 1"]
     assert titles(q="DAT DAI") == ["Báo cáo đất đai"]
     assert titles(q="cong van") == ["Công văn trả lời"]
-    assert titles(data_type="edxml") == ["Báo cáo đất đai"]
+    assert titles(data_type="xml") == ["Báo cáo đất đai"]
     assert titles(counterpart=a, status="completed") == ["Báo cáo đất đai",
                                                          "Văn bản điều hành số 1"]
     assert titles(status="rejected") == ["Sai mã băm"]

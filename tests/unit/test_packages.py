@@ -52,7 +52,7 @@ def world() -> tuple[Registry, dict[str, Caller]]:
 
 
 def send(recipients: list[str] | None = None, **changes: object) -> SendRequest:
-    base = SendRequest(recipients or [DEST], "Công văn số 12", "urgent", "edxml", "edxml-2",
+    base = SendRequest(recipients or [DEST], "Công văn số 12", "urgent", "pdf", "edxml-2",
                        len(CONTENT), DIGEST)
     return replace(base, **changes)  # type: ignore[arg-type]
 

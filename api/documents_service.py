@@ -1,0 +1,135 @@
+"""edXML packages for the API: the analysis on seal, and the attachments streamed out of
+the stored content. The rules are ``hub.edxml``'s; this module only reads the content
+store a chunk at a time and feeds the domain's streaming reader."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from dataclasses import replace
+
+from api.runtime import Runtime
+from hub import events as ev
+from hub.auth.sessions import Caller
+from hub.edxml import statuses
+from hub.edxml.analysis import analyse, wanted
+from hub.edxml.model import Document, StatusPackage
+from hub.edxml.parse import interpret
+from hub.edxml.reader import EdxmlRefused, Reader
+from hub.edxml.rules import Problem, business_key
+from hub.errors import NotFound
+from hub.packages.model import Package
+from hub.packages.processor import document_ref, package_ref
+from hub.registry.decisions import Context
+from infra import xmlsig
+
+THREAD_FROM = 64 * 1024
+SNIFFED = frozenset({"edxml", "xml", "edoc", "binary"})
+"""Data types whose content is looked at for an edXML root: a package declared ``pdf``
+is not opened on seal."""
+
+
+async def analysis(rt: Runtime, ctx: Context, caller: Caller, pkg: Package
+                   ) -> tuple[ev.DocumentAnalysed | None, ev.StatusReported | None]:
+    """The package analysed as edXML (None when it is not edXML, declared or sniffed);
+    for a status package, also the status it reports on the document it answers."""
+    if pkg.data_type not in SNIFFED:
+        return None, None
+    head = await rt.vault.get_chunk(pkg.package_id, 0)
+    if not wanted(pkg.data_type, head):
+        return None, None
+    parsed = await _read(rt, pkg)
+    held = await _held(rt, pkg, parsed)
+    signature = await _verified(rt, pkg, parsed)
+    analysed = analyse(ctx, pkg, parsed, rt.view.registry, caller, held=held,
+                       signature=signature)
+    if not isinstance(parsed, StatusPackage) or analysed.problems:
+        return analysed, None
+    status = statuses.reported(ctx, await _answered(rt, caller, parsed), caller, parsed)
+    if isinstance(status, Problem):
+        return replace(analysed, problems=[str(status)]), None
+    return analysed, status
+
+
+async def _verified(rt: Runtime, pkg: Package,
+                    parsed: Document | StatusPackage | EdxmlRefused) -> tuple[str, str]:
+    """The XML signature checked (``infra.xmlsig``), for a signed document small enough to
+    canonicalise in memory."""
+    if isinstance(parsed, EdxmlRefused) or not parsed.signed:
+        return "none", ""
+    if pkg.size > xmlsig.MAX_VERIFIED_BYTES:
+        return xmlsig.UNVERIFIED, f"larger than {xmlsig.MAX_VERIFIED_BYTES} bytes"
+    data = b"".join([c async for c in rt.vault.chunks(pkg.package_id, 0, pkg.chunk_count - 1)])
+    return await asyncio.to_thread(xmlsig.verify, data)
+
+
+async def _answered(rt: Runtime, caller: Caller, status: StatusPackage) -> Package | None:
+    """The package that delivered the answered document to the caller's agency."""
+    key = statuses.answered_key(status)
+    if key is None:
+        return None
+    row = await rt.backend.projections.get(document_ref(key, caller.app.agency_id))
+    if row is None:
+        return None
+    found = await rt.backend.projections.get(package_ref(str(row.body["package_id"])))
+    return None if found is None else Package.from_json(dict(found.body))
+
+
+async def _read(rt: Runtime, pkg: Package) -> Document | StatusPackage | EdxmlRefused:
+    reader = Reader()
+    try:
+        async for chunk in rt.vault.chunks(pkg.package_id, 0, pkg.chunk_count - 1):
+            await _fed(reader, chunk)
+        return interpret(reader.close(), reader.payloads)
+    except EdxmlRefused as refused:
+        return refused
+
+
+async def _held(rt: Runtime, pkg: Package,
+                parsed: Document | StatusPackage | EdxmlRefused) -> set[str]:
+    """The document's destinations that already received it in another package."""
+    if not isinstance(parsed, Document):
+        return set()
+    key = business_key(parsed)
+    held = set()
+    for to in parsed.recipients:
+        agency_id = rt.view.registry.agency_by_code.get(to.organ_id)
+        if agency_id is None:
+            continue
+        row = await rt.backend.projections.get(document_ref(key, agency_id))
+        if row is not None and row.body.get("package_id") != pkg.package_id:
+            held.add(to.organ_id)
+    return held
+
+
+def attachment(pkg: Package, index: int) -> dict[str, object]:
+    """The attachment's entry in the document view, or 404 ``attachment_not_found``."""
+    found = (pkg.document or {}).get("attachments") or []
+    if not 0 <= index < len(found):
+        raise NotFound(f"the package has no attachment {index}", code="attachment_not_found")
+    entry: dict[str, object] = found[index]
+    return entry
+
+
+async def attachment_bytes(content: AsyncIterator[bytes], index: int) -> AsyncIterator[bytes]:
+    """Attachment ``index`` decoded from the package's content as it streams: memory
+    holds one chunk and what it decodes to, never the whole attachment."""
+    reader = Reader(wanted=index)
+    async for chunk in content:
+        await _fed(reader, chunk)
+        piece = reader.take()
+        if piece:
+            yield piece
+    reader.close()
+    piece = reader.take()
+    if piece:
+        yield piece
+
+
+async def _fed(reader: Reader, chunk: bytes) -> None:
+    """Parsing a chunk takes milliseconds (a 50 MB package, seconds): off the event loop
+    for a large chunk, so other requests are served meanwhile."""
+    if len(chunk) < THREAD_FROM:
+        reader.feed(chunk)
+    else:
+        await asyncio.to_thread(reader.feed, chunk)

@@ -1,0 +1,189 @@
+"""Analysis on seal (Điều 9.4): a sealed edXML package read, checked, and recorded.
+
+The hub decides here whether it delivers the package: every problem with the document
+(``hub.edxml.rules``), with its recipients (the send's and the document's must agree; a
+send may leave them to the document), and with duplicates (the same document, by its
+business key, already delivered to a destination) goes into one ``DocumentAnalysed``;
+any problem means a ``PackageRejected`` listing them all (``hub.packages.decisions.seal``).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Collection
+from dataclasses import asdict, replace
+from typing import Any
+
+from hub import bounds
+from hub import events as ev
+from hub.auth.sessions import Caller
+from hub.edxml import rules
+from hub.edxml.model import Document, StatusPackage
+from hub.edxml.reader import EdxmlRefused
+from hub.packages.model import Package
+from hub.registry.decisions import Context
+from hub.registry.model import Registry
+
+EDXML = "edxml"
+MAX_PROBLEMS = 100
+CLIP = 500
+"""Characters kept of one value (or one problem) in a ``DocumentAnalysed``."""
+MAX_HEADER_CHARS = 256 * 1024
+SNIFF_BYTES = 4096
+
+
+def wanted(data_type: str, head: bytes) -> bool:
+    """Read as edXML: declared so, or sniffed so (an ``edXMLEnvelope`` root near the
+    start, whatever the declared data type)."""
+    return data_type == EDXML or b"edXMLEnvelope" in head[:SNIFF_BYTES]
+
+
+def header_view(parsed: Document | StatusPackage,
+                signature: tuple[str, str] = ("none", "")) -> dict[str, Any]:
+    """The JSON view of a document's header (or a status package), attachments included
+    with their decoded sizes and digests; ``index`` names each for its download.
+    ``signature``: the XML signature's verification (result, why)."""
+    view = asdict(parsed)
+    view["signature"] = {"result": signature[0], "detail": signature[1]}
+    if isinstance(parsed, Document):
+        view["attachments"] = [{**a, "index": i} for i, a in enumerate(view["attachments"])]
+        view["business_doc_type_name"] = rules.BUSINESS_DOC_TYPES.get(
+            parsed.business_doc_type, "")
+        view["business_key"] = rules.business_key(parsed)
+    return view
+
+
+def analyse(ctx: Context, pkg: Package, parsed: Document | StatusPackage | EdxmlRefused,
+            reg: Registry, caller: Caller, *, held: Collection[str] = (),
+            signature: tuple[str, str] = ("none", "")) -> ev.DocumentAnalysed:
+    """``held``: the destination codes that already received this document (same
+    business key) in an earlier package; ``signature``: its XML signature verified
+    (``none`` unsigned, ``valid``, ``invalid``, ``unverified``; and why). A signature is
+    recorded and shown, not a reason to refuse: no agency policy requires one yet."""
+    if isinstance(parsed, EdxmlRefused):
+        return _refused(ctx, pkg, parsed)
+    senders = {caller.agency_code, pkg.source_code}
+    if isinstance(parsed, StatusPackage):
+        problems = rules.check_status(parsed, senders)
+        codes = [parsed.response_for.organ_id] if parsed.response_for.organ_id else []
+    else:
+        problems = rules.check_document(parsed, senders, lambda c: reg.agency(c) is not None)
+        codes = list(dict.fromkeys(t.organ_id for t in parsed.recipients))
+        problems += _duplicates(parsed, held)
+    if not problems:
+        problems += _recipients(pkg, caller, codes, reg)
+    return _event(ctx, pkg, parsed, [str(p) for p in problems], codes=codes, reg=reg,
+                  signature=signature)
+
+
+def _recipients(pkg: Package, caller: Caller, codes: list[str],
+                reg: Registry) -> list[rules.Problem]:
+    problems = []
+    if pkg.recipients and set(pkg.recipients) != set(codes):
+        problems.append(rules.Problem(
+            "recipients_disagree", "To", f"the send names {', '.join(pkg.recipients)}; the "
+            f"document names {', '.join(codes) or 'nobody'}"))
+    for code in codes:
+        if reg.agency(code) is None:
+            problems.append(rules.Problem("unknown_recipient", "To",
+                                          f"{code} is not an agency the hub can reach"))
+        elif caller.app.grants is None or not caller.app.grants.allows_destination(code):
+            problems.append(rules.Problem("recipient_not_granted", "To",
+                                          f"this app may not send to {code}"))
+    return problems
+
+
+def _duplicates(doc: Document, held: Collection[str]) -> list[rules.Problem]:
+    if doc.business_doc_type in rules.REPLACING:
+        return []
+    return [rules.Problem("duplicate_document", "To",
+                          f"{code} already received {doc.code_number}/{doc.code_notation} "
+                          f"of {doc.promulgation_date} from {doc.sender.organ_id}; send it "
+                          "as an update (2) or replacement (3)")
+            for code in sorted(held)]
+
+
+def _bounded(problems: list[str]) -> list[str]:
+    if len(problems) <= MAX_PROBLEMS:
+        return problems
+    return [*problems[:MAX_PROBLEMS], f"too_many_problems document: "
+                                      f"{len(problems) - MAX_PROBLEMS} more not listed"]
+
+
+def _refused(ctx: Context, pkg: Package, refused: EdxmlRefused) -> ev.DocumentAnalysed:
+    return ev.DocumentAnalysed(
+        **ctx.envelope(), package_id=pkg.package_id, kind="unreadable",
+        problems=[f"{refused.code} document: {refused.detail}"], sender_code="",
+        document_id="", code_number="", code_notation="", promulgation_date="",
+        document_type="", subject="", business_doc_type="", business_key="",
+        signature="none", header="{}")
+
+
+def _event(ctx: Context, pkg: Package, parsed: Document | StatusPackage, problems: list[str],
+           *, codes: list[str], reg: Registry, signature: tuple[str, str]
+           ) -> ev.DocumentAnalysed:
+    doc = parsed if isinstance(parsed, Document) else None
+    ids = [reg.agency_by_code[c] for c in codes if c in reg.agency_by_code]
+    return _clipped(ev.DocumentAnalysed(
+        **ctx.envelope(), package_id=pkg.package_id,
+        kind="document" if doc else "status", problems=_bounded(problems),
+        sender_code=parsed.sender.organ_id, recipients=codes,
+        recipient_agency_ids=ids if len(ids) == len(codes) else [],
+        document_id=doc.document_id if doc else _answered(parsed),
+        code_number=doc.code_number if doc else "",
+        code_notation=doc.code_notation if doc else "",
+        promulgation_date=doc.promulgation_date if doc else "",
+        document_type=doc.type_name if doc else "", subject=doc.subject if doc else "",
+        business_doc_type=doc.business_doc_type if doc else "",
+        business_key=rules.business_key(doc) if doc else "",
+        attachment_names=[a.name for a in doc.attachments] if doc else [],
+        signature=signature[0] if parsed.signed else "none",
+        header=_header(header_view(parsed, signature))))
+
+
+def _clip(text: str, most: int = CLIP) -> str:
+    return text if len(text) <= most else text[:most] + "…"
+
+
+def _clipped(e: ev.DocumentAnalysed) -> ev.DocumentAnalysed:
+    """A refused document may hold values far longer than allowed (the reader bounds the
+    whole header, not each value): the event keeps them short, so it stays small enough
+    for any log (Kafka's default message limit is 1 MB)."""
+    return replace(e, sender_code=_clip(e.sender_code), document_id=_clip(e.document_id),
+                   code_number=_clip(e.code_number), code_notation=_clip(e.code_notation),
+                   promulgation_date=_clip(e.promulgation_date),
+                   document_type=_clip(e.document_type), subject=_clip(e.subject),
+                   business_doc_type=_clip(e.business_doc_type),
+                   business_key=_clip(e.business_key, 4 * CLIP),
+                   problems=[_clip(p) for p in e.problems],
+                   recipients=[_clip(c, 60) for c in e.recipients[:bounds.MAX_RECIPIENTS]],
+                   attachment_names=[_clip(n) for n in e.attachment_names])
+
+
+def _header(view: dict[str, Any]) -> str:
+    text = json.dumps(view, ensure_ascii=False, separators=(",", ":"))
+    if len(text) <= MAX_HEADER_CHARS:
+        return text
+    return json.dumps({**_shortened(view), "truncated": True}, ensure_ascii=False,
+                      separators=(",", ":"))
+
+
+def _shortened(value: Any) -> Any:
+    """Every text clipped, every list cut to its first hundred items."""
+    if isinstance(value, str):
+        return _clip(value)
+    if isinstance(value, list):
+        return [_shortened(v) for v in value[:100]]
+    if isinstance(value, dict):
+        return {k: _shortened(v) for k, v in value.items()}
+    return value
+
+
+def _answered(parsed: Document | StatusPackage) -> str:
+    return parsed.response_for.document_id if isinstance(parsed, StatusPackage) else ""
+
+
+def rejection(analysis: ev.DocumentAnalysed) -> str:
+    """The reason a ``PackageRejected`` gives: every problem, one after the other."""
+    count = len(analysis.problems)
+    return f"{count} problem{'s' if count > 1 else ''}: " + "; ".join(analysis.problems)

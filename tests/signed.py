@@ -1,0 +1,31 @@
+"""Signed edXML for tests: a self-signed certificate and signxml's enveloped signature,
+as a QLVB's signing module would make one."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import rsa
+from cryptography.x509.oid import NameOID
+from lxml import etree
+from signxml.signer import XMLSigner
+
+
+def signed(data: bytes) -> bytes:
+    """``data`` (an XML document) with an enveloped RSA-SHA256 signature and the signer's
+    certificate in its KeyInfo."""
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "Sở Thông tin và Truyền thông")])
+    now = datetime.now(UTC)
+    cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name)
+            .public_key(key.public_key()).serial_number(x509.random_serial_number())
+            .not_valid_before(now - timedelta(days=1)).not_valid_after(now + timedelta(days=30))
+            .sign(key, hashes.SHA256()))
+    pem_key = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                serialization.NoEncryption())
+    root = etree.fromstring(data, etree.XMLParser(resolve_entities=False, no_network=True))
+    signed_root = XMLSigner().sign(root, key=pem_key,
+                                   cert=[cert.public_bytes(serialization.Encoding.PEM).decode()])
+    return bytes(etree.tostring(signed_root, xml_declaration=True, encoding="UTF-8"))
