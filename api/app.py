@@ -13,6 +13,7 @@ from api import problems
 from api.notifications import Notifier
 from api.presence import NodePresenceService
 from api.routes import access, dead_letters, deliveries, docs, live, ops, packages, reports
+from api.routes import directory as directory_routes
 from api.routes import presence as presence_routes
 from api.runtime import Runtime
 from infra.settings import Settings
@@ -44,7 +45,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     problems.install(app, settings.retry_after_seconds)
     for router in (access.router, ops.router, dead_letters.router, packages.router,
                    deliveries.router, live.router, reports.router, presence_routes.router,
-                   docs.router):
+                   docs.router, directory_routes.router):
         add_routes(app, router)
 
     @app.get("/healthz")

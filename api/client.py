@@ -264,6 +264,8 @@ class TrucClient:
             "POST", f"/v1/packages/{space['package_id']}/seal",
             json_body={"deadline": deadline, "offline_wait_seconds": offline_wait_seconds},
             wait_seconds=seal_timeout(size, self.timeout))
+        if space.get("successors"):  # recipients named by closed codes: their new codes
+            sealed = {**sealed, "successors": space["successors"]}
         return sealed
 
     async def upload(self, package_id: str, path: Path, *,

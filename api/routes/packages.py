@@ -21,6 +21,7 @@ from hub.errors import InvalidRequest, RangeNotSatisfiable
 from hub.packages.decisions import SendRequest, visible
 from hub.packages.model import PRIORITIES, Package
 from hub.packages.processor import INBOX
+from hub.registry.succession import successor_codes
 
 router = APIRouter(prefix="/v1", tags=["packages"], route_class=DoorRoute)
 RANGE = re.compile(r"bytes=([0-9]*)-([0-9]*)")
@@ -65,11 +66,14 @@ async def request_send(body: PackageRequest, caller: CurrentApp, service: Packag
                        request: Request,
                        idempotency_key: Annotated[str | None, Header()] = None
                        ) -> dict[str, Any]:
-    """Ask to send a package; the answer is an upload space."""
-    req = SendRequest(body.recipients, body.title, body.priority, body.data_type,
-                      body.protocol, body.size, body.sha256.lower(), idempotency_key)
+    """Ask to send a package; the answer is an upload space. A recipient named by a
+    closed code goes to its successor, and ``successors`` tells the source the new code."""
+    successors = successor_codes(service.rt.view.registry, body.recipients)
+    req = SendRequest([successors.get(c, c) for c in body.recipients], body.title,
+                      body.priority, body.data_type, body.protocol, body.size,
+                      body.sha256.lower(), idempotency_key)
     pkg = await service.request(caller, req)
-    return space_view(pkg, str(request.base_url).rstrip("/"))
+    return {**space_view(pkg, str(request.base_url).rstrip("/")), "successors": successors}
 
 
 @router.get("/packages/{package_id}/space")
