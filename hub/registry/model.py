@@ -150,7 +150,7 @@ class Registry:
             return
         if agency.parent_code:
             self.children.setdefault(agency.parent_code, set()).add(agency_id)
-        self.search_text[agency_id] = " ".join((*agency.codes, fold(agency.name)))
+        self.search_text[agency_id] = fold(" ".join((*agency.codes, agency.name)))
 
     def unindex_agency(self, agency_id: str) -> None:
         self.search_text.pop(agency_id, None)

@@ -93,6 +93,7 @@ def changes(reg: Registry, rows: Iterable[NationalAgency],
     by_national = {a.national_id: a.agency_id for a in reg.agencies.values()
                    if a.national_id and a.merged_into is None}
     seen: set[str] = set()
+    """Agency ids and codes the list named: what must not be removed, nor listed twice."""
     for row in rows:
         change = _change(reg, row, seen, by_national)
         if change is None:
@@ -100,7 +101,8 @@ def changes(reg: Registry, rows: Iterable[NationalAgency],
         else:
             yield change
     for agency in list(reg.agencies.values()):
-        if agency.national_id and agency.merged_into is None and agency.agency_id not in seen:
+        if agency.national_id and agency.merged_into is None \
+                and agency.agency_id not in seen and agency.code not in seen:
             yield Change(REMOVED, agency.code, agency.name, detail="not in the national list")
 
 
@@ -113,8 +115,9 @@ def _change(reg: Registry, row: NationalAgency, seen: set[str],
     holder = reg.holder(code)
     previous = _previous(reg, row, holder, by_national)
     target = previous if previous is not None else holder
-    if target is not None and target.agency_id in seen:
+    if code in seen or (target is not None and target.agency_id in seen):
         return Change(INVALID, code, row.name, detail="listed twice", row=row)
+    seen.add(code)
     if target is None:
         return Change(ADDED, code, row.name, row=row)
     seen.add(target.agency_id)
