@@ -21,7 +21,7 @@ from bench.holders import raise_nofile
 from bench.report import Recorder, Result
 from bench.suite import Suite
 
-PARTS = ("small", "large", "fanout", "replay", "presence")
+PARTS = ("small", "large", "fanout", "replay", "presence", "directory")
 
 
 def parse() -> argparse.Namespace:
@@ -29,7 +29,8 @@ def parse() -> argparse.Namespace:
     parser.add_argument("--quick", action="store_true",
                         help="embedded only, small sizes: a few minutes at most")
     parser.add_argument("--only", default=",".join(PARTS),
-                        help="comma-separated parts: small, large, fanout, replay, presence")
+                        help="comma-separated parts: small, large, fanout, replay, presence, "
+                             "directory")
     parser.add_argument("--backends", default=None,
                         help="comma-separated: embedded, distributed (default: per mode)")
     parser.add_argument("--profile", action="store_true",
@@ -52,6 +53,8 @@ async def run(plan: Plan, parts: list[str], backends: list[str], rec: Recorder,
                 steps.append((f"large/{b}", functools.partial(suite.large, b)))
             if "replay" in parts:
                 steps.append((f"replay/{b}", functools.partial(suite.replay, b)))
+            if "directory" in parts:
+                steps.append((f"directory/{b}", functools.partial(suite.directory, b)))
         if "fanout" in parts and "embedded" in backends:
             steps.append(("fanout/embedded", suite.fanout))
         if "presence" in parts:

@@ -15,6 +15,7 @@ from api.auth import CurrentApp, RuntimeDep, runtime_of
 from api.door import DoorRoute, chunk_upload
 from api.packages_service import Packages
 from api.problems import problem
+from api.successors import named_delivery
 from hub import bounds
 from hub.auth.sessions import Caller
 from hub.errors import InvalidRequest, RangeNotSatisfiable
@@ -174,8 +175,9 @@ async def report_status(package_id: str, body: StatusReport, caller: CurrentApp,
                         service: PackagesDep) -> dict[str, Any]:
     """A destination's business status of the document, sent back to the source; or the
     source's recall request (13) on one delivery, which the destination answers 15 or 16."""
+    destination = await named_delivery(service, package_id, body.destination)
     return package_view(await service.report(caller, package_id, body.code, body.note,
-                                             body.destination), caller)
+                                             destination), caller)
 
 
 def package_view(pkg: Package, caller: Caller,

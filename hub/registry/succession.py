@@ -8,7 +8,7 @@ folds several agencies into one (a merge). Pure: the caller records the event.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from datetime import datetime
 
 from hub import bounds
@@ -86,3 +86,21 @@ def successor_codes(reg: Registry, codes: Iterable[str]) -> dict[str, str]:
 def lineage(reg: Registry, agency: Agency) -> list[Agency]:
     """The agency and every agency merged into it: whose history and statistics are its."""
     return [agency, *reg.predecessors(agency.agency_id)]
+
+
+def delivery_code(reg: Registry, deliveries: Mapping[str, str], named: str) -> str:
+    """The code under which a package's delivery is known (``deliveries``: agency id ->
+    delivery code), for a code a caller named — maybe a closed one, or the new one of an
+    agency whose delivery was planned under its old code. ``named`` when none matches."""
+    if named in deliveries.values():
+        return named
+    try:
+        agency = reg.agency(str(AgencyCode.parse(named)))
+    except InvalidAgencyCode:
+        return named
+    if agency is None:
+        return named
+    for member in lineage(reg, agency):
+        if member.agency_id in deliveries:
+            return deliveries[member.agency_id]
+    return named

@@ -238,3 +238,19 @@ def test_csv_lists_read_with_a_bom(tmp_path: Path) -> None:
 def test_a_list_that_is_not_one_is_refused(text: str) -> None:
     with pytest.raises(BadList):
         list(json_rows(io.StringIO(text)))
+
+
+def test_a_delivery_is_named_by_any_code_of_its_agency() -> None:
+    reg = registry(("000.00.12.H53", "Sở Tư pháp"), ("000.00.00.H29", "HCM"),
+                   ("000.00.00.H53", "BR-VT"))
+    tp, brvt = reg.agency("000.00.12.H53"), reg.agency("000.00.00.H53")
+    assert tp is not None and brvt is not None
+    planned = {tp.agency_id: "000.00.12.H53", brvt.agency_id: "000.00.00.H53"}
+    reg.apply(succession.succeed(reg, CTX, ["000.00.12.H53"], "000.00.31.H29",
+                                 effective_at=NOW, reason="r", domain=DOMAIN))
+    reg.apply(succession.succeed(reg, CTX, ["000.00.00.H53"], "000.00.00.H29",
+                                 effective_at=NOW, reason="r", domain=DOMAIN))
+    assert succession.delivery_code(reg, planned, "000.00.31.H29") == "000.00.12.H53"
+    assert succession.delivery_code(reg, planned, "000.00.00.H29") == "000.00.00.H53"
+    assert succession.delivery_code(reg, planned, "000.00.12.H53") == "000.00.12.H53"
+    assert succession.delivery_code(reg, planned, "000.00.99.H29") == "000.00.99.H29"
