@@ -7,9 +7,10 @@ that learns of a key can already find its secret.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterable, Iterator
+from collections.abc import Coroutine, Iterable, Iterator
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
+from typing import Any
 
 from hub import events as ev
 from hub.errors import TrucError
@@ -82,22 +83,30 @@ class RegistryService:
         return self.registry.agencies[event.agency_id]
 
     async def record_many(self, events: Iterable[ev.Event], window: int = 256) -> int:
-        """Appends many registry events (a directory sync): ``window`` appends in flight
-        at a time, in order per agency, then waits once until this node has folded the
-        last of them. Returns how many were recorded."""
-        count, pending, last = 0, [], None
+        """Appends many registry events (a directory sync), ``window`` appends in flight
+        at a time (an adapter that commits concurrent appends together then batches
+        them), and waits after each window until this node has folded it: the stream
+        stays bounded and never runs ahead of the registry its next decisions read.
+        Returns how many were recorded."""
+        count, pending = 0, list[Coroutine[Any, Any, Position]]()
         for event in events:
             pending.append(record(self._log, event))
             if len(pending) >= window:
-                last = max(await asyncio.gather(*pending))
-                count += len(pending)
+                count += await self._settle(pending)
                 pending = []
         if pending:
-            last = max(await asyncio.gather(*pending))
-            count += len(pending)
-        if last is not None:
-            await self.catch_up(self._wait * 6)
+            count += await self._settle(pending)
         return count
+
+    async def _settle(self, appends: list[Coroutine[Any, Any, Position]]) -> int:
+        positions = await asyncio.gather(*appends)
+        last: dict[tuple[str, int], Position] = {}
+        for position in positions:
+            last[(position.topic, position.partition)] = max(
+                position, last.get((position.topic, position.partition), position))
+        for position in last.values():
+            await self.view.reached(position, self._wait)
+        return len(positions)
 
     async def sync(self, ctx: Context, rows: Iterable[NationalAgency], *, apply: bool,
                    reason: str = "national agency list") -> Summary:
