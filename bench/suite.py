@@ -239,12 +239,6 @@ class Suite:
                              None, held))
 
 
-def _nofile(pid: int) -> str:
-    for line in Path(f"/proc/{pid}/limits").read_text().splitlines():
-        if line.startswith("Max open files"):
-            return " ".join(line.split()[3:5])
-    return "unknown"
-
     # --- directory sync of a national agency list (issue 15) -------------------------------
 
     async def directory(self, backend: str) -> None:
@@ -266,3 +260,9 @@ def _nofile(pid: int) -> str:
                      "peak_rss_mib": round(found["peak_rss"] / MiB, 1),
                      "load_average": os.getloadavg(), "baseline_kind": "target (issue 15)"}))
 
+
+def _nofile(pid: int) -> str:
+    for line in Path(f"/proc/{pid}/limits").read_text().splitlines():
+        if line.startswith("Max open files"):
+            return " ".join(line.split()[3:5])
+    return "unknown"
