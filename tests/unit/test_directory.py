@@ -254,3 +254,21 @@ def test_a_delivery_is_named_by_any_code_of_its_agency() -> None:
     assert succession.delivery_code(reg, planned, "000.00.00.H29") == "000.00.00.H53"
     assert succession.delivery_code(reg, planned, "000.00.12.H53") == "000.00.12.H53"
     assert succession.delivery_code(reg, planned, "000.00.99.H29") == "000.00.99.H29"
+
+
+def test_a_session_for_a_closed_code_names_the_successor() -> None:
+    from hub.auth.sessions import Caller, session_claims
+    from hub.registry.model import Grants, Key, Operation
+
+    reg = registry(("000.00.11.H53", "Sở TT&TT"), ("000.00.12.H53", "Sở Tư pháp"))
+    app = decide.register_app(reg, CTX, "000.00.11.H53", "QLVB")
+    reg.apply(app)
+    grants = Grants(frozenset(op.value for op in Operation), frozenset({"000.00.12.H53"}))
+    caller = Caller(reg.apps[app.app_id].__class__(**{**vars(reg.apps[app.app_id]),
+                                                      "grants": grants}),
+                    Key("k", app.app_id, "AK", "HMAC", NOW), "000.00.11.H53")
+    reg.apply(succession.succeed(reg, CTX, ["000.00.12.H53"], "000.00.31.H29",
+                                 effective_at=NOW, reason="r", domain=DOMAIN))
+    claims = session_claims(reg, caller, "000.00.12.H53", [], now=NOW,
+                            ttl=timedelta(minutes=5), issuer="truc")
+    assert (claims["dst"], claims["aud"]) == ("000.00.31.H29", "000.00.31.H29")
