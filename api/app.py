@@ -13,6 +13,7 @@ from api import problems
 from api.notifications import Notifier
 from api.presence import NodePresenceService
 from api.routes import access, dead_letters, deliveries, docs, live, ops, packages, reports
+from api.routes import axis as axis_routes
 from api.routes import directory as directory_routes
 from api.routes import presence as presence_routes
 from api.runtime import Runtime
@@ -61,6 +62,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         return JSONResponse(report, status_code=503,
                             headers={"Retry-After": str(settings.retry_after_seconds)})
 
+    add_routes(app, axis_routes.router)  # last: its POST /{operation} catches one segment
     return app
 
 

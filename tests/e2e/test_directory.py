@@ -10,9 +10,11 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode
 
+import httpx
 import pytest
 
 from api.client import TrucError
+from hub.axis import signature
 from tests.e2e.exchange import agency_with_app, client, next_code
 from tests.e2e.hubs import RunningHub
 
@@ -153,3 +155,41 @@ async def _until_history(hub: RunningHub, code: str, package_id: str) -> list[An
             return found
         await asyncio.sleep(0.2)
     return []
+
+
+def axis_post(hub: RunningHub, key: dict[str, Any], operation: str, *,
+              secret: str | None = None, when: datetime | None = None) -> httpx.Response:
+    """A call as the national axis's SDK makes it: XroadVnpt-* headers, HMAC-SHA256."""
+    fields = {"systemid": key["access_key"], "servicetype": "eDoc", "messagetype": "edoc",
+              "timestamp": signature.stamp(when or datetime.now(UTC)),
+              "Content-Type": "application/json"}
+    headers = {f"XroadVnpt-{k}": v for k, v in fields.items()}
+    headers.update(signature.sign(fields, secret or key["secret_key"]))
+    headers["XroadVnpt-version"] = "3.0.201608"
+    return httpx.post(f"{hub.url}/{operation}", headers=headers, timeout=30)
+
+
+async def test_the_axis_facade_lists_agencies_that_a_sync_reads_back(
+        hub: RunningHub, tmp_path: Path) -> None:
+    caller = agency_with_app(hub)
+    answer = axis_post(hub, caller, "getAgenciesList")
+    assert answer.status_code == 200, answer.text
+    body = answer.json()
+    assert (body["status"], body["ErrorCode"]) == ("OK", "0")
+    rows = {r["code"]: r for r in body["data"]}
+    assert rows[caller["code"]]["code102"] == caller["code"]
+    assert set(rows[caller["code"]]) == {"id", "pid", "code", "name", "mail", "oldCode",
+                                         "code102"}
+    path = tmp_path / "axis.json"
+    path.write_text(answer.text)
+    back = hub.admin("directory", "sync", str(path))
+    assert back["counts"] == {"added": 0, "renamed": 0, "recoded": 0, "removed": 0,
+                              "invalid": 0}
+    assert back["unchanged"] == len(rows)
+    forged = axis_post(hub, caller, "getAgenciesList", secret="not-the-secret")
+    assert (forged.status_code, forged.json()["status"]) == (401, "FAIL")
+    stale = axis_post(hub, caller, "getAgenciesList",
+                      when=datetime.now(UTC) - timedelta(hours=2))
+    assert stale.json()["ErrorCode"] == "axis_clock_skew"
+    other = axis_post(hub, caller, "sendEdoc")
+    assert (other.status_code, other.json()["ErrorCode"]) == (404, "not_supported")
