@@ -76,8 +76,11 @@ async def _authenticated(runtime: Runtime, request: Request) -> None:
 
 
 def _row(reg: Registry, agency: Agency) -> dict[str, str]:
+    """An agency as the axis lists it: its national id when a national list brought it
+    (so the axis's clients keep theirs), else the hub's own id."""
     parent = reg.agency(agency.parent_code) if agency.parent_code else None
-    return {"id": agency.agency_id, "pid": parent.agency_id if parent else "",
+    return {"id": agency.national_id or agency.agency_id,
+            "pid": (parent.national_id or parent.agency_id) if parent else "",
             "code": agency.code, "name": agency.name, "mail": agency.mail or "",
             "oldCode": agency.former_codes[-1] if agency.former_codes else "",
             "code102": agency.code}

@@ -32,7 +32,7 @@ def zones_hub(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningHub]:
 @pytest.mark.timeout(900)
 def test_every_command_of_zones_md_works_verbatim(zones_hub: RunningHub,
                                                   tmp_path: Path) -> None:
-    for tool in ("curl", "jq"):
+    for tool in ("curl", "jq", "openssl"):
         assert shutil.which(tool), f"the doc needs {tool}"
     hub = zones_hub
     hub.ops("POST", "/v1/ops/agencies", {"code": "000.00.11.H53", "name": "Sở TT&TT"})
@@ -59,6 +59,8 @@ def test_every_command_of_zones_md_works_verbatim(zones_hub: RunningHub,
     assert "applied: 3 added" in out
     assert '"000.00.12.H53"' in out  # the search found Sở Tư pháp by its folded name
     assert '"000.00.12.H53": "000.00.05.H29"' in out  # the source is told the new code
+    assert '"OK"' in out  # the axis-signed getAgenciesList
+    assert "dry run (--apply records it): 0 added, 0 renamed" in out  # read back: unchanged
     agencies = {a["code"]: a for a in hub.ops("GET", "/v1/ops/agencies")}
     assert agencies["000.00.00.H53"]["merged_into"] == agencies["000.00.00.H29"]["agency_id"]
     assert agencies["000.00.05.H29"]["former_codes"] == ["000.00.12.H53"]
