@@ -17,6 +17,7 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 
 from api.auth import runtime_of
+from api.door import DoorRoute
 from api.runtime import Runtime
 from hub.auth.sessions import lapsed
 from hub.axis import signature
@@ -24,7 +25,9 @@ from hub.axis.signature import AxisRefused
 from hub.errors import TrucError
 from hub.registry.model import Agency, Registry
 
-router = APIRouter(tags=["national axis"])
+router = APIRouter(tags=["national axis"], route_class=DoorRoute)
+"""Through the door unsigned (its body bounded like any other); the axis's own header
+signature is checked in the route, before anything is answered."""
 LISTS = ("getAgenciesList", "getAgenciesListQD20")
 
 
