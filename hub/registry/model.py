@@ -139,8 +139,13 @@ class Registry:
     """Merged agencies whose registration this node has not folded yet -> successor id."""
     children: dict[str, set[str]] = field(default_factory=dict)
     """Parent code -> ids of the live agencies whose code derives it (the hierarchy)."""
+    merged_from: dict[str, set[str]] = field(default_factory=dict)
+    """Successor id -> ids of the agencies merged into it directly."""
     search_text: dict[str, str] = field(default_factory=dict)
     """Agency id -> its codes and name folded for accent-insensitive search."""
+    search_order: list[tuple[str, str, str]] | None = None
+    """(code, agency id, search text) of the live agencies by code, made on the first
+    search after a change (``hub.registry.search``), dropped by the next change."""
 
     def index_agency(self, agency_id: str) -> None:
         """(Re)indexes a live agency for the directory; a merged one is left out."""
@@ -153,6 +158,7 @@ class Registry:
         self.search_text[agency_id] = fold(" ".join((*agency.codes, agency.name)))
 
     def unindex_agency(self, agency_id: str) -> None:
+        self.search_order = None
         self.search_text.pop(agency_id, None)
         agency = self.agencies.get(agency_id)
         if agency is not None and agency.parent_code:
@@ -182,12 +188,14 @@ class Registry:
 
     def predecessors(self, agency_id: str) -> list[Agency]:
         """Agencies merged into this one (directly or not): its history is theirs too."""
-        found, frontier = [], {agency_id}
+        found: list[Agency] = []
+        seen, frontier = {agency_id}, [agency_id]
         while frontier:
-            step = [a for a in self.agencies.values()
-                    if a.merged_into in frontier and a.agency_id not in frontier]
+            step = [self.agencies[i] for f in frontier for i in sorted(self.merged_from.get(f, ()))
+                    if i not in seen and i in self.agencies]
+            seen.update(a.agency_id for a in step)
             found += step
-            frontier = {a.agency_id for a in step}
+            frontier = [a.agency_id for a in step]
         return found
 
     def key(self, access_key: str) -> Key | None:
@@ -207,6 +215,8 @@ MAX_SUCCESSIONS = 32
 
 def _agency(reg: Registry, e: ev.AgencyRegistered) -> None:
     merged = reg.pending_merges.pop(e.agency_id, None)
+    if merged is not None:
+        reg.merged_from.setdefault(merged, set()).add(e.agency_id)
     reg.agencies[e.agency_id] = Agency(e.agency_id, e.code, e.name, e.parent_code, e.account,
                                        e.occurred_at, merged_into=merged,
                                        national_id=e.national_id, mail=e.mail)
@@ -227,6 +237,7 @@ def _succeeded(reg: Registry, e: ev.AgencySucceeded) -> None:
             reg.pending_merges[old_id] = e.agency_id
             continue
         reg.agencies[old_id] = replace(old, merged_into=e.agency_id)
+        reg.merged_from.setdefault(e.agency_id, set()).add(old_id)
         reg.index_agency(old_id)
     former += [c for c in e.old_codes if c not in former]
     successor = Agency(e.agency_id, e.code, e.name, e.parent_code, e.account,

@@ -8,7 +8,6 @@ order: an exact code match first, then by code.
 
 from __future__ import annotations
 
-import heapq
 from dataclasses import dataclass
 
 from hub import bounds
@@ -50,24 +49,31 @@ def checked(query: DirectoryQuery) -> DirectoryQuery:
 
 def search(reg: Registry, query: DirectoryQuery) -> Page:
     """The page of live agencies matching every word of ``text`` (as substrings, without
-    accents: "so tu phap" finds "Sở Tư pháp"; a code, old or new, finds its agency)."""
+    accents: "so tu phap" finds "Sở Tư pháp"; a code, old or new, finds its agency), by
+    code, an exact code match first: one pass over the registry's index, kept in code
+    order between changes."""
     query = checked(query)
     words = fold(query.text).split()
+    rows = _ordered(reg) if query.parent is None else _children(reg, query.parent)
+    matched = [i for code, i, text in rows
+               if all(w in text for w in words)
+               and (query.level is None or _depth(code) == query.level)]
     exact = _exact(reg, query.text)
-    candidates = _scope(reg, query.parent)
-    matches = [
-        a for a in (reg.agencies[i] for i in candidates
-                    if all(w in reg.search_text.get(i, "\x00") for w in words))
-        if query.level is None or level(a) == query.level
-    ]
-    wanted = query.offset + query.limit
-    ordered = heapq.nsmallest(wanted, matches, key=lambda a: (a.agency_id != exact, a.code))
-    return Page(len(matches), ordered[query.offset:wanted])
+    if exact is not None and exact in matched:
+        matched.remove(exact)
+        matched.insert(0, exact)
+    page = matched[query.offset:query.offset + query.limit]
+    return Page(len(matched), [reg.agencies[i] for i in page])
 
 
-def _scope(reg: Registry, parent: str | None) -> list[str]:
-    if parent is None:
-        return list(reg.search_text)
+def _ordered(reg: Registry) -> list[tuple[str, str, str]]:
+    if reg.search_order is None:
+        reg.search_order = sorted((reg.agencies[i].code, i, text)
+                                  for i, text in reg.search_text.items())
+    return reg.search_order
+
+
+def _children(reg: Registry, parent: str) -> list[tuple[str, str, str]]:
     try:
         found = reg.agency(str(AgencyCode.parse(parent)))
     except InvalidAgencyCode:
@@ -75,7 +81,13 @@ def _scope(reg: Registry, parent: str | None) -> list[str]:
                              code="invalid_query", field="parent") from None
     if found is None:
         return []
-    return sorted({i for code in found.codes for i in reg.children.get(code, ())})
+    ids = {i for code in found.codes for i in reg.children.get(code, ())}
+    return sorted((reg.agencies[i].code, i, reg.search_text.get(i, "")) for i in ids)
+
+
+def _depth(code: str) -> int:
+    """A registered code's level, read from its shape (``000.00.11.H53`` → 2)."""
+    return 1 + sum(part.strip("0") != "" for part in code.split(".")[:3])
 
 
 def _exact(reg: Registry, text: str) -> str | None:
