@@ -9,6 +9,7 @@ folds several agencies into one (a merge). Pure: the caller records the event.
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
 from datetime import datetime
 
 from hub import bounds
@@ -67,19 +68,44 @@ def _live(reg: Registry, code: str) -> Agency:
     return agency
 
 
+@dataclass(frozen=True)
+class Resolved:
+    """A code as named, and the agency it reaches today under its current code."""
+
+    named: str
+    agency: Agency
+
+    @property
+    def code(self) -> str:
+        return self.agency.code
+
+    @property
+    def succeeded(self) -> bool:
+        """The named code was closed: tell whoever used it the new one."""
+        return self.named != self.agency.code
+
+
+def resolve(reg: Registry, code: str) -> Resolved | None:
+    """The one lookup for anything that names an agency by code (a package's recipients,
+    an edXML ``To``, a status, a search): old or new, valid or not. None when the code is
+    not a QCVN 102 code or reaches no live agency."""
+    try:
+        named = str(AgencyCode.parse(code))
+    except InvalidAgencyCode:
+        return None
+    agency = reg.agency(named)
+    return None if agency is None else Resolved(named, agency)
+
+
 def successor_codes(reg: Registry, codes: Iterable[str]) -> dict[str, str]:
     """For each code as named that resolves to an agency now known by another code: the
     named code -> the current one. What a source is told when it used a closed code (the
     send answer's ``successors``); codes that are invalid or unknown are left out."""
     found: dict[str, str] = {}
     for named in codes:
-        try:
-            code = str(AgencyCode.parse(named))
-        except InvalidAgencyCode:
-            continue
-        agency = reg.agency(code)
-        if agency is not None and agency.code != code:
-            found[named] = agency.code
+        resolved = resolve(reg, named)
+        if resolved is not None and resolved.succeeded:
+            found[named] = resolved.code
     return found
 
 

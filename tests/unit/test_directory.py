@@ -272,3 +272,38 @@ def test_a_session_for_a_closed_code_names_the_successor() -> None:
     claims = session_claims(reg, caller, "000.00.12.H53", [], now=NOW,
                             ttl=timedelta(minutes=5), issuer="truc")
     assert (claims["dst"], claims["aud"]) == ("000.00.31.H29", "000.00.31.H29")
+
+
+def test_a_search_after_a_change_sees_it() -> None:
+    reg = registry(("000.00.11.H53", "Sở TT&TT"))
+    assert search.search(reg, DirectoryQuery("")).total == 1  # the ordered index is made
+    reg.apply(decide.register_agency(reg, CTX, "000.00.12.H53", "Sở Tư pháp", DOMAIN))
+    assert codes(search.search(reg, DirectoryQuery("tu phap"))) == ["000.00.12.H53"]
+    reg.apply(succession.succeed(reg, CTX, ["000.00.12.H53"], "000.00.31.H29",
+                                 effective_at=NOW, reason="r", domain=DOMAIN))
+    assert codes(search.search(reg, DirectoryQuery("tu phap"))) == ["000.00.31.H29"]
+
+
+def test_merges_chain_and_the_last_successor_holds_every_history() -> None:
+    reg = registry(("000.00.00.H53", "A"), ("000.00.00.H56", "B"), ("000.00.00.H29", "C"))
+    reg.apply(succession.succeed(reg, CTX, ["000.00.00.H53"], "000.00.00.H56",
+                                 effective_at=NOW, reason="r", domain=DOMAIN))
+    reg.apply(succession.succeed(reg, CTX, ["000.00.00.H56"], "000.00.00.H29",
+                                 effective_at=NOW, reason="r", domain=DOMAIN))
+    last = reg.agency("000.00.00.H53")
+    assert last is not None and last.code == "000.00.00.H29"
+    assert {a.code for a in succession.lineage(reg, last)} == {
+        "000.00.00.H29", "000.00.00.H56", "000.00.00.H53"}
+
+
+def test_resolve_is_the_one_lookup_by_code() -> None:
+    reg = registry(("000.00.12.H53", "Sở Tư pháp"))
+    reg.apply(succession.succeed(reg, CTX, ["000.00.12.H53"], "000.00.31.H29",
+                                 effective_at=NOW, reason="r", domain=DOMAIN))
+    old = succession.resolve(reg, " 000.00.12.h53 ")
+    assert old is not None and (old.named, old.code, old.succeeded) == (
+        "000.00.12.H53", "000.00.31.H29", True)
+    new = succession.resolve(reg, "000.00.31.H29")
+    assert new is not None and not new.succeeded
+    assert succession.resolve(reg, "000.00.99.H53") is None
+    assert succession.resolve(reg, "not a code") is None
