@@ -138,12 +138,20 @@ async def test_a_national_list_syncs_by_diffs(hub: RunningHub, tmp_path: Path) -
     codes = {x["code"]: x for x in hub.ops("GET", "/v1/ops/agencies")}
     assert codes[a]["name"] == "Sở A mới"
     assert codes[c]["former_codes"] == [b]
+    app = hub.ops("POST", "/v1/ops/apps", {"agency_code": c, "name": "QLVB"})
+    key = hub.ops("POST", f"/v1/ops/apps/{app['app_id']}/approve", {})["key"]
+    async with client(hub, key) as removed_app:
+        assert (await removed_app.whoami())["agency"]["code"] == c
     csv = tmp_path / "list.csv"
     csv.write_text(f"id,pid,code,name,mail,oldCode,code102\nn-{a},,{a},Sở A mới,,,\n",
                    encoding="utf-8-sig")
     removed = hub.admin("directory", "sync", str(csv), "--apply")
     assert removed["counts"]["removed"] >= 1
     assert c not in {x["code"] for x in hub.ops("GET", "/v1/ops/agencies")}
+    async with client(hub, key) as removed_app:
+        with pytest.raises(TrucError) as gone:
+            await removed_app.whoami()
+    assert (gone.value.status, gone.value.code) == (403, "agency_removed")
 
 
 async def _until_history(hub: RunningHub, code: str, package_id: str) -> list[Any]:
