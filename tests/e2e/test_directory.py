@@ -117,6 +117,7 @@ async def test_a_merge_sends_every_old_code_to_one_agency(hub: RunningHub,
     assert refused.returncode == 2 and "code_closed" in refused.stderr
 
 
+@pytest.mark.timeout(900)  # six `truc` processes: minutes on a loaded box
 async def test_a_national_list_syncs_by_diffs(hub: RunningHub, tmp_path: Path) -> None:
     a, b, c = next_code(), next_code(), next_code()
     first = [{"id": f"n-{a}", "pid": "", "code": a, "name": "Sở A", "mail": "a@x.vn",
@@ -177,6 +178,7 @@ def axis_post(hub: RunningHub, key: dict[str, Any], operation: str, *,
     return httpx.post(f"{hub.url}/{operation}", headers=headers, timeout=30)
 
 
+@pytest.mark.timeout(900)
 async def test_the_axis_facade_lists_agencies_that_a_sync_reads_back(
         hub: RunningHub, tmp_path: Path) -> None:
     caller = agency_with_app(hub)
