@@ -14,6 +14,8 @@ from api import responses as r
 from api.notifications import Notifier
 from api.presence import NodePresenceService
 from api.routes import access, dead_letters, deliveries, docs, live, ops, packages, reports
+from api.routes import axis as axis_routes
+from api.routes import directory as directory_routes
 from api.routes import documents as document_routes
 from api.routes import presence as presence_routes
 from api.runtime import Runtime
@@ -47,7 +49,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     contract.install(app)
     for router in (access.router, ops.router, dead_letters.router, packages.router,
                    deliveries.router, live.router, reports.router, presence_routes.router,
-                   docs.router):
+                   docs.router, directory_routes.router):
         add_routes(app, router)
     add_routes(app, document_routes.router)
 
@@ -65,6 +67,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         return JSONResponse(report, status_code=503,
                             headers={"Retry-After": str(settings.retry_after_seconds)})
 
+    add_routes(app, axis_routes.router)  # last: its POST /{operation} catches one segment
     return app
 
 

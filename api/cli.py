@@ -10,18 +10,21 @@ from typing import Annotated, Any
 
 import typer
 
-from api import deliveries_cli, edxml_cli
+from api import deliveries_cli, directory_cli, edxml_cli
 from api.admin_cli import admin, hoist_local_flags
+from api.directory_admin_cli import register_directory
 from api.exchange_cli import register
 from api.reports_cli import register_reports
 from infra.settings import Settings
 
 app = typer.Typer(help="Truc: the interoperability hub.", no_args_is_help=True)
 register_reports(admin)
+register_directory(admin)
 app.add_typer(admin, name="admin")
 register(app)
 deliveries_cli.register(app)
 edxml_cli.register(app)
+directory_cli.register(app)
 
 DataDir = Annotated[Path | None, typer.Option(help="Where the embedded hub keeps its data.")]
 Kafka = Annotated[str | None, typer.Option(help="Kafka bootstrap servers (host:port,...).")]

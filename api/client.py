@@ -284,6 +284,8 @@ class TrucClient:
             "POST", f"/v1/packages/{space['package_id']}/seal",
             json_body={"deadline": deadline, "offline_wait_seconds": offline_wait_seconds},
             wait_seconds=seal_timeout(size, self.timeout))
+        if space.get("successors"):  # recipients named by closed codes: their new codes
+            sealed = {**sealed, "successors": space["successors"]}
         return sealed
 
     async def send_in_one_call(self, recipients: list[str], title: str, path: Path, *,

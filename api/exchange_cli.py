@@ -255,6 +255,9 @@ def warn(view: dict[str, Any]) -> None:
     stderr: the command still succeeded, but the sender must know (Điều 5.9)."""
     for warning in view.get("warnings") or []:
         typer.echo(f"warning [{warning['code']}]: {warning['detail']}", err=True)
+    for named, current in (view.get("successors") or {}).items():
+        typer.echo(f"note [code_succeeded]: {named} is closed; sent to its successor "
+                   f"{current} (use that code from now on)", err=True)
 
 
 # --- receiving --------------------------------------------------------------------------

@@ -8,7 +8,8 @@ from zoneinfo import ZoneInfo
 
 from hub.history import HISTORY, HistoryQuery
 from hub.ports import Projections, Row
-from hub.registry.model import Agency
+from hub.registry.model import Agency, Registry
+from hub.registry.succession import lineage
 from hub.statistics.fold import COUNTERS, DURATIONS
 from hub.statistics.local import months
 from hub.statistics.query import DateRange
@@ -16,17 +17,30 @@ from hub.statistics.report import buckets, total
 
 
 class Reports:
-    def __init__(self, projections: Projections, tz: ZoneInfo) -> None:
+    """``registry``: when given, an agency's reports also hold those of the agencies
+    merged into it (``hub.registry.succession.lineage``): history and statistics follow
+    the agency across its codes. (A re-code keeps the agency's id: nothing to add.)"""
+
+    def __init__(self, projections: Projections, tz: ZoneInfo,
+                 registry: Registry | None = None) -> None:
         self._projections = projections
         self.tz = tz
+        self._registry = registry
+
+    def _ids(self, agency: Agency) -> list[str]:
+        if self._registry is None:
+            return [agency.agency_id]
+        return [a.agency_id for a in lineage(self._registry, agency)]
 
     async def _rows(self, agency: Agency, span: DateRange) -> tuple[list[Row], list[Row]]:
         start, stop = span.start.isoformat(), span.stop_key
-        counters = await self._projections.scan(COUNTERS, agency.agency_id, start, stop)
+        counters: list[Row] = []
         durations: list[Row] = []
-        for month in months(span.start, span.end):
-            durations += await self._projections.scan(
-                DURATIONS, f"{agency.agency_id}|{month}", start, stop)
+        for agency_id in self._ids(agency):
+            counters += await self._projections.scan(COUNTERS, agency_id, start, stop)
+            for month in months(span.start, span.end):
+                durations += await self._projections.scan(
+                    DURATIONS, f"{agency_id}|{month}", start, stop)
         return counters, durations
 
     async def statistics(self, agency: Agency, span: DateRange,
@@ -41,11 +55,12 @@ class Reports:
     async def history(self, agency: Agency, query: HistoryQuery) -> list[dict[str, Any]]:
         start, stop = query.start.isoformat(), DateRange(query.start, query.end).stop_key
         found: list[dict[str, Any]] = []
-        for month in months(query.start, query.end):
-            rows = await self._projections.scan(HISTORY, f"{agency.agency_id}|{month}",
-                                                start, stop)
-            found += [_public(r.body) for r in rows if query.matches(r.body)]
-        return found
+        for agency_id in self._ids(agency):
+            for month in months(query.start, query.end):
+                rows = await self._projections.scan(HISTORY, f"{agency_id}|{month}",
+                                                    start, stop)
+                found += [_public(r.body) for r in rows if query.matches(r.body)]
+        return sorted(found, key=lambda r: (r["date"], r["requested_at"], r["package_id"]))
 
 
 def _public(body: Any) -> dict[str, Any]:

@@ -47,8 +47,8 @@ def stats(code: str, start: From = None, end: To = None,
     async def local(rt: Runtime) -> Any:
         agency = _agency(rt, code)
         span = date_range(start, end, rt.backend.clock.now().astimezone(rt.settings.tz).date())
-        report = await Reports(rt.backend.projections, rt.settings.tz).statistics(
-            agency, span, by_hour=by == "hour")
+        reports = Reports(rt.backend.projections, rt.settings.tz, rt.view.registry)
+        report = await reports.statistics(agency, span, by_hour=by == "hour")
         return report if fmt == "json" else render(table(report), fmt, "statistics")[0]
 
     found = _get(f"/v1/ops/agencies/{code}/statistics", params, local, raw=fmt != "json")
@@ -80,7 +80,8 @@ def history(code: str, start: From = None, end: To = None,
         span = date_range(start, end, rt.backend.clock.now().astimezone(rt.settings.tz).date())
         query = HistoryQuery(span.start, span.end, counterpart, status, data_type, q,
                              document_type)
-        return await Reports(rt.backend.projections, rt.settings.tz).history(agency, query)
+        reports = Reports(rt.backend.projections, rt.settings.tz, rt.view.registry)
+        return await reports.history(agency, query)
 
     found = _get(f"/v1/ops/agencies/{code}/history", params, local, raw=False)
     if as_json:

@@ -22,7 +22,7 @@ from bench.holders import raise_nofile
 from bench.report import Recorder, Result
 from bench.suite import Suite
 
-PARTS = ("small", "large", "fanout", "replay", "presence", "edxml")
+PARTS = ("small", "large", "fanout", "replay", "presence", "edxml", "directory")
 
 
 def parse() -> argparse.Namespace:
@@ -31,7 +31,7 @@ def parse() -> argparse.Namespace:
                         help="embedded only, small sizes: a few minutes at most")
     parser.add_argument("--only", default=",".join(PARTS),
                         help="comma-separated parts: small, large, fanout, replay, presence, "
-                             "edxml")
+                             "edxml, directory")
     parser.add_argument("--backends", default=None,
                         help="comma-separated: embedded, distributed (default: per mode)")
     parser.add_argument("--profile", action="store_true",
@@ -54,6 +54,8 @@ async def run(plan: Plan, parts: list[str], backends: list[str], rec: Recorder,
                 steps.append((f"large/{b}", functools.partial(suite.large, b)))
             if "replay" in parts:
                 steps.append((f"replay/{b}", functools.partial(suite.replay, b)))
+            if "directory" in parts:
+                steps.append((f"directory/{b}", functools.partial(suite.directory, b)))
         if "fanout" in parts and "embedded" in backends:
             steps.append(("fanout/embedded", suite.fanout))
         if "presence" in parts:

@@ -71,6 +71,8 @@ class Plan:
     replay_events: int = 1_000_000
     """Events in the log ``truc replay`` rebuilds the statistics projection from."""
     replay_events_distributed: int = 1_000_000
+    directory_rows: int = 110_000
+    """Agencies in the national list ``truc admin directory sync`` imports."""
 
 
 QUICK = Plan(
@@ -80,6 +82,7 @@ QUICK = Plan(
     large_bytes=128 * MiB, large_bytes_distributed=32 * MiB, large_backends=("embedded",),
     fanout_levels=(200, 1000), fanout_rate=200, fanout_seconds=8,
     producer_perf_records=0, replay_events=100_000, replay_events_distributed=50_000,
+    directory_rows=20_000,
     presence_events=10_000, presence_events_distributed=4_000, presence_connections=1000)
 
 FULL = Plan(

@@ -11,6 +11,7 @@ from contextlib import AbstractContextManager
 from pathlib import Path
 from typing import Any
 
+from bench import directory as directory_bench
 from bench import large as big
 from bench import presence as presence_bench
 from bench import replay as replays
@@ -241,6 +242,28 @@ class Suite:
                              held["kib_per_connection"], "KiB", None, held))
         self.rec.emit(Result("presence.catch_up", backend, held["catch_up_seconds"], "s",
                              None, held))
+
+
+    # --- directory sync of a national agency list (issue 15) -------------------------------
+
+    async def directory(self, backend: str) -> None:
+        """A whole country's list imported into a running hub (its processors running),
+        dry run then ``--apply``; the target is under a minute for 110,000 rows."""
+        rows = self.plan.directory_rows
+        with self.hub(backend, "directory") as hub:
+            source = self.dir(f"directory-{backend}") / "agencies.json"
+            size = await asyncio.to_thread(directory_bench.write_list, source, rows)
+            for apply in (False, True):
+                found = await asyncio.to_thread(directory_bench.timed_sync, TRUC, hub.env,
+                                                hub.cwd, source, apply)
+                counts = found["answer"]["counts"]
+                self.rec.emit(Result(
+                    "directory.sync.apply" if apply else "directory.sync.dry_run", backend,
+                    found["seconds"], "s", directory_bench.TARGET_SECONDS,
+                    {"rows": rows, "bytes": size, "added": counts["added"],
+                     "cpu_seconds": round(found["cpu_seconds"], 1),
+                     "peak_rss_mib": round(found["peak_rss"] / MiB, 1),
+                     "load_average": os.getloadavg(), "baseline_kind": "target (issue 15)"}))
 
 
 def _nofile(pid: int) -> str:

@@ -42,6 +42,11 @@ class AgencyRegistered(Event):
     name: str
     parent_code: str | None = None
     account: str
+    national_id: str | None = None
+    """v2: the agency's id in the national agency list it was imported from (``truc admin
+    directory sync``); None for an agency an operator registered by hand."""
+    mail: str | None = None
+    """v2: the agency's mail address as the national list gives it."""
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -119,6 +124,41 @@ class KeyRevoked(Event):
     key_id: str
     app_id: str
     access_key: str
+    reason: str
+
+
+@dataclass(frozen=True, kw_only=True)
+class AgencySucceeded(Event):
+    """Codes were closed and one agency carries on under ``code`` (a province merged, an
+    agency re-coded: Decision 09/2025/QĐ-TTg). ``agency_id`` is the successor's stable id:
+    the re-coded agency's own id, or the agency several old ones merge into (an existing
+    agency, or one this event creates). From then on every old code resolves to it."""
+
+    agency_id: str
+    code: str
+    name: str
+    parent_code: str | None = None
+    account: str
+    old_codes: list[str]
+    old_agency_ids: list[str]
+    effective_at: datetime
+    reason: str
+
+
+@dataclass(frozen=True, kw_only=True)
+class AgencyRenamed(Event):
+    agency_id: str
+    code: str
+    name: str
+
+
+@dataclass(frozen=True, kw_only=True)
+class AgencyRemoved(Event):
+    """The agency left the registry (gone from the national list): its apps' keys stop
+    working, its code no longer resolves; its history stays in the log."""
+
+    agency_id: str
+    code: str
     reason: str
 
 
@@ -337,6 +377,7 @@ EVENT_TYPES: tuple[type[Event], ...] = (
     DeliveryPlanned, DeliveryNotified, DeliveryFetched, DeliveryAcknowledged, DeliveryExpired,
     StatusReported, ContentShredded, AgencyConnected, AgencyDisconnected, NodeHeartbeat,
     DeliveryRecalled, DeadlineExtended, DeliveryRedirected, DocumentAnalysed,
+    AgencySucceeded, AgencyRenamed, AgencyRemoved,
 )
 
 EVENT_BY_NAME: dict[str, type[Event]] = {cls.__name__: cls for cls in EVENT_TYPES}

@@ -17,6 +17,7 @@ from api.auth import CurrentApp
 from api.door import DoorRoute
 from api.problems import responses
 from api.routes.packages import PackagesDep, package_view
+from api.successors import named_delivery
 from hub import bounds
 
 ACTION_PROBLEMS = responses(409, 410)
@@ -42,6 +43,7 @@ async def extend(package_id: str, code: str, body: Extension, caller: CurrentApp
                  service: PackagesDep) -> dict[str, Any]:
     """Move the deadline of one delivery; an expired one reopens while the package is not
     completed (410 ``content_shredded`` once it is)."""
+    code = await named_delivery(service, package_id, code) or code
     pkg = await service.extend(caller, package_id, code, body.deadline)
     return package_view(pkg, caller, service.waiting(pkg))
 
@@ -51,6 +53,7 @@ async def redirect(package_id: str, code: str, body: Redirection, caller: Curren
                    service: PackagesDep) -> dict[str, Any]:
     """Send this delivery to another agency instead: the old one closes, the new agency
     is told the package is available."""
+    code = await named_delivery(service, package_id, code) or code
     pkg = await service.redirect(caller, package_id, code, body.to)
     return package_view(pkg, caller, service.waiting(pkg))
 
@@ -59,6 +62,7 @@ async def redirect(package_id: str, code: str, body: Redirection, caller: Curren
 async def cancel(package_id: str, code: str, caller: CurrentApp, service: PackagesDep,
                  body: Recall | None = None) -> dict[str, Any]:
     """Recall one delivery: the destination is told and may no longer fetch it (410)."""
+    code = await named_delivery(service, package_id, code) or code
     pkg = await service.recall(caller, package_id, code, body.reason if body else None)
     return package_view(pkg, caller, service.waiting(pkg))
 

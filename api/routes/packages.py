@@ -17,6 +17,7 @@ from api.auth import CurrentApp, RuntimeDep, runtime_of
 from api.door import DoorRoute, chunk_upload, whole_content
 from api.packages_service import Packages
 from api.problems import problem, responses
+from api.successors import named_delivery
 from hub import bounds
 from hub.auth.sessions import Caller
 from hub.errors import InvalidRequest, RangeNotSatisfiable
@@ -24,6 +25,7 @@ from hub.packages.decisions import SendRequest, visible
 from hub.packages.model import PRIORITIES, Package
 from hub.packages.notices import no_receiver_detail
 from hub.packages.processor import INBOX
+from hub.registry.succession import successor_codes
 
 router = APIRouter(prefix="/v1", tags=["packages"], route_class=DoorRoute)
 RANGE = re.compile(r"bytes=([0-9]*)-([0-9]*)")
@@ -74,11 +76,14 @@ async def request_send(body: PackageRequest, caller: CurrentApp, service: Packag
                        request: Request,
                        idempotency_key: Annotated[str | None, Header()] = None
                        ) -> dict[str, Any]:
-    """Ask to send a package; the answer is an upload space."""
-    req = SendRequest(body.recipients, body.title, body.priority, body.data_type,
-                      body.protocol, body.size, body.sha256.lower(), idempotency_key)
+    """Ask to send a package; the answer is an upload space. A recipient named by a
+    closed code goes to its successor, and ``successors`` tells the source the new code."""
+    successors = successor_codes(service.rt.view.registry, body.recipients)
+    req = SendRequest([successors.get(c, c) for c in body.recipients], body.title,
+                      body.priority, body.data_type, body.protocol, body.size,
+                      body.sha256.lower(), idempotency_key)
     pkg = await service.request(caller, req)
-    return space_view(pkg, str(request.base_url).rstrip("/"))
+    return {**space_view(pkg, str(request.base_url).rstrip("/")), "successors": successors}
 
 
 @router.get("/packages/{package_id}/space", response_model=r.Space, responses=responses(410))
@@ -226,8 +231,9 @@ async def report_status(package_id: str, body: StatusReport, caller: CurrentApp,
                         service: PackagesDep) -> dict[str, Any]:
     """A destination's business status of the document, sent back to the source; or the
     source's recall request (13) on one delivery, which the destination answers 15 or 16."""
+    destination = await named_delivery(service, package_id, body.destination)
     return package_view(await service.report(caller, package_id, body.code, body.note,
-                                             body.destination), caller)
+                                             destination), caller)
 
 
 def package_view(pkg: Package, caller: Caller,

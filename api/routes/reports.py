@@ -29,7 +29,8 @@ Grain = Annotated[str, Query(alias="by", description="day | hour")]
 
 
 def _reports(runtime: Runtime) -> Reports:
-    return Reports(runtime.backend.projections, runtime.settings.tz)
+    return Reports(runtime.backend.projections, runtime.settings.tz,
+                   runtime.view.registry)
 
 
 def _span(runtime: Runtime, start: str | None, end: str | None) -> DateRange:

@@ -183,4 +183,7 @@ def _principal(registry: RegistryService, key: Key) -> Principal:
     if app is None or app.state is not AppState.APPROVED:
         raise Forbidden("this app is not approved", code="app_not_approved")
     agency = reg.agencies.get(app.agency_id)
-    return Principal(key, app=app, agency_code=agency.code if agency else None)
+    if agency is None:  # AgencyRemoved (a directory sync): its apps' keys stop working
+        raise Forbidden("this app's agency was removed from the registry",
+                        code="agency_removed")
+    return Principal(key, app=app, agency_code=agency.code)

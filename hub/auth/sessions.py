@@ -67,13 +67,14 @@ def require(caller: Caller, operation: Operation) -> None:
 def session_claims(reg: Registry, caller: Caller, destination: str, operations: list[str], *,
                    now: datetime, ttl: timedelta, issuer: str) -> dict[str, Any]:
     """The claims of a new session token, or a refusal."""
-    code = str(AgencyCode.parse(destination))
-    target = reg.agency(code)
+    named = str(AgencyCode.parse(destination))
+    target = reg.agency(named)  # a closed code names its successor
     if target is None:
-        raise NotFound(f"no agency with code {code}", code="unknown_agency")
+        raise NotFound(f"no agency with code {named}", code="unknown_agency")
+    code = target.code
     grants = caller.app.grants
-    if grants is None or not grants.allows_destination(code):
-        raise NotGranted(f"this app may not access {code}")
+    if grants is None or not any(grants.allows_destination(c) for c in target.codes):
+        raise NotGranted(f"this app may not access {named}")
     wanted = operations or sorted(grants.operations)
     refused = [op for op in wanted if op not in grants.operations]
     if refused:

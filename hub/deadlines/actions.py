@@ -76,7 +76,7 @@ def redirect(ctx: Context, reg: Registry, pkg: Package | None, caller: Caller, *
         raise Conflict(f"{target.code} is already a recipient of this package",
                        code="already_recipient")
     grants = caller.app.grants
-    if grants is None or not grants.allows_destination(target.code):
+    if grants is None or not any(grants.allows_destination(c) for c in target.codes):
         raise NotGranted(f"this app may not send to {target.code}", refused=[target.code])
     return ev.DeliveryRedirected(**ctx.envelope(), package_id=pkg.package_id,
                                  from_agency_id=delivery.agency_id,

@@ -103,7 +103,7 @@ def request_package(reg: Registry, caller: Caller, ctx: Context, req: SendReques
         recipients=recipients, title=req.title, priority=req.priority,
         data_type=req.data_type, protocol=req.protocol, declared_size=req.size,
         declared_sha256=req.sha256, idempotency_key=req.idempotency_key,
-        recipient_agency_ids=[reg.agency_by_code[c] for c in recipients],
+        recipient_agency_ids=[_agency_id(reg, c) for c in recipients],
     )
     count = max(1, -(-req.size // limits.chunk_bytes))
     space = ev.SpaceGranted(
@@ -154,27 +154,34 @@ def bounded(req: SendRequest) -> SendRequest:
             key, "idempotency_key", bounds.IDEMPOTENCY_KEY, code="invalid_idempotency_key"))
 
 
+def _agency_id(reg: Registry, code: str) -> str:
+    agency = reg.agency(code)
+    assert agency is not None, "checked by _check_recipients"
+    return agency.agency_id
+
+
 def _check_recipients(reg: Registry, caller: Caller, codes: list[str]) -> list[str]:
     if not codes:
         raise InvalidRequest("name at least one recipient agency", code="no_recipients")
-    unknown, normalised = [], []
+    unknown, found = [], []
     for code in codes:
         try:
-            parsed = str(AgencyCode.parse(code))
+            agency = reg.agency(str(AgencyCode.parse(code)))
         except InvalidAgencyCode:
+            agency = None
+        if agency is None:
             unknown.append(code)
-            continue
-        if reg.agency(parsed) is None:
-            unknown.append(code)
-        normalised.append(parsed)
+        else:
+            found.append(agency)
     if unknown:
         raise InvalidRequest(f"unknown recipients: {', '.join(unknown)}",
                              code="unknown_recipients", unknown=unknown)
     grants = caller.app.grants
-    refused = [c for c in normalised if grants is None or not grants.allows_destination(c)]
+    refused = [a.code for a in found if grants is None
+               or not any(grants.allows_destination(c) for c in a.codes)]
     if refused:
         raise NotGranted(f"this app may not send to {', '.join(refused)}", refused=refused)
-    return list(dict.fromkeys(normalised))
+    return list(dict.fromkeys(a.code for a in found))
 
 
 def _check_request(caller: Caller, req: SendRequest, limits: Limits) -> None:

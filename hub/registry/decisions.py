@@ -57,11 +57,14 @@ def new_secret() -> str:
 
 
 def register_agency(
-    reg: Registry, ctx: Context, code: str, name: str, domain: str
+    reg: Registry, ctx: Context, code: str, name: str, domain: str, *,
+    national_id: str | None = None, mail: str | None = None,
 ) -> ev.AgencyRegistered:
+    """A new agency; a code ever registered (also a closed one, which still resolves to
+    its successor) cannot be registered again."""
     parsed = AgencyCode.parse(code)
     name = bounds.check_text(name, "name", bounds.NAME, code="invalid_name")
-    if reg.agency(str(parsed)) is not None:
+    if reg.holder(str(parsed)) is not None:
         raise Conflict(f"agency {parsed} is already registered", code="agency_exists")
     parent = parsed.parent()
     return ev.AgencyRegistered(
@@ -71,7 +74,13 @@ def register_agency(
         name=name,
         parent_code=str(parent) if parent else None,
         account=f"{parsed}@{domain}",
+        national_id=bounds.check_optional_text(national_id, "national_id", 100),
+        mail=bounds.check_optional_text(mail, "mail", bounds.NAME),
     )
+
+
+def checked_name(name: str) -> str:
+    return bounds.check_text(name, "name", bounds.NAME, code="invalid_name")
 
 
 def register_app(

@@ -26,6 +26,14 @@ def code_ref(code: str) -> RowRef:
 
 
 def project(event: ev.Event) -> Writes:
+    """Registrations write both views; a succession adds its codes (old and new) to
+    ``agency_codes``; a removal deletes the agency's row and the code it had. (The
+    registry each node folds in memory is the one that carries names and successions.)"""
+    if isinstance(event, ev.AgencySucceeded):
+        return Writes(upserts=[Row(code_ref(c), {"agency_id": event.agency_id})
+                               for c in (event.code, *event.old_codes)])
+    if isinstance(event, ev.AgencyRemoved):
+        return Writes(deletes=[agency_ref(event.agency_id), code_ref(event.code)])
     if not isinstance(event, ev.AgencyRegistered):
         return NOTHING
     agency = {

@@ -17,6 +17,7 @@ from enum import StrEnum
 from typing import Any
 
 from hub import events as ev
+from hub.text import fold
 
 
 class AppState(StrEnum):
@@ -64,6 +65,17 @@ class Agency:
     parent_code: str | None
     account: str
     registered_at: datetime
+    former_codes: tuple[str, ...] = ()
+    """Codes this agency held before (oldest first): they still resolve to it."""
+    merged_into: str | None = None
+    """The id of the agency this one merged into; it then resolves to that one."""
+    national_id: str | None = None
+    mail: str | None = None
+
+    @property
+    def codes(self) -> tuple[str, ...]:
+        """Every code that names this agency: its own and its former ones."""
+        return (self.code, *self.former_codes)
 
 
 @dataclass(frozen=True)
@@ -123,6 +135,34 @@ class Registry:
     keys: dict[str, Key] = field(default_factory=dict)
     key_by_access: dict[str, str] = field(default_factory=dict)
     operators: dict[str, Operator] = field(default_factory=dict)
+    pending_merges: dict[str, str] = field(default_factory=dict)
+    """Merged agencies whose registration this node has not folded yet -> successor id."""
+    children: dict[str, set[str]] = field(default_factory=dict)
+    """Parent code -> ids of the live agencies whose code derives it (the hierarchy)."""
+    merged_from: dict[str, set[str]] = field(default_factory=dict)
+    """Successor id -> ids of the agencies merged into it directly."""
+    search_text: dict[str, str] = field(default_factory=dict)
+    """Agency id -> its codes and name folded for accent-insensitive search."""
+    search_order: list[tuple[str, str, str]] | None = None
+    """(code, agency id, search text) of the live agencies by code, made on the first
+    search after a change (``hub.registry.search``), dropped by the next change."""
+
+    def index_agency(self, agency_id: str) -> None:
+        """(Re)indexes a live agency for the directory; a merged one is left out."""
+        self.unindex_agency(agency_id)
+        agency = self.agencies[agency_id]
+        if agency.merged_into is not None:
+            return
+        if agency.parent_code:
+            self.children.setdefault(agency.parent_code, set()).add(agency_id)
+        self.search_text[agency_id] = fold(" ".join((*agency.codes, agency.name)))
+
+    def unindex_agency(self, agency_id: str) -> None:
+        self.search_order = None
+        self.search_text.pop(agency_id, None)
+        agency = self.agencies.get(agency_id)
+        if agency is not None and agency.parent_code:
+            self.children.get(agency.parent_code, set()).discard(agency_id)
 
     def apply(self, event: ev.Event) -> None:
         handler = _HANDLERS.get(type(event))
@@ -130,8 +170,33 @@ class Registry:
             handler(self, event)
 
     def agency(self, code: str) -> Agency | None:
+        """The agency a code names *today*, old or new: a closed code resolves to its
+        successor (``AgencySucceeded``), through any number of successions."""
+        return self.successor(self.holder(code))
+
+    def holder(self, code: str) -> Agency | None:
+        """The agency registered under ``code``, without following successions."""
         agency_id = self.agency_by_code.get(code)
         return self.agencies.get(agency_id) if agency_id else None
+
+    def successor(self, agency: Agency | None) -> Agency | None:
+        for _ in range(MAX_SUCCESSIONS):
+            if agency is None or agency.merged_into is None:
+                return agency
+            agency = self.agencies.get(agency.merged_into)
+        return agency
+
+    def predecessors(self, agency_id: str) -> list[Agency]:
+        """Agencies merged into this one (directly or not): its history is theirs too."""
+        found: list[Agency] = []
+        seen, frontier = {agency_id}, [agency_id]
+        while frontier:
+            step = [self.agencies[i] for f in frontier for i in sorted(self.merged_from.get(f, ()))
+                    if i not in seen and i in self.agencies]
+            seen.update(a.agency_id for a in step)
+            found += step
+            frontier = [a.agency_id for a in step]
+        return found
 
     def key(self, access_key: str) -> Key | None:
         key_id = self.key_by_access.get(access_key)
@@ -144,10 +209,65 @@ class Registry:
         return [a for a in self.apps.values() if a.agency_id == agency_id]
 
 
+MAX_SUCCESSIONS = 32
+"""A chain of successions longer than this is cut (a cycle recorded by mistake)."""
+
+
 def _agency(reg: Registry, e: ev.AgencyRegistered) -> None:
+    merged = reg.pending_merges.pop(e.agency_id, None)
+    if merged is not None:
+        reg.merged_from.setdefault(merged, set()).add(e.agency_id)
     reg.agencies[e.agency_id] = Agency(e.agency_id, e.code, e.name, e.parent_code, e.account,
-                                       e.occurred_at)
-    reg.agency_by_code[e.code] = e.agency_id
+                                       e.occurred_at, merged_into=merged,
+                                       national_id=e.national_id, mail=e.mail)
+    reg.agency_by_code.setdefault(e.code, e.agency_id)
+    reg.index_agency(e.agency_id)
+
+
+def _succeeded(reg: Registry, e: ev.AgencySucceeded) -> None:
+    """The successor takes the new code and keeps every old one; merged agencies point to
+    it. An old agency not seen yet (another partition) is marked when it arrives."""
+    before = reg.agencies.get(e.agency_id)
+    former = [] if before is None else list(before.codes)
+    for old_id in e.old_agency_ids:
+        old = reg.agencies.get(old_id)
+        if old_id == e.agency_id:
+            continue
+        if old is None:
+            reg.pending_merges[old_id] = e.agency_id
+            continue
+        reg.agencies[old_id] = replace(old, merged_into=e.agency_id)
+        reg.merged_from.setdefault(e.agency_id, set()).add(old_id)
+        reg.index_agency(old_id)
+    former += [c for c in e.old_codes if c not in former]
+    successor = Agency(e.agency_id, e.code, e.name, e.parent_code, e.account,
+                       before.registered_at if before else e.occurred_at,
+                       former_codes=tuple(c for c in former if c != e.code),
+                       national_id=before.national_id if before else None,
+                       mail=before.mail if before else None)
+    if before is not None:
+        reg.unindex_agency(e.agency_id)
+    reg.agencies[e.agency_id] = successor
+    for code in successor.codes:
+        reg.agency_by_code[code] = e.agency_id
+    reg.index_agency(e.agency_id)
+
+
+def _renamed(reg: Registry, e: ev.AgencyRenamed) -> None:
+    if e.agency_id in reg.agencies:
+        reg.agencies[e.agency_id] = replace(reg.agencies[e.agency_id], name=e.name)
+        reg.index_agency(e.agency_id)
+
+
+def _removed(reg: Registry, e: ev.AgencyRemoved) -> None:
+    gone = reg.agencies.get(e.agency_id)
+    if gone is None:
+        return
+    reg.unindex_agency(e.agency_id)
+    del reg.agencies[e.agency_id]
+    for code in gone.codes:
+        if reg.agency_by_code.get(code) == e.agency_id:
+            del reg.agency_by_code[code]
 
 
 def _app(reg: Registry, e: ev.AppRegistered) -> None:
@@ -198,5 +318,6 @@ _HANDLERS: dict[type[ev.Event], Callable[[Registry, Any], None]] = {
     ev.AgencyRegistered: _agency, ev.AppRegistered: _app, ev.AppApproved: _approved,
     ev.AppRevoked: _revoked, ev.KeyIssued: _key, ev.KeyRetired: _key_retired,
     ev.KeyRevoked: _key_revoked, ev.OperatorRegistered: _operator,
-    ev.WebhookConfigured: _webhook,
+    ev.WebhookConfigured: _webhook, ev.AgencySucceeded: _succeeded,
+    ev.AgencyRenamed: _renamed, ev.AgencyRemoved: _removed,
 }

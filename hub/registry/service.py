@@ -6,14 +6,20 @@ that learns of a key can already find its secret.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from datetime import timedelta
+import asyncio
+from collections.abc import Coroutine, Iterable, Iterator
+from dataclasses import dataclass, replace
+from datetime import datetime, timedelta
+from typing import Any
 
 from hub import events as ev
+from hub.errors import TrucError
 from hub.ports import EventLog, KeyStore, KeyWrapper, Position
 from hub.registry import decisions as decide
+from hub.registry import succession, sync
 from hub.registry.decisions import Context, IssuedKey
 from hub.registry.model import Agency, App, Grants, Key, Operator, Registry
+from hub.registry.sync import NationalAgency, Summary
 from hub.registry.view import RegistryView
 from hub.registry.webhook_targets import TargetPolicy
 from hub.topics import REGISTRY, record
@@ -65,6 +71,68 @@ class RegistryService:
         event = decide.register_agency(self.registry, ctx, code, name, self._domain)
         await self._record(event)
         return self.registry.agencies[event.agency_id]
+
+    async def succeed(self, ctx: Context, old_codes: list[str], new_code: str, *,
+                      effective_at: datetime, reason: str, name: str | None = None
+                      ) -> Agency:
+        """Records a succession (``hub.registry.succession``); returns the successor."""
+        event = succession.succeed(self.registry, ctx, old_codes, new_code,
+                                   effective_at=effective_at, reason=reason,
+                                   domain=self._domain, name=name)
+        await self._record(event)
+        return self.registry.agencies[event.agency_id]
+
+    async def record_many(self, events: Iterable[ev.Event], window: int = 256) -> int:
+        """Appends many registry events (a directory sync), ``window`` appends in flight
+        at a time (an adapter that commits concurrent appends together then batches
+        them), and waits after each window until this node has folded it: the stream
+        stays bounded and never runs ahead of the registry its next decisions read.
+        Returns how many were recorded."""
+        count, pending = 0, list[Coroutine[Any, Any, Position]]()
+        for event in events:
+            pending.append(record(self._log, event))
+            if len(pending) >= window:
+                count += await self._settle(pending)
+                pending = []
+        if pending:
+            count += await self._settle(pending)
+        return count
+
+    async def _settle(self, appends: list[Coroutine[Any, Any, Position]]) -> int:
+        positions = await asyncio.gather(*appends)
+        last: dict[tuple[str, int], Position] = {}
+        for position in positions:
+            last[(position.topic, position.partition)] = max(
+                position, last.get((position.topic, position.partition), position))
+        for position in last.values():
+            await self.view.reached(position, self._wait)
+        return len(positions)
+
+    async def sync(self, ctx: Context, rows: Iterable[NationalAgency], *, apply: bool,
+                   reason: str = "national agency list") -> Summary:
+        """Compares a national list with the registry (``hub.registry.sync``); with
+        ``apply``, records each change as its registry event, streaming. A change the
+        registry refuses (a name too long…) is counted as invalid, never half applied."""
+        summary = Summary()
+
+        def events() -> Iterator[ev.Event]:
+            for change in sync.changes(self.registry, rows, summary):
+                try:
+                    event = sync.event_of(self.registry, ctx, change, domain=self._domain,
+                                          reason=reason)
+                except TrucError as exc:
+                    summary.add(replace(change, kind=sync.INVALID, detail=exc.detail))
+                    continue
+                summary.add(change)
+                if event is not None:
+                    yield event
+
+        if apply:
+            await self.record_many(events())
+        else:
+            for _ in events():
+                pass
+        return summary
 
     async def add_app(self, ctx: Context, agency_code: str, name: str,
                       rsa_public_key_pem: str | None = None) -> App:

@@ -1,0 +1,1 @@
+"""The national document axis's protocol, as its clients speak it (docs/national-axis.md)."""
