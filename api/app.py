@@ -10,9 +10,12 @@ from fastapi import APIRouter, FastAPI, Request
 from fastapi.responses import JSONResponse
 
 from api import problems
+from api.console import mount as mount_console
 from api.notifications import Notifier
+from api.observe import Observe
 from api.presence import NodePresenceService
 from api.routes import access, dead_letters, deliveries, docs, live, ops, packages, reports
+from api.routes import metrics as metrics_routes
 from api.routes import presence as presence_routes
 from api.runtime import Runtime
 from infra.settings import Settings
@@ -44,8 +47,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     problems.install(app, settings.retry_after_seconds)
     for router in (access.router, ops.router, dead_letters.router, packages.router,
                    deliveries.router, live.router, reports.router, presence_routes.router,
-                   docs.router):
+                   docs.router, metrics_routes.router):
         add_routes(app, router)
+    mount_console(app)
+    app.add_middleware(Observe, log_requests=settings.access_log)
 
     @app.get("/healthz")
     async def healthz(request: Request) -> JSONResponse:

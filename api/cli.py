@@ -12,12 +12,14 @@ import typer
 
 from api import deliveries_cli
 from api.admin_cli import admin, hoist_local_flags
+from api.console_cli import register as register_console
 from api.exchange_cli import register
 from api.reports_cli import register_reports
 from infra.settings import Settings
 
 app = typer.Typer(help="Truc: the interoperability hub.", no_args_is_help=True)
 register_reports(admin)
+register_console(admin)
 app.add_typer(admin, name="admin")
 register(app)
 deliveries_cli.register(app)
@@ -43,19 +45,27 @@ def serve(
     data_dir: DataDir = None, kafka: Kafka = None, cassandra: Cassandra = None,
     host: Annotated[str | None, typer.Option(help="Address to listen on.")] = None,
     port: Annotated[int | None, typer.Option(help="Port to listen on.")] = None,
+    log_format: Annotated[str | None, typer.Option(
+        help="plain (a terminal) or json (one object per line); TRUC_LOG_FORMAT.")] = None,
 ) -> None:
     """Run an API node (embedded by default; distributed with --kafka and --cassandra)."""
     import uvicorn
 
     from api.app import create_app
+    from api.logs import uvicorn_config
     from api.protocol import ReadLimits, timed_protocol
 
-    settings = settings_from(data_dir, kafka, cassandra, host=host, port=port)
+    settings = settings_from(data_dir, kafka, cassandra, host=host, port=port,
+                             log_format=log_format)
+    try:
+        log_config = uvicorn_config(settings.log_format)
+    except ValueError as exc:
+        raise typer.BadParameter(str(exc)) from exc
     if settings.distributed:
         _need_master_key(settings)
         asyncio.run(_migrate(settings))
     uvicorn.run(create_app(settings), host=settings.host, port=settings.port,
-                log_level="info", access_log=settings.access_log,
+                log_level="info", access_log=False, log_config=log_config,
                 ws_ping_interval=20, timeout_graceful_shutdown=5,
                 http=timed_protocol(ReadLimits.of(settings)))
 
