@@ -52,8 +52,8 @@ def serve(
     import uvicorn
 
     from api.app import create_app
-    from api.logs import uvicorn_config
     from api.protocol import ReadLimits, timed_protocol
+    from infra.logs import uvicorn_config
 
     settings = settings_from(data_dir, kafka, cassandra, host=host, port=port,
                              log_format=log_format)

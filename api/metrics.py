@@ -13,15 +13,20 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from prometheus_client import (CollectorRegistry, Counter, Histogram,
-                               disable_created_metrics, generate_latest)
+from prometheus_client import (
+    CollectorRegistry,
+    Counter,
+    Histogram,
+    disable_created_metrics,
+    generate_latest,
+)
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 from prometheus_client.metrics_core import Metric
 
 from api.overview import Overview
 
-disable_created_metrics()  # no ``*_created`` series: they double the scrape for nothing
+disable_created_metrics()  # type: ignore[no-untyped-call]  # no ``*_created`` series: they double the scrape for nothing
 REQUESTS_REGISTRY = CollectorRegistry(auto_describe=True)
 """This process's request series (not the library's default registry: no process or
 platform collectors the hub did not ask for, and nothing shared with other libraries)."""

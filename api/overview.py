@@ -16,7 +16,7 @@ from typing import Any
 
 from api.runtime import Runtime
 from hub.history import HISTORY
-from hub.ports import RowRef
+from hub.ports import Position, RowRef
 from hub.presence.model import ALL, INDEX
 from hub.presence.queries import listing
 from hub.registry.model import Agency
@@ -56,17 +56,31 @@ class Overview:
     bytes_held: int = 0
 
 
+SPARSE = frozenset({"shredder", "webhooks"})
+"""Processors that write a tracking record only for the events they act on (a package to
+shred, an app to call back): their records say nothing of the events they passed over.
+Their progress is known where they run (the embedded hub: ``Runtime.applied``); a node of
+a distributed hub, where the worker runs them, leaves them out rather than report a lag
+that is not there."""
+
+
 async def log_positions(runtime: Runtime) -> tuple[dict[tuple[str, int], int], list[Lag]]:
     """Per topic partition, how many events the log holds; per processor, how far it got."""
+    local = runtime.processors is not None
     ends: dict[str, dict[int, int]] = {}
     lags: list[Lag] = []
     for name, topics in sorted(TOPICS.items()):
+        if name in SPARSE and not local:
+            continue
         for topic in topics:
             if topic not in ends:
                 ends[topic] = await runtime.backend.events.end_offsets(topic)
             tracked = await runtime.backend.projections.tracked(name, topic)
-            lags.extend(Lag(name, topic, p, tracked.get(p, -1) + 1, end)
-                        for p, end in sorted(ends[topic].items()))
+            for partition, end in sorted(ends[topic].items()):
+                known = runtime.applied.known(name, Position(topic, partition, 0)) \
+                    if local else -1
+                done = max(tracked.get(partition, -1), known) + 1
+                lags.append(Lag(name, topic, partition, done, end))
     appended = {(t, p): end for t, by in ends.items() for p, end in by.items()}
     return appended, lags
 

@@ -14,6 +14,10 @@ from datetime import UTC, datetime
 from typing import Any
 
 FORMATS = ("plain", "json")
+ACTIVITY = ("truc.requests", "truc.events")
+"""The line per request and the line per domain event handled: kept at INFO whatever the
+level of the rest (a worker run with ``--loglevel warning`` still tells what it handled).
+``TRUC_ACCESS_LOG=false`` turns the request lines off."""
 _STANDARD = frozenset(logging.LogRecord("", 0, "", 0, "", None, None).__dict__) | {
     "message", "asctime", "color_message", "taskName"}
 
@@ -52,8 +56,9 @@ def formatter(fmt: str) -> logging.Formatter:
 
 
 def uvicorn_config(fmt: str, level: str = "INFO") -> dict[str, Any]:
-    """A ``logging.config.dictConfig`` for ``uvicorn.run(log_config=…)``: every logger
-    (the hub's, uvicorn's) through one handler on stderr in the chosen format."""
+    """A ``logging.config.dictConfig`` for ``uvicorn.run(log_config=…)`` and the Faust
+    worker's ``logging_config``: every logger (the hub's, uvicorn's, Faust's) through one
+    handler on stderr in the chosen format."""
     factory = f"{__name__}.{'JsonFormatter' if fmt == 'json' else 'PlainFormatter'}"
     formatter(fmt)  # refuses an unknown format before the server starts
     return {
@@ -62,6 +67,9 @@ def uvicorn_config(fmt: str, level: str = "INFO") -> dict[str, Any]:
         "handlers": {"stderr": {"class": "logging.StreamHandler", "formatter": "truc",
                                 "stream": "ext://sys.stderr"}},
         "root": {"handlers": ["stderr"], "level": level},
-        "loggers": {name: {"handlers": [], "propagate": True}
-                    for name in ("uvicorn", "uvicorn.error", "uvicorn.access")},
+        "loggers": {
+            **{name: {"handlers": [], "propagate": True}
+               for name in ("uvicorn", "uvicorn.error", "uvicorn.access")},
+            **{name: {"level": "INFO", "handlers": [], "propagate": True}
+               for name in ACTIVITY}},
     }
