@@ -11,12 +11,12 @@ from __future__ import annotations
 
 from collections import Counter
 from dataclasses import dataclass, field
-from datetime import date, datetime, timedelta
+from datetime import date, timedelta
 from typing import Any
 
 from api.runtime import Runtime
 from hub.history import HISTORY
-from hub.ports import Position, RowRef
+from hub.ports import Position
 from hub.presence.model import ALL, INDEX
 from hub.presence.queries import listing
 from hub.registry.model import Agency
@@ -130,19 +130,12 @@ async def sent_per_hour(runtime: Runtime, agencies: list[Agency], day: date) -> 
     """Packages sealed in each hub-local hour of ``day``, summed over the agencies (the
     statistics counters: one row per agency and day, ``HH.sent`` per hour)."""
     hours = [0] * 24
-    ref = day.isoformat()
+    start, stop = day.isoformat(), (day + timedelta(days=1)).isoformat()
     for agency in agencies:
-        row = await runtime.backend.projections.get(RowRef(COUNTERS, agency.agency_id, ref))
-        for name, n in (row.body.get("add", {}) if row is not None else {}).items():
-            hour, _, counter = name.partition(".")
-            if counter == "sent" and hour.isdigit():
-                hours[int(hour)] += int(n)
+        for row in await runtime.backend.projections.scan(COUNTERS, agency.agency_id,
+                                                          start, stop):
+            for name, n in row.body.get("add", {}).items():
+                hour, _, counter = name.partition(".")
+                if counter == "sent" and hour.isdigit():
+                    hours[int(hour)] += int(n)
     return hours
-
-
-def expiring(rows: list[dict[str, Any]], now: datetime, within: timedelta
-             ) -> list[dict[str, Any]]:
-    """Received rows still open whose deadline falls within ``within`` of ``now``."""
-    soon = (now + within).isoformat()
-    return [r for r in rows if r["direction"] == "received" and r["status"] in OPEN_DELIVERY
-            and r.get("deadline") and r["deadline"] <= soon]

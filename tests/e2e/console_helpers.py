@@ -7,11 +7,13 @@ import re
 import subprocess
 import time
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import httpx
 from prometheus_client.parser import text_string_to_metric_families
 
+from tests.e2e.exchange import client
 from tests.e2e.hubs import TRUC, RunningHub
 
 PASSWORD = "mat-khau-rat-dai-1"
@@ -64,3 +66,17 @@ def polled(check: Callable[[], bool], seconds: float = 60) -> None:
     while not check():
         assert time.monotonic() < deadline, "the hub did not get there in time"
         time.sleep(0.3)
+
+
+async def send_one(hub: RunningHub, source: dict[str, Any], destination: dict[str, Any],
+                   folder: Path, *, status: str | None = None) -> str:
+    """A package "Báo cáo tháng 11" from ``source`` to ``destination`` (which reports
+    ``status`` if given); its id."""
+    doc = folder / "bao-cao.txt"
+    doc.write_bytes("Báo cáo tháng".encode() * 40)
+    async with client(hub, source) as src, client(hub, destination) as dest:
+        sealed = await src.send([destination["code"]], "Báo cáo tháng 11", doc)
+        package_id: str = sealed["package_id"]
+        if status is not None:
+            await dest.report_status(package_id, status, "Đã vào sổ")
+    return package_id
