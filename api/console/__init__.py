@@ -9,7 +9,6 @@ from pathlib import Path
 
 from fastapi import FastAPI, Request
 from fastapi.responses import HTMLResponse, Response
-from starlette.staticfiles import StaticFiles
 
 HERE = Path(__file__).parent
 
@@ -20,8 +19,6 @@ def mount(app: FastAPI) -> None:
 
     add_routes(app, pages.router)
     add_routes(app, actions.router)
-    app.mount("/console/static", StaticFiles(directory=HERE / "static"),
-              name="console-static")
 
     async def not_logged_in(request: Request, exc: Exception) -> Response:
         return web.to_login()

@@ -6,9 +6,10 @@ from datetime import timedelta
 from typing import Any
 
 from fastapi import APIRouter, Request
-from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from fastapi.responses import FileResponse, HTMLResponse, RedirectResponse, Response
 
 from api import overview as ov
+from api.console import HERE
 from api.console.web import page, runtime_of, session, visible
 from api.reports import Reports, table
 from api.routes.presence import all_presence_of
@@ -25,6 +26,17 @@ from hub.topics import REGISTRY
 
 router = APIRouter(include_in_schema=False)
 EXPIRING = timedelta(hours=24)
+ASSETS = {p.name: p for p in (HERE / "static").iterdir() if p.suffix in (".css", ".js")}
+"""The console's own files, served by name from this list (no path from the request ever
+reaches the file system), cached for an hour."""
+
+
+@router.get("/console/static/{name}")
+async def asset(name: str) -> Response:
+    found = ASSETS.get(name)
+    if found is None:
+        raise NotFound(f"no asset {name}")
+    return FileResponse(found, headers={"cache-control": "max-age=3600"})
 
 
 @router.get("/console", response_class=HTMLResponse)
