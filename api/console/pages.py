@@ -102,10 +102,10 @@ async def agency(request: Request, code: str) -> Response:
     history = [dict(r.body) for r in
                await runtime.backend.projections.scan(HISTORY, found.agency_id)][-50:]
     report = await _week(runtime, found)
-    apps = [a for a in runtime.view.registry.apps_of(found.agency_id)]
+    apps = runtime.view.registry.apps_of(found.agency_id)
     return page(request, "agency.html", current, agency=found, presence=now,
                 history=history, report=report, apps=apps,
-                peak=max([1, *(int(r.get("sent", 0)) for r in report["rows"])]))
+                app_names={a.app_id: a.name for a in apps})
 
 
 async def _week(runtime: Any, agency: Agency) -> dict[str, Any]:
