@@ -12,6 +12,7 @@ import typer
 
 from api import deliveries_cli
 from api.admin_cli import admin, hoist_local_flags
+from api.audit_cli import register as register_audit
 from api.console_cli import register as register_console
 from api.exchange_cli import register
 from api.reports_cli import register_reports
@@ -20,6 +21,7 @@ from infra.settings import Settings
 app = typer.Typer(help="Truc: the interoperability hub.", no_args_is_help=True)
 register_reports(admin)
 register_console(admin)
+register_audit(admin)
 app.add_typer(admin, name="admin")
 register(app)
 deliveries_cli.register(app)

@@ -26,6 +26,7 @@ _KEYS: dict[type[ev.Event], tuple[str, str]] = {
     ev.KeyRevoked: (REGISTRY, "app_id"),
     ev.OperatorRegistered: (REGISTRY, "operator_id"),
     ev.WebhookConfigured: (REGISTRY, "agency_id"),
+    ev.AuditLinked: (REGISTRY, "key"),
     ev.AgencyConnected: (PRESENCE, "agency_id"),
     ev.AgencyDisconnected: (PRESENCE, "agency_id"),
     ev.NodeHeartbeat: (PRESENCE, "node"),

@@ -67,6 +67,9 @@ WORDS: dict[str, tuple[str, str]] = {
     "submit": ("Gửi", "Submit"),
     "agency": ("Đơn vị", "Agency"),
     "apps_of": ("Phần mềm", "App"),
+    "chain_intact": ("Chuỗi nhật ký nguyên vẹn: các thao tác đã được xác thực",
+                     "Audit chain intact: actions verified"),
+    "chain_broken": ("Chuỗi nhật ký bị phá vỡ tại:", "The audit chain breaks at:"),
 }
 
 

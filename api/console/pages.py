@@ -14,12 +14,14 @@ from api.console.web import page, runtime_of, session, visible
 from api.reports import Reports, table
 from api.routes.presence import all_presence_of
 from api.tabular import render
+from hub.audit import verify
 from hub.errors import InvalidRequest, NotFound
+from hub.events import AuditLinked
 from hub.history import STATE, HistoryQuery
 from hub.ports import RowRef
 from hub.presence.model import HISTORY, PRESENCE
 from hub.presence.queries import presence_of
-from hub.registry.model import Agency
+from hub.registry.model import Agency, Role
 from hub.statistics.query import DateRange
 from hub.text import fold
 from hub.topics import REGISTRY
@@ -168,15 +170,20 @@ async def audit(request: Request) -> Response:
     registry = runtime.view.registry
     names = {o.operator_id: o.name for o in registry.operators.values()}
     entries: list[dict[str, Any]] = []
+    chained: list[tuple[int, int, Any]] = []
     async for recorded in runtime.backend.events.read(REGISTRY):
         event = recorded.event
+        chained.append((recorded.position.partition, recorded.position.offset, event))
+        if isinstance(event, AuditLinked):
+            continue
         code = getattr(event, "agency_code", None) or getattr(event, "code", None)
-        if current.operator.role.value == "agency-admin" and code != current.operator.agency_code:
+        if current.operator.role is Role.AGENCY_ADMIN and code != current.operator.agency_code:
             continue
         entries.append({"at": event.occurred_at.isoformat(timespec="seconds"),
                         "actor": names.get(event.actor, event.actor),
                         "action": type(event).__name__, "detail": _detail(event)})
-    return page(request, "audit.html", current, entries=entries[::-1][:500])
+    verdict = verify(chained) if current.operator.role is not Role.AGENCY_ADMIN else None
+    return page(request, "audit.html", current, entries=entries[::-1][:500], verdict=verdict)
 
 
 def _detail(event: Any) -> str:
