@@ -7,7 +7,7 @@ ENGINES := infra/engines/engines.sh
 PYTEST_ARGS ?= -n 3 --dist loadfile  # whole files per worker: module fixtures stay shared
 
 .PHONY: install run test check lint unit contract integration e2e jars engines-up engines-down \
-        engines-status clean fuzz
+        engines-status clean fuzz install-browser
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
@@ -17,13 +17,21 @@ $(STAMP): pyproject.toml
 
 install: $(STAMP)
 
+## Debian's chromium for the browser tests (tests/browser; Playwright drives it, it never
+## downloads a browser of its own). Needs root, or sudo, on a machine without it.
+CHROMIUM ?= /usr/bin/chromium
+SUDO     := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+install-browser:
+	test -x $(CHROMIUM) || { $(SUDO) apt-get update -q && \
+	  DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -q chromium; }
+
 ## Run the hub: embedded default (SQLite), http://127.0.0.1:8080
 run: install
 	$(BIN)/truc serve
 
 ## Lint, type-check, check architecture rules, then the whole suite on real engines; then
 ## the short cluster test alone (six more JVMs: it would slow every other test).
-test: install jars haproxy
+test: install install-browser jars haproxy
 	$(ENGINES) up all
 	status=0; $(MAKE) --no-print-directory check || status=$$?; \
 	  $(ENGINES) down all; exit $$status

@@ -11,12 +11,15 @@ from fastapi.responses import JSONResponse
 
 from api import contract, problems
 from api import responses as r
+from api.console import mount as mount_console
 from api.notifications import Notifier
+from api.observe import Observe
 from api.presence import NodePresenceService
 from api.routes import access, dead_letters, deliveries, docs, live, ops, packages, reports
 from api.routes import axis as axis_routes
 from api.routes import directory as directory_routes
 from api.routes import documents as document_routes
+from api.routes import metrics as metrics_routes
 from api.routes import presence as presence_routes
 from api.runtime import Runtime
 from infra.settings import Settings
@@ -49,9 +52,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     contract.install(app)
     for router in (access.router, ops.router, dead_letters.router, packages.router,
                    deliveries.router, live.router, reports.router, presence_routes.router,
-                   docs.router, directory_routes.router):
+                   docs.router, directory_routes.router, metrics_routes.router):
         add_routes(app, router)
     add_routes(app, document_routes.router)
+    mount_console(app)
+    app.add_middleware(Observe, log_requests=settings.access_log)
 
     @app.get("/healthz", response_model=r.Health, responses={503: {
         "description": "An engine does not answer", "model": r.Health}})

@@ -12,6 +12,8 @@ import typer
 
 from api import deliveries_cli, directory_cli, edxml_cli
 from api.admin_cli import admin, hoist_local_flags
+from api.audit_cli import register as register_audit
+from api.console_cli import register as register_console
 from api.directory_admin_cli import register_directory
 from api.exchange_cli import register
 from api.reports_cli import register_reports
@@ -20,6 +22,8 @@ from infra.settings import Settings
 app = typer.Typer(help="Truc: the interoperability hub.", no_args_is_help=True)
 register_reports(admin)
 register_directory(admin)
+register_console(admin)
+register_audit(admin)
 app.add_typer(admin, name="admin")
 register(app)
 deliveries_cli.register(app)
@@ -47,19 +51,27 @@ def serve(
     data_dir: DataDir = None, kafka: Kafka = None, cassandra: Cassandra = None,
     host: Annotated[str | None, typer.Option(help="Address to listen on.")] = None,
     port: Annotated[int | None, typer.Option(help="Port to listen on.")] = None,
+    log_format: Annotated[str | None, typer.Option(
+        help="plain (a terminal) or json (one object per line); TRUC_LOG_FORMAT.")] = None,
 ) -> None:
     """Run an API node (embedded by default; distributed with --kafka and --cassandra)."""
     import uvicorn
 
     from api.app import create_app
     from api.protocol import ReadLimits, timed_protocol
+    from infra.logs import uvicorn_config
 
-    settings = settings_from(data_dir, kafka, cassandra, host=host, port=port)
+    settings = settings_from(data_dir, kafka, cassandra, host=host, port=port,
+                             log_format=log_format)
+    try:
+        log_config = uvicorn_config(settings.log_format)
+    except ValueError as exc:
+        raise typer.BadParameter(str(exc)) from exc
     if settings.distributed:
         _need_master_key(settings)
         asyncio.run(_migrate(settings))
     uvicorn.run(create_app(settings), host=settings.host, port=settings.port,
-                log_level="info", access_log=settings.access_log,
+                log_level="info", access_log=False, log_config=log_config,
                 ws_ping_interval=20, timeout_graceful_shutdown=5,
                 http=timed_protocol(ReadLimits.of(settings)))
 

@@ -370,6 +370,20 @@ class NodeHeartbeat(Event):
     interval_ms: int
 
 
+@dataclass(frozen=True, kw_only=True)
+class AuditLinked(Event):
+    """A link of the registry's audit chain (``hub/audit.py``): it follows one registry
+    action in the action's partition, with the action's digest and the hash of the link
+    before it, so that altering, removing or inserting an action shows."""
+
+    key: str
+    subject_event_id: str
+    subject_type: str
+    digest: str
+    prev_hash: str
+    hash: str
+
+
 EVENT_TYPES: tuple[type[Event], ...] = (
     AgencyRegistered, AppRegistered, AppApproved, AppRevoked, KeyIssued, KeyRetired, KeyRevoked,
     OperatorRegistered, WebhookConfigured,
@@ -378,6 +392,7 @@ EVENT_TYPES: tuple[type[Event], ...] = (
     StatusReported, ContentShredded, AgencyConnected, AgencyDisconnected, NodeHeartbeat,
     DeliveryRecalled, DeadlineExtended, DeliveryRedirected, DocumentAnalysed,
     AgencySucceeded, AgencyRenamed, AgencyRemoved,
+    AuditLinked,
 )
 
 EVENT_BY_NAME: dict[str, type[Event]] = {cls.__name__: cls for cls in EVENT_TYPES}

@@ -31,6 +31,7 @@ _KEYS: dict[type[ev.Event], tuple[str, str]] = {
     ev.AgencySucceeded: (REGISTRY, "agency_id"),
     ev.AgencyRenamed: (REGISTRY, "agency_id"),
     ev.AgencyRemoved: (REGISTRY, "agency_id"),
+    ev.AuditLinked: (REGISTRY, "key"),
     ev.AgencyConnected: (PRESENCE, "agency_id"),
     ev.AgencyDisconnected: (PRESENCE, "agency_id"),
     ev.NodeHeartbeat: (PRESENCE, "node"),

@@ -26,6 +26,14 @@ class Settings(BaseSettings):
     access_log: bool = True
     """uvicorn's line per request on stdout; it cost ≈ 15% of the API's CPU per small request
     (docs/benchmarks.md, *Hot HTTP path*): turn it off behind a proxy that logs already."""
+    log_format: str = "plain"
+    """``plain`` (a terminal) or ``json`` (one object per line, for a log shipper): the
+    request lines (with request id, app, agency, package) and the domain events handled."""
+    console_lockout_failures: int = 5
+    """Console logins: this many wrong passwords in a row lock the account …"""
+    console_lockout_minutes: float = 15
+    """… for this long."""
+    console_session_hours: float = 8
     node_id: str = ""
     """This API node's name in presence events; default ``<hostname>:<port>``."""
 

@@ -30,6 +30,7 @@ from hub.topics import PACKAGES, PRESENCE, REGISTRY
 from infra.avro import default_codec
 from infra.bootstrap import Backend, open_backend
 from infra.crypto import MasterKeyWrapper, load_master_key
+from infra.logs import uvicorn_config
 from infra.settings import Settings
 from infra.undecodable import lenient
 from streams.applied import Applied
@@ -250,5 +251,10 @@ def _recorded(msg: Any, prefix: str, decode: Callable[[bytes | None], Event]) ->
 def run_worker(settings: Settings, loglevel: str = "info") -> None:
     """Blocks until the worker is stopped (SIGINT/SIGTERM)."""
     app = create_worker_app(settings)
-    worker = faust.Worker(app, loglevel=loglevel, redirect_stdouts=False)
+    logging_config = uvicorn_config(settings.log_format, loglevel.upper()) \
+        if settings.log_format == "json" else None  # plain: Faust's own coloured lines
+    worker = faust.Worker(app, loglevel=loglevel, redirect_stdouts=False,
+                          logging_config=logging_config)
+    if logging_config is not None:
+        worker.spinner = None  # no terminal spinner in a JSON log, nor its WARN-only filter
     worker.execute_from_commandline()

@@ -21,11 +21,17 @@ import asyncio
 import logging
 from typing import Protocol
 
+from hub.events import NodeHeartbeat
 from hub.ports import Projections, Recorded, Undecodable
 from infra.failures import is_outage
 from streams.dead_letters import event_letter
 
 log = logging.getLogger(__name__)
+events_log = logging.getLogger("truc.events")
+LOGGED = frozenset({"packages", "presence"})
+"""The processors that decide on each topic's events (package lifecycle, presence): the
+one line per domain event handled is theirs, so an event is logged once, not once per
+projection that also reads it."""
 FIRST = 0.1
 CAP = 5.0
 
@@ -58,6 +64,9 @@ async def _attempt(processor: Handler, recorded: Recorded, projections: Projecti
         return False
     try:
         await processor.handle(recorded)
+        if processor.name in LOGGED and events_log.isEnabledFor(logging.INFO) \
+                and not isinstance(recorded.event, NodeHeartbeat):
+            _say_handled(processor.name, recorded)
         return True
     except asyncio.CancelledError:
         raise
@@ -85,3 +94,16 @@ def _say_retry(name: str, recorded: Recorded, exc: BaseException, tries: int,
     log.warning("%s: %s at %s (%s: %s); try %d again in %.1f s", name, what,
                 recorded.position, type(exc).__name__, exc, tries, delay,
                 exc_info=exc if tries == 1 or not outage else None)
+
+
+def _say_handled(name: str, recorded: Recorded) -> None:
+    event = recorded.event
+    agency = (getattr(event, "agency_code", None) or getattr(event, "source_agency_code", None)
+              or getattr(event, "destination_code", None))
+    events_log.info("%s %s", type(event).__name__, recorded.key, extra={
+        "event": type(event).__name__, "event_id": event.event_id, "processor": name,
+        "position": f"{recorded.position.topic}/{recorded.position.partition}/"
+                    f"{recorded.position.offset}",
+        "package_id": getattr(event, "package_id", None), "agency": agency,
+        "app": getattr(event, "app_id", None) or getattr(event, "source_app_id", None),
+        "correlation_id": event.correlation_id})

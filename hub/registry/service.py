@@ -7,11 +7,13 @@ that learns of a key can already find its secret.
 from __future__ import annotations
 
 import asyncio
+import uuid
 from collections.abc import Coroutine, Iterable, Iterator
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Any
 
+from hub import audit
 from hub import events as ev
 from hub.errors import TrucError
 from hub.ports import EventLog, KeyStore, KeyWrapper, Position
@@ -22,7 +24,7 @@ from hub.registry.model import Agency, App, Grants, Key, Operator, Registry
 from hub.registry.sync import NationalAgency, Summary
 from hub.registry.view import RegistryView
 from hub.registry.webhook_targets import TargetPolicy
-from hub.topics import REGISTRY, record
+from hub.topics import REGISTRY, record, route
 
 
 @dataclass(frozen=True)
@@ -55,9 +57,15 @@ class RegistryService:
                 await self.view.reached(Position(REGISTRY, partition, end - 1), seconds)
 
     async def _record(self, *events: ev.Event) -> None:
-        positions: list[Position] = [await record(self._log, e) for e in events]
-        for position in positions:
+        """Each action, then its audit link: once this node has seen the action, the head
+        of its partition's chain is the link before it."""
+        for event in events:
+            position = await record(self._log, event)
             await self.view.reached(position, self._wait)
+            _, key = route(event)
+            head = self.view.chain_heads.get(position.partition, audit.GENESIS)
+            linked = audit.link(event, key, head, _link_envelope(event))
+            await self.view.reached(await record(self._log, linked), self._wait)
 
     async def _store_secret(self, issued: IssuedKey) -> None:
         if issued.secret is not None:
@@ -187,3 +195,8 @@ class RegistryService:
             plain = self._wrapper.unwrap(blob, key.key_id.encode())
             self._secrets[key.key_id] = plain.decode()
         return self._secrets[key.key_id]
+
+
+def _link_envelope(action: ev.Event) -> ev.Envelope:
+    return {"event_id": str(uuid.uuid4()), "occurred_at": action.occurred_at,
+            "actor": action.actor, "correlation_id": action.correlation_id}

@@ -25,6 +25,8 @@ class RegistryView:
         self._seen: dict[tuple[str, int], int] = {}
         self._changed = asyncio.Condition()
         self._listeners: list[Listener] = []
+        self.chain_heads: dict[int, str] = {}
+        """Per registry partition, the hash of its last audit link (``hub/audit.py``)."""
 
     def listen(self, listener: Listener) -> Callable[[], None]:
         """Calls ``listener`` with each event right after it is folded in (synchronously,
@@ -38,6 +40,8 @@ class RegistryView:
         if self._seen.get((pos.topic, pos.partition), -1) >= pos.offset:
             return
         self.registry.apply(recorded.event)
+        if isinstance(recorded.event, ev.AuditLinked):
+            self.chain_heads[pos.partition] = recorded.event.hash
         self._seen[(pos.topic, pos.partition)] = pos.offset
         for listener in list(self._listeners):
             listener(recorded.event)

@@ -1,0 +1,65 @@
+"""The registry's audit chain (hub/audit.py): intact as recorded; every kind of tampering
+breaks it where it happened."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from datetime import UTC, datetime
+
+from hub import audit
+from hub import events as ev
+
+AT = datetime(2026, 11, 29, 9, 0, tzinfo=UTC)
+
+
+def envelope(n: int) -> ev.Envelope:
+    return ev.Envelope(event_id=f"e{n}", occurred_at=AT, actor="op-1", correlation_id="c")
+
+
+def agency(n: int) -> ev.AgencyRegistered:
+    return ev.AgencyRegistered(**envelope(n), agency_id=f"a{n}", code=f"000.00.{n:02d}.H53",
+                               name=f"Sở {n}", account=f"000.00.{n:02d}.H53@truc.local")
+
+
+def chained(count: int) -> list[tuple[int, int, ev.Event]]:
+    records: list[tuple[int, int, ev.Event]] = []
+    head = audit.GENESIS
+    for n in range(count):
+        action = agency(n)
+        linked = audit.link(action, f"a{n}", head, envelope(100 + n))
+        head = linked.hash
+        records += [(0, len(records), action), (0, len(records) + 1, linked)]
+    return records
+
+
+def test_an_untouched_chain_is_intact() -> None:
+    verdict = audit.verify(chained(4))
+    assert verdict.intact and verdict.linked == 4 and verdict.before_chain == 0
+
+
+def test_an_altered_action_breaks_the_chain_at_that_action() -> None:
+    records = chained(3)
+    part, offset, action = records[2]
+    assert isinstance(action, ev.AgencyRegistered)
+    records[2] = (part, offset, replace(action, name="Sở giả mạo"))
+    verdict = audit.verify(records)
+    assert [(b.offset, b.event_id) for b in verdict.breaks] == [(2, "e1")]
+    assert "altered" in verdict.breaks[0].reason
+
+
+def test_a_removed_action_a_removed_link_and_an_inserted_action_are_each_found() -> None:
+    removed = chained(3)
+    del removed[2]
+    assert "missing" in audit.verify(removed).breaks[0].reason
+    unlinked = chained(3)
+    del unlinked[3]
+    reasons = [b.reason for b in audit.verify(unlinked).breaks]
+    assert any("removed or altered" in r for r in reasons), reasons
+    inserted = [*chained(2), (0, 4, agency(9))]
+    assert [b.event_id for b in audit.verify(inserted).breaks] == ["e9"]
+
+
+def test_actions_from_before_the_chain_began_are_counted_not_judged() -> None:
+    records = [(0, 0, agency(7)), *[(p, o + 1, e) for p, o, e in chained(2)]]
+    verdict = audit.verify(records)
+    assert verdict.intact and verdict.before_chain == 1 and verdict.linked == 2
