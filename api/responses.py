@@ -56,6 +56,9 @@ class Space(Strict):
     expires_at: str | None
     received: list[int] | None = Field(None, description="GET …/space: chunks the hub has.")
     missing: list[int] | None = Field(None, description="GET …/space: chunks still to upload.")
+    successors: dict[str, str] | None = Field(
+        None, description="POST /v1/packages: recipients named by a closed code → the code "
+                          "their successor holds now.")
 
 
 class StoredChunk(Strict):
@@ -195,6 +198,9 @@ class AgencyView(Strict):
     parent_code: str | None
     account: str | None
     registered_at: str
+    former_codes: list[str] = Field(default_factory=list,
+                                    description="Codes it had before (successions).")
+    merged_into: str | None = Field(None, description="The agency it was merged into.")
 
 
 class WhoAmI(Strict):

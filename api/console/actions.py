@@ -27,9 +27,10 @@ from api.console.web import (
     session,
     visible,
 )
+from api.door import DoorRoute
 from hub.registry.decisions import Context, overlap_of, parse_grants
 
-router = APIRouter(include_in_schema=False)
+router = APIRouter(include_in_schema=False, route_class=DoorRoute)
 LOGIN_CSRF = "truc_console_login"
 
 

@@ -11,6 +11,7 @@ from fastapi.responses import FileResponse, HTMLResponse, RedirectResponse, Resp
 from api import overview as ov
 from api.console import HERE
 from api.console.web import page, runtime_of, session, visible
+from api.door import DoorRoute
 from api.reports import Reports, table
 from api.routes.presence import all_presence_of
 from api.tabular import render
@@ -26,7 +27,7 @@ from hub.statistics.query import DateRange
 from hub.text import fold
 from hub.topics import REGISTRY
 
-router = APIRouter(include_in_schema=False)
+router = APIRouter(include_in_schema=False, route_class=DoorRoute)
 EXPIRING = timedelta(hours=24)
 ASSETS = {p.name: p for p in (HERE / "static").iterdir() if p.suffix in (".css", ".js")}
 """The console's own files, served by name from this list (no path from the request ever

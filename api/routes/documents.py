@@ -37,7 +37,9 @@ async def document(package_id: str, caller: CurrentApp, service: PackagesDep) ->
     return {"package_id": package_id, "problems": list(pkg.problems), "document": view}
 
 
-@router.get("/packages/{package_id}/attachments/{index}")
+@router.get("/packages/{package_id}/attachments/{index}", responses={200: {
+    "description": "The attachment's bytes, decoded.", "content": {
+        "application/octet-stream": {"schema": {"type": "string", "format": "binary"}}}}})
 async def download_attachment(package_id: str, index: int, caller: CurrentApp,
                               service: PackagesDep) -> StreamingResponse:
     """One attachment, decoded from base64 as the package streams from the content store
@@ -54,7 +56,9 @@ async def download_attachment(package_id: str, index: int, caller: CurrentApp,
                                             "application/octet-stream"))
 
 
-@router.get("/packages/{package_id}/status-package")
+@router.get("/packages/{package_id}/status-package", responses={200: {
+    "description": "An edXML status package.", "content": {
+        "application/xml": {"schema": {"type": "string"}}}}})
 async def edxml_status(package_id: str, destination: str, caller: CurrentApp,
                        service: PackagesDep) -> Response:
     """The latest status ``destination`` reported on this edXML document (through the

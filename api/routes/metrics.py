@@ -5,10 +5,11 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Request, Response
 
+from api.door import DoorRoute
 from api.metrics import CONTENT_TYPE, exposition
 from api.overview import overview
 
-router = APIRouter()
+router = APIRouter(route_class=DoorRoute)
 
 
 @router.get("/metrics", include_in_schema=False)
