@@ -7,8 +7,8 @@ follows the same events, and after an acknowledgement or an expiry waits until t
 package processor has applied that event *and* the package row shows it (the tracking
 record may be read before the row: see ``_package_after``), then — if
 ``needs_shredding`` — deletes the data key (the content is unreadable from then on),
-deletes the chunks batch by batch, and records ``ContentShredded`` (which the package
-processor folds and notifies).
+deletes the chunks batch by batch, and records
+``ContentShredded`` (which the package processor folds and notifies).
 
 Crash safety: the shredder's tracking record is written only after the shred and its
 event, so a process that dies in between handles the same event again on restart and
