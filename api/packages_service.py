@@ -138,14 +138,20 @@ class Packages:
         digest = hashlib.sha256(content).hexdigest()
         decide.check_chunk(pkg, 0, len(content), digest, digest)
         stored = decide.chunk_stored(ctx, pkg, 0, len(content), digest)
-        outcome = decide.seal(ctx, pkg, [0], digest, deadline=deadline,
-                              offline_wait_seconds=offline_wait_seconds)
         if earlier is None and req.idempotency_key \
                 and not await self._claim(f"requested/{package_id}"):
             return await self._awaited(package_id, _sealed_and_planned)
         await self.rt.vault.create_key(package_id)
         await self.rt.vault.put_chunk(package_id, 0, content)
-        positions = await record_all(self.rt.backend.events, [*opened, stored, outcome])
+        # the same analysis as the seal (edXML: read, checked), on the content just stored
+        analysed, status = (None, None) if digest != pkg.sha256 else \
+            await documents.analysis(self.rt, ctx, caller, pkg)
+        outcome = decide.seal(ctx, pkg, [0], digest, deadline=deadline,
+                              offline_wait_seconds=offline_wait_seconds, analysis=analysed)
+        events = [*opened, stored, *(() if analysed is None else (analysed,)), outcome]
+        positions = await record_all(self.rt.backend.events, events)
+        if status is not None and isinstance(outcome, ev.PackageSealed):
+            await record(self.rt.backend.events, status)  # a status package's StatusReported
         return await self._until(package_id, positions[-1], _sealed_and_planned)
 
     async def _claim(self, what: str) -> bool:

@@ -113,6 +113,9 @@ class PackageView(Strict):
     rejection: str | None
     shredded: bool
     recipients: list[str] | None = Field(description="Source only (null for a destination).")
+    successors: dict[str, str] | None = Field(
+        None, description="POST /v1/packages/send: recipients named by a closed code → the "
+                          "code their successor holds now.")
     deliveries: list[DeliveryView]
     warnings: list[PackageWarning]
     timeline: list[TimelineStep]
@@ -312,3 +315,12 @@ class Health(Open):
     engines: dict[str, dict[str, Any]]
     down: list[str]
     dead_letters: dict[str, Any] | None
+
+
+class DocumentView(Strict):
+    """``GET …/document``: the edXML header the hub read on seal (docs/edxml.md)."""
+
+    package_id: str
+    problems: list[Any] = Field(description="What the analysis found (empty: accepted).")
+    document: dict[str, Any] = Field(description="From, To, Code, PromulgationInfo, … and "
+                                                 "each attachment with its download URL.")

@@ -17,6 +17,7 @@ def mount(app: FastAPI) -> None:
     from api.app import add_routes
     from api.console import actions, pages, web
 
+    add_routes(app, pages.assets)
     add_routes(app, pages.router)
     add_routes(app, actions.router)
 

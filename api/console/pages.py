@@ -28,13 +28,16 @@ from hub.text import fold
 from hub.topics import REGISTRY
 
 router = APIRouter(include_in_schema=False, route_class=DoorRoute)
+assets = APIRouter(include_in_schema=False)
+"""The console's static files: GETs with no body and no session, outside the door as the
+API's documentation pages are."""
 EXPIRING = timedelta(hours=24)
 ASSETS = {p.name: p for p in (HERE / "static").iterdir() if p.suffix in (".css", ".js")}
 """The console's own files, served by name from this list (no path from the request ever
 reaches the file system), cached for an hour."""
 
 
-@router.get("/console/static/{name}")
+@assets.get("/console/static/{name}")
 async def asset(name: str) -> Response:
     found = ASSETS.get(name)
     if found is None:

@@ -48,7 +48,9 @@ class AxisAnswer(BaseModel):
     data: list[AxisAgency] | str | None = None
 
 
-@router.post("/{operation}", response_model=AxisAnswer)
+# Outside /openapi.json: it speaks the national axis protocol (its own signature and
+# error shape, docs/zones.md), not the problem+json API the document describes.
+@router.post("/{operation}", response_model=AxisAnswer, include_in_schema=False)
 async def axis_call(operation: str, request: Request) -> JSONResponse:
     """One call of the national axis's protocol, signed with its header signature."""
     runtime = runtime_of(request)

@@ -8,9 +8,11 @@ from urllib.parse import quote
 from fastapi import APIRouter
 from fastapi.responses import Response, StreamingResponse
 
+from api import responses as r
 from api.auth import CurrentApp
 from api.documents_service import attachment, attachment_bytes
 from api.door import DoorRoute
+from api.problems import responses
 from api.routes.packages import PackagesDep
 from hub.edxml.builder import build_status
 from hub.edxml.statuses import status_package
@@ -20,7 +22,8 @@ from hub.packages.decisions import visible
 router = APIRouter(prefix="/v1", tags=["documents"], route_class=DoorRoute)
 
 
-@router.get("/packages/{package_id}/document")
+@router.get("/packages/{package_id}/document", response_model=r.DocumentView,
+            responses=responses(404))
 async def document(package_id: str, caller: CurrentApp, service: PackagesDep) -> dict[str, Any]:
     """The edXML header the hub read on seal (From, To, Code, PromulgationInfo, …) with
     each attachment's name, type, size, SHA-256 and download URL; 404 ``not_a_document``
@@ -37,9 +40,11 @@ async def document(package_id: str, caller: CurrentApp, service: PackagesDep) ->
     return {"package_id": package_id, "problems": list(pkg.problems), "document": view}
 
 
-@router.get("/packages/{package_id}/attachments/{index}", responses={200: {
+@router.get("/packages/{package_id}/attachments/{index}", response_class=StreamingResponse,
+            responses={200: {
     "description": "The attachment's bytes, decoded.", "content": {
-        "application/octet-stream": {"schema": {"type": "string", "format": "binary"}}}}})
+        "application/octet-stream": {"schema": {"type": "string", "format": "binary"}}}},
+        **responses(409, 410)})
 async def download_attachment(package_id: str, index: int, caller: CurrentApp,
                               service: PackagesDep) -> StreamingResponse:
     """One attachment, decoded from base64 as the package streams from the content store
@@ -56,9 +61,10 @@ async def download_attachment(package_id: str, index: int, caller: CurrentApp,
                                             "application/octet-stream"))
 
 
-@router.get("/packages/{package_id}/status-package", responses={200: {
+@router.get("/packages/{package_id}/status-package", response_class=Response,
+            responses={200: {
     "description": "An edXML status package.", "content": {
-        "application/xml": {"schema": {"type": "string"}}}}})
+        "application/xml": {"schema": {"type": "string"}}}}, **responses(409, 410)})
 async def edxml_status(package_id: str, destination: str, caller: CurrentApp,
                        service: PackagesDep) -> Response:
     """The latest status ``destination`` reported on this edXML document (through the

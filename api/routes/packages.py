@@ -159,13 +159,15 @@ async def send(body: OneCallSend, caller: CurrentApp, service: PackagesDep,
     except ValueError:  # binascii.Error, or a character that is not ASCII
         raise InvalidRequest("content_base64 is not base64 (RFC 4648, padded)",
                              code="invalid_content", field="content_base64") from None
-    req = SendRequest(body.recipients, body.title, body.priority, body.data_type,
-                      body.protocol, len(content), body.sha256.lower(), idempotency_key)
+    successors = successor_codes(service.rt.view.registry, body.recipients)
+    req = SendRequest([successors.get(c, c) for c in body.recipients], body.title,
+                      body.priority, body.data_type, body.protocol, len(content),
+                      body.sha256.lower(), idempotency_key)
     pkg = await service.send(caller, req, content, body.deadline, body.offline_wait_seconds)
     view = package_view(pkg, caller, service.waiting(pkg))
     if pkg.rejection:
         return problem_response(422, "package_rejected", pkg.rejection, view)
-    return json_response(view)
+    return json_response({**view, "successors": successors} if successors else view)
 
 
 @router.get("/inbox", response_model=list[r.InboxItem])

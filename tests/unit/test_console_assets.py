@@ -4,6 +4,7 @@ file its pages reference is a local URL the hub answers; nothing else is served.
 from __future__ import annotations
 
 import re
+from pathlib import Path
 
 import httpx
 
@@ -11,10 +12,11 @@ from api.app import create_app
 from infra.settings import Settings
 
 
-async def test_the_console_uses_only_local_assets_and_serves_no_other_file() -> None:
-    app = create_app(Settings(data_dir="unused-never-opened"))
-    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app),
-                                 base_url="http://hub.local") as client:
+async def test_the_console_uses_only_local_assets_and_serves_no_other_file(
+        tmp_path: Path) -> None:
+    app = create_app(Settings(data_dir=tmp_path / "data"))  # the pages pass the door
+    async with app.router.lifespan_context(app), httpx.AsyncClient(
+            transport=httpx.ASGITransport(app=app), base_url="http://hub.local") as client:
         html = (await client.get("/console/login")).text
         assert "Đăng nhập" in html
         urls = re.findall(r"""(?:src|href)\s*=\s*["']([^"']+)["']""", html)

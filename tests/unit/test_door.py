@@ -23,7 +23,7 @@ from infra.settings import Settings
 UNSIGNED_ROUTES = {"/v1/time", "/v1/auth/jwks", "/healthz", "/{operation}"}
 """``/{operation}`` is the national axis's protocol: signed with its own XroadVnpt header
 signature, checked by the route (api/routes/axis.py), not with SigV4."""
-PAGES = {"/docs", "/redoc", f"{DOCS_ASSETS}/{{name}}"}
+PAGES = {"/docs", "/redoc", f"{DOCS_ASSETS}/{{name}}", "/console/static/{name}"}
 """The API's documentation pages: static GETs with no body and no key, outside the door."""
 
 
