@@ -138,8 +138,7 @@ class Packages:
         digest = hashlib.sha256(content).hexdigest()
         decide.check_chunk(pkg, 0, len(content), digest, digest)
         stored = decide.chunk_stored(ctx, pkg, 0, len(content), digest)
-        if earlier is None and req.idempotency_key \
-                and not await self._claim(f"requested/{package_id}"):
+        if req.idempotency_key and not await self._one_call_claims(package_id, earlier):
             return await self._awaited(package_id, _sealed_and_planned)
         await self.rt.vault.create_key(package_id)
         await self.rt.vault.put_chunk(package_id, 0, content)
@@ -153,6 +152,14 @@ class Packages:
         if status is not None and isinstance(outcome, ev.PackageSealed):
             await record(self.rt.backend.events, status)  # a status package's StatusReported
         return await self._until(package_id, positions[-1], _sealed_and_planned)
+
+    async def _one_call_claims(self, package_id: str, earlier: Package | None) -> bool:
+        """The request's claim when nothing is recorded yet, and always the seal's: a
+        retry may read the package half applied (requested, not yet sealed: the read
+        model folds the batch event by event) and must not seal it a second time."""
+        if earlier is None and not await self._claim(f"requested/{package_id}"):
+            return False
+        return await self._claim(f"seal/{package_id}")
 
     async def _claim(self, what: str) -> bool:
         """True for the one call that may record ``what`` now: a conditional write (an
