@@ -64,7 +64,8 @@ async def download_attachment(package_id: str, index: int, caller: CurrentApp,
 @router.get("/packages/{package_id}/status-package", response_class=Response,
             responses={200: {
     "description": "An edXML status package.", "content": {
-        "application/xml": {"schema": {"type": "string"}}}}, **responses(409, 410)})
+        "application/octet-stream": {"schema": {"type": "string", "format": "binary"}}}},
+        **responses(409, 410)})
 async def edxml_status(package_id: str, destination: str, caller: CurrentApp,
                        service: PackagesDep) -> Response:
     """The latest status ``destination`` reported on this edXML document (through the
@@ -78,4 +79,6 @@ async def edxml_status(package_id: str, destination: str, caller: CurrentApp,
     status = status_package(pkg, destination)
     if status is None:
         raise NotFound(f"{destination} reported no status on this document", code="no_status")
-    return Response(build_status(status), media_type="application/xml")
+    # XML, served as bytes: generated clients (openapi-python-client) take octet-stream
+    # bodies as files and have no reader for application/xml
+    return Response(build_status(status), media_type="application/octet-stream")
