@@ -46,16 +46,7 @@ async def step_times(hub: Hub, source: Key, dest: Key, tmp: Path, *, packages: i
             marks.append(time.perf_counter())
             await src.call("POST", f"/v1/packages/{pid}/seal", json_body={})
             marks.append(time.perf_counter())
-            async for notice in notices:
-                if notice.get("type") == "package.available" and notice["package_id"] == pid:
-                    break
-            marks.append(time.perf_counter())
-            target = tmp / f"step-{pid}.bin"
-            fetched = await dst.fetch(pid, target)
-            target.unlink()
-            marks.append(time.perf_counter())
-            await dst.ack(pid, fetched)
-            marks.append(time.perf_counter())
+            await receive(pid, notices, dst, tmp, marks)
             for name, began, ended in zip(STEPS, marks, marks[1:], strict=False):
                 times[name].append(ended - began)
             await one_call(src, dst, notices, dest=dest, data=data, digest=digest, tmp=tmp,
@@ -75,6 +66,15 @@ async def one_call(src: TrucClient, dst: TrucClient,
         headers={"idempotency-key": os.urandom(8).hex()})
     pid = sent["package_id"]
     marks.append(time.perf_counter())
+    await receive(pid, notices, dst, tmp, marks)
+    for name, began, ended in zip(ONE_CALL_STEPS, marks, marks[1:], strict=False):
+        times[name].append(ended - began)
+
+
+async def receive(pid: str, notices: AsyncGenerator[dict[str, Any], None], dst: TrucClient,
+                  tmp: Path, marks: list[float]) -> None:
+    """The destination's side, timed alike for both ways of sending: the notice, the
+    fetch and the acknowledgement (a mark after each)."""
     async for notice in notices:
         if notice.get("type") == "package.available" and notice["package_id"] == pid:
             break
@@ -85,5 +85,3 @@ async def one_call(src: TrucClient, dst: TrucClient,
     marks.append(time.perf_counter())
     await dst.ack(pid, fetched)
     marks.append(time.perf_counter())
-    for name, began, ended in zip(ONE_CALL_STEPS, marks, marks[1:], strict=False):
-        times[name].append(ended - began)

@@ -23,6 +23,7 @@ import httpx
 from api.client import TrucClient
 
 TRUC = str(Path(sys.executable).with_name("truc"))
+CLUSTER_SCRIPT = Path(__file__).resolve().parents[1] / "infra" / "engines" / "cluster.sh"
 SOURCE, DESTINATION = "000.00.11.H53", "000.00.12.H53"
 
 
@@ -191,14 +192,12 @@ class Hub:
 
 
 def haproxy_config(port: int, nodes: dict[str, str]) -> str:
-    servers = "".join(f"    server {name} {url.removeprefix('http://')} check inter 1s fall 2 "
-                      "rise 1\n" for name, url in nodes.items())
-    return ("defaults\n    mode http\n    timeout connect 2s\n    timeout client 120s\n"
-            "    timeout server 120s\n    timeout tunnel 1h\n    retries 2\n"
-            "    option redispatch\n"
-            f"frontend truc\n    bind 127.0.0.1:{port}\n    default_backend api\n"
-            "backend api\n    balance roundrobin\n    option httpchk GET /healthz\n"
-            f"    http-check expect status 200\n{servers}")
+    """The configuration ``make cluster-up`` runs (``cluster.sh haproxy-config``), over
+    these nodes."""
+    servers = [f"{name}={url.removeprefix('http://')}" for name, url in nodes.items()]
+    done = subprocess.run([str(CLUSTER_SCRIPT), "haproxy-config", str(port), *servers],
+                          capture_output=True, text=True, timeout=30, check=True)
+    return done.stdout
 
 
 def hub_env(backend: str, tmp: Path, kafka: str | None, cassandra: str | None

@@ -11,6 +11,8 @@
 #        cluster.sh kill  kafka|cassandra|api|worker N   kill -9 one process (N = 1..3)
 #        cluster.sh start kafka|cassandra|api|worker N   start it again
 #        cluster.sh env                                  the settings a client/CLI needs
+#        cluster.sh haproxy-config PORT NAME=HOST:PORT... HAProxy's configuration over those
+#                                                        API nodes (the fault suite uses it)
 #
 # Environment (defaults in brackets):
 #   TRUC_CLUSTER_HOME [<repo>/.cluster]  node1..3/ (engines), apps/ (logs, pids), haproxy.cfg
@@ -136,8 +138,9 @@ wait_http() {  # wait_http URL SECONDS
   done
 }
 
-haproxy_cfg() {
-  local n
+haproxy_config() {  # haproxy_config PORT NAME=HOST:PORT... : HAProxy over those API nodes
+  local port=$1 server
+  shift
   cat <<EOF
 global
     maxconn 4096
@@ -150,16 +153,22 @@ defaults
     retries 2
     option redispatch
 frontend truc
-    bind 127.0.0.1:$LB_PORT
+    bind 127.0.0.1:$port
     default_backend api
 backend api
     balance roundrobin
     option httpchk GET /healthz
     http-check expect status 200
 EOF
-  for n in "${APP_NODES[@]}"; do
-    echo "    server api$n $NET.$n:$API_PORT check inter 1s fall 2 rise 1"
+  for server in "$@"; do
+    echo "    server ${server%%=*} ${server#*=} check inter 1s fall 2 rise 1"
   done
+}
+
+haproxy_cfg() {
+  local n servers=()
+  for n in "${APP_NODES[@]}"; do servers+=("api$n=$NET.$n:$API_PORT"); done
+  haproxy_config "$LB_PORT" "${servers[@]}"
 }
 
 start_haproxy() {
@@ -271,5 +280,6 @@ case ${1:-help} in
   kill) (($# == 3)) || die "usage: cluster.sh kill kafka|cassandra|api|worker N"; cmd_kill "$2" "$3" ;;
   start) (($# == 3)) || die "usage: cluster.sh start kafka|cassandra|api|worker N"; cmd_start "$2" "$3" ;;
   env) cmd_env ;;
+  haproxy-config) shift; (($# >= 2)) || die "usage: cluster.sh haproxy-config PORT NAME=HOST:PORT..."; haproxy_config "$@" ;;
   *) sed -n '2,/^set -euo/p' "${BASH_SOURCE[0]}" | sed -e '$d' -e 's/^# \{0,1\}//'; [[ ${1:-help} == help ]] ;;
 esac
