@@ -253,7 +253,18 @@ cmd_kill() {  # kill -9, as a machine that loses power
     *) die "kill kafka|cassandra|api|worker N" ;;
   esac
   kill -KILL "$pid"
+  gone "$pid" 60 || die "$what$n (pid $pid) still alive 60 s after SIGKILL"
   say "$what$n (pid $pid) killed"
+}
+
+gone() {  # gone PID SECONDS: the process has exited (a zombie counts: its sockets are closed)
+  local pid=$1 deadline=$((SECONDS + $2)) state
+  while kill -0 "$pid" 2>/dev/null; do
+    state=$(awk '{ print $3 }' "/proc/$pid/stat" 2>/dev/null) || return 0
+    [[ $state == Z ]] && return 0
+    ((SECONDS < deadline)) || return 1
+    sleep 0.1
+  done
 }
 
 cmd_start() {
