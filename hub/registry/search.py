@@ -107,5 +107,16 @@ def parent_of(reg: Registry, agency: Agency) -> Agency | None:
     return reg.agency(agency.parent_code) if agency.parent_code else None
 
 
+def ancestors(reg: Registry, agency: Agency) -> list[Agency]:
+    """From the parent up to level 1, each parent as it is known today (through
+    successions); at most four, so a cycle recorded by mistake ends."""
+    found: list[Agency] = []
+    up = parent_of(reg, agency)
+    while up is not None and len(found) < 4:
+        found.append(up)
+        up = parent_of(reg, up)
+    return found
+
+
 def child_count(reg: Registry, agency: Agency) -> int:
     return len({i for code in agency.codes for i in reg.children.get(code, ())})

@@ -11,6 +11,8 @@ from pathlib import Path
 import pytest
 
 from hub.errors import Conflict, InvalidRequest
+from hub.presence import queries
+from hub.presence.model import AgencyPresence
 from hub.registry import decisions as decide
 from hub.registry import search, succession, sync
 from hub.registry.decisions import Context
@@ -81,6 +83,20 @@ def test_hierarchy_from_codes() -> None:
     assert codes(children) == ["000.00.11.H53", "000.00.12.H53"]
     assert codes(search.search(reg, DirectoryQuery(level=1))) == ["000.00.00.H29",
                                                                   "000.00.00.H53"]
+    assert [a.code for a in search.ancestors(reg, sub)] == ["000.00.11.H53",
+                                                             "000.00.00.H53"]
+    assert search.ancestors(reg, top) == []
+
+
+def test_a_merged_lineage_is_online_when_any_member_is() -> None:
+    def state(since: str, connections: int) -> AgencyPresence:
+        return AgencyPresence("a", "000.00.12.H53", since, apps={"x": connections}
+                              if connections else {})
+
+    assert queries.merged_online([]) == (False, None)
+    assert queries.merged_online([state("t2", 0), state("t1", 0)]) == (False, "t2")
+    assert queries.merged_online([state("t1", 0), state("t3", 1), state("t2", 2)]) \
+        == (True, "t2")
 
 
 # --- succession ------------------------------------------------------------------------
