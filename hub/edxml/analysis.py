@@ -123,7 +123,8 @@ def _event(ctx: Context, pkg: Package, parsed: Document | StatusPackage, problem
            *, codes: list[str], reg: Registry, signature: tuple[str, str]
            ) -> ev.DocumentAnalysed:
     doc = parsed if isinstance(parsed, Document) else None
-    ids = [reg.agency_by_code[c] for c in codes if c in reg.agency_by_code]
+    found = [reg.agency(c) for c in codes]  # today's agency, as every send resolves it
+    ids = [a.agency_id for a in found if a is not None]
     return _clipped(ev.DocumentAnalysed(
         **ctx.envelope(), package_id=pkg.package_id,
         kind="document" if doc else "status", problems=_bounded(problems),

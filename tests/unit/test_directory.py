@@ -310,6 +310,8 @@ def test_merges_chain_and_the_last_successor_holds_every_history() -> None:
     assert last is not None and last.code == "000.00.00.H29"
     assert {a.code for a in succession.lineage(reg, last)} == {
         "000.00.00.H29", "000.00.00.H56", "000.00.00.H53"}
+    assert last.former_codes == ("000.00.00.H56", "000.00.00.H53")
+    assert codes(search.search(reg, DirectoryQuery("000.00.00.H53"))) == ["000.00.00.H29"]
 
 
 def test_resolve_is_the_one_lookup_by_code() -> None:
