@@ -66,6 +66,11 @@ def search(reg: Registry, query: DirectoryQuery) -> Page:
     return Page(len(matched), [reg.agencies[i] for i in page])
 
 
+def live_by_code(reg: Registry) -> list[Agency]:
+    """Every live agency (none merged or removed), by code: the directory's index."""
+    return [reg.agencies[i] for _, i, _ in _ordered(reg)]
+
+
 def _ordered(reg: Registry) -> list[tuple[str, str, str]]:
     if reg.search_order is None:
         reg.search_order = sorted((reg.agencies[i].code, i, text)

@@ -325,3 +325,16 @@ def test_resolve_is_the_one_lookup_by_code() -> None:
     assert new is not None and not new.succeeded
     assert succession.resolve(reg, "000.00.99.H53") is None
     assert succession.resolve(reg, "not a code") is None
+
+
+def test_the_axis_lists_live_agencies_by_code_from_the_directory_index() -> None:
+    from hub.axis.facade import agencies_list
+
+    reg = registry(("000.00.12.H53", "Sở Tư pháp"), ("000.00.00.H53", "UBND tỉnh"),
+                   ("000.00.13.H53", "Sở Nội vụ"))
+    reg.apply(succession.succeed(reg, CTX, ["000.00.13.H53"], "000.00.12.H53",
+                                 effective_at=NOW, reason="r", domain=DOMAIN))
+    rows = agencies_list(reg)
+    assert [r["code"] for r in rows] == ["000.00.00.H53", "000.00.12.H53"]
+    top, child = rows
+    assert (child["pid"], child["oldCode"], top["pid"]) == (top["id"], "000.00.13.H53", "")
