@@ -115,13 +115,11 @@ class RegistryService:
             head = chain[-1].hash if chain else \
                 self.view.chain_heads.get(position.partition, audit.GENESIS)
             chain.append(audit.link(action, route(action)[1], head, _link_envelope(action)))
-        done = await asyncio.gather(*(self._append_in_order(c) for c in links.values()))
+        # one batch per partition, in chain order: any of its actions' keys lands there
+        done = await asyncio.gather(*(self._log.append_batch(REGISTRY, chain[0].key, chain)
+                                      for chain in links.values()))
         await self._reached_all([p for chain in done for p in chain])
         return len(positions)
-
-    async def _append_in_order(self, events: list[ev.AuditLinked]) -> list[Position]:
-        """One partition's links, one after the other: each names the one before it."""
-        return [await record(self._log, e) for e in events]
 
     async def _reached_all(self, positions: Iterable[Position]) -> None:
         last: dict[tuple[str, int], Position] = {}
