@@ -14,6 +14,7 @@ from hub import bounds
 from hub.errors import InvalidRequest
 from hub.registry.codes import AgencyCode, InvalidAgencyCode
 from hub.registry.model import Agency, Registry
+from hub.registry.succession import resolve
 from hub.text import fold
 
 MAX_PAGE = 100
@@ -96,11 +97,8 @@ def _depth(code: str) -> int:
 
 
 def _exact(reg: Registry, text: str) -> str | None:
-    try:
-        found = reg.agency(str(AgencyCode.parse(text)))
-    except InvalidAgencyCode:
-        return None
-    return found.agency_id if found else None
+    found = resolve(reg, text)
+    return found.agency.agency_id if found else None
 
 
 def level(agency: Agency) -> int:
