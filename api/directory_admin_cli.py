@@ -16,6 +16,7 @@ from typing import Annotated, Any
 import typer
 
 from api.admin_cli import Actor, Json, _do, _run, _show
+from api.exchange_cli import iso_time
 from api.routes.directory import succession_view
 from api.runtime import Runtime
 from hub.registry.decisions import Context
@@ -33,16 +34,6 @@ def register_directory(admin: typer.Typer) -> None:
     admin.add_typer(directory, name="directory")
 
 
-def _when(text: str | None) -> datetime | None:
-    if text is None:
-        return None
-    try:
-        when = datetime.fromisoformat(text)
-    except ValueError:
-        raise typer.BadParameter(f"not an ISO 8601 date or time: {text!r}") from None
-    return when if when.tzinfo else when.astimezone()
-
-
 @succession.command("add")
 def succession_add(
     old_codes: Annotated[list[str], typer.Argument(help="The codes that close.")],
@@ -55,7 +46,8 @@ def succession_add(
 ) -> None:
     """Close OLD_CODES: one code re-codes its agency; several merge into the agency that
     holds --to (or the first old one's). Old codes reach the successor from then on."""
-    given = _when(effective)
+    stated = iso_time(effective)
+    given = datetime.fromisoformat(stated) if stated else None
 
     async def work(rt: Runtime, ctx: Context) -> dict[str, Any]:
         agency = await rt.registry.succeed(ctx, old_codes, to, effective_at=given or ctx.now,

@@ -18,12 +18,8 @@ from pydantic import BaseModel
 
 from api.auth import runtime_of
 from api.door import DoorRoute
-from api.runtime import Runtime
-from hub.auth.sessions import lapsed
-from hub.axis import signature
-from hub.axis.signature import AxisRefused
+from hub.axis import facade
 from hub.errors import TrucError
-from hub.registry.model import Agency, Registry
 
 router = APIRouter(tags=["national axis"], route_class=DoorRoute)
 """Through the door unsigned (its body bounded like any other); the axis's own header
@@ -55,40 +51,16 @@ async def axis_call(operation: str, request: Request) -> JSONResponse:
     """One call of the national axis's protocol, signed with its header signature."""
     runtime = runtime_of(request)
     try:
-        await _authenticated(runtime, request)
+        await facade.authenticate(runtime.registry, {k.lower(): v for k, v in
+                                                     request.headers.items()},
+                                  runtime.backend.clock.now(),
+                                  timedelta(seconds=runtime.settings.max_skew_seconds))
     except TrucError as exc:
         return _fail(exc.status, exc.code, exc.detail)
     if operation not in LISTS:
         return _fail(404, "not_supported", f"{operation} is not answered by this hub yet")
-    reg = runtime.view.registry
-    rows = [_row(reg, a) for a in sorted(reg.agencies.values(), key=lambda a: a.code)
-            if a.merged_into is None]
-    return JSONResponse({"status": "OK", "ErrorCode": "0", "ErrorDesc": "", "data": rows})
-
-
-async def _authenticated(runtime: Runtime, request: Request) -> None:
-    headers = {k.lower(): v for k, v in request.headers.items()}
-    signed = signature.signed_part(headers)
-    reg = runtime.view.registry
-    key = reg.key(signed.system_id)
-    now = runtime.backend.clock.now()
-    secret = await runtime.registry.secret(key) if key is not None else None
-    if key is None or secret is None or key.principal_id not in reg.apps \
-            or lapsed(reg, key.principal_id, key.key_id, now) is not None:
-        raise AxisRefused("unknown or revoked systemid")
-    signature.check(signed, headers, secret, now,
-                    timedelta(seconds=runtime.settings.max_skew_seconds))
-
-
-def _row(reg: Registry, agency: Agency) -> dict[str, str]:
-    """An agency as the axis lists it: its national id when a national list brought it
-    (so the axis's clients keep theirs), else the hub's own id."""
-    parent = reg.agency(agency.parent_code) if agency.parent_code else None
-    return {"id": agency.national_id or agency.agency_id,
-            "pid": (parent.national_id or parent.agency_id) if parent else "",
-            "code": agency.code, "name": agency.name, "mail": agency.mail or "",
-            "oldCode": agency.former_codes[-1] if agency.former_codes else "",
-            "code102": agency.code}
+    return JSONResponse({"status": "OK", "ErrorCode": "0", "ErrorDesc": "",
+                         "data": facade.agencies_list(runtime.view.registry)})
 
 
 def _fail(status: int, code: str, detail: str) -> JSONResponse:

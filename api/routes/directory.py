@@ -25,10 +25,9 @@ from hub.errors import NotFound
 from hub.presence import queries
 from hub.presence.model import AgencyPresence, index_ref
 from hub.registry import search
-from hub.registry.codes import AgencyCode, InvalidAgencyCode
 from hub.registry.decisions import Context
 from hub.registry.model import Agency, Registry
-from hub.registry.succession import lineage
+from hub.registry.succession import lineage, resolve
 
 router = APIRouter(prefix="/v1", tags=["directory"], route_class=DoorRoute)
 Caller = Annotated[Principal, Depends(principal)]
@@ -87,20 +86,12 @@ async def directory(caller: Caller, runtime: RuntimeDep, *,
 async def directory_agency(code: str, caller: Caller, runtime: RuntimeDep) -> DirectoryAgency:
     """One agency by any of its codes; ``named`` and ``code`` differ for a closed code."""
     reg = runtime.view.registry
-    try:
-        named = str(AgencyCode.parse(code))
-    except InvalidAgencyCode:
-        named = code
-    agency = reg.agency(named)
-    if agency is None:
+    found = resolve(reg, code)
+    if found is None:
         raise NotFound(f"no agency {code}", code="agency_not_found")
-    entry = await _entry(runtime, caller, agency)
-    ancestors: list[AgencyRef] = []
-    up = search.parent_of(reg, agency)
-    while up is not None and len(ancestors) < 4:
-        ancestors.append(AgencyRef(code=up.code, name=up.name))
-        up = search.parent_of(reg, up)
-    return DirectoryAgency(**entry.model_dump(), named=named, ancestors=ancestors)
+    entry = await _entry(runtime, caller, found.agency)
+    return DirectoryAgency(**entry.model_dump(), named=found.named, ancestors=[
+        AgencyRef(code=a.code, name=a.name) for a in search.ancestors(reg, found.agency)])
 
 
 async def _entry(runtime: Runtime, caller: Principal, agency: Agency) -> DirectoryEntry:
@@ -122,14 +113,10 @@ def _may_see(caller: Principal, agency: Agency) -> bool:
 
 
 async def _online(runtime: Runtime, agency: Agency) -> tuple[bool, str | None]:
-    """Online when the agency, or one merged into it, holds a connection now."""
-    rows = [await runtime.backend.projections.get(index_ref(a.agency_id))
-            for a in lineage(runtime.view.registry, agency)]
-    states = [AgencyPresence.from_json(r.body) for r in rows if r is not None]
-    live = [s for s in states if s.online]
-    if live:
-        return True, min(s.since for s in live)
-    return False, states[0].since if states else None
+    """The presence of the agency and of those merged into it, read at once."""
+    rows = await asyncio.gather(*(runtime.backend.projections.get(index_ref(a.agency_id))
+                                  for a in lineage(runtime.view.registry, agency)))
+    return queries.merged_online(AgencyPresence.from_json(r.body) for r in rows if r is not None)
 
 
 class Succession(BaseModel):

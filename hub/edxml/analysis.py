@@ -78,18 +78,33 @@ def analyse(ctx: Context, pkg: Package, parsed: Document | StatusPackage | Edxml
 
 def _recipients(pkg: Package, caller: Caller, codes: list[str],
                 reg: Registry) -> list[rules.Problem]:
-    problems = []
-    if pkg.recipients and set(pkg.recipients) != set(codes):
+    """The document's recipients read as a JSON send reads its own
+    (``hub.packages.decisions``): the agency each code reaches today (a closed code, its
+    successor), granted by any of its codes, each agency once."""
+    problems: list[rules.Problem] = []
+    found = [(code, reg.agency(code)) for code in codes]
+    named = {a.agency_id for _, a in found if a is not None}
+    sent = {a.agency_id for a in map(reg.agency, pkg.recipients) if a is not None}
+    if pkg.recipients and (sent != named or None in dict(found).values()):
         problems.append(rules.Problem(
             "recipients_disagree", "To", f"the send names {', '.join(pkg.recipients)}; the "
             f"document names {', '.join(codes) or 'nobody'}"))
-    for code in codes:
-        if reg.agency(code) is None:
+    first: dict[str, str] = {}
+    """Agency id -> the first code the document named it by."""
+    grants = caller.app.grants
+    for code, agency in found:
+        if agency is None:
             problems.append(rules.Problem("unknown_recipient", "To",
                                           f"{code} is not an agency the hub can reach"))
-        elif caller.app.grants is None or not caller.app.grants.allows_destination(code):
+        elif agency.agency_id in first:
+            problems.append(rules.Problem(
+                "duplicate_recipient", "To", f"{code} and {first[agency.agency_id]} are the "
+                f"same agency, known today as {agency.code}"))
+        elif grants is None or not any(grants.allows_destination(c) for c in agency.codes):
             problems.append(rules.Problem("recipient_not_granted", "To",
                                           f"this app may not send to {code}"))
+        if agency is not None:
+            first.setdefault(agency.agency_id, code)
     return problems
 
 
@@ -123,7 +138,8 @@ def _event(ctx: Context, pkg: Package, parsed: Document | StatusPackage, problem
            *, codes: list[str], reg: Registry, signature: tuple[str, str]
            ) -> ev.DocumentAnalysed:
     doc = parsed if isinstance(parsed, Document) else None
-    ids = [reg.agency_by_code[c] for c in codes if c in reg.agency_by_code]
+    found = [reg.agency(c) for c in codes]  # today's agency, as every send resolves it
+    ids = [a.agency_id for a in found if a is not None]
     return _clipped(ev.DocumentAnalysed(
         **ctx.envelope(), package_id=pkg.package_id,
         kind="document" if doc else "status", problems=_bounded(problems),

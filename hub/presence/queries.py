@@ -21,6 +21,17 @@ def may_see(app: App, target: Agency) -> bool:
         and grants.allows_destination(target.code)
 
 
+def merged_online(states: Iterable[AgencyPresence]) -> tuple[bool, str | None]:
+    """An agency and the agencies merged into it (its lineage, the agency first) are one
+    for presence: online when any of them holds a connection now, since the earliest of
+    those; else offline since the first state known. ``(False, None)``: never seen."""
+    known = list(states)
+    live = [s.since for s in known if s.online]
+    if live:
+        return True, min(live)
+    return False, known[0].since if known else None
+
+
 def offline(agency: Agency) -> dict[str, Any]:
     """The summary of an agency never seen online: no row exists for it."""
     return {"agency_id": agency.agency_id, "agency_code": agency.code, "online": False,

@@ -63,7 +63,7 @@ def register_agency(
     """A new agency; a code ever registered (also a closed one, which still resolves to
     its successor) cannot be registered again."""
     parsed = AgencyCode.parse(code)
-    name = bounds.check_text(name, "name", bounds.NAME, code="invalid_name")
+    name = checked_name(name)
     if reg.holder(str(parsed)) is not None:
         raise Conflict(f"agency {parsed} is already registered", code="agency_exists")
     parent = parsed.parent()
@@ -80,6 +80,8 @@ def register_agency(
 
 
 def checked_name(name: str) -> str:
+    """An agency's name as every registry decision takes it (registered, renamed,
+    carried on by a succession)."""
     return bounds.check_text(name, "name", bounds.NAME, code="invalid_name")
 
 

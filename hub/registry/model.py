@@ -229,6 +229,9 @@ def _succeeded(reg: Registry, e: ev.AgencySucceeded) -> None:
     it. An old agency not seen yet (another partition) is marked when it arrives."""
     before = reg.agencies.get(e.agency_id)
     former = [] if before is None else list(before.codes)
+    carried = list(e.old_codes)
+    """Every code that reached a merged agency reaches the successor: its former codes
+    too (A merged into B, then B into C: A's code is C's)."""
     for old_id in e.old_agency_ids:
         old = reg.agencies.get(old_id)
         if old_id == e.agency_id:
@@ -236,10 +239,11 @@ def _succeeded(reg: Registry, e: ev.AgencySucceeded) -> None:
         if old is None:
             reg.pending_merges[old_id] = e.agency_id
             continue
+        carried += old.codes
         reg.agencies[old_id] = replace(old, merged_into=e.agency_id)
         reg.merged_from.setdefault(e.agency_id, set()).add(old_id)
         reg.index_agency(old_id)
-    former += [c for c in e.old_codes if c not in former]
+    former += [c for c in dict.fromkeys(carried) if c not in former]
     successor = Agency(e.agency_id, e.code, e.name, e.parent_code, e.account,
                        before.registered_at if before else e.occurred_at,
                        former_codes=tuple(c for c in former if c != e.code),

@@ -14,6 +14,7 @@ from hub import bounds
 from hub.errors import InvalidRequest
 from hub.registry.codes import AgencyCode, InvalidAgencyCode
 from hub.registry.model import Agency, Registry
+from hub.registry.succession import resolve
 from hub.text import fold
 
 MAX_PAGE = 100
@@ -66,6 +67,11 @@ def search(reg: Registry, query: DirectoryQuery) -> Page:
     return Page(len(matched), [reg.agencies[i] for i in page])
 
 
+def live_by_code(reg: Registry) -> list[Agency]:
+    """Every live agency (none merged or removed), by code: the directory's index."""
+    return [reg.agencies[i] for _, i, _ in _ordered(reg)]
+
+
 def _ordered(reg: Registry) -> list[tuple[str, str, str]]:
     if reg.search_order is None:
         reg.search_order = sorted((reg.agencies[i].code, i, text)
@@ -91,11 +97,8 @@ def _depth(code: str) -> int:
 
 
 def _exact(reg: Registry, text: str) -> str | None:
-    try:
-        found = reg.agency(str(AgencyCode.parse(text)))
-    except InvalidAgencyCode:
-        return None
-    return found.agency_id if found else None
+    found = resolve(reg, text)
+    return found.agency.agency_id if found else None
 
 
 def level(agency: Agency) -> int:
@@ -105,6 +108,17 @@ def level(agency: Agency) -> int:
 
 def parent_of(reg: Registry, agency: Agency) -> Agency | None:
     return reg.agency(agency.parent_code) if agency.parent_code else None
+
+
+def ancestors(reg: Registry, agency: Agency) -> list[Agency]:
+    """From the parent up to level 1, each parent as it is known today (through
+    successions); at most four, so a cycle recorded by mistake ends."""
+    found: list[Agency] = []
+    up = parent_of(reg, agency)
+    while up is not None and len(found) < 4:
+        found.append(up)
+        up = parent_of(reg, up)
+    return found
 
 
 def child_count(reg: Registry, agency: Agency) -> int:

@@ -8,10 +8,9 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import Coroutine, Iterable, Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
-from typing import Any
 
 from hub import audit
 from hub import events as ev
@@ -94,11 +93,12 @@ class RegistryService:
         """Appends many registry events (a directory sync), ``window`` appends in flight
         at a time (an adapter that commits concurrent appends together then batches
         them), and waits after each window until this node has folded it: the stream
-        stays bounded and never runs ahead of the registry its next decisions read.
+        stays bounded and never runs ahead of the registry its next decisions read. Each
+        action is chained in the audit trail as ``_record`` chains one.
         Returns how many were recorded."""
-        count, pending = 0, list[Coroutine[Any, Any, Position]]()
+        count, pending = 0, list[ev.Event]()
         for event in events:
-            pending.append(record(self._log, event))
+            pending.append(event)
             if len(pending) >= window:
                 count += await self._settle(pending)
                 pending = []
@@ -106,15 +106,28 @@ class RegistryService:
             count += await self._settle(pending)
         return count
 
-    async def _settle(self, appends: list[Coroutine[Any, Any, Position]]) -> int:
-        positions = await asyncio.gather(*appends)
+    async def _settle(self, actions: list[ev.Event]) -> int:
+        positions = await asyncio.gather(*(record(self._log, a) for a in actions))
+        await self._reached_all(positions)
+        links: dict[int, list[ev.AuditLinked]] = {}
+        for action, position in zip(actions, positions, strict=True):
+            chain = links.setdefault(position.partition, [])
+            head = chain[-1].hash if chain else \
+                self.view.chain_heads.get(position.partition, audit.GENESIS)
+            chain.append(audit.link(action, route(action)[1], head, _link_envelope(action)))
+        # one batch per partition, in chain order: any of its actions' keys lands there
+        done = await asyncio.gather(*(self._log.append_batch(REGISTRY, chain[0].key, chain)
+                                      for chain in links.values()))
+        await self._reached_all([p for chain in done for p in chain])
+        return len(positions)
+
+    async def _reached_all(self, positions: Iterable[Position]) -> None:
         last: dict[tuple[str, int], Position] = {}
         for position in positions:
             last[(position.topic, position.partition)] = max(
                 position, last.get((position.topic, position.partition), position))
         for position in last.values():
             await self.view.reached(position, self._wait)
-        return len(positions)
 
     async def sync(self, ctx: Context, rows: Iterable[NationalAgency], *, apply: bool,
                    reason: str = "national agency list") -> Summary:

@@ -16,7 +16,7 @@ from hub import bounds
 from hub import events as ev
 from hub.errors import Conflict, InvalidRequest, NotFound
 from hub.registry.codes import AgencyCode, InvalidAgencyCode
-from hub.registry.decisions import Context
+from hub.registry.decisions import Context, checked_name
 from hub.registry.model import Agency, Registry
 
 MAX_OLD_CODES = 100
@@ -47,8 +47,7 @@ def succeed(reg: Registry, ctx: Context, old_codes: list[str], new_code: str, *,
     parent = AgencyCode.parse(new).parent()
     return ev.AgencySucceeded(
         **ctx.envelope(), agency_id=successor.agency_id, code=new,
-        name=bounds.check_text(name or successor.name, "name", bounds.NAME,
-                               code="invalid_name"),
+        name=checked_name(name or successor.name),
         parent_code=str(parent) if parent else None,
         account=f"{new}@{domain}" if successor.code != new else successor.account,
         old_codes=[a.code for a in closing], old_agency_ids=[a.agency_id for a in closing],

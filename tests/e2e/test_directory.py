@@ -159,6 +159,8 @@ async def test_a_national_list_syncs_by_diffs(hub: RunningHub, tmp_path: Path) -
         with pytest.raises(TrucError) as gone:
             await removed_app.whoami()
     assert (gone.value.status, gone.value.code) == (403, "agency_removed")
+    verified = hub.truc("admin", "audit", "verify", "--json", check=False)
+    assert verified.returncode == 0, verified.stdout  # every synced change is chained
 
 
 async def _until_history(hub: RunningHub, code: str, package_id: str) -> list[Any]:

@@ -11,6 +11,8 @@ from pathlib import Path
 import pytest
 
 from hub.errors import Conflict, InvalidRequest
+from hub.presence import queries
+from hub.presence.model import AgencyPresence
 from hub.registry import decisions as decide
 from hub.registry import search, succession, sync
 from hub.registry.decisions import Context
@@ -81,6 +83,20 @@ def test_hierarchy_from_codes() -> None:
     assert codes(children) == ["000.00.11.H53", "000.00.12.H53"]
     assert codes(search.search(reg, DirectoryQuery(level=1))) == ["000.00.00.H29",
                                                                   "000.00.00.H53"]
+    assert [a.code for a in search.ancestors(reg, sub)] == ["000.00.11.H53",
+                                                             "000.00.00.H53"]
+    assert search.ancestors(reg, top) == []
+
+
+def test_a_merged_lineage_is_online_when_any_member_is() -> None:
+    def state(since: str, connections: int) -> AgencyPresence:
+        return AgencyPresence("a", "000.00.12.H53", since, apps={"x": connections}
+                              if connections else {})
+
+    assert queries.merged_online([]) == (False, None)
+    assert queries.merged_online([state("t2", 0), state("t1", 0)]) == (False, "t2")
+    assert queries.merged_online([state("t1", 0), state("t3", 1), state("t2", 2)]) \
+        == (True, "t2")
 
 
 # --- succession ------------------------------------------------------------------------
@@ -294,6 +310,8 @@ def test_merges_chain_and_the_last_successor_holds_every_history() -> None:
     assert last is not None and last.code == "000.00.00.H29"
     assert {a.code for a in succession.lineage(reg, last)} == {
         "000.00.00.H29", "000.00.00.H56", "000.00.00.H53"}
+    assert last.former_codes == ("000.00.00.H56", "000.00.00.H53")
+    assert codes(search.search(reg, DirectoryQuery("000.00.00.H53"))) == ["000.00.00.H29"]
 
 
 def test_resolve_is_the_one_lookup_by_code() -> None:
@@ -307,3 +325,16 @@ def test_resolve_is_the_one_lookup_by_code() -> None:
     assert new is not None and not new.succeeded
     assert succession.resolve(reg, "000.00.99.H53") is None
     assert succession.resolve(reg, "not a code") is None
+
+
+def test_the_axis_lists_live_agencies_by_code_from_the_directory_index() -> None:
+    from hub.axis.facade import agencies_list
+
+    reg = registry(("000.00.12.H53", "Sở Tư pháp"), ("000.00.00.H53", "UBND tỉnh"),
+                   ("000.00.13.H53", "Sở Nội vụ"))
+    reg.apply(succession.succeed(reg, CTX, ["000.00.13.H53"], "000.00.12.H53",
+                                 effective_at=NOW, reason="r", domain=DOMAIN))
+    rows = agencies_list(reg)
+    assert [r["code"] for r in rows] == ["000.00.00.H53", "000.00.12.H53"]
+    top, child = rows
+    assert (child["pid"], child["oldCode"], top["pid"]) == (top["id"], "000.00.13.H53", "")

@@ -276,3 +276,53 @@ def test_a_document_with_huge_values_is_refused_with_a_small_event() -> None:
     assert len(event.subject) == 501 and all(len(c) <= 61 for c in event.recipients)
     assert json.loads(event.header)["truncated"] is True
     assert len(default_codec().encode(event)) < 300_000
+
+
+def test_a_document_to_a_code_closed_twice_is_delivered_to_the_last_successor() -> None:
+    """A → B, then B → C: the document naming A goes to C, as a JSON send would
+    (``Registry.agency``), not to B, merged and gone (``agency_by_code`` still says B)."""
+    from hub.registry import decisions as registry
+    from hub.registry.succession import succeed
+    from tests.unit.test_packages import CTX, send, world
+
+    reg, callers = world()
+    for code in ("000.00.00.H56", "000.00.00.H29"):
+        reg.apply(registry.register_agency(reg, CTX, code, code, "d"))
+    reg.apply(succeed(reg, CTX, [DST], "000.00.00.H56", effective_at=CTX.now, reason="r",
+                      domain="d"))
+    reg.apply(succeed(reg, CTX, ["000.00.00.H56"], "000.00.00.H29", effective_at=CTX.now,
+                      reason="r", domain="d"))
+    last = reg.agency(DST)
+    assert last is not None and last.code == "000.00.00.H29"
+    requested, _ = request_package(reg, callers[SRC], CTX,
+                                   replace(send(data_type="edxml"), recipients=[]), LIMITS)
+    pkg = evolve(None, requested)
+    assert pkg is not None
+    event = analyse(CTX, pkg, parse(build(sample())), reg, callers[SRC])
+    assert event.problems == []
+    assert event.recipient_agency_ids == [last.agency_id]
+
+
+def test_a_document_naming_an_old_code_agrees_with_a_send_naming_the_new_one() -> None:
+    """The document's recipients are read as the JSON send reads its own: by the agency a
+    code reaches today, granted by any of its codes, each agency once."""
+    from hub.registry.model import Grants
+    from hub.registry.succession import succeed
+    from tests.unit.test_packages import CTX, send, world
+
+    reg, callers = world()
+    reg.apply(succeed(reg, CTX, [DST], "000.00.00.H29", effective_at=CTX.now, reason="r",
+                      domain="d"))
+    caller = callers[SRC]
+    app = replace(caller.app, grants=Grants(frozenset(caller.app.grants.operations),
+                                            destinations=frozenset({"000.00.00.H29"})))
+    caller = replace(caller, app=app)
+    requested, _ = request_package(reg, caller, CTX, send(["000.00.00.H29"],
+                                                          data_type="edxml"), LIMITS)
+    pkg = evolve(None, requested)
+    assert pkg is not None and pkg.recipients == ("000.00.00.H29",)
+    event = analyse(CTX, pkg, parse(build(sample())), reg, caller)  # To: DST, the old code
+    assert event.problems == []
+    both = sample(recipients=(Organ(DST, "Sở Tư pháp"), Organ("000.00.00.H29", "Sở")))
+    twice = analyse(CTX, pkg, parse(build(both)), reg, caller)
+    assert [p.split(" ")[0] for p in twice.problems] == ["duplicate_recipient"]

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 
+from hub import audit
 from hub.auth.sessions import AGENCY_REMOVED, APP_REVOKED, KEY_EXPIRED, KEY_REVOKED, lapsed
 from hub.errors import Conflict, InvalidRequest, NotFound
 from hub.ports import Position, Recorded
@@ -19,6 +20,7 @@ from hub.registry import decisions as decide
 from hub.registry.decisions import Context
 from hub.registry.model import AppState, Grants, Operation, Operator, Registry, Role
 from hub.registry.service import RegistryService
+from hub.registry.sync import NationalAgency
 from hub.registry.view import RegistryView
 from hub.topics import REGISTRY
 from infra.crypto import MasterKeyWrapper
@@ -206,3 +208,18 @@ async def test_the_view_tells_its_listeners_each_change_once_folded_in() -> None
     undo()
     await view.apply(Recorded(Position(REGISTRY, 0, 1), "k", event))
     assert heard == [("AgencyRegistered", True)]
+
+
+async def test_a_directory_sync_is_chained_like_every_registry_action(
+        service: RegistryService) -> None:
+    """A sync records many events at once (``record_many``): each still gets its audit
+    link, so ``truc admin audit verify`` after a sync finds no unlinked action."""
+    await service.add_agency(CTX, "000.00.11.H53", "Sở Tư pháp")
+    rows = [NationalAgency(str(n), f"000.00.{n:02d}.H29", f"Sở {n}") for n in range(12, 20)]
+    summary = await service.sync(CTX, rows, apply=True)
+    assert summary.counts["added"] == 8
+    log = service._log  # the records as `truc admin audit verify` reads them
+    records = [(r.position.partition, r.position.offset, r.event)
+               async for r in log.read(REGISTRY)]
+    verdict = audit.verify(records)
+    assert verdict.breaks == [] and verdict.linked == 1 + 8  # the agency, the 8 added
