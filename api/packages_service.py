@@ -142,15 +142,11 @@ class Packages:
             return await self._awaited(package_id, _sealed_and_planned)
         await self.rt.vault.create_key(package_id)
         await self.rt.vault.put_chunk(package_id, 0, content)
-        # the same analysis as the seal (edXML: read, checked), on the content just stored
-        analysed, status = (None, None) if digest != pkg.sha256 else \
-            await documents.analysis(self.rt, ctx, caller, pkg)
-        outcome = decide.seal(ctx, pkg, [0], digest, deadline=deadline,
-                              offline_wait_seconds=offline_wait_seconds, analysis=analysed)
-        events = [*opened, stored, *(() if analysed is None else (analysed,)), outcome]
-        positions = await record_all(self.rt.backend.events, events)
-        if status is not None and isinstance(outcome, ev.PackageSealed):
-            await record(self.rt.backend.events, status)  # a status package's StatusReported
+        sealing, status = await self._sealing(ctx, caller, pkg, [0], digest, deadline=deadline,
+                                              offline_wait_seconds=offline_wait_seconds,
+                                              content=content)
+        positions = await record_all(self.rt.backend.events, [*opened, stored, *sealing])
+        await self._report(status)
         return await self._until(package_id, positions[-1], _sealed_and_planned)
 
     async def _one_call_claims(self, package_id: str, earlier: Package | None) -> bool:
@@ -212,17 +208,35 @@ class Packages:
         stored = await self.rt.vault.stored(package_id)
         missing = decide.missing_chunks(pkg, stored)
         digest = None if missing else (await self.rt.vault.digest(package_id, pkg.chunk_count))[0]
-        ctx = self.ctx(caller)
-        analysed, status = (None, None) if digest != pkg.sha256 else \
-            await documents.analysis(self.rt, ctx, caller, pkg)  # edXML: read, checked
-        outcome = decide.seal(ctx, pkg, stored, digest, deadline=deadline,
-                              offline_wait_seconds=offline_wait_seconds, analysis=analysed)
+        sealing, status = await self._sealing(self.ctx(caller), caller, pkg, stored, digest,
+                                              deadline=deadline,
+                                              offline_wait_seconds=offline_wait_seconds)
         if not await self._claim(f"seal/{package_id}"):  # a retry racing: sealed once
             return await self._awaited(package_id, _sealed_and_planned)
-        sealed_at = await self._record(*(() if analysed is None else (analysed,)), outcome)
-        if status is not None and isinstance(outcome, ev.PackageSealed):
-            await record(self.rt.backend.events, status)  # a status package's StatusReported
+        sealed_at = await self._record(*sealing)
+        await self._report(status)
         return await self._until(package_id, sealed_at, _sealed_and_planned)
+
+    async def _sealing(self, ctx: Context, caller: Caller, pkg: Package, stored: list[int],
+                       digest: str | None, *, deadline: datetime | None,
+                       offline_wait_seconds: int | None, content: bytes | None = None
+                       ) -> tuple[list[ev.Event], ev.StatusReported | None]:
+        """The seal's events, chunked or in one call: the edXML analysis (read, checked)
+        of content whose digest is the declared one, then the seal's decision; and, for
+        a sealed status package, the status it reports. ``content``: the whole content
+        when the call holds it (one call), not read back from the content store."""
+        analysed, status = (None, None) if digest != pkg.sha256 else \
+            await documents.analysis(self.rt, ctx, caller, pkg, content)
+        outcome = decide.seal(ctx, pkg, stored, digest, deadline=deadline,
+                              offline_wait_seconds=offline_wait_seconds, analysis=analysed)
+        events = [*(() if analysed is None else (analysed,)), outcome]
+        return events, status if isinstance(outcome, ev.PackageSealed) else None
+
+    async def _report(self, status: ev.StatusReported | None) -> None:
+        """A sealed status package's ``StatusReported``: on the answered package's key,
+        so not in the seal's own events (one key each), recorded after them."""
+        if status is not None:
+            await record(self.rt.backend.events, status)
 
     async def _until(self, package_id: str, after: Position,
                      ready: Callable[[Package], bool]) -> Package:
