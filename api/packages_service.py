@@ -65,20 +65,9 @@ class Packages:
         in the log: the package id derives from (app, key), a retry that finds the
         package answers with it, and the call that records it first claims it
         (``_claim``), so two retries racing on one node or on two record it once."""
-        earlier = None
-        if req.idempotency_key:
-            package_id = decide.new_package_id(caller.app.app_id, req.idempotency_key)
-            earlier = await self.load(package_id)
-            if earlier is None:
-                # An earlier call may have recorded it, its claim expired before the
-                # processor could apply it (an outage longer than the lease): look again on
-                # a read model that has applied everything the log holds, before claiming.
-                await self._caught_up()
-                earlier = await self.load(package_id)
-            if earlier is not None and earlier.source_app_id == caller.app.app_id:
-                decide.check_same_request(earlier, req)
-                if earlier.space_expires_at is not None:
-                    return earlier
+        earlier = await self._earlier(caller, req)
+        if earlier is not None and earlier.space_expires_at is not None:
+            return earlier
         requested, space = decide.request_package(self.rt.view.registry, caller,
                                                   self.ctx(caller), req, self.limits)
         if req.idempotency_key and not await self._claim(f"requested/{requested.package_id}"):
@@ -91,6 +80,24 @@ class Packages:
         # its two appends) grants it: the retry gets a usable space.
         await self._record(*((space,) if earlier is not None else (requested, space)))
         return await self._granted(requested.package_id)
+
+    async def _earlier(self, caller: Caller, req: SendRequest) -> Package | None:
+        """The package an earlier call with the same Idempotency-Key recorded (checked to
+        be the same request), or None. An earlier call may have recorded it and its claim
+        expired before the processor could apply it (an outage longer than the lease):
+        not found, it is looked for again on a read model that has applied everything the
+        log holds, before the caller claims it."""
+        if not req.idempotency_key:
+            return None
+        package_id = decide.new_package_id(caller.app.app_id, req.idempotency_key)
+        earlier = await self.load(package_id)
+        if earlier is None:
+            await self._caught_up()
+            earlier = await self.load(package_id)
+        if earlier is None or earlier.source_app_id != caller.app.app_id:
+            return None
+        decide.check_same_request(earlier, req)
+        return earlier
 
     async def _granted(self, package_id: str) -> Package:
         """The package once its row shows the space. The processor's tracking record
@@ -117,14 +124,9 @@ class Packages:
         key fills and seals it; two racing record it once (the same claim as
         ``request``)."""
         req = replace(req, size=len(content))
-        earlier = None
-        if req.idempotency_key:
-            earlier = await self.load(decide.new_package_id(caller.app.app_id,
-                                                            req.idempotency_key))
-        if earlier is not None:
-            decide.check_same_request(earlier, req)
-            if earlier.state is not PackageState.UPLOADING:
-                return earlier
+        earlier = await self._earlier(caller, req)
+        if earlier is not None and earlier.state is not PackageState.UPLOADING:
+            return earlier
         ctx = self.ctx(caller)
         requested, space = decide.request_package(self.rt.view.registry, caller, ctx, req,
                                                   self.limits)
