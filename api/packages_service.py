@@ -164,7 +164,10 @@ class Packages:
         SQLite ``INSERT OR IGNORE``, a Cassandra lightweight transaction) through the
         replay guard, holding for ``idempotency_lease_seconds``. A call that loses waits
         for the winner's events (``_awaited``); a winner that died before recording
-        leaves a claim that expires, after which a retry records."""
+        leaves a claim that expires, after which a retry records. Wall time, not the hub
+        clock: the replay stores expire entries against wall time (SQLite's purge, the
+        Cassandra TTL), so a lease from a test's ManualClock (months behind) would be
+        expired on arrival and every racer would win."""
         until = datetime.now(UTC) + timedelta(
             seconds=self.rt.settings.idempotency_lease_seconds)
         return await self.rt.backend.replay.first_seen(f"claim/{what}", until)
