@@ -78,7 +78,7 @@ class Packages:
         await self.rt.vault.create_key(requested.package_id)
         # A retry that found the package without its space (the first call was cut between
         # its two appends) grants it: the retry gets a usable space.
-        await self._record(*((space,) if earlier is not None else (requested, space)))
+        await self._record(*decide.still_to_open(earlier, requested, space))
         return await self._granted(requested.package_id)
 
     async def _earlier(self, caller: Caller, req: SendRequest) -> Package | None:
@@ -132,9 +132,7 @@ class Packages:
                                                   self.limits)
         decide.one_chunk(space, self.limits)
         package_id = requested.package_id
-        opened: list[ev.Event] = [space] if earlier is not None else [requested, space]
-        if earlier is not None and earlier.space_expires_at is not None:
-            opened = []
+        opened = decide.still_to_open(earlier, requested, space)
         pkg = _folded(earlier, opened)
         pkg = decide.own_upload(pkg, caller, ctx.now)
         digest = hashlib.sha256(content).hexdigest()
