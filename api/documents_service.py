@@ -5,7 +5,7 @@ store a chunk at a time and feeds the domain's streaming reader."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import replace
 
 from api.runtime import Runtime
@@ -29,18 +29,26 @@ SNIFFED = frozenset({"edxml", "xml", "edoc", "binary"})
 is not opened on seal."""
 
 
-async def analysis(rt: Runtime, ctx: Context, caller: Caller, pkg: Package
+Chunks = Callable[[], AsyncIterator[bytes]]
+"""The package's content, a chunk at a time, from its first byte."""
+
+
+async def analysis(rt: Runtime, ctx: Context, caller: Caller, pkg: Package,
+                   content: bytes | None = None
                    ) -> tuple[ev.DocumentAnalysed | None, ev.StatusReported | None]:
     """The package analysed as edXML (None when it is not edXML, declared or sniffed);
-    for a status package, also the status it reports on the document it answers."""
+    for a status package, also the status it reports on the document it answers.
+    ``content``: the whole content when the caller holds it (a package sent in one
+    call), read from memory instead of decrypted again from the content store."""
     if pkg.data_type not in SNIFFED:
         return None, None
-    head = await rt.vault.get_chunk(pkg.package_id, 0)
+    head = await rt.vault.get_chunk(pkg.package_id, 0) if content is None else content
     if not wanted(pkg.data_type, head):
         return None, None
-    parsed = await _read(rt, pkg)
+    chunks = _stored(rt, pkg) if content is None else _in_memory(content)
+    parsed = await _read(chunks)
     held = await _held(rt, pkg, parsed)
-    signature = await _verified(rt, pkg, parsed)
+    signature = await _verified(pkg, parsed, chunks)
     analysed = analyse(ctx, pkg, parsed, rt.view.registry, caller, held=held,
                        signature=signature)
     if not isinstance(parsed, StatusPackage) or analysed.problems:
@@ -51,15 +59,25 @@ async def analysis(rt: Runtime, ctx: Context, caller: Caller, pkg: Package
     return analysed, status
 
 
-async def _verified(rt: Runtime, pkg: Package,
-                    parsed: Document | StatusPackage | EdxmlRefused) -> tuple[str, str]:
+def _stored(rt: Runtime, pkg: Package) -> Chunks:
+    return lambda: rt.vault.chunks(pkg.package_id, 0, pkg.chunk_count - 1)
+
+
+def _in_memory(content: bytes) -> Chunks:
+    async def chunks() -> AsyncIterator[bytes]:
+        yield content
+    return chunks
+
+
+async def _verified(pkg: Package, parsed: Document | StatusPackage | EdxmlRefused,
+                    chunks: Chunks) -> tuple[str, str]:
     """The XML signature checked (``infra.xmlsig``), for a signed document small enough to
     canonicalise in memory."""
     if isinstance(parsed, EdxmlRefused) or not parsed.signed:
         return "none", ""
     if pkg.size > xmlsig.MAX_VERIFIED_BYTES:
         return xmlsig.UNVERIFIED, f"larger than {xmlsig.MAX_VERIFIED_BYTES} bytes"
-    data = b"".join([c async for c in rt.vault.chunks(pkg.package_id, 0, pkg.chunk_count - 1)])
+    data = b"".join([c async for c in chunks()])
     return await asyncio.to_thread(xmlsig.verify, data)
 
 
@@ -75,10 +93,10 @@ async def _answered(rt: Runtime, caller: Caller, status: StatusPackage) -> Packa
     return None if found is None else Package.from_json(dict(found.body))
 
 
-async def _read(rt: Runtime, pkg: Package) -> Document | StatusPackage | EdxmlRefused:
+async def _read(chunks: Chunks) -> Document | StatusPackage | EdxmlRefused:
     reader = Reader()
     try:
-        async for chunk in rt.vault.chunks(pkg.package_id, 0, pkg.chunk_count - 1):
+        async for chunk in chunks():
             await _fed(reader, chunk)
         return interpret(reader.close(), reader.payloads)
     except EdxmlRefused as refused:

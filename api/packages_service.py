@@ -65,20 +65,9 @@ class Packages:
         in the log: the package id derives from (app, key), a retry that finds the
         package answers with it, and the call that records it first claims it
         (``_claim``), so two retries racing on one node or on two record it once."""
-        earlier = None
-        if req.idempotency_key:
-            package_id = decide.new_package_id(caller.app.app_id, req.idempotency_key)
-            earlier = await self.load(package_id)
-            if earlier is None:
-                # An earlier call may have recorded it, its claim expired before the
-                # processor could apply it (an outage longer than the lease): look again on
-                # a read model that has applied everything the log holds, before claiming.
-                await self._caught_up()
-                earlier = await self.load(package_id)
-            if earlier is not None and earlier.source_app_id == caller.app.app_id:
-                decide.check_same_request(earlier, req)
-                if earlier.space_expires_at is not None:
-                    return earlier
+        earlier = await self._earlier(caller, req)
+        if earlier is not None and earlier.space_expires_at is not None:
+            return earlier
         requested, space = decide.request_package(self.rt.view.registry, caller,
                                                   self.ctx(caller), req, self.limits)
         if req.idempotency_key and not await self._claim(f"requested/{requested.package_id}"):
@@ -89,8 +78,26 @@ class Packages:
         await self.rt.vault.create_key(requested.package_id)
         # A retry that found the package without its space (the first call was cut between
         # its two appends) grants it: the retry gets a usable space.
-        await self._record(*((space,) if earlier is not None else (requested, space)))
+        await self._record(*decide.still_to_open(earlier, requested, space))
         return await self._granted(requested.package_id)
+
+    async def _earlier(self, caller: Caller, req: SendRequest) -> Package | None:
+        """The package an earlier call with the same Idempotency-Key recorded (checked to
+        be the same request), or None. An earlier call may have recorded it and its claim
+        expired before the processor could apply it (an outage longer than the lease):
+        not found, it is looked for again on a read model that has applied everything the
+        log holds, before the caller claims it."""
+        if not req.idempotency_key:
+            return None
+        package_id = decide.new_package_id(caller.app.app_id, req.idempotency_key)
+        earlier = await self.load(package_id)
+        if earlier is None:
+            await self._caught_up()
+            earlier = await self.load(package_id)
+        if earlier is None or earlier.source_app_id != caller.app.app_id:
+            return None
+        decide.check_same_request(earlier, req)
+        return earlier
 
     async def _granted(self, package_id: str) -> Package:
         """The package once its row shows the space. The processor's tracking record
@@ -117,22 +124,15 @@ class Packages:
         key fills and seals it; two racing record it once (the same claim as
         ``request``)."""
         req = replace(req, size=len(content))
-        earlier = None
-        if req.idempotency_key:
-            earlier = await self.load(decide.new_package_id(caller.app.app_id,
-                                                            req.idempotency_key))
-        if earlier is not None:
-            decide.check_same_request(earlier, req)
-            if earlier.state is not PackageState.UPLOADING:
-                return earlier
+        earlier = await self._earlier(caller, req)
+        if earlier is not None and earlier.state is not PackageState.UPLOADING:
+            return earlier
         ctx = self.ctx(caller)
         requested, space = decide.request_package(self.rt.view.registry, caller, ctx, req,
                                                   self.limits)
         decide.one_chunk(space, self.limits)
         package_id = requested.package_id
-        opened: list[ev.Event] = [space] if earlier is not None else [requested, space]
-        if earlier is not None and earlier.space_expires_at is not None:
-            opened = []
+        opened = decide.still_to_open(earlier, requested, space)
         pkg = _folded(earlier, opened)
         pkg = decide.own_upload(pkg, caller, ctx.now)
         digest = hashlib.sha256(content).hexdigest()
@@ -142,15 +142,11 @@ class Packages:
             return await self._awaited(package_id, _sealed_and_planned)
         await self.rt.vault.create_key(package_id)
         await self.rt.vault.put_chunk(package_id, 0, content)
-        # the same analysis as the seal (edXML: read, checked), on the content just stored
-        analysed, status = (None, None) if digest != pkg.sha256 else \
-            await documents.analysis(self.rt, ctx, caller, pkg)
-        outcome = decide.seal(ctx, pkg, [0], digest, deadline=deadline,
-                              offline_wait_seconds=offline_wait_seconds, analysis=analysed)
-        events = [*opened, stored, *(() if analysed is None else (analysed,)), outcome]
-        positions = await record_all(self.rt.backend.events, events)
-        if status is not None and isinstance(outcome, ev.PackageSealed):
-            await record(self.rt.backend.events, status)  # a status package's StatusReported
+        sealing, status = await self._sealing(ctx, caller, pkg, [0], digest, deadline=deadline,
+                                              offline_wait_seconds=offline_wait_seconds,
+                                              content=content)
+        positions = await record_all(self.rt.backend.events, [*opened, stored, *sealing])
+        await self._report(status)
         return await self._until(package_id, positions[-1], _sealed_and_planned)
 
     async def _one_call_claims(self, package_id: str, earlier: Package | None) -> bool:
@@ -166,7 +162,10 @@ class Packages:
         SQLite ``INSERT OR IGNORE``, a Cassandra lightweight transaction) through the
         replay guard, holding for ``idempotency_lease_seconds``. A call that loses waits
         for the winner's events (``_awaited``); a winner that died before recording
-        leaves a claim that expires, after which a retry records."""
+        leaves a claim that expires, after which a retry records. Wall time, not the hub
+        clock: the replay stores expire entries against wall time (SQLite's purge, the
+        Cassandra TTL), so a lease from a test's ManualClock (months behind) would be
+        expired on arrival and every racer would win."""
         until = datetime.now(UTC) + timedelta(
             seconds=self.rt.settings.idempotency_lease_seconds)
         return await self.rt.backend.replay.first_seen(f"claim/{what}", until)
@@ -212,17 +211,35 @@ class Packages:
         stored = await self.rt.vault.stored(package_id)
         missing = decide.missing_chunks(pkg, stored)
         digest = None if missing else (await self.rt.vault.digest(package_id, pkg.chunk_count))[0]
-        ctx = self.ctx(caller)
-        analysed, status = (None, None) if digest != pkg.sha256 else \
-            await documents.analysis(self.rt, ctx, caller, pkg)  # edXML: read, checked
-        outcome = decide.seal(ctx, pkg, stored, digest, deadline=deadline,
-                              offline_wait_seconds=offline_wait_seconds, analysis=analysed)
+        sealing, status = await self._sealing(self.ctx(caller), caller, pkg, stored, digest,
+                                              deadline=deadline,
+                                              offline_wait_seconds=offline_wait_seconds)
         if not await self._claim(f"seal/{package_id}"):  # a retry racing: sealed once
             return await self._awaited(package_id, _sealed_and_planned)
-        sealed_at = await self._record(*(() if analysed is None else (analysed,)), outcome)
-        if status is not None and isinstance(outcome, ev.PackageSealed):
-            await record(self.rt.backend.events, status)  # a status package's StatusReported
+        sealed_at = await self._record(*sealing)
+        await self._report(status)
         return await self._until(package_id, sealed_at, _sealed_and_planned)
+
+    async def _sealing(self, ctx: Context, caller: Caller, pkg: Package, stored: list[int],
+                       digest: str | None, *, deadline: datetime | None,
+                       offline_wait_seconds: int | None, content: bytes | None = None
+                       ) -> tuple[list[ev.Event], ev.StatusReported | None]:
+        """The seal's events, chunked or in one call: the edXML analysis (read, checked)
+        of content whose digest is the declared one, then the seal's decision; and, for
+        a sealed status package, the status it reports. ``content``: the whole content
+        when the call holds it (one call), not read back from the content store."""
+        analysed, status = (None, None) if digest != pkg.sha256 else \
+            await documents.analysis(self.rt, ctx, caller, pkg, content)
+        outcome = decide.seal(ctx, pkg, stored, digest, deadline=deadline,
+                              offline_wait_seconds=offline_wait_seconds, analysis=analysed)
+        events = [*(() if analysed is None else (analysed,)), outcome]
+        return events, status if isinstance(outcome, ev.PackageSealed) else None
+
+    async def _report(self, status: ev.StatusReported | None) -> None:
+        """A sealed status package's ``StatusReported``: on the answered package's key,
+        so not in the seal's own events (one key each), recorded after them."""
+        if status is not None:
+            await record(self.rt.backend.events, status)
 
     async def _until(self, package_id: str, after: Position,
                      ready: Callable[[Package], bool]) -> Package:

@@ -13,7 +13,7 @@ from api.auth import CurrentApp
 from api.documents_service import attachment, attachment_bytes
 from api.door import DoorRoute
 from api.problems import responses
-from api.routes.packages import PackagesDep
+from api.routes.packages import PackagesDep, octet_stream
 from hub.edxml.builder import build_status
 from hub.edxml.statuses import status_package
 from hub.errors import NotFound
@@ -41,10 +41,8 @@ async def document(package_id: str, caller: CurrentApp, service: PackagesDep) ->
 
 
 @router.get("/packages/{package_id}/attachments/{index}", response_class=StreamingResponse,
-            responses={200: {
-    "description": "The attachment's bytes, decoded.", "content": {
-        "application/octet-stream": {"schema": {"type": "string", "format": "binary"}}}},
-        **responses(409, 410)})
+            responses={200: octet_stream("The attachment's bytes, decoded."),
+                       **responses(409, 410)})
 async def download_attachment(package_id: str, index: int, caller: CurrentApp,
                               service: PackagesDep) -> StreamingResponse:
     """One attachment, decoded from base64 as the package streams from the content store
@@ -62,10 +60,8 @@ async def download_attachment(package_id: str, index: int, caller: CurrentApp,
 
 
 @router.get("/packages/{package_id}/status-package", response_class=Response,
-            responses={200: {
-    "description": "An edXML status package.", "content": {
-        "application/octet-stream": {"schema": {"type": "string", "format": "binary"}}}},
-        **responses(409, 410)})
+            responses={200: octet_stream("An edXML status package."),
+                       **responses(409, 410)})
 async def edxml_status(package_id: str, destination: str, caller: CurrentApp,
                        service: PackagesDep) -> Response:
     """The latest status ``destination`` reported on this edXML document (through the

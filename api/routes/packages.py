@@ -39,21 +39,40 @@ async def packages(request: Request) -> Packages:
 
 
 PackagesDep = Annotated[Packages, Depends(packages)]
-CHUNK_BODY = {"requestBody": {"required": True, "description": "The chunk's bytes.", "content": {
-    "application/octet-stream": {"schema": {"type": "string", "format": "binary"}}}}}
-CONTENT = {"description": "The content, decrypted", "content": {
-    "application/octet-stream": {"schema": {"type": "string", "format": "binary"}}}}
 
 
-class PackageRequest(BaseModel):
+def octet_stream(description: str) -> dict[str, Any]:
+    """An OpenAPI body of bytes: what a generated client reads or sends as a file."""
+    return {"description": description, "content": {
+        "application/octet-stream": {"schema": {"type": "string", "format": "binary"}}}}
+
+
+CHUNK_BODY = {"requestBody": {"required": True, **octet_stream("The chunk's bytes.")}}
+CONTENT = octet_stream("The content, decrypted")
+
+
+class PackageMetadata(BaseModel):
+    """What a sender says of a package, chunked (``PackageRequest``) or in one call
+    (``OneCallSend``)."""
+
     recipients: list[str] = Field(max_length=bounds.MAX_RECIPIENTS,
                                   description="Agency codes of the destinations.")
     title: str = Field(max_length=bounds.TITLE)
     priority: str = Field("normal", max_length=20, description=" | ".join(PRIORITIES))
     data_type: str = Field(max_length=40, description="edxml, pdf, json, binary…")
     protocol: str = Field("truc/1", max_length=bounds.PROTOCOL)
-    size: int = Field(ge=1, le=bounds.LONG_MAX, description="Content size in bytes.")
     sha256: str = Field(max_length=64, description="Hex SHA-256 of the whole content.")
+
+    def send_request(self, successors: Mapping[str, str], size: int,
+                     idempotency_key: str | None) -> SendRequest:
+        """The domain's request, recipients named by closed codes sent to successors."""
+        return SendRequest([successors.get(c, c) for c in self.recipients], self.title,
+                           self.priority, self.data_type, self.protocol, size,
+                           self.sha256.lower(), idempotency_key)
+
+
+class PackageRequest(PackageMetadata):
+    size: int = Field(ge=1, le=bounds.LONG_MAX, description="Content size in bytes.")
 
 
 def space_view(pkg: Package, base: str, stored: list[int] | None = None) -> dict[str, Any]:
@@ -79,10 +98,8 @@ async def request_send(body: PackageRequest, caller: CurrentApp, service: Packag
     """Ask to send a package; the answer is an upload space. A recipient named by a
     closed code goes to its successor, and ``successors`` tells the source the new code."""
     successors = successor_codes(service.rt.view.registry, body.recipients)
-    req = SendRequest([successors.get(c, c) for c in body.recipients], body.title,
-                      body.priority, body.data_type, body.protocol, body.size,
-                      body.sha256.lower(), idempotency_key)
-    pkg = await service.request(caller, req)
+    pkg = await service.request(caller, body.send_request(successors, body.size,
+                                                          idempotency_key))
     return {**space_view(pkg, str(request.base_url).rstrip("/")), "successors": successors}
 
 
@@ -122,28 +139,25 @@ async def seal(package_id: str, body: SealRequest, caller: CurrentApp,
                service: PackagesDep) -> Response:
     """Close the space: the hub verifies the content and plans delivery, or rejects."""
     pkg = await service.seal(caller, package_id, body.deadline, body.offline_wait_seconds)
+    return sealed_answer(pkg, caller, service)
+
+
+def sealed_answer(pkg: Package, caller: Caller, service: Packages,
+                  successors: Mapping[str, str] | None = None) -> Response:
+    """A seal's answer, chunked or in one call: the package with its deliveries planned,
+    or 422 ``package_rejected`` with the package; ``successors`` when a recipient was
+    named by a closed code."""
     view = package_view(pkg, caller, service.waiting(pkg))
     if pkg.rejection:
         return problem_response(422, "package_rejected", pkg.rejection, view)
-    return json_response(view)
+    return json_response({**view, "successors": dict(successors)} if successors else view)
 
 
-class OneCallSend(BaseModel):
+class OneCallSend(PackageMetadata, SealRequest):
     """A small package in one call: the metadata of ``POST /v1/packages``, the policy of
     the seal, and the content itself in base64 (at most one chunk: ``chunk_size``)."""
 
-    recipients: list[str] = Field(max_length=bounds.MAX_RECIPIENTS,
-                                  description="Agency codes of the destinations.")
-    title: str = Field(max_length=bounds.TITLE)
-    priority: str = Field("normal", max_length=20, description=" | ".join(PRIORITIES))
-    data_type: str = Field(max_length=40, description="edxml, pdf, json, binary…")
-    protocol: str = Field("truc/1", max_length=bounds.PROTOCOL)
-    sha256: str = Field(max_length=64, description="Hex SHA-256 of the content.")
     content_base64: str = Field(description="The content, base64 (RFC 4648 §4, padded).")
-    deadline: datetime | None = Field(None, description="Deliver before this time.")
-    offline_wait_seconds: int | None = Field(
-        None, ge=0, le=bounds.MAX_OFFLINE_WAIT_SECONDS,
-        description="How long to wait for an offline destination (at most a year).")
 
 
 @router.post("/packages/send", response_model=r.PackageView,
@@ -160,14 +174,9 @@ async def send(body: OneCallSend, caller: CurrentApp, service: PackagesDep,
         raise InvalidRequest("content_base64 is not base64 (RFC 4648, padded)",
                              code="invalid_content", field="content_base64") from None
     successors = successor_codes(service.rt.view.registry, body.recipients)
-    req = SendRequest([successors.get(c, c) for c in body.recipients], body.title,
-                      body.priority, body.data_type, body.protocol, len(content),
-                      body.sha256.lower(), idempotency_key)
+    req = body.send_request(successors, len(content), idempotency_key)
     pkg = await service.send(caller, req, content, body.deadline, body.offline_wait_seconds)
-    view = package_view(pkg, caller, service.waiting(pkg))
-    if pkg.rejection:
-        return problem_response(422, "package_rejected", pkg.rejection, view)
-    return json_response({**view, "successors": successors} if successors else view)
+    return sealed_answer(pkg, caller, service, successors)
 
 
 @router.get("/inbox", response_model=list[r.InboxItem])

@@ -118,6 +118,17 @@ class TooLargeForOneCall(InvalidRequest):
     status = 413
 
 
+def still_to_open(earlier: Package | None, requested: ev.PackageRequested,
+                  space: ev.SpaceGranted) -> list[ev.Event]:
+    """What a send request (chunked or in one call) still has to record, given what an
+    earlier call with the same Idempotency-Key recorded: both events for a new package,
+    the space alone for one cut between its two appends (the retry grants it), nothing
+    once the space is granted."""
+    if earlier is None:
+        return [requested, space]
+    return [] if earlier.space_expires_at is not None else [space]
+
+
 def one_chunk(space: ev.SpaceGranted, limits: Limits) -> None:
     """A package sent in one call has content that fits one chunk; larger content goes
     the chunked, resumable way (request, chunks, seal)."""
