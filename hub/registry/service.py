@@ -8,10 +8,9 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import Coroutine, Iterable, Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
-from typing import Any
 
 from hub import audit
 from hub import events as ev
@@ -57,15 +56,21 @@ class RegistryService:
                 await self.view.reached(Position(REGISTRY, partition, end - 1), seconds)
 
     async def _record(self, *events: ev.Event) -> None:
-        """Each action, then its audit link: once this node has seen the action, the head
-        of its partition's chain is the link before it."""
+        """Each action, then its audit link (``_link``)."""
         for event in events:
             position = await record(self._log, event)
             await self.view.reached(position, self._wait)
-            _, key = route(event)
-            head = self.view.chain_heads.get(position.partition, audit.GENESIS)
-            linked = audit.link(event, key, head, _link_envelope(event))
-            await self.view.reached(await record(self._log, linked), self._wait)
+            await self._link(event, position)
+
+    async def _link(self, action: ev.Event, position: Position) -> None:
+        """Records the audit link that vouches for ``action``, recorded at ``position``
+        and already seen by this node: the head of its partition's chain is then the link
+        before it. Every registry action goes through here, one at a time per partition
+        (the chain is an order)."""
+        _, key = route(action)
+        head = self.view.chain_heads.get(position.partition, audit.GENESIS)
+        linked = audit.link(action, key, head, _link_envelope(action))
+        await self.view.reached(await record(self._log, linked), self._wait)
 
     async def _store_secret(self, issued: IssuedKey) -> None:
         if issued.secret is not None:
@@ -94,11 +99,11 @@ class RegistryService:
         """Appends many registry events (a directory sync), ``window`` appends in flight
         at a time (an adapter that commits concurrent appends together then batches
         them), and waits after each window until this node has folded it: the stream
-        stays bounded and never runs ahead of the registry its next decisions read.
-        Returns how many were recorded."""
-        count, pending = 0, list[Coroutine[Any, Any, Position]]()
+        stays bounded and never runs ahead of the registry its next decisions read. Each
+        is audited as any other action is (``_link``). Returns how many were recorded."""
+        count, pending = 0, list[ev.Event]()
         for event in events:
-            pending.append(record(self._log, event))
+            pending.append(event)
             if len(pending) >= window:
                 count += await self._settle(pending)
                 pending = []
@@ -106,14 +111,21 @@ class RegistryService:
             count += await self._settle(pending)
         return count
 
-    async def _settle(self, appends: list[Coroutine[Any, Any, Position]]) -> int:
-        positions = await asyncio.gather(*appends)
-        last: dict[tuple[str, int], Position] = {}
-        for position in positions:
-            last[(position.topic, position.partition)] = max(
-                position, last.get((position.topic, position.partition), position))
-        for position in last.values():
-            await self.view.reached(position, self._wait)
+    async def _settle(self, actions: list[ev.Event]) -> int:
+        """Appends ``actions`` concurrently, waits until this node has folded them, then
+        links each (``_link``) in log order: partitions side by side, each in turn."""
+        positions = await asyncio.gather(*(record(self._log, a) for a in actions))
+        parts: dict[int, list[tuple[Position, ev.Event]]] = {}
+        for position, action in zip(positions, actions, strict=True):
+            parts.setdefault(position.partition, []).append((position, action))
+        for part in parts.values():
+            await self.view.reached(max(p for p, _ in part), self._wait)
+
+        async def link_in_turn(part: list[tuple[Position, ev.Event]]) -> None:
+            for position, action in sorted(part, key=lambda found: found[0].offset):
+                await self._link(action, position)
+
+        await asyncio.gather(*(link_in_turn(part) for part in parts.values()))
         return len(positions)
 
     async def sync(self, ctx: Context, rows: Iterable[NationalAgency], *, apply: bool,

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 
+from hub import audit
 from hub.auth.sessions import AGENCY_REMOVED, APP_REVOKED, KEY_EXPIRED, KEY_REVOKED, lapsed
 from hub.errors import Conflict, InvalidRequest, NotFound
 from hub.ports import Position, Recorded
@@ -19,6 +20,7 @@ from hub.registry import decisions as decide
 from hub.registry.decisions import Context
 from hub.registry.model import AppState, Grants, Operation, Operator, Registry, Role
 from hub.registry.service import RegistryService
+from hub.registry.sync import NationalAgency
 from hub.registry.view import RegistryView
 from hub.topics import REGISTRY
 from infra.crypto import MasterKeyWrapper
@@ -151,6 +153,21 @@ async def test_service_reads_its_own_writes_and_keeps_secrets_wrapped(
     revoked = await service.revoke_app(CTX, app.app_id, "test")
     assert revoked.state is AppState.REVOKED
     assert service.registry.keys[new_key.key.key_id].revoked
+
+
+async def test_a_directory_sync_is_audited_like_any_other_action(
+    service: RegistryService
+) -> None:
+    """A sync records its changes in windows, appended concurrently; each must still be
+    vouched for by an audit link (docs/zones.md: "one audited registry event")."""
+    await service.add_agency(CTX, "000.00.11.H53", "Sở Tư pháp")
+    rows = [NationalAgency(national_id=str(n), code=f"000.00.{n:02d}.H53", name=f"Sở {n}")
+            for n in range(20, 27)]
+    await service.sync(CTX, rows, apply=True)
+    records = [(r.position.partition, r.position.offset, r.event)
+               async for r in service._log.read(REGISTRY)]
+    verdict = audit.verify(records)
+    assert verdict.breaks == [] and verdict.linked == 1 + 7
 
 
 def test_master_key_wrapping_is_bound_to_its_context() -> None:
