@@ -22,6 +22,7 @@ from hub.presence.queries import listing
 from hub.registry.model import Agency
 from hub.statistics.fold import COUNTERS
 from hub.statistics.local import months
+from hub.statistics.query import DateRange
 from streams.catalog import TOPICS
 from streams.dead_letters import summary
 
@@ -126,16 +127,19 @@ async def overview(runtime: Runtime, agencies: list[Agency] | None = None) -> Ov
     return found
 
 
-async def sent_per_hour(runtime: Runtime, agencies: list[Agency], day: date) -> list[int]:
-    """Packages sealed in each hub-local hour of ``day``, summed over the agencies (the
-    statistics counters: one row per agency and day, ``HH.sent`` per hour)."""
-    hours = [0] * 24
-    start, stop = day.isoformat(), (day + timedelta(days=1)).isoformat()
+async def sent_per_hour(runtime: Runtime, agencies: list[Agency], span: DateRange
+                        ) -> dict[date, list[int]]:
+    """Packages sealed in each hub-local hour of each day of ``span``, summed over the
+    agencies (the statistics counters: one row per agency and day, ``HH.sent`` per
+    hour) — one range read per agency for the whole span."""
+    days = {span.start + timedelta(days=n): [0] * 24
+            for n in range((span.end - span.start).days + 1)}
     for agency in agencies:
-        for row in await runtime.backend.projections.scan(COUNTERS, agency.agency_id,
-                                                          start, stop):
+        for row in await runtime.backend.projections.scan(
+                COUNTERS, agency.agency_id, span.start.isoformat(), span.stop_key):
+            hours = days.get(date.fromisoformat(row.ref.key))
             for name, n in row.body.get("add", {}).items():
                 hour, _, counter = name.partition(".")
-                if counter == "sent" and hour.isdigit():
+                if hours is not None and counter == "sent" and hour.isdigit():
                     hours[int(hour)] += int(n)
-    return hours
+    return days

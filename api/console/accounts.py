@@ -5,7 +5,8 @@ The hash is kept in the key store, wrapped by the master key like every secret, 
 ``console:<login>`` (both backends have a key store; nothing new to migrate). Sessions
 are short JWTs signed by the hub's token key (any node verifies them) carrying a CSRF
 token that every form posts back. Wrong passwords are counted per login on this node: after
-``console_lockout_failures`` in a row the login is refused for ``console_lockout_minutes``.
+``console_lockout_failures`` in a row the login is refused for ``console_lockout_minutes``
+(the policy: ``hub/auth/lockout.py``).
 """
 
 from __future__ import annotations
@@ -13,12 +14,13 @@ from __future__ import annotations
 import json
 import secrets
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 
 from api.runtime import Runtime
+from hub.auth.lockout import Lockout
 from hub.errors import InvalidRequest
 from hub.registry.decisions import Context
 from hub.registry.model import Operator, Role
@@ -57,26 +59,6 @@ async def create(runtime: Runtime, ctx: Context, login: str, password: str, *, r
     await runtime.backend.keys.put(key_id, runtime.wrapper.wrap(record.encode(),
                                                                 key_id.encode()))
     return operator
-
-
-@dataclass
-class Lockout:
-    failures: int
-    minutes: float
-    counts: dict[str, int] = field(default_factory=dict)
-    until: dict[str, float] = field(default_factory=dict)
-
-    def locked(self, login: str) -> bool:
-        return self.until.get(login, 0.0) > time.monotonic()
-
-    def failed(self, login: str) -> None:
-        self.counts[login] = self.counts.get(login, 0) + 1
-        if self.counts[login] >= self.failures:
-            self.until[login] = time.monotonic() + self.minutes * 60
-            self.counts[login] = 0
-
-    def passed(self, login: str) -> None:
-        self.counts.pop(login, None)
 
 
 class LockedOut(Exception):

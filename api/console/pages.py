@@ -52,9 +52,9 @@ async def dashboard(request: Request) -> Response:
     shown = visible(runtime, current)
     seen = await ov.overview(runtime, shown)
     today = ov.today_of(runtime)
-    hours = await ov.sent_per_hour(runtime, shown, today)
-    days = [(today - timedelta(days=n)) for n in range(6, -1, -1)]
-    per_day = [sum(await ov.sent_per_hour(runtime, shown, d)) for d in days]
+    week = await ov.sent_per_hour(runtime, shown, DateRange(today - timedelta(days=6), today))
+    hours, days = week[today], sorted(week)
+    per_day = [sum(week[d]) for d in days]
     waiting, soon = await _open_deliveries(runtime, shown)
     return page(request, "dashboard.html", current, seen=seen, hours=hours,
                 days=[(d.isoformat()[5:], n) for d, n in zip(days, per_day, strict=True)],

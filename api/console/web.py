@@ -11,9 +11,10 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from starlette.templating import Jinja2Templates
 
 from api.console import HERE
-from api.console.accounts import Lockout, Session, session_of
+from api.console.accounts import Session, session_of
 from api.console.i18n import LANGS, words
 from api.runtime import Runtime
+from hub.auth.lockout import Lockout
 from hub.registry.model import Agency, Role
 
 COOKIE = "truc_console"

@@ -56,15 +56,21 @@ class RegistryService:
                 await self.view.reached(Position(REGISTRY, partition, end - 1), seconds)
 
     async def _record(self, *events: ev.Event) -> None:
-        """Each action, then its audit link: once this node has seen the action, the head
-        of its partition's chain is the link before it."""
+        """Each action, then its audit link (``_link``)."""
         for event in events:
             position = await record(self._log, event)
             await self.view.reached(position, self._wait)
-            _, key = route(event)
-            head = self.view.chain_heads.get(position.partition, audit.GENESIS)
-            linked = audit.link(event, key, head, _link_envelope(event))
-            await self.view.reached(await record(self._log, linked), self._wait)
+            await self._link(event, position)
+
+    async def _link(self, action: ev.Event, position: Position) -> None:
+        """Records the audit link that vouches for ``action``, recorded at ``position``
+        and already seen by this node: the head of its partition's chain is then the link
+        before it. Every registry action goes through here, one at a time per partition
+        (the chain is an order)."""
+        _, key = route(action)
+        head = self.view.chain_heads.get(position.partition, audit.GENESIS)
+        linked = audit.link(action, key, head, _link_envelope(action))
+        await self.view.reached(await record(self._log, linked), self._wait)
 
     async def _store_secret(self, issued: IssuedKey) -> None:
         if issued.secret is not None:
@@ -110,7 +116,9 @@ class RegistryService:
         positions = await asyncio.gather(*(record(self._log, a) for a in actions))
         await self._reached_all(positions)
         links: dict[int, list[ev.AuditLinked]] = {}
-        for action, position in zip(actions, positions, strict=True):
+        # in log order: concurrent appends may land in another order than ``actions``
+        for position, action in sorted(zip(positions, actions, strict=True),
+                                       key=lambda found: found[0]):
             chain = links.setdefault(position.partition, [])
             head = chain[-1].hash if chain else \
                 self.view.chain_heads.get(position.partition, audit.GENESIS)

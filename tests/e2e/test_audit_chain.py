@@ -45,15 +45,26 @@ def test_an_altered_action_is_found_and_shown(hub: RunningHub) -> None:
 
 
 def _rename(path: Path, code: str) -> int:
-    """Rewrites the AgencyRegistered of ``code`` in place, as a forger with the file would."""
+    """Rewrites the AgencyRegistered of ``code`` in place, as a forger with the file would,
+    while the hub runs: the write lock is taken first (``BEGIN IMMEDIATE``, waiting out the
+    hub's group commits), so the row read is the one rewritten. Reading first and writing
+    later would upgrade a stale read snapshot, which SQLite refuses at once ("database is
+    locked", SQLITE_BUSY_SNAPSHOT) if the hub committed in between, whatever the timeout."""
     codec = default_codec()
-    with sqlite3.connect(path) as db:
-        for offset, payload in db.execute(
-                "SELECT offset, payload FROM events WHERE topic=? ORDER BY offset", (REGISTRY,)):
+    db = sqlite3.connect(path, timeout=30, isolation_level=None)
+    try:
+        db.execute("BEGIN IMMEDIATE")
+        rows = db.execute("SELECT offset, payload FROM events WHERE topic=? ORDER BY offset",
+                          (REGISTRY,)).fetchall()
+        for offset, payload in rows:
             event = codec.decode(bytes(payload))
             if getattr(event, "code", None) == code:
                 forged = codec.encode(dataclasses.replace(event, name="Đơn vị giả mạo"))
                 db.execute("UPDATE events SET payload=? WHERE topic=? AND offset=?",
                            (forged, REGISTRY, offset))
+                db.execute("COMMIT")
                 return int(offset)
+        db.execute("ROLLBACK")
+    finally:
+        db.close()
     raise AssertionError(f"no AgencyRegistered for {code}")

@@ -11,9 +11,10 @@ import pytest
 from fastapi import FastAPI
 from starlette.responses import PlainTextResponse
 
-from api.console.accounts import Lockout
 from api.metrics import REQUESTS
 from api.observe import Observe
+from hub.auth import lockout as lockouts
+from hub.auth.lockout import Lockout
 from infra.logs import JsonFormatter, PlainFormatter, formatter
 
 
@@ -81,3 +82,21 @@ def test_the_lockout_locks_after_the_failures_in_a_row_and_a_success_resets() ->
     assert not lockout.locked("a@x"), "a success in between starts the count again"
     lockout.failed("a@x")
     assert lockout.locked("a@x") and not lockout.locked("b@x")
+
+
+def test_the_lockout_forgets_lapsed_locks_and_counts_a_bounded_number_of_logins(
+    monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The logins are whatever strangers post: memory must not grow with them."""
+    monkeypatch.setattr(lockouts, "TRACKED", 100)
+    now = [0.0]
+    lockout = Lockout(failures=2, minutes=1, clock=lambda: now[0])
+    lockout.failed("victim@x")
+    lockout.failed("victim@x")
+    for n in range(1000):
+        lockout.failed(f"stranger-{n}@x")
+    assert len(lockout.counts) == 100 and lockout.locked("victim@x")
+    now[0] = 61.0
+    assert not lockout.locked("victim@x")
+    lockout.failed("late@x")
+    assert "victim@x" not in lockout.until

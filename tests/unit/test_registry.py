@@ -155,6 +155,21 @@ async def test_service_reads_its_own_writes_and_keeps_secrets_wrapped(
     assert service.registry.keys[new_key.key.key_id].revoked
 
 
+async def test_a_directory_sync_is_audited_like_any_other_action(
+    service: RegistryService
+) -> None:
+    """A sync records its changes in windows, appended concurrently; each must still be
+    vouched for by an audit link (docs/zones.md: "one audited registry event")."""
+    await service.add_agency(CTX, "000.00.11.H53", "Sở Tư pháp")
+    rows = [NationalAgency(national_id=str(n), code=f"000.00.{n:02d}.H53", name=f"Sở {n}")
+            for n in range(20, 27)]
+    await service.sync(CTX, rows, apply=True)
+    records = [(r.position.partition, r.position.offset, r.event)
+               async for r in service._log.read(REGISTRY)]
+    verdict = audit.verify(records)
+    assert verdict.breaks == [] and verdict.linked == 1 + 7
+
+
 def test_master_key_wrapping_is_bound_to_its_context() -> None:
     wrapper = MasterKeyWrapper(base64.b64decode(base64.b64encode(os.urandom(32))))
     blob = wrapper.wrap(b"secret", b"key-1")
