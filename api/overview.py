@@ -23,6 +23,7 @@ from hub.registry.model import Agency
 from hub.statistics.fold import COUNTERS
 from hub.statistics.local import months
 from hub.statistics.query import DateRange
+from hub.statistics.report import buckets
 from streams.catalog import TOPICS
 from streams.dead_letters import summary
 
@@ -130,16 +131,15 @@ async def overview(runtime: Runtime, agencies: list[Agency] | None = None) -> Ov
 async def sent_per_hour(runtime: Runtime, agencies: list[Agency], span: DateRange
                         ) -> dict[date, list[int]]:
     """Packages sealed in each hub-local hour of each day of ``span``, summed over the
-    agencies (the statistics counters: one row per agency and day, ``HH.sent`` per
-    hour) — one range read per agency for the whole span."""
+    agencies: one range read of the statistics counters per agency for the whole span,
+    summed by the reports' own rule (``buckets``: a day's counters may span several rows)."""
     days = {span.start + timedelta(days=n): [0] * 24
             for n in range((span.end - span.start).days + 1)}
     for agency in agencies:
-        for row in await runtime.backend.projections.scan(
-                COUNTERS, agency.agency_id, span.start.isoformat(), span.stop_key):
-            hours = days.get(date.fromisoformat(row.ref.key))
-            for name, n in row.body.get("add", {}).items():
-                hour, _, counter = name.partition(".")
-                if hours is not None and counter == "sent" and hour.isdigit():
-                    hours[int(hour)] += int(n)
+        rows = await runtime.backend.projections.scan(
+            COUNTERS, agency.agency_id, span.start.isoformat(), span.stop_key)
+        for bucket in buckets(rows, (), by_hour=True):
+            hours = days.get(date.fromisoformat(bucket.day))
+            if hours is not None and bucket.hour is not None:
+                hours[bucket.hour] += bucket.counts.get("sent", 0)
     return days
