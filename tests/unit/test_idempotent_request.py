@@ -1,9 +1,12 @@
-"""A send request cut between its two appends (PackageRequested without SpaceGranted): the
-client's retry with the same Idempotency-Key must get a usable space, not an empty one."""
+"""A send (chunked request or one call) retried with its Idempotency-Key across failures: a
+request cut between its two appends, a row not readable yet, claims expired before the
+processor applied the first call. The retry gets a usable package, recorded once."""
 
 from __future__ import annotations
 
 import asyncio
+import hashlib
+from collections import Counter
 from dataclasses import replace
 from pathlib import Path
 
@@ -64,35 +67,53 @@ async def test_a_send_recorded_but_not_readable_yet_is_a_retriable_503(tmp_path:
         await rt.close()
 
 
-async def test_a_retry_after_the_claim_expired_finds_the_request_recorded(
-        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    """The first call recorded the request, but the processor could not apply it before
-    the claim expired (Cassandra down for longer than the lease: the fault suite's
-    Cassandra kill). The retry wins a new claim and reads no package: it must look again
-    on a caught-up read model, not record a second ``PackageRequested``."""
+def first_read_misses(packages: Packages, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The package's first read finds nothing (its row not applied yet); later reads do."""
+    load = packages.load
+    reads: list[str] = []
+
+    async def lagging(package_id: str) -> Package | None:
+        reads.append(package_id)
+        return None if len(reads) == 1 else await load(package_id)
+
+    monkeypatch.setattr(packages, "load", lagging)
+
+
+SMALL = b"one call " * 100
+
+
+@pytest.mark.parametrize("way", ["request", "send"])
+async def test_a_retry_after_the_claim_expired_finds_the_package_recorded(
+        way: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The first call recorded the package, but the processor could not apply it before
+    the claims expired (Cassandra down for longer than the lease: the fault suite's
+    Cassandra kill). The retry wins new claims and reads no package: it must look again
+    on a caught-up read model, not record a second ``PackageRequested`` (and, sent in one
+    call, seal the package twice)."""
     rt = await Runtime.open(Settings(data_dir=tmp_path, idempotency_lease_seconds=0.01),
                             run_processors=True)
     try:
         reg, callers = world()
         rt.view.registry = reg
-        req = replace(send(), idempotency_key="expired-1")
+        req = replace(send(), size=len(SMALL), sha256=hashlib.sha256(SMALL).hexdigest(),
+                      idempotency_key=f"expired-{way}")
         packages = Packages(rt)
-        first = await packages.request(callers[SOURCE], req)
-        await asyncio.sleep(0.05)  # the first call's claim expires
-        load = packages.load
-        reads: list[str] = []
 
-        async def lagging(package_id: str) -> Package | None:
-            reads.append(package_id)
-            return None if len(reads) == 1 else await load(package_id)
+        async def call() -> Package:
+            if way == "request":
+                return await packages.request(callers[SOURCE], req)
+            return await packages.send(callers[SOURCE], req, SMALL, None, None)
 
-        monkeypatch.setattr(packages, "load", lagging)
-        again = await packages.request(callers[SOURCE], req)
-        assert (again.package_id, again.space_expires_at) == (first.package_id,
-                                                              first.space_expires_at)
-        requested = [r async for r in rt.backend.events.read("packages")
-                     if type(r.event).__name__ == "PackageRequested"]
-        assert len(requested) == 1
+        first = await call()
+        await asyncio.sleep(0.05)  # the first call's claims expire
+        first_read_misses(packages, monkeypatch)
+        again = await call()
+        assert (again.package_id, again.state, again.space_expires_at) == (
+            first.package_id, first.state, first.space_expires_at)
+        recorded = Counter([type(r.event).__name__
+                            async for r in rt.backend.events.read("packages")])
+        assert recorded["PackageRequested"] == 1
+        assert recorded["PackageSealed"] == (1 if way == "send" else 0)
     finally:
         await rt.close()
 
