@@ -10,8 +10,9 @@ import pytest
 
 from api.packages_service import Packages
 from hub.errors import Conflict
-from hub.packages.model import DeliveryState, Package
+from hub.packages.model import DeliveryState
 from tests.unit.test_fetch_and_shred import sealed, uploaded
+from tests.unit.test_idempotent_request import first_read_answers
 from tests.unit.test_packages import DEST, DIGEST, SOURCE
 
 
@@ -59,14 +60,7 @@ async def test_a_retry_after_the_claim_expired_decides_on_a_caught_up_read_model
         stale = await packages.load(pkg.package_id)
         await packages.acknowledge(callers[DEST], pkg.package_id, DIGEST)
         await asyncio.sleep(0.05)  # the first call's claim expires
-        load = packages.load
-        reads: list[str] = []
-
-        async def lagging(package_id: str) -> Package | None:
-            reads.append(package_id)
-            return stale if len(reads) == 1 else await load(package_id)
-
-        monkeypatch.setattr(packages, "load", lagging)
+        first_read_answers(packages, monkeypatch, stale)
         again = await packages.acknowledge(callers[DEST], pkg.package_id, DIGEST)
         assert again.deliveries[callers[DEST].app.agency_id].state \
             is DeliveryState.ACKNOWLEDGED

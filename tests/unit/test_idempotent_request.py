@@ -67,14 +67,16 @@ async def test_a_send_recorded_but_not_readable_yet_is_a_retriable_503(tmp_path:
         await rt.close()
 
 
-def first_read_misses(packages: Packages, monkeypatch: pytest.MonkeyPatch) -> None:
-    """The package's first read finds nothing (its row not applied yet); later reads do."""
+def first_read_answers(packages: Packages, monkeypatch: pytest.MonkeyPatch,
+                       answer: Package | None) -> None:
+    """The package's first read answers ``answer`` (nothing yet, or a stale row: the
+    processor has not applied the last call); later reads find the package as it is."""
     load = packages.load
     reads: list[str] = []
 
     async def lagging(package_id: str) -> Package | None:
         reads.append(package_id)
-        return None if len(reads) == 1 else await load(package_id)
+        return answer if len(reads) == 1 else await load(package_id)
 
     monkeypatch.setattr(packages, "load", lagging)
 
@@ -106,7 +108,7 @@ async def test_a_retry_after_the_claim_expired_finds_the_package_recorded(
 
         first = await call()
         await asyncio.sleep(0.05)  # the first call's claims expire
-        first_read_misses(packages, monkeypatch)
+        first_read_answers(packages, monkeypatch, None)
         again = await call()
         assert (again.package_id, again.state, again.space_expires_at) == (
             first.package_id, first.state, first.space_expires_at)
