@@ -102,6 +102,7 @@ class CassandraSession:
         )
         self._session: Session | None = None
         self._prepared: dict[str, PreparedStatement] = {}
+        self._preparing: dict[str, asyncio.Future[PreparedStatement]] = {}
 
     async def connect(self) -> CassandraSession:
         with mapped_errors():
@@ -117,10 +118,27 @@ class CassandraSession:
         return self._session
 
     async def prepare(self, cql: str) -> PreparedStatement:
-        if cql not in self._prepared:
+        """One ``PreparedStatement`` per CQL text, even for callers racing at start: the
+        driver keeps only a weak reference to the *last* object prepared for a query id,
+        and needs it to re-prepare a batch's statements on a Cassandra node that
+        restarted. A second object prepared by a racing caller replaced it there, then
+        was collected: the node's "unprepared" answer then made the driver fail with an
+        AttributeError (its own bug on that path), which a processor rightly takes for a
+        poison event — a valid event set aside (the cluster test's all-at-once kill)."""
+        found = self._prepared.get(cql)
+        if found is not None:
+            return found
+        pending = self._preparing.get(cql)
+        if pending is None:
+            pending = self._preparing[cql] = asyncio.ensure_future(
+                asyncio.to_thread(self.session.prepare, cql))
+        try:
             with mapped_errors():
-                self._prepared[cql] = await asyncio.to_thread(self.session.prepare, cql)
-        return self._prepared[cql]
+                found = await asyncio.shield(pending)
+        finally:
+            if pending.done():  # prepared, or failed: then tried again next time
+                self._preparing.pop(cql, None)
+        return self._prepared.setdefault(cql, found)
 
     async def execute(self, statement: Any, params: Sequence[Any] | None = None) -> list[Any]:
         loop = asyncio.get_running_loop()

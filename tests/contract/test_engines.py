@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import gc
 import uuid
 from collections.abc import AsyncIterator
 
@@ -98,6 +100,19 @@ class TestCassandraContentStore(ContentStoreContract):
 class TestEnginesDown:
     """An engine that does not answer is the domain's retriable ``Unavailable``
     (served as 503 ``engine_unavailable``), never an unexpected driver error (500)."""
+
+    async def test_racing_prepares_share_the_statement_the_driver_keeps(
+        self, cassandra_session: CassandraSession
+    ) -> None:
+        """Processors starting together prepare the same statements at once. The driver
+        re-prepares a batch's statements on a restarted node from its weak registry, which
+        holds the last object prepared: it must be the one the session keeps using."""
+        cql = "SELECT row_key FROM projection_rows WHERE view_name = ? AND part = ? LIMIT 2"
+        found = await asyncio.gather(*(cassandra_session.prepare(cql) for _ in range(8)))
+        assert all(f is found[0] for f in found)
+        gc.collect()
+        registry = cassandra_session.session.cluster._prepared_statements
+        assert registry.get(found[0].query_id) is found[0]
 
     async def test_cassandra_on_a_closed_port(self) -> None:
         session = CassandraSession(["127.0.0.1"], free_port(), "truc", connect_timeout=1)
