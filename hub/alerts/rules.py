@@ -120,6 +120,14 @@ def _expired(policies: Mapping[str, AlertPolicy], expiries: Iterable[Expiry], no
     return found
 
 
+def judged(policies: Mapping[str, AlertPolicy], expiry: Expiry, now: datetime) -> bool:
+    """Whether nothing more can come of an expiry: every policy of its two agencies that
+    alerts on expiries has had its delay (its alert, if any, is due by now)."""
+    delays = [p.expired_after for a in (expiry.destination_agency_id, expiry.source_agency_id)
+              if (p := policies.get(a)) is not None and p.active and p.expired_after is not None]
+    return (now - expiry.expired_at).total_seconds() >= max(delays, default=0)
+
+
 def _offline(policies: Mapping[str, AlertPolicy], presence: Mapping[str, Presence | None],
              now: datetime, codes: Mapping[str, str]) -> list[ev.AlertRaised]:
     found = []
