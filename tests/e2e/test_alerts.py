@@ -1,0 +1,180 @@
+"""Alerts to people end to end: a delivery left waiting past its agency's threshold is
+mailed, through a real SMTP server (aiosmtpd) the hub is configured with, and posted to
+the agency's webhook — each exactly once however many sweeps follow; a mail server that is
+down is retried until it is back; the console and the ops API show each alert's state."""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from collections.abc import Callable, Iterator
+from email import message_from_bytes
+from email.message import EmailMessage
+from email.policy import default
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+
+import pytest
+from aiosmtpd.controller import Controller
+from aiosmtpd.smtp import SMTP, Envelope, Session
+
+from tests.conftest import free_port
+from tests.e2e.conftest import BACKENDS, backend_hub
+from tests.e2e.exchange import agency_with_app, client
+from tests.e2e.hubs import RunningHub
+
+
+class Inbox:
+    """What an aiosmtpd server received."""
+
+    def __init__(self) -> None:
+        self.mails: list[tuple[list[str], str, str]] = []
+
+    async def handle_DATA(self, server: SMTP, session: Session,  # noqa: N802 (aiosmtpd's name)
+                          envelope: Envelope) -> str:
+        message = message_from_bytes(envelope.original_content or b"", policy=default)
+        assert isinstance(message, EmailMessage)
+        self.mails.append((list(envelope.rcpt_tos), str(message["Subject"]),
+                           message.get_content()))
+        return "250 OK"
+
+
+class SmtpServer:
+    def __init__(self) -> None:
+        self.port = free_port()
+        self.inbox = Inbox()
+        self._controller: Controller | None = None
+
+    def start(self) -> None:
+        self._controller = Controller(self.inbox, hostname="127.0.0.1", port=self.port)
+        self._controller.start()
+
+    def stop(self) -> None:
+        if self._controller is not None:
+            self._controller.stop()
+            self._controller = None
+
+
+class Hooks(BaseHTTPRequestHandler):
+    received: list[dict[str, Any]] = []
+
+    def do_POST(self) -> None:  # noqa: N802 (http.server's name)
+        body = self.rfile.read(int(self.headers["content-length"]))
+        Hooks.received.append({"event_id": self.headers["x-truc-event-id"],
+                               **json.loads(body)})
+        self.send_response(204)
+        self.end_headers()
+
+    def log_message(self, *args: Any) -> None:
+        pass
+
+
+@pytest.fixture(scope="module")
+def smtp() -> Iterator[SmtpServer]:
+    server = SmtpServer()
+    server.start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="module")
+def hooks() -> Iterator[str]:
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Hooks)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    yield f"http://127.0.0.1:{server.server_address[1]}/alerts"
+    server.shutdown()
+
+
+@pytest.fixture(scope="module", params=BACKENDS)
+def hub(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory,
+        smtp: SmtpServer) -> Iterator[RunningHub]:
+    with backend_hub(request, tmp_path_factory, "alerts", smtp_host="127.0.0.1",
+                     smtp_port=str(smtp.port), alert_seconds="0.5",
+                     alert_retry_seconds="0.5", webhook_allow_hosts="127.0.0.1") as running:
+        yield running
+
+
+def until(found: Callable[[], Any], seconds: float = 60) -> Any:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        value = found()
+        if value:
+            return value
+        time.sleep(0.2)
+    raise AssertionError(f"not within {seconds} s")
+
+
+async def _send_to(hub: RunningHub, dest: dict[str, Any], tmp_path: Path) -> str:
+    source = agency_with_app(hub)
+    doc = tmp_path / "cong-van.txt"
+    doc.write_bytes("Công văn về việc họp giao ban".encode() * 20)
+    async with client(hub, source) as src:
+        sent = await src.send([dest["code"]], "Công văn họp giao ban", doc)
+    return str(sent["package_id"])
+
+
+def _alerts(hub: RunningHub, code: str) -> list[dict[str, Any]]:
+    found: list[dict[str, Any]] = hub.ops("GET", f"/v1/ops/alerts?agency={code}")
+    return found
+
+
+async def test_a_delivery_left_waiting_is_mailed_and_posted_once(
+        hub: RunningHub, smtp: SmtpServer, hooks: str, tmp_path: Path) -> None:
+    dest = agency_with_app(hub)
+    policy = hub.ops("PUT", f"/v1/ops/agencies/{dest['code']}/alerts", {
+        "emails": ["vanthu@donvi.gov.vn"], "webhooks": [hooks],
+        "unfetched_after_seconds": 2})
+    assert policy["active"] and policy["unfetched_after_seconds"] == 2
+    package_id = await _send_to(hub, dest, tmp_path)
+
+    def mails() -> list[tuple[list[str], str, str]]:
+        return [m for m in smtp.inbox.mails if package_id in m[2]]
+
+    (to, subject, body), = until(mails)
+    assert to == ["vanthu@donvi.gov.vn"] and dest["code"] in subject
+    assert "chưa được nhận" in body
+    posted = until(lambda: [h for h in Hooks.received if h["package_id"] == package_id])
+    assert posted[0]["type"] == "alert.unfetched" and posted[0]["agency_code"] == dest["code"]
+    (alert,) = until(lambda: [a for a in _alerts(hub, dest["code"]) if a["state"] == "sent"])
+    assert alert["package_id"] == package_id
+    assert {c["outcome"] for c in alert["contacts"]} == {"sent"}
+    time.sleep(3)  # six more sweeps: nothing is sent twice
+    assert len(mails()) == 1
+    assert len([h for h in Hooks.received if h["package_id"] == package_id]) == 1
+    assert [a["alert_id"] for a in _alerts(hub, dest["code"])] == [alert["alert_id"]]
+
+
+async def test_a_mail_server_that_is_down_is_retried_until_it_is_back(
+        hub: RunningHub, smtp: SmtpServer, tmp_path: Path) -> None:
+    dest = agency_with_app(hub)
+    hub.ops("PUT", f"/v1/ops/agencies/{dest['code']}/alerts", {
+        "emails": ["it@donvi.gov.vn"], "unfetched_after_seconds": 1})
+    smtp.stop()
+    try:
+        package_id = await _send_to(hub, dest, tmp_path)
+        failed = until(lambda: [a for a in _alerts(hub, dest["code"])
+                                if a["state"] == "failed"])
+        assert failed[0]["contacts"][0]["attempts"] >= 1
+    finally:
+        smtp.start()
+    until(lambda: [m for m in smtp.inbox.mails if package_id in m[2]])
+    (alert,) = until(lambda: [a for a in _alerts(hub, dest["code"]) if a["state"] == "sent"])
+    assert alert["contacts"][0]["attempts"] >= 2
+    time.sleep(2)
+    assert len([m for m in smtp.inbox.mails if package_id in m[2]]) == 1
+
+
+def test_the_policy_is_an_audited_registry_action_and_refuses_bad_contacts(
+        hub: RunningHub) -> None:
+    dest = agency_with_app(hub)
+    shown = hub.admin("alerts", "set", dest["code"], "--email", "a@donvi.gov.vn",
+                      "--offline-hours", "24", "--expired-hours", "0")
+    assert shown["offline_after_seconds"] == 86400 and shown["expired_after_seconds"] == 0
+    assert hub.admin("alerts", "show", dest["code"])["emails"] == ["a@donvi.gov.vn"]
+    refused = hub.truc("admin", "alerts", "set", dest["code"], "--email", "not-mail",
+                       check=False)
+    assert refused.returncode == 2 and "invalid_alert_contact" in refused.stderr
+    verdict = json.loads(hub.truc("admin", "audit", "verify", "--json").stdout)
+    assert verdict["intact"]
