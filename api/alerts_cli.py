@@ -79,6 +79,9 @@ def alerts_list(agency: Annotated[str | None, typer.Option(help="One agency's co
 
     path = "/v1/ops/alerts" + (f"?agency={agency}" if agency else "")
     found = _do(work, None, "GET", path)
+    if not as_json and not found:
+        typer.echo("no alerts raised")
+        return
     if not as_json:
         found = [{"raised_at": a["raised_at"], "agency": a["agency_code"], "kind": a["kind"],
                   "state": a["state"], "package": a["package_id"] or "",

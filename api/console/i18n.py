@@ -70,6 +70,15 @@ WORDS: dict[str, tuple[str, str]] = {
     "chain_intact": ("Chuỗi nhật ký nguyên vẹn: các thao tác đã được xác thực",
                      "Audit chain intact: actions verified"),
     "chain_broken": ("Chuỗi nhật ký bị phá vỡ tại:", "The audit chain breaks at:"),
+    "alerts": ("Cảnh báo", "Alerts"),
+    "alert_policies": ("Người nhận cảnh báo và ngưỡng", "Contacts and thresholds"),
+    "alert_kind": ("Loại", "Kind"),
+    "contacts": ("Người nhận", "Contacts"),
+    "unfetched_after": ("Chưa nhận sau (giờ)", "Unfetched after (h)"),
+    "expired_after": ("Hết hạn, báo sau (giờ)", "Expired, told after (h)"),
+    "offline_after": ("Mất kết nối sau (giờ)", "Offline after (h)"),
+    "unfetched": ("Chưa được nhận", "Not fetched"),
+    "expired": ("Hết hạn", "Expired"),
 }
 
 

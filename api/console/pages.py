@@ -194,3 +194,18 @@ def _detail(event: Any) -> str:
     shown = ("code", "name", "agency_code", "app_id", "role", "reason", "access_key")
     return ", ".join(f"{k}={getattr(event, k)}" for k in shown
                      if getattr(event, k, None) not in (None, ""))
+
+
+@router.get("/console/alerts", response_class=HTMLResponse)
+async def alerts(request: Request) -> Response:
+    """The alerts raised (newest first) with each contact's state, and who is told when."""
+    from api.routes.alerts import alerts_seen, policy_view
+
+    current = session(request)
+    runtime = runtime_of(request)
+    registry = runtime.view.registry
+    policies = [policy_view(runtime, a, p) for a, p in sorted(registry.alerts.items())
+                if a in registry.agencies and current.operator.sees(registry.agencies[a].code)]
+    raised = await alerts_seen(runtime, current.operator.sees)
+    return page(request, "alerts.html", current, alerts=raised[:500],
+                policies=sorted(policies, key=lambda p: p["agency_code"]))

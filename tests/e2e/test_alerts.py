@@ -5,6 +5,7 @@ down is retried until it is back; the console and the ops API show each alert's 
 
 from __future__ import annotations
 
+import asyncio
 import json
 import threading
 import time
@@ -14,7 +15,7 @@ from email.message import EmailMessage
 from email.policy import default
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import pytest
 from aiosmtpd.controller import Controller
@@ -22,6 +23,7 @@ from aiosmtpd.smtp import SMTP, Envelope, Session
 
 from tests.conftest import free_port
 from tests.e2e.conftest import BACKENDS, backend_hub
+from tests.e2e.console_helpers import console_user, logged_in
 from tests.e2e.exchange import agency_with_app, client
 from tests.e2e.hubs import RunningHub
 
@@ -32,7 +34,7 @@ class Inbox:
     def __init__(self) -> None:
         self.mails: list[tuple[list[str], str, str]] = []
 
-    async def handle_DATA(self, server: SMTP, session: Session,  # noqa: N802 (aiosmtpd's name)
+    async def handle_DATA(self, server: SMTP, session: Session,
                           envelope: Envelope) -> str:
         message = message_from_bytes(envelope.original_content or b"", policy=default)
         assert isinstance(message, EmailMessage)
@@ -58,9 +60,9 @@ class SmtpServer:
 
 
 class Hooks(BaseHTTPRequestHandler):
-    received: list[dict[str, Any]] = []
+    received: ClassVar[list[dict[str, Any]]] = []
 
-    def do_POST(self) -> None:  # noqa: N802 (http.server's name)
+    def do_POST(self) -> None:
         body = self.rfile.read(int(self.headers["content-length"]))
         Hooks.received.append({"event_id": self.headers["x-truc-event-id"],
                                **json.loads(body)})
@@ -106,13 +108,17 @@ def until(found: Callable[[], Any], seconds: float = 60) -> Any:
     raise AssertionError(f"not within {seconds} s")
 
 
-async def _send_to(hub: RunningHub, dest: dict[str, Any], tmp_path: Path) -> str:
+def _send_to(hub: RunningHub, dest: dict[str, Any], tmp_path: Path) -> str:
     source = agency_with_app(hub)
     doc = tmp_path / "cong-van.txt"
     doc.write_bytes("Công văn về việc họp giao ban".encode() * 20)
-    async with client(hub, source) as src:
-        sent = await src.send([dest["code"]], "Công văn họp giao ban", doc)
-    return str(sent["package_id"])
+
+    async def send() -> str:
+        async with client(hub, source) as src:
+            sent = await src.send([dest["code"]], "Công văn họp giao ban", doc)
+        return str(sent["package_id"])
+
+    return asyncio.run(send())
 
 
 def _alerts(hub: RunningHub, code: str) -> list[dict[str, Any]]:
@@ -120,14 +126,14 @@ def _alerts(hub: RunningHub, code: str) -> list[dict[str, Any]]:
     return found
 
 
-async def test_a_delivery_left_waiting_is_mailed_and_posted_once(
+def test_a_delivery_left_waiting_is_mailed_and_posted_once(
         hub: RunningHub, smtp: SmtpServer, hooks: str, tmp_path: Path) -> None:
     dest = agency_with_app(hub)
     policy = hub.ops("PUT", f"/v1/ops/agencies/{dest['code']}/alerts", {
         "emails": ["vanthu@donvi.gov.vn"], "webhooks": [hooks],
         "unfetched_after_seconds": 2})
     assert policy["active"] and policy["unfetched_after_seconds"] == 2
-    package_id = await _send_to(hub, dest, tmp_path)
+    package_id = _send_to(hub, dest, tmp_path)
 
     def mails() -> list[tuple[list[str], str, str]]:
         return [m for m in smtp.inbox.mails if package_id in m[2]]
@@ -146,14 +152,14 @@ async def test_a_delivery_left_waiting_is_mailed_and_posted_once(
     assert [a["alert_id"] for a in _alerts(hub, dest["code"])] == [alert["alert_id"]]
 
 
-async def test_a_mail_server_that_is_down_is_retried_until_it_is_back(
+def test_a_mail_server_that_is_down_is_retried_until_it_is_back(
         hub: RunningHub, smtp: SmtpServer, tmp_path: Path) -> None:
     dest = agency_with_app(hub)
     hub.ops("PUT", f"/v1/ops/agencies/{dest['code']}/alerts", {
         "emails": ["it@donvi.gov.vn"], "unfetched_after_seconds": 1})
     smtp.stop()
     try:
-        package_id = await _send_to(hub, dest, tmp_path)
+        package_id = _send_to(hub, dest, tmp_path)
         failed = until(lambda: [a for a in _alerts(hub, dest["code"])
                                 if a["state"] == "failed"])
         assert failed[0]["contacts"][0]["attempts"] >= 1
@@ -178,3 +184,19 @@ def test_the_policy_is_an_audited_registry_action_and_refuses_bad_contacts(
     assert refused.returncode == 2 and "invalid_alert_contact" in refused.stderr
     verdict = json.loads(hub.truc("admin", "audit", "verify", "--json").stdout)
     assert verdict["intact"]
+
+
+def test_the_console_lists_alerts_with_their_state_to_whom_may_see_them(
+        hub: RunningHub, smtp: SmtpServer, tmp_path: Path) -> None:
+    dest, other = agency_with_app(hub), agency_with_app(hub)
+    hub.ops("PUT", f"/v1/ops/agencies/{dest['code']}/alerts", {
+        "emails": ["tonghop@donvi.gov.vn"], "unfetched_after_seconds": 1})
+    package_id = _send_to(hub, dest, tmp_path)
+    until(lambda: [a for a in _alerts(hub, dest["code"]) if a["state"] == "sent"])
+    console_user(hub, "alerts-admin@truc.local", "admin")
+    page = logged_in(hub, "alerts-admin@truc.local").get("/console/alerts").text
+    assert package_id in page and "tonghop@donvi.gov.vn: sent" in page
+    assert dest["code"] in page.split('id="alert-policies"')[1]
+    console_user(hub, f"{other['code']}@truc.local", "agency-admin", other["code"])
+    theirs = logged_in(hub, f"{other['code']}@truc.local").get("/console/alerts").text
+    assert "Cảnh báo" in theirs and package_id not in theirs
