@@ -137,7 +137,8 @@ async def sent_per_hour(runtime: Runtime, agencies: list[Agency], span: DateRang
     for agency in agencies:
         for row in await runtime.backend.projections.scan(
                 COUNTERS, agency.agency_id, span.start.isoformat(), span.stop_key):
-            hours = days.get(date.fromisoformat(row.ref.key))
+            # a counter row per log partition: ``<day>|<topic>.<partition>``
+            hours = days.get(date.fromisoformat(row.ref.key.split("|", 1)[0]))
             for name, n in row.body.get("add", {}).items():
                 hour, _, counter = name.partition(".")
                 if hours is not None and counter == "sent" and hour.isdigit():
