@@ -232,4 +232,5 @@ async def alerts(request: Request) -> Response:
                 if a in registry.agencies and current.operator.sees(registry.agencies[a].code)]
     raised = await alerts_seen(runtime, current.operator.sees)
     return page(request, "alerts.html", current, alerts=raised[:500],
-                policies=sorted(policies, key=lambda p: p["agency_code"]))
+                policies=sorted(policies, key=lambda p: p["agency_code"]),
+                agencies=visible(runtime, current))

@@ -24,7 +24,7 @@ from aiosmtpd.smtp import SMTP, Envelope, Session
 
 from tests.conftest import free_port
 from tests.e2e.conftest import BACKENDS, backend_hub
-from tests.e2e.console_helpers import console_user, logged_in
+from tests.e2e.console_helpers import console_user, csrf_of, logged_in
 from tests.e2e.exchange import agency_with_app, client
 from tests.e2e.hubs import TRUC, RunningHub, wait_healthy
 
@@ -198,9 +198,21 @@ def test_the_console_lists_alerts_with_their_state_to_whom_may_see_them(
     page = logged_in(hub, "alerts-admin@truc.local").get("/console/alerts").text
     assert package_id in page and "tonghop@donvi.gov.vn: sent" in page
     assert dest["code"] in page.split('id="alert-policies"')[1]
+    admin = logged_in(hub, "alerts-admin@truc.local")
+    token = csrf_of(admin.get("/console/alerts").text)
+    done = admin.post("/console/alerts/policy", data={
+        "csrf": token, "agency_code": other["code"], "emails": "a@x.gov.vn, b@x.gov.vn",
+        "offline_hours": "1,5", "expired_hours": "0"})
+    assert done.status_code == 303
+    policy = hub.ops("GET", f"/v1/ops/agencies/{other['code']}/alerts")
+    assert policy["emails"] == ["a@x.gov.vn", "b@x.gov.vn"]
+    assert (policy["offline_after_seconds"], policy["expired_after_seconds"],
+            policy["unfetched_after_seconds"]) == (5400, 0, None)
+    assert "AlertPolicySet" in admin.get("/console/audit").text
     console_user(hub, f"{other['code']}@truc.local", "agency-admin", other["code"])
     theirs = logged_in(hub, f"{other['code']}@truc.local").get("/console/alerts").text
-    assert "Cảnh báo" in theirs and package_id not in theirs
+    assert "Cảnh báo" in theirs and package_id not in theirs and 'id="set-alerts"' not in theirs
+    assert other["code"] in theirs  # its own contacts and thresholds
 
 
 def _restart(hub: RunningHub) -> None:
