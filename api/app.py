@@ -16,6 +16,7 @@ from api.notifications import Notifier
 from api.observe import Observe
 from api.presence import NodePresenceService
 from api.routes import access, dead_letters, deliveries, docs, live, ops, packages, reports
+from api.routes import alerts as alert_routes
 from api.routes import axis as axis_routes
 from api.routes import directory as directory_routes
 from api.routes import documents as document_routes
@@ -52,7 +53,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     contract.install(app)
     for router in (access.router, ops.router, dead_letters.router, packages.router,
                    deliveries.router, live.router, reports.router, presence_routes.router,
-                   docs.router, directory_routes.router, metrics_routes.router):
+                   docs.router, directory_routes.router, metrics_routes.router,
+                   alert_routes.router):
         add_routes(app, router)
     add_routes(app, document_routes.router)
     mount_console(app)

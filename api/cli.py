@@ -12,6 +12,7 @@ import typer
 
 from api import deliveries_cli, directory_cli, edxml_cli
 from api.admin_cli import admin, hoist_local_flags
+from api.alerts_cli import register as register_alerts
 from api.audit_cli import register as register_audit
 from api.console_cli import register as register_console
 from api.directory_admin_cli import register_directory
@@ -24,6 +25,7 @@ register_reports(admin)
 register_directory(admin)
 register_console(admin)
 register_audit(admin)
+register_alerts(admin)
 app.add_typer(admin, name="admin")
 register(app)
 deliveries_cli.register(app)

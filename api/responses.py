@@ -324,3 +324,39 @@ class DocumentView(Strict):
     problems: list[Any] = Field(description="What the analysis found (empty: accepted).")
     document: dict[str, Any] = Field(description="From, To, Code, PromulgationInfo, … and "
                                                  "each attachment with its download URL.")
+
+
+# --- alerts -----------------------------------------------------------------------------
+
+class AlertPolicyView(Strict):
+    agency_id: str
+    agency_code: str
+    emails: list[str]
+    webhooks: list[str]
+    unfetched_after_seconds: int | None = Field(
+        description="Alert when a delivery to the agency waits unfetched this long.")
+    expired_after_seconds: int | None = Field(
+        description="Alert this long after a delivery from or to the agency expired.")
+    offline_after_seconds: int | None = Field(
+        description="Alert when the agency stays offline this long.")
+    set_at: str | None
+    active: bool = Field(description="Whether it tells anybody of anything.")
+
+
+class AlertContactView(Strict):
+    contact: str = Field(description="mailto: address or webhook URL.")
+    outcome: str | None = Field(description="sent, failed, gave_up; null: not tried yet.")
+    attempts: int
+
+
+class AlertView(Strict):
+    alert_id: str
+    agency_id: str
+    agency_code: str | None
+    kind: Literal["unfetched", "expired", "offline"] | str
+    package_id: str | None
+    since: str
+    raised_at: str
+    detail: str
+    state: str = Field(description="raised, sent, failed (retrying) or gave_up.")
+    contacts: list[AlertContactView]

@@ -23,7 +23,7 @@ from infra.settings import Settings
 from infra.tokens import TokenSigner
 from infra.vault import Vault
 from streams.applied import Applied
-from streams.catalog import build_processors, build_watchdog
+from streams.catalog import build_alert_sweep, build_processors, build_watchdog
 from streams.presence import PresenceWatchdog
 from streams.runner import InProcessProcessors, follow, repeat
 from streams.webhooks import WebhookProcessor, resume_owned
@@ -81,6 +81,8 @@ class Runtime:
                 build_watchdog(backend, view, settings).run(), name="watchdog"))
             runtime.tasks.append(asyncio.create_task(
                 presence_watchdog(runtime).run(), name="presence-watchdog"))
+            runtime.tasks.append(asyncio.create_task(
+                build_alert_sweep(backend, view, settings, applied).run(), name="alert-sweep"))
         await runtime.catch_up()
         return runtime
 

@@ -384,6 +384,61 @@ class AuditLinked(Event):
     hash: str
 
 
+# --- alerts to people -----------------------------------------------------------------
+
+
+@dataclass(frozen=True, kw_only=True)
+class AlertPolicySet(Event):
+    """An agency's alert contacts and policy (``hub/alerts``), replacing any earlier one:
+    whom to tell (mail addresses, webhook URLs) and when (a delivery to it waiting unfetched
+    longer than ``unfetched_after_seconds``, a delivery from or to it expired — told
+    ``expired_after_seconds`` after, usually 0 —, the agency offline longer than
+    ``offline_after_seconds``; None: never). No contacts: no alerts."""
+
+    agency_id: str
+    agency_code: str
+    emails: list[str] = field(default_factory=list)
+    webhooks: list[str] = field(default_factory=list)
+    unfetched_after_seconds: int | None = None
+    expired_after_seconds: int | None = None
+    offline_after_seconds: int | None = None
+
+
+@dataclass(frozen=True, kw_only=True)
+class AlertRaised(Event):
+    """The hub decided to tell an agency's people something (``hub.alerts.rules``). The
+    event id is the alert id, derived from what the alert is about, so two sweeps (or one
+    after a restart) deciding the same alert record the same event, which counts once."""
+
+    alert_id: str
+    agency_id: str
+    kind: str
+    """``unfetched``, ``expired`` or ``offline``."""
+    package_id: str | None = None
+    destination_agency_id: str | None = None
+    since: datetime
+    """When what the alert is about began: the delivery planned, expired, the agency
+    offline."""
+    detail: str
+    contacts: list[str] = field(default_factory=list)
+    """Whom to tell, as the policy said when it was raised: ``mailto:`` addresses and
+    webhook URLs."""
+
+
+@dataclass(frozen=True, kw_only=True)
+class AlertSent(Event):
+    """One attempt to tell one contact of an alert: ``sent``, ``failed`` (tried again at
+    ``next_attempt_at``) or ``gave_up``."""
+
+    alert_id: str
+    agency_id: str
+    contact: str
+    outcome: str
+    attempt: int
+    error: str | None = None
+    next_attempt_at: datetime | None = None
+
+
 EVENT_TYPES: tuple[type[Event], ...] = (
     AgencyRegistered, AppRegistered, AppApproved, AppRevoked, KeyIssued, KeyRetired, KeyRevoked,
     OperatorRegistered, WebhookConfigured,
@@ -393,6 +448,7 @@ EVENT_TYPES: tuple[type[Event], ...] = (
     DeliveryRecalled, DeadlineExtended, DeliveryRedirected, DocumentAnalysed,
     AgencySucceeded, AgencyRenamed, AgencyRemoved,
     AuditLinked,
+    AlertPolicySet, AlertRaised, AlertSent,
 )
 
 EVENT_BY_NAME: dict[str, type[Event]] = {cls.__name__: cls for cls in EVENT_TYPES}

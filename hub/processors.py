@@ -4,12 +4,13 @@ from __future__ import annotations
 
 from zoneinfo import ZoneInfo
 
+from hub.alerts.view import ALERTS_PROJECTOR
 from hub.history import history_fold
 from hub.projection import Fold, Projector
 from hub.registry.directory import DIRECTORY
 from hub.statistics.fold import statistics_fold
 
-PROJECTORS: tuple[Projector, ...] = (DIRECTORY,)
+PROJECTORS: tuple[Projector, ...] = (DIRECTORY, ALERTS_PROJECTOR)
 
 
 def folds(tz: ZoneInfo) -> tuple[Fold, ...]:

@@ -104,6 +104,23 @@ class Settings(BaseSettings):
     webhook_resume_seconds: float = Field(default=30, gt=0)
     """How often the webhook outbox is read for posts nobody is retrying (after a restart
     or a rebalance); the embedded hub also reads it at start."""
+    smtp_host: str | None = None
+    """The mail server alerts go through (``hub/alerts``); unset: mail alerts fail, are
+    recorded so and retried (set it and they go out)."""
+    smtp_port: int = Field(default=25, ge=1, le=65535)
+    smtp_from: str = ""
+    """The alerts' sender address; default ``truc@<domain>``."""
+    smtp_user: str | None = None
+    smtp_password: str | None = None
+    smtp_starttls: bool = False
+    """Upgrade the connection with STARTTLS before logging in (port 587)."""
+    smtp_timeout_seconds: float = Field(default=15, gt=0)
+    alert_seconds: float = Field(default=60, gt=0)
+    """How often the alert sweep looks for alerts due and contacts to tell (again)."""
+    alert_retry_seconds: float = Field(default=60, gt=0)
+    """First retry delay of an alert that could not be sent; doubles, up to an hour."""
+    alert_attempts: int = Field(default=10, ge=1)
+    """Attempts per alert and contact before the hub gives up (recorded ``gave_up``)."""
     time_zone: str = "Asia/Ho_Chi_Minh"
     """The hub's local time zone: statistics and history count by its dates and hours.
     Changing it on a running hub leaves the old rows; rebuild with ``truc replay``."""

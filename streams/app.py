@@ -8,8 +8,8 @@ event only after that; tracking records in Cassandra make Faust's at-least-once
 delivery exactly-once in the projections.
 Each handled position is also told to the worker's ``Applied``, so a processor waiting for
 another one here (webhooks for the package row) is woken at once. The worker holding
-partition 0 of the packages topic also runs the deadline watchdog; the one holding
-partition 0 of the presence topic sweeps lost nodes. No business rules here.
+partition 0 of the packages topic also runs the deadline watchdog and the alert sweep; the
+one holding partition 0 of the presence topic sweeps lost nodes. No business rules here.
 """
 
 from __future__ import annotations
@@ -34,7 +34,7 @@ from infra.logs import uvicorn_config
 from infra.settings import Settings
 from infra.undecodable import lenient
 from streams.applied import Applied
-from streams.catalog import TOPICS, build_processors, build_watchdog
+from streams.catalog import TOPICS, build_alert_sweep, build_processors, build_watchdog
 from streams.guard import handle_guarded
 from streams.in_flight import InFlight
 from streams.presence import PresenceWatchdog
@@ -52,6 +52,7 @@ class ProcessorsService(Service):
         self.settings = settings
         self._is_leader = is_leader
         self._watchdog: asyncio.Task[None] | None = None
+        self._alerts: asyncio.Task[None] | None = None
         self._backend: Backend | None = None
         self._processors: dict[str, Processor] = {}
         self.watchdog: PresenceWatchdog | None = None
@@ -75,13 +76,15 @@ class ProcessorsService(Service):
         self._processors = {p.name: p for p in found}
         self._watchdog = asyncio.create_task(
             build_watchdog(self._backend, view, settings, self._is_leader).run())
+        self._alerts = asyncio.create_task(build_alert_sweep(
+            self._backend, view, settings, self.applied, self._is_leader).run())
         self.watchdog = PresenceWatchdog(
             self._backend.events, self._backend.projections, self._backend.clock,
             timedelta(seconds=settings.heartbeat_seconds), settings.node_missed_heartbeats)
         self.ready.set()
 
     async def on_stop(self) -> None:
-        for task in (self._follower, self._watchdog):
+        for task in (self._follower, self._watchdog, self._alerts):
             if task is not None:
                 task.cancel()
         if self.applied is not None:

@@ -8,11 +8,13 @@ from datetime import timedelta
 from hub.processors import FOLD_TOPICS, PROJECTORS, folds
 from hub.registry.view import RegistryView
 from hub.registry.webhook_targets import parse_policy
+from infra.alert_senders import AlertSender
 from infra.bootstrap import Backend
 from infra.crypto import MasterKeyWrapper
 from infra.leases import fetch_leases
 from infra.settings import Settings
 from infra.vault import Vault
+from streams.alerts import AlertSweep
 from streams.applied import Applied
 from streams.packages import PackageProcessor
 from streams.presence import PresenceProcessor
@@ -70,3 +72,14 @@ def build_watchdog(backend: Backend, view: RegistryView, settings: Settings,
                     interval=settings.watchdog_seconds, is_leader=is_leader,
                     space_grace=timedelta(minutes=settings.space_sweep_grace_minutes),
                     receiver_wait=timedelta(seconds=settings.receiver_wait_seconds))
+
+
+def build_alert_sweep(backend: Backend, view: RegistryView, settings: Settings,
+                      applied: Applied, is_leader: Callable[[], bool] = lambda: True
+                      ) -> AlertSweep:
+    """The alert sweep runs where the deadline watchdog runs (same leader)."""
+    sender = AlertSender(settings, parse_policy(settings.webhook_allow_hosts))
+    return AlertSweep(backend.events, backend.projections, view, applied, sender,
+                      clock=backend.clock, interval=settings.alert_seconds,
+                      first_delay=timedelta(seconds=settings.alert_retry_seconds),
+                      attempts=settings.alert_attempts, is_leader=is_leader)

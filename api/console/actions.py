@@ -28,7 +28,10 @@ from api.console.web import (
     visible,
 )
 from api.door import DoorRoute
+from hub.alerts.configure import PolicyRequest
+from hub.errors import InvalidRequest
 from hub.registry.decisions import Context, overlap_of, parse_grants
+from hub.registry.webhook_targets import parse_policy
 
 router = APIRouter(include_in_schema=False, route_class=DoorRoute)
 LOGIN_CSRF = "truc_console_login"
@@ -159,6 +162,36 @@ async def rotate_key(request: Request, principal_id: str) -> Response:
     key = await runtime.registry.rotate_key(
         _ctx(request, current), principal_id, overlap_of(runtime.settings.key_overlap_hours))
     return _registry_page(request, current, done=principal_id, secret=views.new_key(key))
+
+
+@router.post("/console/alerts/policy")
+async def set_alert_policy(request: Request) -> Response:
+    """An agency's alert contacts and thresholds (hours), as ``truc admin alerts set``."""
+    current = session(request)
+    fields = await checked_form(request, current)
+    runtime = runtime_of(request)
+    request_ = PolicyRequest(
+        emails=fields.get("emails", "").replace(",", " ").split(),
+        webhooks=fields.get("webhooks", "").replace(",", " ").split(),
+        unfetched_after_seconds=_hours(fields, "unfetched_hours"),
+        expired_after_seconds=_hours(fields, "expired_hours"),
+        offline_after_seconds=_hours(fields, "offline_hours"))
+    await runtime.registry.set_alerts(_ctx(request, current), fields.get("agency_code", ""),
+                                      request_,
+                                      parse_policy(runtime.settings.webhook_allow_hosts))
+    return RedirectResponse("/console/alerts", status_code=303)
+
+
+def _hours(fields: dict[str, str], name: str) -> int | None:
+    """Hours as typed (decimals allowed) to whole seconds; empty: that alert is off."""
+    text = fields.get(name, "").strip().replace(",", ".")
+    if not text:
+        return None
+    try:
+        return round(float(text) * 3600)
+    except (ValueError, OverflowError):
+        raise InvalidRequest(f"{name} is a number of hours", code="invalid_alert_policy",
+                             field=name) from None
 
 
 __all__ = ["lang_of", "router"]

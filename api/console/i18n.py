@@ -70,6 +70,22 @@ WORDS: dict[str, tuple[str, str]] = {
     "chain_intact": ("Chuỗi nhật ký nguyên vẹn: các thao tác đã được xác thực",
                      "Audit chain intact: actions verified"),
     "chain_broken": ("Chuỗi nhật ký bị phá vỡ tại:", "The audit chain breaks at:"),
+    "title_or_number": ("Trích yếu hoặc số, ký hiệu", "Title or number/notation"),
+    "from_date": ("Từ ngày", "From"),
+    "to_date": ("Đến ngày", "To"),
+    "alerts": ("Cảnh báo", "Alerts"),
+    "set_alerts": ("Đặt người nhận và ngưỡng cảnh báo (thay thế; để trống: tắt)",
+                   "Set contacts and thresholds (replaces; empty: off)"),
+    "emails": ("Thư điện tử", "Mail addresses"),
+    "webhooks": ("Webhook", "Webhooks"),
+    "alert_policies": ("Người nhận cảnh báo và ngưỡng", "Contacts and thresholds"),
+    "alert_kind": ("Loại", "Kind"),
+    "contacts": ("Người nhận", "Contacts"),
+    "unfetched_after": ("Chưa nhận sau (giờ)", "Unfetched after (h)"),
+    "expired_after": ("Hết hạn, báo sau (giờ)", "Expired, told after (h)"),
+    "offline_after": ("Mất kết nối sau (giờ)", "Offline after (h)"),
+    "unfetched": ("Chưa được nhận", "Not fetched"),
+    "expired": ("Hết hạn", "Expired"),
 }
 
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import date, timedelta
 from typing import Any
 
 from fastapi import APIRouter, Request
@@ -19,6 +19,7 @@ from hub.audit import verify
 from hub.errors import InvalidRequest, NotFound
 from hub.events import AuditLinked
 from hub.history import STATE, HistoryQuery
+from hub.package_search import PackageSearch
 from hub.ports import RowRef
 from hub.presence.model import HISTORY, PRESENCE
 from hub.presence.queries import presence_of
@@ -135,21 +136,44 @@ async def agency_report(request: Request, code: str, fmt: str) -> Response:
 
 
 @router.get("/console/packages", response_class=HTMLResponse)
-async def packages(request: Request, q: str = "", id: str = "",
+async def packages(request: Request, *, q: str = "", id: str = "", sender: str = "",
+                   recipient: str = "", since: str = "", until: str = "",
                    days: int = 31) -> Response:
+    """Packages by id, title or number/notation (accents optional), sender, recipient
+    and date range (default: the last ``days`` days), newest first."""
     current = session(request)
     runtime = runtime_of(request)
     if id.strip():
         return RedirectResponse(f"/console/packages/{id.strip()}", status_code=303)
     today = ov.today_of(runtime)
-    query = HistoryQuery(today - timedelta(days=max(0, min(days, 366))), today, text=q or None)
+    end = _day(until, "until") or today
+    start = _day(since, "since") or end - timedelta(days=max(0, min(days, 366)))
+    if start > end or (end - start).days > 366:
+        raise InvalidRequest("a date range is at most 366 days, 'since' first",
+                             code="invalid_date_range")
+    query = HistoryQuery(start, end, text=q or None)
+    search = PackageSearch.of(runtime.view.registry, sender, recipient)
     reports = Reports(runtime.backend.projections, runtime.settings.tz)
     found: dict[str, dict[str, Any]] = {}
-    for a in visible(runtime, current):
+    for a in search.agencies(visible(runtime, current)):
         for row in await reports.history(a, query):
-            found.setdefault(row["package_id"], row)
+            if search.matches(row, a):
+                found.setdefault(row["package_id"], {**row, "recipients": row["counterparts"]
+                                                     if row["direction"] == "sent"
+                                                     else [a.code]})
     listed = sorted(found.values(), key=lambda r: r["requested_at"], reverse=True)[:200]
-    return page(request, "packages.html", current, packages=listed, q=q)
+    return page(request, "packages.html", current, packages=listed, q=q, sender=sender,
+                recipient=recipient, since=start.isoformat(), until=end.isoformat())
+
+
+def _day(value: str, name: str) -> date | None:
+    if not value.strip():
+        return None
+    try:
+        return date.fromisoformat(value.strip())
+    except ValueError:
+        raise InvalidRequest(f"{name} is a date, YYYY-MM-DD", code="invalid_date",
+                             field=name) from None
 
 
 @router.get("/console/packages/{package_id}", response_class=HTMLResponse)
@@ -194,3 +218,19 @@ def _detail(event: Any) -> str:
     shown = ("code", "name", "agency_code", "app_id", "role", "reason", "access_key")
     return ", ".join(f"{k}={getattr(event, k)}" for k in shown
                      if getattr(event, k, None) not in (None, ""))
+
+
+@router.get("/console/alerts", response_class=HTMLResponse)
+async def alerts(request: Request) -> Response:
+    """The alerts raised (newest first) with each contact's state, and who is told when."""
+    from api.routes.alerts import alerts_seen, policy_view
+
+    current = session(request)
+    runtime = runtime_of(request)
+    registry = runtime.view.registry
+    policies = [policy_view(runtime, a, p) for a, p in sorted(registry.alerts.items())
+                if a in registry.agencies and current.operator.sees(registry.agencies[a].code)]
+    raised = await alerts_seen(runtime, current.operator.sees)
+    return page(request, "alerts.html", current, alerts=raised[:500],
+                policies=sorted(policies, key=lambda p: p["agency_code"]),
+                agencies=visible(runtime, current))

@@ -17,6 +17,7 @@ from enum import StrEnum
 from typing import Any
 
 from hub import events as ev
+from hub.alerts.policy import AlertPolicy
 from hub.text import fold
 
 
@@ -143,6 +144,8 @@ class Registry:
     """Successor id -> ids of the agencies merged into it directly."""
     search_text: dict[str, str] = field(default_factory=dict)
     """Agency id -> its codes and name folded for accent-insensitive search."""
+    alerts: dict[str, AlertPolicy] = field(default_factory=dict)
+    """Agency id -> its alert policy (``hub.alerts``), as last set."""
     search_order: list[tuple[str, str, str]] | None = None
     """(code, agency id, search text) of the live agencies by code, made on the first
     search after a change (``hub.registry.search``), dropped by the next change."""
@@ -313,6 +316,10 @@ def _webhook(reg: Registry, e: ev.WebhookConfigured) -> None:
                                      webhook_key_id=e.key_id or None)
 
 
+def _alerts(reg: Registry, e: ev.AlertPolicySet) -> None:
+    reg.alerts[e.agency_id] = AlertPolicy.of(e)
+
+
 def _operator(reg: Registry, e: ev.OperatorRegistered) -> None:
     reg.operators[e.operator_id] = Operator(e.operator_id, e.name, Role(e.role), e.agency_code,
                                             e.occurred_at)
@@ -324,4 +331,5 @@ _HANDLERS: dict[type[ev.Event], Callable[[Registry, Any], None]] = {
     ev.KeyRevoked: _key_revoked, ev.OperatorRegistered: _operator,
     ev.WebhookConfigured: _webhook, ev.AgencySucceeded: _succeeded,
     ev.AgencyRenamed: _renamed, ev.AgencyRemoved: _removed,
+    ev.AlertPolicySet: _alerts,
 }

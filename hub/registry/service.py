@@ -14,6 +14,8 @@ from datetime import datetime, timedelta
 
 from hub import audit
 from hub import events as ev
+from hub.alerts.configure import PolicyRequest, set_policy
+from hub.alerts.policy import AlertPolicy
 from hub.errors import TrucError
 from hub.ports import EventLog, KeyStore, KeyWrapper, Position
 from hub.registry import decisions as decide
@@ -202,6 +204,13 @@ class RegistryService:
                                  self._wrapper.wrap(secret.encode(), event.key_id.encode()))
         await self._record(event)
         return secret
+
+    async def set_alerts(self, ctx: Context, agency_code: str, request: PolicyRequest,
+                         targets: TargetPolicy) -> AlertPolicy:
+        """Replaces an agency's alert contacts and policy (audited like every action)."""
+        event = set_policy(self.registry, ctx, agency_code, request, targets)
+        await self._record(event)
+        return self.registry.alerts[event.agency_id]
 
     async def secret_by_id(self, key_id: str) -> str | None:
         blob = await self._keys.get(key_id)

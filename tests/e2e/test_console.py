@@ -153,3 +153,25 @@ def _card(html: str, name: str) -> int:
     return int(found.group(1))
 
 
+
+
+def test_packages_are_found_by_sender_recipient_and_date(
+        hub: RunningHub, operator: httpx.Client, tmp_path: Path) -> None:
+    a, b, c = agency_with_app(hub), agency_with_app(hub), agency_with_app(hub)
+    a_to_b = asyncio.run(send_one(hub, a, b, tmp_path))
+    c_to_b = asyncio.run(send_one(hub, c, b, tmp_path))
+    a_to_c = asyncio.run(send_one(hub, a, c, tmp_path))
+
+    def found(**params: str) -> set[str]:
+        page = operator.get("/console/packages", params=params)
+        assert page.status_code == 200, page.text
+        return {p for p in (a_to_b, c_to_b, a_to_c) if p in page.text}
+
+    polled(lambda: found(recipient=b["code"]) == {a_to_b, c_to_b})
+    assert found(sender=a["code"]) == {a_to_b, a_to_c}
+    assert found(sender=a["code"], recipient=b["code"]) == {a_to_b}
+    assert found(sender=c["code"], q="bao cao thang") == {c_to_b}
+    assert found(sender=c["code"], q="khong co") == set()
+    assert found(sender=a["code"], since="2000-01-01", until="2000-01-31") == set()
+    bad = operator.get("/console/packages", params={"since": "hôm qua"})
+    assert bad.status_code == 400

@@ -346,6 +346,12 @@ def _operators(operator: Sampler, source_code: str) -> str:
              path=f"/v1/ops/agencies/{source_code}/presence")
     operator("GET", "/v1/ops/agencies/{code}/connections", 200,
              path=f"/v1/ops/agencies/{source_code}/connections")
+    operator("PUT", "/v1/ops/agencies/{code}/alerts", 200,
+             path=f"/v1/ops/agencies/{code}/alerts",
+             json={"emails": ["vanthu@stp.gov.vn"], "unfetched_after_seconds": 3600})
+    operator("GET", "/v1/ops/agencies/{code}/alerts", 200,
+             path=f"/v1/ops/agencies/{code}/alerts")
+    operator("GET", "/v1/ops/alerts", 200)
     operator("POST", "/v1/ops/apps/{app_id}/revoke", 200,
              path=f"/v1/ops/apps/{added['app_id']}/revoke", json={})
     return code
