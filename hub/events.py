@@ -162,6 +162,28 @@ class AgencyRemoved(Event):
     reason: str
 
 
+@dataclass(frozen=True, kw_only=True)
+class ZoneConfigured(Event):
+    """A peer hub serves these code patterns (``hub.zones``): packages for them are
+    forwarded there. Replaces the zone's previous definition whole."""
+
+    zone: str
+    url: str
+    access_key: str
+    secret_id: str
+    codes: list[str]
+    branches: list[str]
+    provinces: list[str]
+
+
+@dataclass(frozen=True, kw_only=True)
+class ZoneRemoved(Event):
+    """A peer hub no longer serves any code: nothing more is forwarded to it."""
+
+    zone: str
+    reason: str
+
+
 # --- sending --------------------------------------------------------------------------
 
 
@@ -393,6 +415,7 @@ EVENT_TYPES: tuple[type[Event], ...] = (
     DeliveryRecalled, DeadlineExtended, DeliveryRedirected, DocumentAnalysed,
     AgencySucceeded, AgencyRenamed, AgencyRemoved,
     AuditLinked,
+    ZoneConfigured, ZoneRemoved,
 )
 
 EVENT_BY_NAME: dict[str, type[Event]] = {cls.__name__: cls for cls in EVENT_TYPES}
