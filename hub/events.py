@@ -203,6 +203,9 @@ class PackageRequested(Event):
     idempotency_key: str | None = None
     recipient_agency_ids: list[str] = field(default_factory=list)
     """v2: the agency ids the recipient codes resolved to when the request was accepted."""
+    trace: list[str] = field(default_factory=list)
+    """v3: the hubs this package crossed before this one, oldest first (set by a hub that
+    forwarded it, ``hub.zones``): a hub never takes a package that names it."""
 
 
 @dataclass(frozen=True, kw_only=True)

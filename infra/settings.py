@@ -62,6 +62,9 @@ class Settings(BaseSettings):
 
     domain: str = "truc.local"
     """The province's mail domain: agency accounts are ``<code>@<domain>``."""
+    hub_name: str = ""
+    """This hub's name in a forwarded package's trace (zones: ``docs/zones.md``); unique
+    among the hubs that forward to each other. Empty: the domain."""
     region: str = "vn"
     """Signing region published at ``GET /v1/time`` (credential scope date/region/service)."""
     service: str = "truc"
