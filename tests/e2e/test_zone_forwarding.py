@@ -19,21 +19,25 @@ import pytest
 from api.client import TrucClient
 from tests.e2e.hubs import TRUC, RunningHub, running_hub, wait_healthy
 
-BACKENDS = ["embedded"]
+BACKENDS = ["embedded", pytest.param("distributed", marks=pytest.mark.engines)]
 A_SOURCE, A_HUB = "000.00.11.H53", "000.00.00.H53"
 B_DEST, B_HUB = "000.00.12.H29", "000.00.00.H29"
 LOOPING = "000.00.77.H29"
 """Routed by A to B (province H29) and by B back to A (an explicit code): a loop."""
 
 
-@pytest.fixture(scope="module")
-def hubs(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[RunningHub, RunningHub]]:
+@pytest.fixture(scope="module", params=BACKENDS)
+def hubs(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+         ) -> Iterator[tuple[RunningHub, RunningHub]]:
+    """Two hubs on the same backend (distributed: each its own topics and keyspace)."""
+    backend = request.param
+    engines = request.getfixturevalue("engines") if backend == "distributed" else None
     fast = {"zone_retry_seconds": "0.2", "zone_poll_seconds": "0.3",
             "webhook_resume_seconds": "1"}
-    with running_hub("embedded", tmp_path_factory.mktemp("hub-a"), hub_name="hub-a",
-                     chunk_bytes="300000", **fast) as a, \
-            running_hub("embedded", tmp_path_factory.mktemp("hub-b"), hub_name="hub-b",
-                        **fast) as b:
+    with running_hub(backend, tmp_path_factory.mktemp(f"hub-a-{backend}"), engines,
+                     hub_name="hub-a", chunk_bytes="300000", **fast) as a, \
+            running_hub(backend, tmp_path_factory.mktemp(f"hub-b-{backend}"), engines,
+                        hub_name="hub-b", **fast) as b:
         yield a, b
 
 
@@ -84,13 +88,16 @@ def delivery(view: dict[str, Any], code: str) -> dict[str, Any]:
 
 
 def kill(hub: RunningHub) -> None:
-    """The hub's serving process dies at once (SIGKILL: no clean stop)."""
-    serving = hub.procs[-1]
-    serving.kill()
-    serving.wait(timeout=30)
+    """Every process of the hub (its API node, and its worker) dies at once (SIGKILL)."""
+    for proc in hub.procs:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait(timeout=30)
 
 
 def restart(hub: RunningHub) -> None:
+    if hub.backend == "distributed":
+        hub.start_worker()
     with hub.logs.open("ab") as out:
         proc = subprocess.Popen([TRUC, "serve"], env=hub.env, cwd=hub.cwd, stdout=out,
                                 stderr=subprocess.STDOUT)
