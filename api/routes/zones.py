@@ -16,8 +16,9 @@ from api.auth import CurrentAdmin, CurrentOperator, RuntimeDep
 from api.door import DoorRoute
 from api.problems import responses
 from api.runtime import Runtime
+from hub.errors import NotFound
 from hub.registry.decisions import Context
-from hub.registry.model import Operator, Registry
+from hub.registry.model import Operator, Registry, Role
 from hub.zones.model import Zone, route
 
 router = APIRouter(prefix="/v1/ops", tags=["operators"], route_class=DoorRoute)
@@ -66,9 +67,17 @@ def _context(operator: Operator, runtime: Runtime) -> Context:
     return Context(operator.operator_id, runtime.backend.clock.now(), str(uuid.uuid4()))
 
 
-@router.get("/zones")
+def _hub_wide(operator: Operator) -> None:
+    """The routing table is the hub's, not an agency's: an agency-admin does not see it
+    (as it does not see the operators)."""
+    if operator.role is Role.AGENCY_ADMIN:
+        raise NotFound("no such resource")
+
+
+@router.get("/zones", responses=responses(404))
 async def list_zones(operator: CurrentOperator, runtime: RuntimeDep) -> list[ZoneView]:
     """The routing table: every zone and the patterns it serves (never its secret)."""
+    _hub_wide(operator)
     zones = runtime.view.registry.zones
     return [zone_view(zones[name]) for name in sorted(zones)]
 
@@ -101,6 +110,7 @@ async def remove_zone(zone: str, operator: CurrentAdmin, runtime: RuntimeDep,
 @router.get("/zones/route/{code}")
 async def route_of(code: str, operator: CurrentOperator, runtime: RuntimeDep) -> ZoneRoute:
     """Where a code goes: this hub (an agency registered here), a zone, or nowhere."""
+    _hub_wide(operator)
     return zone_route(runtime.view.registry, code)
 
 

@@ -9,6 +9,8 @@ from typing import Any
 
 import pytest
 
+from api.client import TrucClient, TrucError
+from tests.e2e.exchange import next_code
 from tests.e2e.hubs import TRUC, RunningHub
 
 pytestmark = pytest.mark.usefixtures("admin_key")
@@ -50,3 +52,25 @@ def test_the_routing_table_through_the_cli_and_the_api(hub: RunningHub) -> None:
     assert hub.ops("GET", "/v1/ops/zones") == []
     gone = remote(hub, "zone", "remove", "z97")
     assert gone.returncode == 2 and "unknown_zone" in gone.stderr
+
+
+async def test_the_table_is_the_hubs_not_an_agencys(hub: RunningHub) -> None:
+    code = next_code()
+    hub.ops("POST", "/v1/ops/agencies", {"code": code, "name": "Sở"})
+    added = hub.ops("POST", "/v1/ops/operators", {"name": "Quản trị sở", "role":
+                                                  "agency-admin", "agency_code": code})
+    auditor = hub.ops("POST", "/v1/ops/operators", {"name": "Kiểm tra", "role": "auditor"})
+    async with TrucClient(hub.url, added["key"]["access_key"],
+                          added["key"]["secret_key"]) as agency_admin:
+        for path in ("/v1/ops/zones", f"/v1/ops/zones/route/{code}"):
+            with pytest.raises(TrucError) as hidden:
+                await agency_admin.call("GET", path)
+            assert hidden.value.status == 404
+        with pytest.raises(TrucError) as refused:
+            await agency_admin.call("PUT", "/v1/ops/zones/x", json_body={
+                "url": "https://p.example", "access_key": "K", "secret_key": "s",
+                "provinces": ["Z95"]})
+        assert refused.value.status == 403
+    async with TrucClient(hub.url, auditor["key"]["access_key"],
+                          auditor["key"]["secret_key"]) as reader:
+        assert (await reader.call("GET", f"/v1/ops/zones/route/{code}"))["local"] is True
