@@ -197,7 +197,8 @@ class ForwardProcessor:
                 raise
             await self._record(rules.refused(pkg, code, zone.name, now, refused.code))
             return True
-        row.update(phase="follow", peer_package_id=sent["package_id"], zone=zone.name)
+        row.update(phase="follow", peer_package_id=sent["package_id"], zone=zone.name,
+                   deadline=forward.deadline)
         await self._projections.write([Row(ref, row)])
         await self._record(rules.forwarded(pkg, code, zone.name, now))
         return False
@@ -205,6 +206,7 @@ class ForwardProcessor:
     async def _follow_once(self, ref: RowRef, row: dict[str, Any], pkg: Package,
                            zone: Zone, peer: TrucClient, *, now: datetime) -> bool:
         code: str = row["code"]
+        await self._tell(ref, row, pkg, peer)
         view = await peer.package(row["peer_package_id"])
         delivery = rules.peer_delivery(view, code)
         if delivery is not None:
@@ -223,6 +225,27 @@ class ForwardProcessor:
         until = row.get("follow_until")
         return rules.followed_enough(after, code, delivery,
                                      datetime.fromisoformat(until) if until else None, now)
+
+    async def _tell(self, ref: RowRef, row: dict[str, Any], pkg: Package,
+                    peer: TrucClient) -> None:
+        """Does on the peer's copy what the source changed here (recall, redirect,
+        extension); a peer that says it is too late (409: acknowledged, closed) was told."""
+        code, peer_package = row["code"], row["peer_package_id"]
+        for action in rules.source_changes(pkg, code, told_deadline=row.get("deadline"),
+                                           cancelled=bool(row.get("cancelled"))):
+            try:
+                if action.kind == "cancel":
+                    await peer.cancel(peer_package, code, action.value[:500])
+                else:
+                    await peer.extend(peer_package, code, action.value)
+            except PeerRefused as refused:
+                if refused.status != 409:
+                    raise
+            if action.kind == "cancel":
+                row["cancelled"] = True
+            else:
+                row["deadline"] = action.value
+            await self._projections.write([Row(ref, row)])
 
     def _reader(self, pkg: Package) -> Callable[[int, int], Awaitable[bytes]]:
         """Bytes ``offset..offset+length`` of the package's content, from its chunks."""

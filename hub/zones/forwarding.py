@@ -57,10 +57,37 @@ class Forward:
 
 
 def forward_of(pkg: Package, code: str, hub_name: str) -> Forward:
-    """The send that forwards ``pkg`` to ``code`` on its zone's hub."""
+    """The send that forwards ``pkg`` to ``code`` on its zone's hub, with the delivery's
+    deadline as it is now (the source may have extended it before it was forwarded)."""
+    delivery = pkg.deliveries.get(peer_id(code))
+    deadline = delivery.deadline if delivery is not None else pkg.deadline
     return Forward([code], pkg.title, pkg.data_type, pkg.priority, pkg.size, pkg.sha256,
                    idempotency_key(pkg.package_id, code), [*pkg.trace, hub_name],
-                   pkg.deadline, pkg.offline_wait_seconds)
+                   deadline, pkg.offline_wait_seconds)
+
+
+@dataclass(frozen=True)
+class PeerAction:
+    """What the source changed on its delivery, to be done on the peer's copy too:
+    ``cancel`` (recalled or redirected here; ``value`` the reason) or ``extend``
+    (``value`` the new deadline)."""
+
+    kind: str
+    value: str
+
+
+def source_changes(pkg: Package, code: str, *, told_deadline: str | None,
+                   cancelled: bool) -> list[PeerAction]:
+    """The source's own changes the peer has not been told of: a recall or a redirect
+    (the peer's delivery is cancelled), a deadline moved (extended there too)."""
+    local = pkg.deliveries.get(peer_id(code))
+    if local is None:
+        return []
+    if local.state.withdrawn:
+        return [] if cancelled else [PeerAction("cancel", local.reason or local.state.value)]
+    if not local.state.closed and local.deadline and local.deadline != told_deadline:
+        return [PeerAction("extend", local.deadline)]
+    return []
 
 
 def idempotency_key(package_id: str, code: str) -> str:
@@ -155,6 +182,6 @@ def followed_enough(pkg: Package | None, code: str, peer: dict[str, Any] | None,
     if local is None or not local.state.closed:
         return False
     if local.state is not DeliveryState.ACKNOWLEDGED or peer is None:
-        return True
+        return True  # (a recall or redirect is told to the peer before: source_changes)
     codes = {str(s["code"]) for s in peer.get("statuses") or []}
     return bool(codes & FINAL_STATUSES) or (follow_until is not None and now >= follow_until)

@@ -11,6 +11,7 @@ import hashlib
 import os
 import subprocess
 from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -176,6 +177,41 @@ async def test_the_other_way_with_the_receiving_hub_killed_and_restarted(
                 and view["shredded"] else None
         view = await until(done, "A's ack and status seen on B")
         assert [s["code"] for s in delivery(view, dest_a["code"])["statuses"]] == ["06"]
+
+
+@pytest.mark.timeout(600)
+async def test_the_sources_extension_and_recall_reach_the_peers_copy(
+        hubs: tuple[RunningHub, RunningHub], world: dict[str, Any], tmp_path: Path) -> None:
+    a, b = hubs
+    file = tmp_path / "recall.txt"
+    file.write_text("gửi nhầm")
+    soon = (datetime.now(UTC) + timedelta(days=2)).isoformat()
+    later = datetime.now(UTC) + timedelta(days=5)
+    async with client(a, world["source"]) as source:
+        sent = await source.send([B_DEST], "Sẽ thu hồi", file, deadline=soon)
+        async def notified() -> bool:
+            view = await source.package(sent["package_id"])
+            return delivery(view, B_DEST)["state"] == "notified"
+        await until(notified, "the package handed to B")
+        await source.extend(sent["package_id"], B_DEST, later.isoformat())
+    async with client(b, world["dest"]) as dest:
+        async def forwarded() -> list[dict[str, Any]]:
+            return [i for i in await dest.inbox() if i["title"] == "Sẽ thu hồi"]
+        [item] = await until(forwarded, "the package in B's inbox")
+
+        async def extended() -> bool:
+            mine = (await dest.package(item["package_id"]))["deliveries"][0]
+            return datetime.fromisoformat(mine["deadline"]) == later.replace(
+                microsecond=later.microsecond // 1000 * 1000)
+        await until(extended, "the extension on B's copy")
+    async with client(a, world["source"]) as source:
+        await source.cancel(sent["package_id"], B_DEST, "gửi nhầm")
+    async with client(b, world["dest"]) as dest:
+        async def recalled() -> bool:
+            mine = (await dest.package(item["package_id"]))["deliveries"][0]
+            return bool(mine["state"] == "recalled")
+        await until(recalled, "the recall on B's copy")
+        assert "Sẽ thu hồi" not in [i["title"] for i in await dest.inbox()]
 
 
 @pytest.mark.timeout(600)

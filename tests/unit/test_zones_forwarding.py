@@ -94,3 +94,22 @@ def test_the_peer_delivery_is_found_by_code_or_as_the_only_one() -> None:
     view = {"deliveries": [{"agency_code": "000.00.05.H29", "state": "planned"}]}
     assert rules.peer_delivery(view, CODE) == view["deliveries"][0]  # a successor's code
     assert rules.peer_delivery({"deliveries": []}, CODE) is None
+
+
+def test_the_sources_recall_redirect_and_extension_are_told_to_the_peer_once() -> None:
+    pkg = planned()
+    later = (NOW + timedelta(days=3)).isoformat()
+    assert rules.source_changes(pkg, CODE, told_deadline=None, cancelled=False) == []
+    extended = fold(pkg, [ev.DeadlineExtended(
+        event_id="x", occurred_at=NOW, actor="app", correlation_id="c", package_id="p",
+        destination_agency_id=peer_id(CODE), deadline=NOW + timedelta(days=3))])
+    assert rules.forward_of(extended, CODE, "hub-a").deadline == later  # as it is now
+    assert rules.source_changes(extended, CODE, told_deadline=None, cancelled=False) == \
+        [rules.PeerAction("extend", later)]
+    assert rules.source_changes(extended, CODE, told_deadline=later, cancelled=False) == []
+    recalled = fold(extended, [ev.DeliveryRecalled(
+        event_id="r2", occurred_at=NOW, actor="app", correlation_id="c", package_id="p",
+        destination_agency_id=peer_id(CODE), reason="gửi nhầm")])
+    assert rules.source_changes(recalled, CODE, told_deadline=later, cancelled=False) == \
+        [rules.PeerAction("cancel", "gửi nhầm")]
+    assert rules.source_changes(recalled, CODE, told_deadline=later, cancelled=True) == []
