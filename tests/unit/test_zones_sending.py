@@ -9,6 +9,7 @@ import pytest
 
 from hub import events as ev
 from hub.auth.sessions import NotGranted
+from hub.deadlines import actions
 from hub.deadlines.open import OpenDelivery
 from hub.deadlines.rules import due, receiving
 from hub.errors import Conflict, InvalidRequest
@@ -18,7 +19,7 @@ from hub.packages.processor import step
 from hub.registry.model import Grants
 from hub.zones import decisions as zones
 from hub.zones.peers import peer_code, peer_id
-from tests.unit.test_packages import CTX, DIGEST, LIMITS, NOW, SOURCE, send, world
+from tests.unit.test_packages import CTX, DEST, DIGEST, LIMITS, NOW, SOURCE, send, world
 
 REMOTE = "000.00.12.H29"
 
@@ -97,3 +98,30 @@ def test_a_peer_delivery_waits_while_its_zone_serves_the_code() -> None:
     reg.apply(zones.remove_zone(reg, CTX, "hcm", "gone"))
     [expired] = due([delivery], NOW + timedelta(seconds=1), reg, {})
     assert expired.reason == "unknown_destination"
+
+
+def test_a_delivery_is_redirected_to_another_zones_agency() -> None:
+    reg, callers = world()
+    reg.apply(zones.configure_zone(reg, CTX, "hcm", "https://hcm.example", "AK",
+                                   provinces=["H29"], new_secret=True))
+    requested, space = decide.request_package(reg, callers[SOURCE], CTX, send(), LIMITS)
+    pkg: Package | None = None
+    for e in (requested, space):
+        pkg = evolve(pkg, e)
+    sealed = ev.PackageSealed(event_id="s", occurred_at=NOW, actor="a", correlation_id="c",
+                              package_id=requested.package_id, size=requested.declared_size,
+                              sha256=DIGEST)
+    outcome = step(pkg, sealed)
+    pkg = outcome.package
+    for derived in outcome.derived:
+        pkg = evolve(pkg, derived)
+    redirected = actions.redirect(CTX, reg, pkg, callers[SOURCE], from_code=DEST,
+                                  to_code=REMOTE)
+    assert (redirected.to_agency_id, redirected.to_code) == (peer_id(REMOTE), REMOTE)
+    [planned] = step(pkg, redirected).derived
+    assert isinstance(planned, ev.DeliveryPlanned)
+    assert planned.destination_agency_id == peer_id(REMOTE)
+    with pytest.raises(InvalidRequest) as unknown:
+        actions.redirect(CTX, reg, pkg, callers[SOURCE], from_code=DEST,
+                         to_code="000.00.12.H01")
+    assert unknown.value.code == "unknown_destination"
