@@ -67,6 +67,7 @@ def build_processors(backend: Backend, wrapper: MasterKeyWrapper, view: Registry
         backend.events, backend.projections, view, vault, secret_of, clock=backend.clock,
         hub_name=settings.hub_name or settings.domain,
         retry_seconds=settings.zone_retry_seconds, poll_seconds=settings.zone_poll_seconds,
+        poll_max_seconds=settings.zone_poll_max_seconds,
         follow=timedelta(days=settings.zone_follow_days), applied=applied,
         tracking=tracking))
     return found

@@ -28,6 +28,7 @@ import contextlib
 import logging
 from collections.abc import Awaitable, Callable, Iterable
 from datetime import datetime, timedelta
+from enum import Enum
 from typing import Any
 
 from api.client import TrucClient
@@ -51,6 +52,15 @@ log = logging.getLogger(__name__)
 OUTBOX = "forward_outbox"
 FLUSH_EVERY = 100
 MAX_DELAY = 60.0
+
+
+class Step(Enum):
+    DONE = "done"
+    CHANGED = "changed"
+    IDLE = "idle"
+
+
+DONE, CHANGED, IDLE = Step.DONE, Step.CHANGED, Step.IDLE
 SecretLookup = Callable[[str], Awaitable[str | None]]
 PeerClient = Callable[[Zone, str], TrucClient]
 
@@ -70,6 +80,7 @@ class ForwardProcessor:
     def __init__(self, events: EventLog, projections: Projections, view: RegistryView,
                  vault: Vault, secret_of: SecretLookup, *, clock: Clock, hub_name: str,
                  retry_seconds: float = 1.0, poll_seconds: float = 2.0,
+                 poll_max_seconds: float = 30.0,
                  follow: timedelta = timedelta(days=30), applied: Applied | None = None,
                  tracking: TrackingCache | None = None, client: PeerClient = _client) -> None:
         self._events = events
@@ -81,6 +92,8 @@ class ForwardProcessor:
         self._hub = hub_name
         self._retry = retry_seconds
         self._poll = poll_seconds
+        self._poll_max = max(poll_seconds, poll_max_seconds)
+        self._peers: dict[tuple[str, str, str], TrucClient] = {}
         self._follow = follow
         self._applied = applied or Applied(projections)
         self._tracking = tracking or TrackingCache(projections)
@@ -129,6 +142,8 @@ class ForwardProcessor:
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
+        for key in list(self._peers):
+            await self._drop(key)
 
     def _schedule(self, ref: RowRef, row: dict[str, Any]) -> None:
         if ref in self._pending:
@@ -138,15 +153,18 @@ class ForwardProcessor:
         task.add_done_callback(lambda _: self._pending.pop(ref, None))
 
     async def _work(self, ref: RowRef, row: dict[str, Any]) -> None:
-        """Steps the row until it is done; a failure waits and tries again, never ends."""
-        delay = self._retry
+        """Steps the row until it is done; a failure waits and tries again, never ends.
+        A delivery where nothing happens is read less and less often (up to
+        ``poll_max``): a destination may take days to fetch."""
+        delay, idle = self._retry, 0
         while True:
             try:
-                if await self._step(ref, row):
+                found = await self._step(ref, row)
+                if found is DONE:
                     await self._projections.write(deletes=[ref])
                     return
-                delay = self._retry
-                await asyncio.sleep(self._poll)
+                delay, idle = self._retry, 0 if found is CHANGED else idle + 1
+                await asyncio.sleep(min(self._poll * 2 ** min(idle, 16), self._poll_max))
             except asyncio.CancelledError:
                 raise
             except Exception as exc:  # unreachable peer, engine outage: wait and retry
@@ -159,29 +177,49 @@ class ForwardProcessor:
         found = await self._projections.get(package_ref(package_id))
         return None if found is None else Package.from_json(dict(found.body))
 
-    async def _step(self, ref: RowRef, row: dict[str, Any]) -> bool:
-        """One pass: True once the row is done."""
+    async def _step(self, ref: RowRef, row: dict[str, Any]) -> Step:
+        """One pass: DONE once the row is done, CHANGED when it moved, IDLE otherwise."""
         code: str = row["code"]
         pkg = await self._package(row["package_id"])
         now = self._clock.now()
         local = None if pkg is None else pkg.deliveries.get(f"peer:{code}")
         if pkg is None or local is None:
-            return False  # the package row does not show the planning yet
+            return IDLE  # the package row does not show the planning yet
         if row["phase"] == "send" and (local.state.closed or pkg.shredded):
-            return True  # recalled, expired or redirected before it was forwarded
+            return DONE  # recalled, expired or redirected before it was forwarded
         zone = routed_zone(self._view.registry, code)
         if zone is None:
-            return local.state.closed  # no zone now: the watchdog expires it
+            return DONE if local.state.closed else IDLE  # no zone: the watchdog expires it
         secret = await self._secret_of(zone.secret_id)
         if secret is None:
             raise LookupError(f"no secret for zone {zone.name}")
-        async with self._client(zone, secret) as peer:
+        key = (zone.url, zone.access_key, secret)
+        try:
+            peer = await self._peer(zone, secret, key)
             if row["phase"] == "send":
                 return await self._send(ref, row, pkg, zone, peer, now=now)
             return await self._follow_once(ref, row, pkg, zone, peer, now=now)
+        except Exception:
+            await self._drop(key)  # a new connection (and clock offset) next time
+            raise
+
+    async def _peer(self, zone: Zone, secret: str, key: tuple[str, str, str]) -> TrucClient:
+        """One client per peer key, shared by every delivery forwarded with it."""
+        found = self._peers.get(key)
+        if found is None:
+            found = self._client(zone, secret)
+            await found.__aenter__()
+            self._peers[key] = found
+        return found
+
+    async def _drop(self, key: tuple[str, str, str]) -> None:
+        found = self._peers.pop(key, None)
+        if found is not None:
+            with contextlib.suppress(Exception):
+                await found.__aexit__(None, None, None)
 
     async def _send(self, ref: RowRef, row: dict[str, Any], pkg: Package, zone: Zone,
-                    peer: TrucClient, *, now: datetime) -> bool:
+                    peer: TrucClient, *, now: datetime) -> Step:
         code: str = row["code"]
         forward = rules.forward_of(pkg, code, self._hub)
         try:
@@ -196,25 +234,27 @@ class ForwardProcessor:
                     refused.retriable:
                 raise
             await self._record(rules.refused(pkg, code, zone.name, now, refused.code))
-            return True
+            return DONE
         row.update(phase="follow", peer_package_id=sent["package_id"], zone=zone.name,
                    deadline=forward.deadline)
         await self._projections.write([Row(ref, row)])
         await self._record(rules.forwarded(pkg, code, zone.name, now))
-        return False
+        return CHANGED
 
     async def _follow_once(self, ref: RowRef, row: dict[str, Any], pkg: Package,
-                           zone: Zone, peer: TrucClient, *, now: datetime) -> bool:
+                           zone: Zone, peer: TrucClient, *, now: datetime) -> Step:
         code: str = row["code"]
-        await self._tell(ref, row, pkg, peer)
+        changed = await self._tell(ref, row, pkg, peer)
         view = await peer.package(row["peer_package_id"])
         delivery = rules.peer_delivery(view, code)
         if delivery is not None:
-            await self._record(rules.mirror(pkg, code, zone.name, delivery,
-                                            statuses_seen=int(row.get("statuses", 0)),
-                                            now=now))
+            mirrored = rules.mirror(pkg, code, zone.name, delivery,
+                                    statuses_seen=int(row.get("statuses", 0)), now=now)
+            await self._record(mirrored)
             seen = len(delivery.get("statuses") or [])
-            changed = seen != row.get("statuses")
+            changed = changed or bool(mirrored)
+            if seen != row.get("statuses"):
+                changed = True
             row["statuses"] = seen
             if delivery.get("state") == "acknowledged" and not row.get("follow_until"):
                 row["follow_until"] = (now + self._follow).isoformat()
@@ -223,16 +263,19 @@ class ForwardProcessor:
                 await self._projections.write([Row(ref, row)])
         after = await self._package(row["package_id"])
         until = row.get("follow_until")
-        return rules.followed_enough(after, code, delivery,
-                                     datetime.fromisoformat(until) if until else None, now)
+        if rules.followed_enough(after, code, delivery,
+                                 datetime.fromisoformat(until) if until else None, now):
+            return DONE
+        return CHANGED if changed else IDLE
 
     async def _tell(self, ref: RowRef, row: dict[str, Any], pkg: Package,
-                    peer: TrucClient) -> None:
+                    peer: TrucClient) -> bool:
         """Does on the peer's copy what the source changed here (recall, redirect,
         extension); a peer that says it is too late (409: acknowledged, closed) was told."""
         code, peer_package = row["code"], row["peer_package_id"]
-        for action in rules.source_changes(pkg, code, told_deadline=row.get("deadline"),
-                                           cancelled=bool(row.get("cancelled"))):
+        actions = rules.source_changes(pkg, code, told_deadline=row.get("deadline"),
+                                       cancelled=bool(row.get("cancelled")))
+        for action in actions:
             try:
                 if action.kind == "cancel":
                     await peer.cancel(peer_package, code, action.value[:500])
@@ -246,6 +289,7 @@ class ForwardProcessor:
             else:
                 row["deadline"] = action.value
             await self._projections.write([Row(ref, row)])
+        return bool(actions)
 
     def _reader(self, pkg: Package) -> Callable[[int, int], Awaitable[bytes]]:
         """Bytes ``offset..offset+length`` of the package's content, from its chunks."""

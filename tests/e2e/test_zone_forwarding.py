@@ -34,7 +34,7 @@ def hubs(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactor
     backend = request.param
     engines = request.getfixturevalue("engines") if backend == "distributed" else None
     fast = {"zone_retry_seconds": "0.2", "zone_poll_seconds": "0.3",
-            "webhook_resume_seconds": "1"}
+            "zone_poll_max_seconds": "2", "webhook_resume_seconds": "1"}
     with running_hub(backend, tmp_path_factory.mktemp(f"hub-a-{backend}"), engines,
                      hub_name="hub-a", chunk_bytes="300000", **fast) as a, \
             running_hub(backend, tmp_path_factory.mktemp(f"hub-b-{backend}"), engines,
