@@ -42,7 +42,7 @@ from hub.topics import PACKAGES, record
 from hub.zones import forwarding as rules
 from hub.zones.decisions import routed_zone
 from hub.zones.model import Zone
-from hub.zones.peers import peer_code
+from hub.zones.peers import peer_code, peer_id
 from infra.vault import Vault
 from streams.applied import Applied
 from streams.runner import settle
@@ -119,7 +119,7 @@ class ForwardProcessor:
         rows = [] if code is None or not isinstance(event, ev.DeliveryPlanned) else [
             Row(outbox_ref(pos.partition, event.package_id, code),
                 {"package_id": event.package_id, "code": code, "phase": "send",
-                 "statuses": 0, "planned_offset": pos.offset})]
+                 "statuses": 0})]
         applied = await self._projections.apply(self.name, pos, rows, last_applied=done)
         settle(self._tracking, self.name, pos, applied)
         self._unwritten = 0
@@ -182,7 +182,7 @@ class ForwardProcessor:
         code: str = row["code"]
         pkg = await self._package(row["package_id"])
         now = self._clock.now()
-        local = None if pkg is None else pkg.deliveries.get(f"peer:{code}")
+        local = None if pkg is None else pkg.deliveries.get(peer_id(code))
         if pkg is None or local is None:
             return IDLE  # the package row does not show the planning yet
         if row["phase"] == "send" and (local.state.closed or pkg.shredded):
