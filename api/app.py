@@ -22,6 +22,7 @@ from api.routes import directory as directory_routes
 from api.routes import documents as document_routes
 from api.routes import metrics as metrics_routes
 from api.routes import presence as presence_routes
+from api.routes import zones as zone_routes
 from api.runtime import Runtime
 from infra.settings import Settings
 from streams.dead_letters import summary
@@ -54,7 +55,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     for router in (access.router, ops.router, dead_letters.router, packages.router,
                    deliveries.router, live.router, reports.router, presence_routes.router,
                    docs.router, directory_routes.router, metrics_routes.router,
-                   alert_routes.router):
+                   alert_routes.router, zone_routes.router):
         add_routes(app, router)
     add_routes(app, document_routes.router)
     mount_console(app)

@@ -18,11 +18,13 @@ from api.console_cli import register as register_console
 from api.directory_admin_cli import register_directory
 from api.exchange_cli import register
 from api.reports_cli import register_reports
+from api.zones_cli import register_zones
 from infra.settings import Settings
 
 app = typer.Typer(help="Truc: the interoperability hub.", no_args_is_help=True)
 register_reports(admin)
 register_directory(admin)
+register_zones(admin)
 register_console(admin)
 register_audit(admin)
 register_alerts(admin)

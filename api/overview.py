@@ -58,12 +58,12 @@ class Overview:
     bytes_held: int = 0
 
 
-SPARSE = frozenset({"shredder", "webhooks"})
+SPARSE = frozenset({"shredder", "webhooks", "forwarder"})
 """Processors that write a tracking record only for the events they act on (a package to
-shred, an app to call back): their records say nothing of the events they passed over.
-Their progress is known where they run (the embedded hub: ``Runtime.applied``); a node of
-a distributed hub, where the worker runs them, leaves them out rather than report a lag
-that is not there."""
+shred, an app to call back, a delivery to forward to another zone): their records say
+nothing of the events they passed over. Their progress is known where they run (the
+embedded hub: ``Runtime.applied``); a node of a distributed hub, where the worker runs
+them, leaves them out rather than report a lag that is not there."""
 
 
 async def log_positions(runtime: Runtime) -> tuple[dict[tuple[str, int], int], list[Lag]]:

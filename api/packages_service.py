@@ -33,7 +33,7 @@ class Packages:
         self.rt = runtime
         s = runtime.settings
         self.limits = Limits(s.max_package_bytes, s.chunk_bytes,
-                             timedelta(minutes=s.space_ttl_minutes))
+                             timedelta(minutes=s.space_ttl_minutes), s.hub_name or s.domain)
 
     def ctx(self, caller: Caller) -> Context:
         return Context(caller.app.app_id, self.rt.backend.clock.now(), str(uuid.uuid4()))

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import timedelta
 
@@ -22,6 +23,7 @@ from infra.rsa_keys import verify_rsa
 from infra.settings import Settings
 from infra.tokens import TokenSigner
 from infra.vault import Vault
+from streams import forwarder
 from streams.applied import Applied
 from streams.catalog import build_alert_sweep, build_processors, build_watchdog
 from streams.presence import PresenceWatchdog
@@ -44,6 +46,8 @@ class Runtime:
     applied: Applied
     processors: InProcessProcessors | None = None
     tasks: list[asyncio.Task[None]] = field(default_factory=list)
+    closing: list[Callable[[], Awaitable[None]]] = field(default_factory=list)
+    """Stopped before the processors: background work of a processor (forwarding)."""
 
     @classmethod
     async def open(cls, settings: Settings, *, run_processors: bool,
@@ -77,6 +81,12 @@ class Runtime:
             runtime.tasks.append(asyncio.create_task(repeat(
                 lambda: resume_owned(hooks, backend.events), settings.webhook_resume_seconds,
                 "webhook outbox resume"), name="webhook-resume"))
+            forwards = next(p for p in found if isinstance(p, forwarder.ForwardProcessor))
+            runtime.tasks.append(asyncio.create_task(repeat(
+                lambda: forwarder.resume_owned(forwards, backend.events),
+                settings.webhook_resume_seconds, "forward outbox resume"),
+                name="forward-resume"))
+            runtime.closing.append(forwards.close)
             runtime.tasks.append(asyncio.create_task(
                 build_watchdog(backend, view, settings).run(), name="watchdog"))
             runtime.tasks.append(asyncio.create_task(
@@ -94,6 +104,8 @@ class Runtime:
         for task in self.tasks:
             task.cancel()
         await asyncio.gather(*self.tasks, return_exceptions=True)
+        for close in self.closing:
+            await close()
         if self.processors is not None:
             await self.processors.stop()
         await self.applied.close()

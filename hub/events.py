@@ -162,6 +162,28 @@ class AgencyRemoved(Event):
     reason: str
 
 
+@dataclass(frozen=True, kw_only=True)
+class ZoneConfigured(Event):
+    """A peer hub serves these code patterns (``hub.zones``): packages for them are
+    forwarded there. Replaces the zone's previous definition whole."""
+
+    zone: str
+    url: str
+    access_key: str
+    secret_id: str
+    codes: list[str]
+    branches: list[str]
+    provinces: list[str]
+
+
+@dataclass(frozen=True, kw_only=True)
+class ZoneRemoved(Event):
+    """A peer hub no longer serves any code: nothing more is forwarded to it."""
+
+    zone: str
+    reason: str
+
+
 # --- sending --------------------------------------------------------------------------
 
 
@@ -181,6 +203,9 @@ class PackageRequested(Event):
     idempotency_key: str | None = None
     recipient_agency_ids: list[str] = field(default_factory=list)
     """v2: the agency ids the recipient codes resolved to when the request was accepted."""
+    trace: list[str] = field(default_factory=list)
+    """v3: the hubs this package crossed before this one, oldest first (set by a hub that
+    forwarded it, ``hub.zones``): a hub never takes a package that names it."""
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -449,6 +474,7 @@ EVENT_TYPES: tuple[type[Event], ...] = (
     AgencySucceeded, AgencyRenamed, AgencyRemoved,
     AuditLinked,
     AlertPolicySet, AlertRaised, AlertSent,
+    ZoneConfigured, ZoneRemoved,
 )
 
 EVENT_BY_NAME: dict[str, type[Event]] = {cls.__name__: cls for cls in EVENT_TYPES}

@@ -35,6 +35,8 @@ _KEYS: dict[type[ev.Event], tuple[str, str]] = {
     ev.AlertPolicySet: (REGISTRY, "agency_id"),
     ev.AlertRaised: (PRESENCE, "agency_id"),
     ev.AlertSent: (PRESENCE, "agency_id"),
+    ev.ZoneConfigured: (REGISTRY, "zone"),
+    ev.ZoneRemoved: (REGISTRY, "zone"),
     ev.AgencyConnected: (PRESENCE, "agency_id"),
     ev.AgencyDisconnected: (PRESENCE, "agency_id"),
     ev.NodeHeartbeat: (PRESENCE, "node"),

@@ -62,6 +62,18 @@ class Settings(BaseSettings):
 
     domain: str = "truc.local"
     """The province's mail domain: agency accounts are ``<code>@<domain>``."""
+    hub_name: str = ""
+    """This hub's name in a forwarded package's trace (zones: ``docs/zones.md``); unique
+    among the hubs that forward to each other. Empty: the domain."""
+    zone_retry_seconds: float = Field(default=1.0, gt=0)
+    """First wait after a failed forwarding step (peer unreachable…); doubles to 60 s."""
+    zone_poll_seconds: float = Field(default=2.0, gt=0)
+    """How often a forwarded delivery's state is read from the peer hub."""
+    zone_poll_max_seconds: float = Field(default=30.0, gt=0)
+    """A forwarded delivery where nothing happens is read less and less often, up to this."""
+    zone_follow_days: float = Field(default=30, gt=0)
+    """How long statuses are still brought back after the peer's acknowledgement (until
+    a final status, 02 or 06, comes first)."""
     region: str = "vn"
     """Signing region published at ``GET /v1/time`` (credential scope date/region/service)."""
     service: str = "truc"

@@ -35,6 +35,7 @@ from infra.settings import Settings
 from infra.undecodable import lenient
 from streams.applied import Applied
 from streams.catalog import TOPICS, build_alert_sweep, build_processors, build_watchdog
+from streams.forwarder import ForwardProcessor
 from streams.guard import handle_guarded
 from streams.in_flight import InFlight
 from streams.presence import PresenceWatchdog
@@ -194,6 +195,12 @@ def _add_webhook_resume(app: Any, settings: Settings, service: ProcessorsService
             await hooks.resume(owned)
         except Exception:
             logging.getLogger(__name__).exception("webhook outbox resume failed")
+        forwards = await service.processor(ForwardProcessor.name)
+        assert isinstance(forwards, ForwardProcessor)
+        try:
+            await forwards.resume(owned)
+        except Exception:
+            logging.getLogger(__name__).exception("forward outbox resume failed")
 
     app.timer(settings.webhook_resume_seconds, name="truc.webhook-resume")(resume)
 

@@ -16,6 +16,7 @@ from infra.settings import Settings
 from infra.vault import Vault
 from streams.alerts import AlertSweep
 from streams.applied import Applied
+from streams.forwarder import ForwardProcessor
 from streams.packages import PackageProcessor
 from streams.presence import PresenceProcessor
 from streams.runner import FoldProcessor, Processor, ProjectorProcessor
@@ -31,6 +32,7 @@ TOPICS: dict[str, tuple[str, ...]] = {
     ShredderProcessor.name: ShredderProcessor.topics,
     WebhookProcessor.name: WebhookProcessor.topics,
     PresenceProcessor.name: PresenceProcessor.topics,
+    ForwardProcessor.name: ForwardProcessor.topics,
 }
 
 
@@ -63,6 +65,13 @@ def build_processors(backend: Backend, wrapper: MasterKeyWrapper, view: Registry
                                   receiver_wait=timedelta(
                                       seconds=settings.receiver_wait_seconds)))
     found.append(PresenceProcessor(backend.projections, tracking))
+    found.append(ForwardProcessor(
+        backend.events, backend.projections, view, vault, secret_of, clock=backend.clock,
+        hub_name=settings.hub_name or settings.domain,
+        retry_seconds=settings.zone_retry_seconds, poll_seconds=settings.zone_poll_seconds,
+        poll_max_seconds=settings.zone_poll_max_seconds,
+        follow=timedelta(days=settings.zone_follow_days), applied=applied,
+        tracking=tracking))
     return found
 
 

@@ -62,13 +62,16 @@ class PackageMetadata(BaseModel):
     data_type: str = Field(max_length=40, description="edxml, pdf, json, binary…")
     protocol: str = Field("truc/1", max_length=bounds.PROTOCOL)
     sha256: str = Field(max_length=64, description="Hex SHA-256 of the whole content.")
+    trace: list[str] = Field([], max_length=16, description=(
+        "Hubs the package crossed before this one, oldest first: set by a hub forwarding "
+        "it from another zone; a hub named there refuses it (409 forwarding_loop)."))
 
     def send_request(self, successors: Mapping[str, str], size: int,
                      idempotency_key: str | None) -> SendRequest:
         """The domain's request, recipients named by closed codes sent to successors."""
         return SendRequest([successors.get(c, c) for c in self.recipients], self.title,
                            self.priority, self.data_type, self.protocol, size,
-                           self.sha256.lower(), idempotency_key)
+                           self.sha256.lower(), idempotency_key, tuple(self.trace))
 
 
 class PackageRequest(PackageMetadata):

@@ -28,6 +28,8 @@ from hub.packages.model import Delivery, DeliveryState, Package
 from hub.registry.codes import AgencyCode, InvalidAgencyCode
 from hub.registry.decisions import Context
 from hub.registry.model import Operation, Registry
+from hub.zones.decisions import routed_zone
+from hub.zones.peers import peer_id
 
 
 def source_delivery(pkg: Package | None, caller: Caller, code: str) -> Delivery:
@@ -66,21 +68,31 @@ def redirect(ctx: Context, reg: Registry, pkg: Package | None, caller: Caller, *
     delivery = source_delivery(pkg, caller, from_code)
     assert pkg is not None
     _check_changeable(pkg, delivery)
-    try:
-        target = reg.agency(str(AgencyCode.parse(to_code)))
-    except InvalidAgencyCode:
-        target = None
-    if target is None:
-        raise InvalidRequest(f"unknown agency {to_code}", code="unknown_destination")
-    if target.agency_id in pkg.deliveries or target.agency_id == pkg.source_agency_id:
-        raise Conflict(f"{target.code} is already a recipient of this package",
+    agency_id, code, codes = _target(reg, to_code)
+    if agency_id in pkg.deliveries or agency_id == pkg.source_agency_id:
+        raise Conflict(f"{code} is already a recipient of this package",
                        code="already_recipient")
     grants = caller.app.grants
-    if grants is None or not any(grants.allows_destination(c) for c in target.codes):
-        raise NotGranted(f"this app may not send to {target.code}", refused=[target.code])
+    if grants is None or not any(grants.allows_destination(c) for c in codes):
+        raise NotGranted(f"this app may not send to {code}", refused=[code])
     return ev.DeliveryRedirected(**ctx.envelope(), package_id=pkg.package_id,
                                  from_agency_id=delivery.agency_id,
-                                 to_agency_id=target.agency_id, to_code=target.code)
+                                 to_agency_id=agency_id, to_code=code)
+
+
+def _target(reg: Registry, to_code: str) -> tuple[str, str, tuple[str, ...]]:
+    """(agency id, code, every code that names it) of a redirect's new destination: an
+    agency registered here, or another zone's (``hub.zones``), as a send resolves it."""
+    try:
+        named = str(AgencyCode.parse(to_code))
+    except InvalidAgencyCode:
+        named = ""
+    target = reg.agency(named) if named else None
+    if target is not None:
+        return target.agency_id, target.code, target.codes
+    if named and routed_zone(reg, named) is not None:
+        return peer_id(named), named, (named,)
+    raise InvalidRequest(f"unknown agency {to_code}", code="unknown_destination")
 
 
 def recall(ctx: Context, pkg: Package | None, caller: Caller, code: str | None,

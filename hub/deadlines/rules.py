@@ -28,6 +28,8 @@ from hub.bounds import MAX_OFFLINE_WAIT_SECONDS
 from hub.deadlines.open import OpenDelivery
 from hub.packages.model import Package
 from hub.registry.model import AppState, Operation, Registry
+from hub.zones.decisions import routed_zone
+from hub.zones.peers import is_peer, peer_code
 
 PRESENCE = "presence"
 """The presence projection (written by the presence processor): partition = agency id,
@@ -60,7 +62,11 @@ class Presence:
 
 
 def receiving(registry: Registry, agency_id: str) -> str | None:
-    """Why the agency cannot receive (a reason code), or None when it can."""
+    """Why the agency cannot receive (a reason code), or None when it can. A destination
+    of another zone receives through its hub while a zone still serves its code."""
+    remote = peer_code(agency_id)
+    if remote is not None:
+        return None if routed_zone(registry, remote) is not None else "unknown_destination"
     if agency_id not in registry.agencies:
         return "unknown_destination"
     for app in registry.apps_of(agency_id):
@@ -76,6 +82,8 @@ def offline_too_long(delivery: OpenDelivery, presence: Presence | None, now: dat
     as a ``timedelta`` of the wait: a wait recorded before it was bounded (10^17 s) would
     overflow one, on every tick."""
     wait = delivery.offline_wait_seconds
+    if is_peer(delivery.agency_id):
+        return False  # another zone's presence is its hub's to judge (the wait goes along)
     if wait is None or delivery.fetched or (presence is not None and presence.online):
         return False
     since = max(presence.since, delivery.planned_at) if presence else delivery.planned_at

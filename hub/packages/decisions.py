@@ -28,6 +28,8 @@ from hub.packages.model import (
 from hub.registry.codes import AgencyCode, InvalidAgencyCode
 from hub.registry.decisions import Context
 from hub.registry.model import Operation, Registry
+from hub.zones.decisions import routed_zone
+from hub.zones.peers import peer_id
 
 SHA256 = re.compile(r"[0-9a-f]{64}")
 """Always ``fullmatch``: ``$`` would let a trailing newline through."""
@@ -49,6 +51,9 @@ class Limits:
     max_package_bytes: int
     chunk_bytes: int
     space_ttl: timedelta
+    hub_name: str = ""
+    """This hub in a forwarded package's trace (``hub.zones``): a package whose trace
+    names it already went round in a loop."""
 
 
 @dataclass(frozen=True)
@@ -61,6 +66,8 @@ class SendRequest:
     size: int
     sha256: str
     idempotency_key: str | None = None
+    trace: tuple[str, ...] = ()
+    """The hubs the package crossed before this one (a forwarding hub sends it)."""
 
 
 _IDEMPOTENT_IDS = uuid.UUID("0b7f8e52-3d0c-4c39-9d0e-5c8f1e7a2b44")
@@ -96,6 +103,7 @@ def request_package(reg: Registry, caller: Caller, ctx: Context, req: SendReques
     recipients = [] if not req.recipients and req.data_type == EDXML else \
         _check_recipients(reg, caller, req.recipients)
     _check_request(caller, req, limits)
+    check_trace(req.trace, limits.hub_name)
     package_id = new_package_id(caller.app.app_id, req.idempotency_key)
     requested = ev.PackageRequested(
         **ctx.envelope(), package_id=package_id, source_agency_id=caller.app.agency_id,
@@ -104,6 +112,7 @@ def request_package(reg: Registry, caller: Caller, ctx: Context, req: SendReques
         data_type=req.data_type, protocol=req.protocol, declared_size=req.size,
         declared_sha256=req.sha256, idempotency_key=req.idempotency_key,
         recipient_agency_ids=[_agency_id(reg, c) for c in recipients],
+        trace=list(req.trace),
     )
     count = max(1, -(-req.size // limits.chunk_bytes))
     space = ev.SpaceGranted(
@@ -111,6 +120,20 @@ def request_package(reg: Registry, caller: Caller, ctx: Context, req: SendReques
         chunk_size=limits.chunk_bytes, chunk_count=count, expires_at=ctx.now + limits.space_ttl,
     )
     return requested, space
+
+
+MAX_TRACE = 16
+"""Hubs a package may cross: a longer trace is a loop the names did not show."""
+
+
+def check_trace(trace: tuple[str, ...], hub_name: str) -> None:
+    """No loops: a package that already crossed this hub is refused (409
+    ``forwarding_loop``), as one that crossed too many."""
+    for name in trace:
+        bounds.check_token(name, "trace", 100, code="invalid_trace")
+    if len(trace) > MAX_TRACE or (hub_name and hub_name in trace):
+        raise Conflict(f"this package already crossed {' → '.join(trace)}: forwarding it "
+                       f"here again would loop", code="forwarding_loop", trace=list(trace))
 
 
 class TooLargeForOneCall(InvalidRequest):
@@ -166,33 +189,41 @@ def bounded(req: SendRequest) -> SendRequest:
 
 
 def _agency_id(reg: Registry, code: str) -> str:
+    """The destination's agency id here, or its peer id when another zone serves it."""
     agency = reg.agency(code)
-    assert agency is not None, "checked by _check_recipients"
+    if agency is None:
+        assert routed_zone(reg, code) is not None, "checked by _check_recipients"
+        return peer_id(code)
     return agency.agency_id
 
 
 def _check_recipients(reg: Registry, caller: Caller, codes: list[str]) -> list[str]:
     if not codes:
         raise InvalidRequest("name at least one recipient agency", code="no_recipients")
-    unknown, found = [], []
+    unknown, found, remote = [], [], []
     for code in codes:
         try:
-            agency = reg.agency(str(AgencyCode.parse(code)))
+            named = str(AgencyCode.parse(code))
         except InvalidAgencyCode:
-            agency = None
-        if agency is None:
             unknown.append(code)
-        else:
+            continue
+        agency = reg.agency(named)
+        if agency is not None:
             found.append(agency)
+        elif routed_zone(reg, named) is not None:
+            remote.append(named)  # another zone's: forwarded to its hub
+        else:
+            unknown.append(code)
     if unknown:
         raise InvalidRequest(f"unknown recipients: {', '.join(unknown)}",
                              code="unknown_recipients", unknown=unknown)
     grants = caller.app.grants
     refused = [a.code for a in found if grants is None
                or not any(grants.allows_destination(c) for c in a.codes)]
+    refused += [c for c in remote if grants is None or not grants.allows_destination(c)]
     if refused:
         raise NotGranted(f"this app may not send to {', '.join(refused)}", refused=refused)
-    return list(dict.fromkeys(a.code for a in found))
+    return list(dict.fromkeys([*(a.code for a in found), *remote]))
 
 
 def _check_request(caller: Caller, req: SendRequest, limits: Limits) -> None:

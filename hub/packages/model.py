@@ -118,6 +118,8 @@ class Package:
     """The edXML header's JSON view, once the hub analysed it on seal (``DocumentAnalysed``)."""
     problems: tuple[str, ...] = ()
     """What the analysis found wrong: the package was rejected for them."""
+    trace: tuple[str, ...] = ()
+    """The hubs it crossed before this one (forwarded from another zone), oldest first."""
 
     @property
     def all_closed(self) -> bool:
@@ -148,6 +150,7 @@ class Package:
         return cls(**{**data, "recipients": tuple(data["recipients"]),
                       "recipient_ids": tuple(data.get("recipient_ids", ())),
                       "problems": tuple(data.get("problems", ())),
+                      "trace": tuple(data.get("trace", ())),
                       "state": PackageState(data["state"]), "deliveries": deliveries,
                       "timeline": tuple(Step(**s) for s in data["timeline"])})
 
@@ -197,6 +200,7 @@ def _requested(e: ev.PackageRequested) -> Package:
         tuple(e.recipients), e.title, e.priority, e.data_type, e.protocol, e.declared_size,
         e.declared_sha256, e.occurred_at.isoformat(), idempotency_key=e.idempotency_key,
         timeline=(_step(e),), recipient_ids=tuple(e.recipient_agency_ids),
+        trace=tuple(e.trace),
     )
 
 

@@ -19,6 +19,7 @@ from typing import Any
 from hub import events as ev
 from hub.alerts.policy import AlertPolicy
 from hub.text import fold
+from hub.zones.model import Zone
 
 
 class AppState(StrEnum):
@@ -149,6 +150,8 @@ class Registry:
     search_order: list[tuple[str, str, str]] | None = None
     """(code, agency id, search text) of the live agencies by code, made on the first
     search after a change (``hub.registry.search``), dropped by the next change."""
+    zones: dict[str, Zone] = field(default_factory=dict)
+    """Peer hubs by zone name, with the code patterns each serves (``hub.zones``)."""
 
     def index_agency(self, agency_id: str) -> None:
         """(Re)indexes a live agency for the directory; a merged one is left out."""
@@ -325,6 +328,15 @@ def _operator(reg: Registry, e: ev.OperatorRegistered) -> None:
                                             e.occurred_at)
 
 
+def _zone(reg: Registry, e: ev.ZoneConfigured) -> None:
+    reg.zones[e.zone] = Zone(e.zone, e.url, e.access_key, e.secret_id, frozenset(e.codes),
+                             frozenset(e.branches), frozenset(e.provinces), e.occurred_at)
+
+
+def _zone_removed(reg: Registry, e: ev.ZoneRemoved) -> None:
+    reg.zones.pop(e.zone, None)
+
+
 _HANDLERS: dict[type[ev.Event], Callable[[Registry, Any], None]] = {
     ev.AgencyRegistered: _agency, ev.AppRegistered: _app, ev.AppApproved: _approved,
     ev.AppRevoked: _revoked, ev.KeyIssued: _key, ev.KeyRetired: _key_retired,
@@ -332,4 +344,5 @@ _HANDLERS: dict[type[ev.Event], Callable[[Registry, Any], None]] = {
     ev.WebhookConfigured: _webhook, ev.AgencySucceeded: _succeeded,
     ev.AgencyRenamed: _renamed, ev.AgencyRemoved: _removed,
     ev.AlertPolicySet: _alerts,
+    ev.ZoneConfigured: _zone, ev.ZoneRemoved: _zone_removed,
 }

@@ -12,7 +12,7 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
-from hub import audit
+from hub import audit, bounds
 from hub import events as ev
 from hub.alerts.configure import PolicyRequest, set_policy
 from hub.alerts.policy import AlertPolicy
@@ -26,6 +26,8 @@ from hub.registry.sync import NationalAgency, Summary
 from hub.registry.view import RegistryView
 from hub.registry.webhook_targets import TargetPolicy
 from hub.topics import REGISTRY, record, route
+from hub.zones import decisions as zones
+from hub.zones.model import Zone
 
 
 @dataclass(frozen=True)
@@ -96,6 +98,25 @@ class RegistryService:
                                    domain=self._domain, name=name)
         await self._record(event)
         return self.registry.agencies[event.agency_id]
+
+    async def configure_zone(self, ctx: Context, name: str, url: str, access_key: str,
+                             secret_key: str | None, *, codes: Iterable[str] = (),
+                             branches: Iterable[str] = (), provinces: Iterable[str] = ()
+                             ) -> Zone:
+        """Sets a zone (``hub.zones``): the peer's secret, when given, is wrapped and
+        stored before the event names it, as a key's secret is."""
+        event = zones.configure_zone(self.registry, ctx, name, url, access_key, codes=codes,
+                                     branches=branches, provinces=provinces,
+                                     new_secret=bool(secret_key))
+        if secret_key:
+            secret = bounds.check_token(secret_key, "secret_key", 200, code="invalid_zone")
+            await self._keys.put(event.secret_id,
+                                 self._wrapper.wrap(secret.encode(), event.secret_id.encode()))
+        await self._record(event)
+        return self.registry.zones[event.zone]
+
+    async def remove_zone(self, ctx: Context, name: str, reason: str) -> None:
+        await self._record(zones.remove_zone(self.registry, ctx, name, reason))
 
     async def record_many(self, events: Iterable[ev.Event], window: int = 256) -> int:
         """Appends many registry events (a directory sync), ``window`` appends in flight

@@ -61,6 +61,13 @@ def test_every_command_of_zones_md_works_verbatim(zones_hub: RunningHub,
     assert '"000.00.12.H53": "000.00.05.H29"' in out  # the source is told the new code
     assert '"OK"' in out  # the axis-signed getAgenciesList
     assert "dry run (--apply records it): 0 added, 0 renamed" in out  # read back: unchanged
+    assert "000.01.20.H47: zone other (branch 000.00.20.H47)" in out  # the CLI's route
+    assert '{"code":"000.00.31.H46","local":false,"zone":"other","kind":"code",' in out
+    assert '["000.00.32.H46"]' in out and '{"zone":"thu-nghiem","removed":true}' in out
+    assert '{"agency_code":"000.00.07.H48","state":"planned"}' in out  # routed, accepted
+    zones = hub.ops("GET", "/v1/ops/zones")
+    assert [(z["zone"], z["provinces"], z["codes"]) for z in zones] == \
+        [("other", ["H48"], ["000.00.31.H46"])]
     agencies = {a["code"]: a for a in hub.ops("GET", "/v1/ops/agencies")}
     assert agencies["000.00.00.H53"]["merged_into"] == agencies["000.00.00.H29"]["agency_id"]
     assert agencies["000.00.05.H29"]["former_codes"] == ["000.00.12.H53"]

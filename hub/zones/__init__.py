@@ -1,0 +1,1 @@
+"""Zones: other provinces' hubs, reached through theirs (issue 15, item 4)."""

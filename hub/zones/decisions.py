@@ -1,0 +1,114 @@
+"""Routing-table commands: check against the registry, return the events to record.
+
+Pure, like ``hub.registry.decisions``: the caller stores the peer's secret (wrapped, in
+the key store, under the event's ``secret_id``) before recording the event.
+"""
+
+from __future__ import annotations
+
+import re
+import uuid
+from collections.abc import Callable, Iterable
+from urllib.parse import urlsplit
+
+from hub import bounds
+from hub import events as ev
+from hub.errors import Conflict, InvalidRequest, NotFound
+from hub.registry.codes import normalise
+from hub.registry.decisions import Context
+from hub.registry.model import Registry
+from hub.zones.model import BRANCH, CODE, PROVINCE, Zone, route
+
+_NAME = re.compile(r"[a-z0-9][a-z0-9-]{0,39}")
+_LEVEL1 = re.compile(r"[A-Z][0-9]{2}")
+MAX_PATTERNS = 10_000
+"""Per kind and zone: a province's explicit list stays far below."""
+
+
+def configure_zone(reg: Registry, ctx: Context, name: str, url: str, access_key: str, *,
+                   codes: Iterable[str] = (), branches: Iterable[str] = (),
+                   provinces: Iterable[str] = (), new_secret: bool) -> ev.ZoneConfigured:
+    """A zone, new or replaced whole. A new zone needs the peer's secret
+    (``new_secret``); a zone changed without one keeps the secret it had. A pattern
+    another zone serves is refused (``route_conflict``): every code has one route."""
+    name = zone_name(name)
+    before = reg.zones.get(name)
+    if before is None and not new_secret:
+        raise InvalidRequest(f"zone {name} is new: give the secret key this hub holds on "
+                             "the peer", code="zone_secret_required", field="secret_key")
+    event = ev.ZoneConfigured(
+        **ctx.envelope(), zone=name, url=peer_url(url),
+        access_key=bounds.check_token(access_key, "access_key", 100, code="invalid_zone"),
+        secret_id=f"zone:{name}:{uuid.uuid4()}" if new_secret or before is None
+        else before.secret_id,
+        codes=_patterns(codes, "codes", normalise),
+        branches=_patterns(branches, "branches", normalise),
+        provinces=_patterns(provinces, "provinces", _level1))
+    if not (event.codes or event.branches or event.provinces):
+        raise InvalidRequest(f"zone {name} serves no code: give codes, branches or "
+                             "provinces", code="invalid_zone", field="codes")
+    _check_no_overlap(reg, event)
+    return event
+
+
+def remove_zone(reg: Registry, ctx: Context, name: str, reason: str) -> ev.ZoneRemoved:
+    name = zone_name(name)
+    if name not in reg.zones:
+        raise NotFound(f"no zone {name}", code="unknown_zone")
+    return ev.ZoneRemoved(**ctx.envelope(), zone=name,
+                          reason=bounds.check_text(reason, "reason", 500))
+
+
+def zone_name(name: str) -> str:
+    if not isinstance(name, str) or not _NAME.fullmatch(name):
+        raise InvalidRequest(f"zone name {name!r}: 1 to 40 lowercase letters, digits or "
+                             "dashes", code="invalid_zone", field="zone")
+    return name
+
+
+def peer_url(url: str) -> str:
+    """An http(s) base URL with a host, without a trailing slash, query or fragment."""
+    url = bounds.check_text(url, "url", bounds.URL, code="invalid_zone")
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.hostname or parts.query \
+            or parts.fragment:
+        raise InvalidRequest(f"url {url!r}: an http(s) base URL such as "
+                             "https://truc.hcm.gov.vn", code="invalid_zone", field="url")
+    return url.rstrip("/")
+
+
+def _level1(text: str) -> str:
+    code = text.strip().upper() if isinstance(text, str) else ""
+    if not _LEVEL1.fullmatch(code):
+        raise InvalidRequest(f"province {text!r}: a level-1 code, a letter and two digits "
+                             "(H29)", code="invalid_zone", field="provinces")
+    return code
+
+
+def _patterns(values: Iterable[str], field: str, check: Callable[[str], str]) -> list[str]:
+    found = sorted({check(v) for v in values})
+    if len(found) > MAX_PATTERNS:
+        raise InvalidRequest(f"{field}: at most {MAX_PATTERNS} per zone",
+                             code="invalid_zone", field=field)
+    return found
+
+
+def _check_no_overlap(reg: Registry, event: ev.ZoneConfigured) -> None:
+    mine = {CODE: set(event.codes), BRANCH: set(event.branches),
+            PROVINCE: set(event.provinces)}
+    for other in reg.zones.values():
+        if other.name == event.zone:
+            continue
+        for kind, pattern in other.patterns():
+            if pattern in mine[kind]:
+                raise Conflict(f"{kind} {pattern} is already routed to zone {other.name}",
+                               code="route_conflict", zone=other.name, pattern=pattern)
+
+
+def routed_zone(reg: Registry, code: str) -> Zone | None:
+    """The zone a code goes to, if this hub does not know the code as its own: an agency
+    registered here (or a closed code of one) stays local whatever the table says."""
+    if reg.agency(code) is not None:
+        return None
+    found = route(reg.zones, code)
+    return None if found is None else found.zone

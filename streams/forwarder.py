@@ -1,0 +1,314 @@
+"""The forwarder: deliveries to another zone go to its hub, and their outcome comes back.
+
+For each ``DeliveryPlanned`` to a peer destination (``peer:<code>``, ``hub.zones.peers``)
+it writes a row in the ``forward_outbox`` view, with the event's tracking record (as the
+webhook processor writes its posts), and works it in the background:
+
+1. **send**: the content, read from this hub's vault range by range (never spooled to a
+   file), is sent to the zone's hub with the project's client, as the app this hub is
+   there, with an ``Idempotency-Key`` derived from the package and the code and the trace
+   of hubs crossed (``hub.zones.forwarding``); then ``DeliveryNotified`` (channel ``zone``).
+   A refusal no retry changes (a 4xx: unknown recipient, a loop…) closes the delivery
+   (``DeliveryExpired``, ``peer_refused: <code>``);
+2. **follow**: the peer's view of the forwarded package is read every
+   ``ZONE_POLL_SECONDS``, and what changed is recorded here as if local (fetched,
+   acknowledged, statuses, closed), until ``followed_enough``.
+
+An unreachable peer, an engine outage, anything unexpected: the row waits, with backoff
+from ``ZONE_RETRY_SECONDS`` doubling to a minute, for as long as it takes; no error ever
+reaches the processor's loop, which goes on with the next event. The rows survive a
+restart: whoever holds the packages partitions resumes them (embedded: at start and every
+``WEBHOOK_RESUME_SECONDS``), and every step is idempotent.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Awaitable, Callable, Iterable
+from datetime import datetime, timedelta
+from enum import Enum
+from typing import Any
+
+from api.client import TrucClient
+from api.client import TrucError as PeerRefused
+from hub import events as ev
+from hub.packages.model import Package
+from hub.packages.processor import TRACKER, package_ref
+from hub.ports import Clock, EventLog, Projections, Recorded, Row, RowRef
+from hub.registry.view import RegistryView
+from hub.topics import PACKAGES, record
+from hub.zones import forwarding as rules
+from hub.zones.decisions import routed_zone
+from hub.zones.model import Zone
+from hub.zones.peers import peer_code, peer_id
+from infra.vault import Vault
+from streams.applied import Applied
+from streams.runner import settle
+from streams.tracking import TrackingCache
+
+log = logging.getLogger(__name__)
+OUTBOX = "forward_outbox"
+FLUSH_EVERY = 100
+MAX_DELAY = 60.0
+
+
+class Step(Enum):
+    DONE = "done"
+    CHANGED = "changed"
+    IDLE = "idle"
+
+
+DONE, CHANGED, IDLE = Step.DONE, Step.CHANGED, Step.IDLE
+SecretLookup = Callable[[str], Awaitable[str | None]]
+PeerClient = Callable[[Zone, str], TrucClient]
+
+
+def outbox_ref(partition: int, package_id: str, code: str) -> RowRef:
+    return RowRef(OUTBOX, str(partition), f"{package_id}|{code}")
+
+
+def _client(zone: Zone, secret: str) -> TrucClient:
+    return TrucClient(zone.url, zone.access_key, secret, timeout=60)
+
+
+class ForwardProcessor:
+    name = "forwarder"
+    topics: tuple[str, ...] = (PACKAGES,)
+
+    def __init__(self, events: EventLog, projections: Projections, view: RegistryView,
+                 vault: Vault, secret_of: SecretLookup, *, clock: Clock, hub_name: str,
+                 retry_seconds: float = 1.0, poll_seconds: float = 2.0,
+                 poll_max_seconds: float = 30.0,
+                 follow: timedelta = timedelta(days=30), applied: Applied | None = None,
+                 tracking: TrackingCache | None = None, client: PeerClient = _client) -> None:
+        self._events = events
+        self._projections = projections
+        self._view = view
+        self._vault = vault
+        self._secret_of = secret_of
+        self._clock = clock
+        self._hub = hub_name
+        self._retry = retry_seconds
+        self._poll = poll_seconds
+        self._poll_max = max(poll_seconds, poll_max_seconds)
+        self._peers: dict[tuple[str, str, str], TrucClient] = {}
+        self._follow = follow
+        self._applied = applied or Applied(projections)
+        self._tracking = tracking or TrackingCache(projections)
+        self._client = client
+        self._pending: dict[RowRef, asyncio.Task[None]] = {}
+        self._unwritten = 0
+
+    async def handle(self, recorded: Recorded) -> bool:
+        with self._tracking.handling(self.name, recorded.position):
+            return await self._handle(recorded)
+
+    async def _handle(self, recorded: Recorded) -> bool:
+        pos, event = recorded.position, recorded.event
+        done = await self._tracking.done(self.name, pos)
+        if pos.offset <= done:
+            return False
+        code = peer_code(event.destination_agency_id) \
+            if isinstance(event, ev.DeliveryPlanned) else None
+        if code is None and self._unwritten < FLUSH_EVERY - 1:
+            self._unwritten += 1
+            self._tracking.note(self.name, pos)
+            return True
+        rows = [] if code is None or not isinstance(event, ev.DeliveryPlanned) else [
+            Row(outbox_ref(pos.partition, event.package_id, code),
+                {"package_id": event.package_id, "code": code, "phase": "send",
+                 "statuses": 0})]
+        applied = await self._projections.apply(self.name, pos, rows, last_applied=done)
+        settle(self._tracking, self.name, pos, applied)
+        self._unwritten = 0
+        if applied:
+            for row in rows:
+                self._schedule(row.ref, dict(row.body))
+        return applied
+
+    async def resume(self, partitions: Iterable[int]) -> int:
+        resumed = 0
+        for partition in partitions:
+            for row in await self._projections.scan(OUTBOX, str(partition)):
+                if row.ref not in self._pending:
+                    self._schedule(row.ref, dict(row.body))
+                    resumed += 1
+        return resumed
+
+    async def close(self) -> None:
+        tasks = list(self._pending.values())
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        for key in list(self._peers):
+            await self._drop(key)
+
+    def _schedule(self, ref: RowRef, row: dict[str, Any]) -> None:
+        if ref in self._pending:
+            return
+        task = asyncio.create_task(self._work(ref, row))
+        self._pending[ref] = task
+        task.add_done_callback(lambda _: self._pending.pop(ref, None))
+
+    async def _work(self, ref: RowRef, row: dict[str, Any]) -> None:
+        """Steps the row until it is done; a failure waits and tries again, never ends.
+        A delivery where nothing happens is read less and less often (up to
+        ``poll_max``): a destination may take days to fetch."""
+        delay, idle = self._retry, 0
+        while True:
+            try:
+                found = await self._step(ref, row)
+                if found is DONE:
+                    await self._projections.write(deletes=[ref])
+                    return
+                delay, idle = self._retry, 0 if found is CHANGED else idle + 1
+                await asyncio.sleep(min(self._poll * 2 ** min(idle, 16), self._poll_max))
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:  # unreachable peer, engine outage: wait and retry
+                log.info("forwarding %s to %s waits %.1f s: %s", row["package_id"],
+                         row["code"], delay, exc)
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, MAX_DELAY)
+
+    async def _package(self, package_id: str) -> Package | None:
+        found = await self._projections.get(package_ref(package_id))
+        return None if found is None else Package.from_json(dict(found.body))
+
+    async def _step(self, ref: RowRef, row: dict[str, Any]) -> Step:
+        """One pass: DONE once the row is done, CHANGED when it moved, IDLE otherwise."""
+        code: str = row["code"]
+        pkg = await self._package(row["package_id"])
+        now = self._clock.now()
+        local = None if pkg is None else pkg.deliveries.get(peer_id(code))
+        if pkg is None or local is None:
+            return IDLE  # the package row does not show the planning yet
+        if row["phase"] == "send" and (local.state.closed or pkg.shredded):
+            return DONE  # recalled, expired or redirected before it was forwarded
+        zone = routed_zone(self._view.registry, code)
+        if zone is None:
+            return DONE if local.state.closed else IDLE  # no zone: the watchdog expires it
+        secret = await self._secret_of(zone.secret_id)
+        if secret is None:
+            raise LookupError(f"no secret for zone {zone.name}")
+        key = (zone.url, zone.access_key, secret)
+        try:
+            peer = await self._peer(zone, secret, key)
+            if row["phase"] == "send":
+                return await self._send(ref, row, pkg, zone, peer, now=now)
+            return await self._follow_once(ref, row, pkg, zone, peer, now=now)
+        except Exception:
+            await self._drop(key)  # a new connection (and clock offset) next time
+            raise
+
+    async def _peer(self, zone: Zone, secret: str, key: tuple[str, str, str]) -> TrucClient:
+        """One client per peer key, shared by every delivery forwarded with it."""
+        found = self._peers.get(key)
+        if found is None:
+            found = self._client(zone, secret)
+            await found.__aenter__()
+            self._peers[key] = found
+        return found
+
+    async def _drop(self, key: tuple[str, str, str]) -> None:
+        found = self._peers.pop(key, None)
+        if found is not None:
+            with contextlib.suppress(Exception):
+                await found.__aexit__(None, None, None)
+
+    async def _send(self, ref: RowRef, row: dict[str, Any], pkg: Package, zone: Zone,
+                    peer: TrucClient, *, now: datetime) -> Step:
+        code: str = row["code"]
+        forward = rules.forward_of(pkg, code, self._hub)
+        try:
+            sent = await peer.send_from(
+                forward.recipients, forward.title, forward.size, forward.sha256,
+                self._reader(pkg), idempotency_key=forward.idempotency_key,
+                data_type=forward.data_type, priority=forward.priority,
+                deadline=forward.deadline, offline_wait_seconds=forward.offline_wait_seconds,
+                trace=forward.trace)
+        except PeerRefused as refused:
+            if refused.status >= 500 or refused.status in (401, 408, 429) or \
+                    refused.retriable:
+                raise
+            await self._record(rules.refused(pkg, code, zone.name, now, refused.code))
+            return DONE
+        row.update(phase="follow", peer_package_id=sent["package_id"], zone=zone.name,
+                   deadline=forward.deadline)
+        await self._projections.write([Row(ref, row)])
+        await self._record(rules.forwarded(pkg, code, zone.name, now))
+        return CHANGED
+
+    async def _follow_once(self, ref: RowRef, row: dict[str, Any], pkg: Package,
+                           zone: Zone, peer: TrucClient, *, now: datetime) -> Step:
+        code: str = row["code"]
+        changed = await self._tell(ref, row, pkg, peer)
+        view = await peer.package(row["peer_package_id"])
+        delivery = rules.peer_delivery(view, code)
+        if delivery is not None:
+            mirrored = rules.mirror(pkg, code, zone.name, delivery,
+                                    statuses_seen=int(row.get("statuses", 0)), now=now)
+            await self._record(mirrored)
+            seen = len(delivery.get("statuses") or [])
+            changed = changed or bool(mirrored)
+            if seen != row.get("statuses"):
+                changed = True
+            row["statuses"] = seen
+            if delivery.get("state") == "acknowledged" and not row.get("follow_until"):
+                row["follow_until"] = (now + self._follow).isoformat()
+                changed = True
+            if changed:
+                await self._projections.write([Row(ref, row)])
+        after = await self._package(row["package_id"])
+        until = row.get("follow_until")
+        if rules.followed_enough(after, code, delivery,
+                                 datetime.fromisoformat(until) if until else None, now):
+            return DONE
+        return CHANGED if changed else IDLE
+
+    async def _tell(self, ref: RowRef, row: dict[str, Any], pkg: Package,
+                    peer: TrucClient) -> bool:
+        """Does on the peer's copy what the source changed here (recall, redirect,
+        extension); a peer that says it is too late (409: acknowledged, closed) was told."""
+        code, peer_package = row["code"], row["peer_package_id"]
+        actions = rules.source_changes(pkg, code, told_deadline=row.get("deadline"),
+                                       cancelled=bool(row.get("cancelled")))
+        for action in actions:
+            try:
+                if action.kind == "cancel":
+                    await peer.cancel(peer_package, code, action.value[:500])
+                else:
+                    await peer.extend(peer_package, code, action.value)
+            except PeerRefused as refused:
+                if refused.status != 409:
+                    raise
+            if action.kind == "cancel":
+                row["cancelled"] = True
+            else:
+                row["deadline"] = action.value
+            await self._projections.write([Row(ref, row)])
+        return bool(actions)
+
+    def _reader(self, pkg: Package) -> Callable[[int, int], Awaitable[bytes]]:
+        """Bytes ``offset..offset+length`` of the package's content, from its chunks."""
+        async def read(offset: int, length: int) -> bytes:
+            size = pkg.chunk_size
+            first, last = offset // size, (offset + length - 1) // size
+            parts = [c async for c in self._vault.chunks(pkg.package_id, first, last)]
+            joined = b"".join(parts)
+            start = offset - first * size
+            return joined[start:start + length]
+        return read
+
+    async def _record(self, events: list[ev.Event]) -> None:
+        for event in events:
+            position = await record(self._events, event)
+            with contextlib.suppress(TimeoutError):  # the next pass reads the row again
+                await self._applied.wait(TRACKER, position, seconds=10)
+
+
+async def resume_owned(forwarder: ForwardProcessor, events: EventLog) -> int:
+    """The embedded hub owns every partition of the packages topic."""
+    return await forwarder.resume((await events.end_offsets(PACKAGES)).keys())
