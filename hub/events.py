@@ -243,6 +243,9 @@ class DocumentAnalysed(Event):
     """The XML signature: ``none`` (unsigned), ``valid``, ``invalid``, or ``unverified``
     (too large to canonicalise in memory)."""
     header: str
+    earlier_package_ids: list[str] = field(default_factory=list)
+    """The packages of the earlier documents this one revokes, updates or replaces (its
+    ``ResponseFor``), or whose recall a status 13 asks, at the destinations concerned."""
 
 
 # --- delivering -----------------------------------------------------------------------

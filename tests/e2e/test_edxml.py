@@ -204,6 +204,89 @@ async def test_statuses_travel_both_ways_as_edxml_and_json(
     assert "status_document_not_found response_for" in refused.value.problem["detail"]
 
 
+async def delivery_of(app: Any, package_id: str, code: str) -> dict[str, Any]:
+    view = await app.package(package_id)
+    (delivery,) = [d for d in view["deliveries"] if d["agency_code"] == code]
+    return dict(delivery)
+
+
+async def until_statuses(app: Any, package_id: str, code: str, expected: list[str]) -> None:
+    """The statuses a sealed edXML package caused, once the package processor shows them."""
+    for _ in range(100):
+        if await statuses_of(app, package_id, code) == expected:
+            return
+        await asyncio.sleep(0.1)
+    assert await statuses_of(app, package_id, code) == expected
+
+
+async def test_a_revoking_document_recalls_the_delivery_it_revokes(
+        hub: RunningHub, tmp_path: Path) -> None:
+    source, dest = agency_with_app(hub), agency_with_app(hub)
+    doc = document(source["code"], dest["code"])
+    named = ResponseFor(source["code"], f"{doc.code_number}/{doc.code_notation}",
+                        doc.promulgation_date, doc.document_id)
+    revoke = replace(doc, document_id=doc.document_id + "-thu-hoi", business_doc_type="1",
+                     business_doc_reason="Gửi nhầm", response_for=(named,))
+    async with client(hub, source) as src, client(hub, dest) as dst:
+        sent = await src.send([], "Công văn", written(tmp_path, doc, [], "d.edxml"),
+                              data_type="edxml")
+        revoking = await src.send([], "Thu hồi", written(tmp_path, revoke, [], "r.edxml"),
+                                  data_type="edxml")
+        for _ in range(100):  # the DeliveryRecalled is applied by the package processor
+            if (await delivery_of(src, sent["package_id"], dest["code"]))["state"] == \
+                    "recalled":
+                break
+            await asyncio.sleep(0.1)
+        recalled = await delivery_of(src, sent["package_id"], dest["code"])
+        view = await dst.call("GET", f"/v1/packages/{revoking['package_id']}/document")
+        with pytest.raises(TrucError) as gone:
+            await dst.fetch(sent["package_id"], tmp_path / "gone.edxml")
+        stray = replace(revoke, document_id="x", response_for=(replace(named, code="9/X"),))
+        with pytest.raises(TrucError) as refused:
+            await src.send([], "Thu hồi lạc", written(tmp_path, stray, [], "s.edxml"),
+                           data_type="edxml")
+    assert revoking["state"] == "sealed"
+    assert recalled["state"] == "recalled"
+    assert view["document"]["earlier_packages"] == [sent["package_id"]]
+    assert gone.value.code == "delivery_recalled"
+    assert "revoked_document_not_found response_for" in refused.value.problem["detail"]
+
+
+async def test_recall_statuses_and_updates_travel_as_edxml(
+        hub: RunningHub, tmp_path: Path) -> None:
+    """13 from the sender, 15 from the destination, both as edXML status packages: the
+    same statuses the JSON API records; then an update linked to what it updates."""
+    source, dest = agency_with_app(hub), agency_with_app(hub)
+    doc = document(source["code"], dest["code"])
+    named = ResponseFor(source["code"], f"{doc.code_number}/{doc.code_notation}",
+                        doc.promulgation_date, doc.document_id)
+    async with client(hub, source) as src, client(hub, dest) as dst:
+        sent = await src.send([], "Công văn", written(tmp_path, doc, [], "d.edxml"),
+                              data_type="edxml")
+        await dst.fetch(sent["package_id"], tmp_path / "got.edxml")
+        asked = tmp_path / "status-13.edxml"
+        asked.write_bytes(build_status(StatusPackage(
+            Organ(source["code"]), named, "13", "Gửi nhầm", "2026-11-29 10:00:00")))
+        notice = await src.send([], "Thu hồi (13)", asked, data_type="edxml")
+        assert [d["agency_code"] for d in notice["deliveries"]] == [dest["code"]]
+        await until_statuses(src, sent["package_id"], dest["code"], ["13"])
+        with pytest.raises(TrucError) as pending:
+            await src.send([], "Lại 13", asked, data_type="edxml")
+        agreed = tmp_path / "status-15.edxml"
+        agreed.write_bytes(build_status(StatusPackage(
+            Organ(dest["code"]), named, "15", "Đồng ý", "2026-11-29 11:00:00")))
+        await dst.send([], "Đồng ý (15)", agreed, data_type="edxml")
+        await until_statuses(src, sent["package_id"], dest["code"], ["13", "15"])
+        update = replace(doc, document_id=doc.document_id + "-2", business_doc_type="2",
+                         response_for=(named,))
+        updated = await src.send([], "Cập nhật", written(tmp_path, update, [], "u.edxml"),
+                                 data_type="edxml")
+        view = await src.call("GET", f"/v1/packages/{updated['package_id']}/document")
+    assert "status_not_applicable status_code" in pending.value.problem["detail"]
+    assert view["document"]["earlier_packages"] == [sent["package_id"]]
+    assert view["document"]["business_doc_type_name"] == "update"
+
+
 async def test_operators_find_documents_by_number_notation_and_type(
         hub: RunningHub, tmp_path: Path) -> None:
     source, dest = agency_with_app(hub), agency_with_app(hub)
