@@ -387,6 +387,16 @@ class AuditLinked(Event):
     hash: str
 
 
+@dataclass(frozen=True, kw_only=True)
+class SigningPolicySet(Event):
+    """An operator set whether an agency's edXML documents must carry a valid XML
+    signature (``signing``: ``required`` or ``optional``, the default)."""
+
+    agency_id: str
+    code: str
+    signing: str
+
+
 EVENT_TYPES: tuple[type[Event], ...] = (
     AgencyRegistered, AppRegistered, AppApproved, AppRevoked, KeyIssued, KeyRetired, KeyRevoked,
     OperatorRegistered, WebhookConfigured,
@@ -396,6 +406,7 @@ EVENT_TYPES: tuple[type[Event], ...] = (
     DeliveryRecalled, DeadlineExtended, DeliveryRedirected, DocumentAnalysed,
     AgencySucceeded, AgencyRenamed, AgencyRemoved,
     AuditLinked,
+    SigningPolicySet,
 )
 
 EVENT_BY_NAME: dict[str, type[Event]] = {cls.__name__: cls for cls in EVENT_TYPES}

@@ -32,6 +32,7 @@ _KEYS: dict[type[ev.Event], tuple[str, str]] = {
     ev.AgencyRenamed: (REGISTRY, "agency_id"),
     ev.AgencyRemoved: (REGISTRY, "agency_id"),
     ev.AuditLinked: (REGISTRY, "key"),
+    ev.SigningPolicySet: (REGISTRY, "agency_id"),
     ev.AgencyConnected: (PRESENCE, "agency_id"),
     ev.AgencyDisconnected: (PRESENCE, "agency_id"),
     ev.NodeHeartbeat: (PRESENCE, "node"),

@@ -46,6 +46,20 @@ async def list_agencies(operator: CurrentOperator, runtime: RuntimeDep) -> list[
     return [views.agency(a) for a in agencies if operator.sees(a.code)]
 
 
+class SigningPolicy(BaseModel):
+    signing: str = Field(description="required (its edXML documents must carry a valid XML "
+                         "signature) or optional", max_length=20)
+
+
+@router.put("/agencies/{code}/signing", response_model=r.AgencyView,
+            responses=responses(404))
+async def set_signing(code: str, body: SigningPolicy, operator: CurrentAdmin,
+                      runtime: RuntimeDep) -> dict[str, Any]:
+    """Whether the agency's edXML documents must be signed (an audited registry action)."""
+    return views.agency(await runtime.registry.set_signing(_ctx(runtime, operator), code,
+                                                           body.signing))
+
+
 class NewApp(BaseModel):
     agency_code: str = Field(max_length=40)
     name: str = Field(max_length=bounds.NAME)

@@ -22,7 +22,7 @@ from hub.edxml.model import Document, StatusPackage
 from hub.edxml.reader import EdxmlRefused
 from hub.packages.model import Package
 from hub.registry.decisions import Context
-from hub.registry.model import Registry
+from hub.registry.model import Agency, Registry
 
 EDXML = "edxml"
 MAX_PROBLEMS = 100
@@ -59,8 +59,9 @@ def analyse(ctx: Context, pkg: Package, parsed: Document | StatusPackage | Edxml
             earlier: links.Earlier = ()) -> ev.DocumentAnalysed:
     """``held``: the destination codes that already received this document (same
     business key) in an earlier package; ``signature``: its XML signature verified
-    (``none`` unsigned, ``valid``, ``invalid``, ``unverified``; and why). A signature is
-    recorded and shown, not a reason to refuse: no agency policy requires one yet.
+    (``none`` unsigned, ``valid``, ``invalid``, ``unverified``; and why): recorded and
+    shown, and a reason to refuse a document only when the sending agency's registration
+    requires signed documents (``hub.registry.signing``).
     ``earlier``: where the sender's documents this one names (``links.named_keys``) were
     delivered."""
     if isinstance(parsed, EdxmlRefused):
@@ -76,10 +77,24 @@ def analyse(ctx: Context, pkg: Package, parsed: Document | StatusPackage | Edxml
         codes = list(dict.fromkeys(t.organ_id for t in parsed.recipients))
         problems += _duplicates(parsed, held)
         problems += links.check_revoke(parsed, earlier, _ids(codes, reg))
+        problems += _unsigned(reg.agencies.get(caller.app.agency_id), signature)
     if not problems:
         problems += _recipients(pkg, caller, codes, reg)
     return _event(ctx, pkg, parsed, [str(p) for p in problems], codes=codes, reg=reg,
                   signature=signature, earlier=links.linked(earlier, _ids(codes, reg)))
+
+
+def _unsigned(sender: Agency | None, signature: tuple[str, str]) -> list[rules.Problem]:
+    """A document from an agency that must sign, without a valid signature."""
+    result, why = signature
+    if sender is None or not sender.signing_required or result == "valid":
+        return []
+    said = {"none": "the document carries no XML signature",
+            "invalid": "its XML signature is invalid", "unverified": "its XML signature "
+            "could not be verified"}.get(result, f"its XML signature is {result}")
+    return [rules.Problem("signature_required", "Signature",
+                          f"{sender.code} must send signed documents; {said}"
+                          + (f" ({why})" if why else ""))]
 
 
 def _ids(codes: list[str], reg: Registry) -> set[str]:

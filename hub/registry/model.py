@@ -71,6 +71,8 @@ class Agency:
     """The id of the agency this one merged into; it then resolves to that one."""
     national_id: str | None = None
     mail: str | None = None
+    signing_required: bool = False
+    """Its edXML documents must carry a valid XML signature (``SigningPolicySet``)."""
 
     @property
     def codes(self) -> tuple[str, ...]:
@@ -248,7 +250,8 @@ def _succeeded(reg: Registry, e: ev.AgencySucceeded) -> None:
                        before.registered_at if before else e.occurred_at,
                        former_codes=tuple(c for c in former if c != e.code),
                        national_id=before.national_id if before else None,
-                       mail=before.mail if before else None)
+                       mail=before.mail if before else None,
+                       signing_required=before.signing_required if before else False)
     if before is not None:
         reg.unindex_agency(e.agency_id)
     reg.agencies[e.agency_id] = successor
@@ -261,6 +264,12 @@ def _renamed(reg: Registry, e: ev.AgencyRenamed) -> None:
     if e.agency_id in reg.agencies:
         reg.agencies[e.agency_id] = replace(reg.agencies[e.agency_id], name=e.name)
         reg.index_agency(e.agency_id)
+
+
+def _signing(reg: Registry, e: ev.SigningPolicySet) -> None:
+    if e.agency_id in reg.agencies:
+        reg.agencies[e.agency_id] = replace(reg.agencies[e.agency_id],
+                                            signing_required=e.signing == "required")
 
 
 def _removed(reg: Registry, e: ev.AgencyRemoved) -> None:
@@ -324,4 +333,5 @@ _HANDLERS: dict[type[ev.Event], Callable[[Registry, Any], None]] = {
     ev.KeyRevoked: _key_revoked, ev.OperatorRegistered: _operator,
     ev.WebhookConfigured: _webhook, ev.AgencySucceeded: _succeeded,
     ev.AgencyRenamed: _renamed, ev.AgencyRemoved: _removed,
+    ev.SigningPolicySet: _signing,
 }

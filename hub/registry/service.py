@@ -17,6 +17,7 @@ from hub import events as ev
 from hub.errors import TrucError
 from hub.ports import EventLog, KeyStore, KeyWrapper, Position
 from hub.registry import decisions as decide
+from hub.registry import signing as signing_policy
 from hub.registry import succession, sync
 from hub.registry.decisions import Context, IssuedKey
 from hub.registry.model import Agency, App, Grants, Key, Operator, Registry
@@ -202,6 +203,14 @@ class RegistryService:
                                  self._wrapper.wrap(secret.encode(), event.key_id.encode()))
         await self._record(event)
         return secret
+
+    async def set_signing(self, ctx: Context, code: str, signing: str) -> Agency:
+        """Requires (or no longer requires) signed edXML documents from an agency."""
+        agency, event = signing_policy.set_policy(self.registry, ctx, code, signing)
+        if event is None:
+            return agency
+        await self._record(event)
+        return self.registry.agencies[agency.agency_id]
 
     async def secret_by_id(self, key_id: str) -> str | None:
         blob = await self._keys.get(key_id)

@@ -327,3 +327,34 @@ async def test_a_signature_is_verified_recorded_and_shown(
         unsigned = await app.call("GET", f"/v1/packages/{plain['package_id']}/document")
     assert results == ["valid", "invalid"]
     assert unsigned["document"]["signature"] == {"result": "none", "detail": ""}
+
+
+async def test_an_agency_that_must_sign_has_unsigned_documents_refused(
+        hub: RunningHub, tmp_path: Path) -> None:
+    source, dest = agency_with_app(hub), agency_with_app(hub)
+    shown = hub.ops("PUT", f"/v1/ops/agencies/{source['code']}/signing",
+                    {"signing": "required"})
+    good = tmp_path / "good.edxml"
+    good.write_bytes(signed(build(document(source["code"], dest["code"]))))
+    async with client(hub, source) as app:
+        sealed = await app.send([], "Có chữ ký", good, data_type="edxml")
+        with pytest.raises(TrucError) as unsigned:
+            await app.send([], "Không ký", written(
+                tmp_path, document(source["code"], dest["code"]), [], "p.edxml"),
+                data_type="edxml")
+        pdf = tmp_path / "x.pdf"
+        pdf.write_bytes(b"%PDF-1.4 not a document")
+        other = await app.send([dest["code"]], "PDF", pdf, data_type="pdf")
+    by_cli = hub.admin("agency", "signing", source["code"], "optional")
+    listed: list[Any] = []
+    for _ in range(100):  # the CLI recorded it; the hub's registry view follows the log
+        listed = [a for a in hub.ops("GET", "/v1/ops/agencies") if a["code"] == source["code"]]
+        if listed[0]["signing"] == "optional":
+            break
+        await asyncio.sleep(0.1)
+    assert shown["signing"] == "required"
+    assert sealed["state"] == "sealed" and other["state"] == "sealed"
+    assert unsigned.value.code == "package_rejected"
+    assert f"signature_required Signature: {source['code']} must send signed documents; " \
+        "the document carries no XML signature" in unsigned.value.problem["detail"]
+    assert by_cli["signing"] == "optional" and listed[0]["signing"] == "optional"
