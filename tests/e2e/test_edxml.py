@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import json
 import os
 from dataclasses import replace
 from pathlib import Path
@@ -358,3 +359,33 @@ async def test_an_agency_that_must_sign_has_unsigned_documents_refused(
     assert f"signature_required Signature: {source['code']} must send signed documents; " \
         "the document carries no XML signature" in unsigned.value.problem["detail"]
     assert by_cli["signing"] == "optional" and listed[0]["signing"] == "optional"
+
+
+async def test_statistics_count_documents_by_type(hub: RunningHub, tmp_path: Path) -> None:
+    source, dest = agency_with_app(hub), agency_with_app(hub)
+    async with client(hub, source) as src, client(hub, dest) as dst:
+        sent = [await src.send([], t, written(tmp_path, document(
+            source["code"], dest["code"], type_name=t), [], f"{n}.edxml"), data_type="edxml")
+            for n, t in enumerate(("Quyết định", "Công văn", "Công văn"))]
+        got = await dst.fetch(sent[0]["package_id"], tmp_path / "got.edxml")
+        await dst.ack(sent[0]["package_id"], got)
+    want = {source["code"]: {"Công văn": {"sent": 2, "received": 0},
+                             "Quyết định": {"sent": 1, "received": 0}},
+            dest["code"]: {"Quyết định": {"sent": 0, "received": 1}}}
+    found: dict[str, Any] = {}
+    for _ in range(150):  # the statistics projection follows the log
+        found = {code: hub.ops("GET", f"/v1/ops/agencies/{code}/statistics")["total"]
+                 ["documents"] for code in want}
+        if found == want:
+            break
+        await asyncio.sleep(0.2)
+    by_cli = json.loads(hub.truc("admin", "stats", source["code"], "--json").stdout)
+    csv_path = tmp_path / "stats.csv"
+    hub.truc("admin", "stats", source["code"], "--format", "csv", "-o", str(csv_path))
+    header = csv_path.read_text(encoding="utf-8-sig").splitlines()[0].split(",")
+    replayed = json.loads(hub.truc("replay", "--projection", "statistics", "--json",
+                                   check=False).stdout)
+    assert found == want
+    assert by_cli["total"]["documents"] == want[source["code"]]
+    assert {"sent: Công văn", "received: Công văn", "sent: Quyết định"} <= set(header)
+    assert replayed["equal"], replayed["examples"]
