@@ -205,13 +205,18 @@ def agency_list(as_json: Json = False) -> None:
 def agency_signing(code: str, signing: Annotated[str, typer.Argument(
                        help="required (edXML documents must carry a valid XML signature) "
                             "or optional.")],
+                   certificate: Annotated[list[str] | None, typer.Option(
+                       help="With required: the SHA-256 of a certificate the agency signs "
+                            "with (repeat for each); none: any certificate.")] = None,
                    as_json: Json = False, actor: Actor = None) -> None:
     """Require signed edXML documents from an agency, or no longer (audited)."""
-    async def work(rt: Runtime, ctx: Context) -> dict[str, Any]:
-        return views.agency(await rt.registry.set_signing(ctx, code, signing))
+    trusted = list(certificate or [])
 
-    _show(_do(work, actor, "PUT", f"/v1/ops/agencies/{code}/signing", {"signing": signing}),
-          as_json, "agency")
+    async def work(rt: Runtime, ctx: Context) -> dict[str, Any]:
+        return views.agency(await rt.registry.set_signing(ctx, code, signing, trusted))
+
+    _show(_do(work, actor, "PUT", f"/v1/ops/agencies/{code}/signing",
+              {"signing": signing, "certificates": trusted}), as_json, "agency")
 
 
 @app_.command("add")

@@ -50,9 +50,9 @@ async def analysis(rt: Runtime, ctx: Context, caller: Caller, pkg: Package,
     parsed = await _read(chunks)
     held = await _held(rt, pkg, parsed)
     earlier = await _earlier(rt, caller, pkg, parsed)
-    signature = await _verified(pkg, parsed, chunks)
+    result, why, certificate = await _verified(pkg, parsed, chunks)
     analysed = analyse(ctx, pkg, parsed, rt.view.registry, caller, held=held,
-                       signature=signature, earlier=earlier)
+                       signature=(result, why), earlier=earlier, certificate=certificate)
     if isinstance(parsed, EdxmlRefused) or analysed.problems:
         return analysed, []
     caused = await _caused(rt, ctx, caller, parsed, (earlier, analysed))
@@ -111,15 +111,15 @@ def _in_memory(content: bytes) -> Chunks:
 
 
 async def _verified(pkg: Package, parsed: Document | StatusPackage | EdxmlRefused,
-                    chunks: Chunks) -> tuple[str, str]:
+                    chunks: Chunks) -> tuple[str, str, str]:
     """The XML signature checked (``infra.xmlsig``), for a signed document small enough to
-    canonicalise in memory."""
+    canonicalise in memory: result, why, and the signer's certificate's SHA-256."""
     if isinstance(parsed, EdxmlRefused) or not parsed.signed:
-        return "none", ""
+        return "none", "", ""
     if pkg.size > xmlsig.MAX_VERIFIED_BYTES:
-        return xmlsig.UNVERIFIED, f"larger than {xmlsig.MAX_VERIFIED_BYTES} bytes"
+        return xmlsig.UNVERIFIED, f"larger than {xmlsig.MAX_VERIFIED_BYTES} bytes", ""
     data = b"".join([c async for c in chunks()])
-    return await asyncio.to_thread(xmlsig.verify, data)
+    return await asyncio.to_thread(xmlsig.check, data)
 
 
 async def _answered(rt: Runtime, caller: Caller, status: StatusPackage) -> Package | None:

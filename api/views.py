@@ -14,7 +14,8 @@ def agency(a: Agency) -> dict[str, Any]:
             "parent_code": a.parent_code, "account": a.account,
             "registered_at": a.registered_at.isoformat(),
             "former_codes": list(a.former_codes), "merged_into": a.merged_into,
-            "signing": "required" if a.signing_required else "optional"}
+            "signing": "required" if a.signing_required else "optional",
+            "certificates": list(a.trusted_certificates)}
 
 
 def app(a: App, view: RegistryView) -> dict[str, Any]:

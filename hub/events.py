@@ -395,6 +395,9 @@ class SigningPolicySet(Event):
     agency_id: str
     code: str
     signing: str
+    certificates: list[str] = field(default_factory=list)
+    """With ``required``: the SHA-256 (hex, of the DER) of each certificate the agency
+    signs with, its trust list; empty: any certificate whose signature is valid."""
 
 
 EVENT_TYPES: tuple[type[Event], ...] = (

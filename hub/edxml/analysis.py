@@ -21,6 +21,7 @@ from hub.edxml import links, rules
 from hub.edxml.model import Document, StatusPackage
 from hub.edxml.reader import EdxmlRefused
 from hub.packages.model import Package
+from hub.registry import signing
 from hub.registry.decisions import Context
 from hub.registry.model import Agency, Registry
 
@@ -56,14 +57,14 @@ def header_view(parsed: Document | StatusPackage,
 def analyse(ctx: Context, pkg: Package, parsed: Document | StatusPackage | EdxmlRefused,
             reg: Registry, caller: Caller, *, held: Collection[str] = (),
             signature: tuple[str, str] = ("none", ""),
-            earlier: links.Earlier = ()) -> ev.DocumentAnalysed:
+            earlier: links.Earlier = (), certificate: str = "") -> ev.DocumentAnalysed:
     """``held``: the destination codes that already received this document (same
     business key) in an earlier package; ``signature``: its XML signature verified
     (``none`` unsigned, ``valid``, ``invalid``, ``unverified``; and why): recorded and
     shown, and a reason to refuse a document only when the sending agency's registration
     requires signed documents (``hub.registry.signing``).
     ``earlier``: where the sender's documents this one names (``links.named_keys``) were
-    delivered."""
+    delivered; ``certificate``: the SHA-256 of the certificate of a valid signature."""
     if isinstance(parsed, EdxmlRefused):
         return _refused(ctx, pkg, parsed)
     senders = {caller.agency_code, pkg.source_code}
@@ -77,18 +78,26 @@ def analyse(ctx: Context, pkg: Package, parsed: Document | StatusPackage | Edxml
         codes = list(dict.fromkeys(t.organ_id for t in parsed.recipients))
         problems += _duplicates(parsed, held)
         problems += links.check_revoke(parsed, earlier, _ids(codes, reg))
-        problems += _unsigned(reg.agencies.get(caller.app.agency_id), signature)
+        problems += _unsigned(reg.agencies.get(caller.app.agency_id), signature, certificate)
     if not problems:
         problems += _recipients(pkg, caller, codes, reg)
     return _event(ctx, pkg, parsed, [str(p) for p in problems], codes=codes, reg=reg,
                   signature=signature, earlier=links.linked(earlier, _ids(codes, reg)))
 
 
-def _unsigned(sender: Agency | None, signature: tuple[str, str]) -> list[rules.Problem]:
-    """A document from an agency that must sign, without a valid signature."""
+def _unsigned(sender: Agency | None, signature: tuple[str, str],
+              certificate: str) -> list[rules.Problem]:
+    """A document from an agency that must sign, without a valid signature, or signed
+    with a certificate its trust list does not name."""
     result, why = signature
-    if sender is None or not sender.signing_required or result == "valid":
+    if sender is None or not sender.signing_required:
         return []
+    if result == "valid":
+        if not signing.untrusted(sender, certificate):
+            return []
+        return [rules.Problem("signature_untrusted", "Signature",
+                              f"signed with a certificate (SHA-256 {certificate or 'unknown'}) "
+                              f"that {sender.code}'s trust list does not name")]
     said = {"none": "the document carries no XML signature",
             "invalid": "its XML signature is invalid", "unverified": "its XML signature "
             "could not be verified"}.get(result, f"its XML signature is {result}")

@@ -73,6 +73,9 @@ class Agency:
     mail: str | None = None
     signing_required: bool = False
     """Its edXML documents must carry a valid XML signature (``SigningPolicySet``)."""
+    trusted_certificates: tuple[str, ...] = ()
+    """When signing is required: the certificates (SHA-256 of the DER) it signs with;
+    empty, any certificate."""
 
     @property
     def codes(self) -> tuple[str, ...]:
@@ -251,7 +254,8 @@ def _succeeded(reg: Registry, e: ev.AgencySucceeded) -> None:
                        former_codes=tuple(c for c in former if c != e.code),
                        national_id=before.national_id if before else None,
                        mail=before.mail if before else None,
-                       signing_required=before.signing_required if before else False)
+                       signing_required=before.signing_required if before else False,
+                       trusted_certificates=before.trusted_certificates if before else ())
     if before is not None:
         reg.unindex_agency(e.agency_id)
     reg.agencies[e.agency_id] = successor
@@ -269,7 +273,8 @@ def _renamed(reg: Registry, e: ev.AgencyRenamed) -> None:
 def _signing(reg: Registry, e: ev.SigningPolicySet) -> None:
     if e.agency_id in reg.agencies:
         reg.agencies[e.agency_id] = replace(reg.agencies[e.agency_id],
-                                            signing_required=e.signing == "required")
+                                            signing_required=e.signing == "required",
+                                            trusted_certificates=tuple(e.certificates))
 
 
 def _removed(reg: Registry, e: ev.AgencyRemoved) -> None:

@@ -204,9 +204,12 @@ class RegistryService:
         await self._record(event)
         return secret
 
-    async def set_signing(self, ctx: Context, code: str, signing: str) -> Agency:
-        """Requires (or no longer requires) signed edXML documents from an agency."""
-        agency, event = signing_policy.set_policy(self.registry, ctx, code, signing)
+    async def set_signing(self, ctx: Context, code: str, signing: str,
+                          certificates: list[str] | None = None) -> Agency:
+        """Requires (or no longer requires) signed edXML documents from an agency, maybe
+        by the certificates of its trust list only."""
+        agency, event = signing_policy.set_policy(self.registry, ctx, code, signing,
+                                                  certificates or ())
         if event is None:
             return agency
         await self._record(event)

@@ -21,7 +21,7 @@ from hub.edxml.model import AttachmentInfo, Document, Organ, ResponseFor, Status
 from hub.edxml.parse import parse
 from tests.e2e.exchange import agency_with_app, client
 from tests.e2e.hubs import RunningHub
-from tests.signed import signed
+from tests.signed import new_signer, signed
 
 CORPUS = Path(__file__).resolve().parents[1] / "corpus" / "edxml"
 
@@ -333,12 +333,16 @@ async def test_a_signature_is_verified_recorded_and_shown(
 async def test_an_agency_that_must_sign_has_unsigned_documents_refused(
         hub: RunningHub, tmp_path: Path) -> None:
     source, dest = agency_with_app(hub), agency_with_app(hub)
+    signer = new_signer()
     shown = hub.ops("PUT", f"/v1/ops/agencies/{source['code']}/signing",
-                    {"signing": "required"})
-    good = tmp_path / "good.edxml"
-    good.write_bytes(signed(build(document(source["code"], dest["code"]))))
+                    {"signing": "required", "certificates": [signer.sha256]})
+    good, stranger = tmp_path / "good.edxml", tmp_path / "stranger.edxml"
+    good.write_bytes(signed(build(document(source["code"], dest["code"])), signer))
+    stranger.write_bytes(signed(build(document(source["code"], dest["code"]))))
     async with client(hub, source) as app:
         sealed = await app.send([], "Có chữ ký", good, data_type="edxml")
+        with pytest.raises(TrucError) as untrusted:
+            await app.send([], "Ký bằng chứng thư lạ", stranger, data_type="edxml")
         with pytest.raises(TrucError) as unsigned:
             await app.send([], "Không ký", written(
                 tmp_path, document(source["code"], dest["code"]), [], "p.edxml"),
@@ -346,19 +350,26 @@ async def test_an_agency_that_must_sign_has_unsigned_documents_refused(
         pdf = tmp_path / "x.pdf"
         pdf.write_bytes(b"%PDF-1.4 not a document")
         other = await app.send([dest["code"]], "PDF", pdf, data_type="pdf")
-    by_cli = hub.admin("agency", "signing", source["code"], "optional")
+    renewed = "AA:" + ":".join(["0b"] * 31)  # as openssl prints a fingerprint
+    by_cli = hub.admin("agency", "signing", source["code"], "required", "--certificate",
+                       renewed)
     listed: list[Any] = []
     for _ in range(100):  # the CLI recorded it; the hub's registry view follows the log
         listed = [a for a in hub.ops("GET", "/v1/ops/agencies") if a["code"] == source["code"]]
-        if listed[0]["signing"] == "optional":
+        if listed[0]["certificates"] != [signer.sha256]:
             break
         await asyncio.sleep(0.1)
-    assert shown["signing"] == "required"
+    cleared = hub.ops("PUT", f"/v1/ops/agencies/{source['code']}/signing",
+                      {"signing": "optional"})
+    assert shown["signing"] == "required" and shown["certificates"] == [signer.sha256]
+    assert "signature_untrusted Signature: signed with a certificate (SHA-256 " in \
+        untrusted.value.problem["detail"]
     assert sealed["state"] == "sealed" and other["state"] == "sealed"
     assert unsigned.value.code == "package_rejected"
     assert f"signature_required Signature: {source['code']} must send signed documents; " \
         "the document carries no XML signature" in unsigned.value.problem["detail"]
-    assert by_cli["signing"] == "optional" and listed[0]["signing"] == "optional"
+    assert by_cli["certificates"] == listed[0]["certificates"] == ["aa" + "0b" * 31]
+    assert (cleared["signing"], cleared["certificates"]) == ("optional", [])
 
 
 async def test_statistics_count_documents_by_type(hub: RunningHub, tmp_path: Path) -> None:

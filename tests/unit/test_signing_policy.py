@@ -79,3 +79,35 @@ async def test_setting_a_policy_is_an_audited_registry_action(
     assert kinds.count("SigningPolicySet") == 1
     verdict = audit.verify(records)
     assert verdict.breaks == [] and verdict.linked == 2
+
+
+def test_a_trust_list_goes_with_required_and_names_fingerprints() -> None:
+    reg, _ = world()
+    written = ["AB:" + "cd" * 31, "ab" + "cd" * 31]  # the same, as two tools print it
+    agency, event = signing.set_policy(reg, CTX, SOURCE, "required", written)
+    assert event is not None and event.certificates == ["ab" + "cd" * 31]
+    reg.apply(event)
+    assert reg.agencies[agency.agency_id].trusted_certificates == ("ab" + "cd" * 31,)
+    assert signing.set_policy(reg, CTX, SOURCE, "required", ["ab" + "cd" * 31])[1] is None
+    for bad in (("optional", ["ab" * 32]), ("required", ["not-a-fingerprint"]),
+                ("required", ["ab" * 32] * 51)):
+        with pytest.raises(InvalidRequest) as refused:
+            signing.set_policy(reg, CTX, SOURCE, bad[0], bad[1])
+        assert refused.value.code == "invalid_signing_policy"
+
+
+def test_a_signature_by_a_certificate_off_the_trust_list_is_refused() -> None:
+    reg, callers = world()
+    _, event = signing.set_policy(reg, CTX, SOURCE, "required", ["aa" * 32])
+    assert event is not None
+    reg.apply(event)
+    doc = replace(parse(build(sample())), signed=True)
+    pkg = sending(reg, callers[SOURCE])
+    trusted = analyse(CTX, pkg, doc, reg, callers[SOURCE], signature=("valid", ""),
+                      certificate="aa" * 32)
+    other = analyse(CTX, pkg, doc, reg, callers[SOURCE], signature=("valid", ""),
+                    certificate="bb" * 32)
+    assert trusted.problems == []
+    (problem,) = other.problems
+    assert problem.startswith(f"signature_untrusted Signature: signed with a certificate "
+                              f"(SHA-256 {'bb' * 32}) that {SOURCE}'s trust list does not name")
