@@ -55,22 +55,23 @@ async def analysis(rt: Runtime, ctx: Context, caller: Caller, pkg: Package,
                        signature=(result, why), earlier=earlier, certificate=certificate)
     if isinstance(parsed, EdxmlRefused) or analysed.problems:
         return analysed, []
-    caused = await _caused(rt, ctx, caller, parsed, (earlier, analysed))
+    caused = await _caused(rt, ctx, caller, parsed, (earlier, analysed, _senders(caller, pkg)))
     if isinstance(caused, Problem):
         return replace(analysed, problems=[str(caused)]), []
     return analysed, caused
 
 
 async def _caused(rt: Runtime, ctx: Context, caller: Caller, parsed: Document | StatusPackage,
-                  seen: tuple[links.Earlier, ev.DocumentAnalysed]
+                  seen: tuple[links.Earlier, ev.DocumentAnalysed, set[str]]
                   ) -> list[ev.Event] | Problem:
     """The domain's follow-ups (``hub.edxml.flows``), given where the named documents
-    went (``earlier``) and the package's own destinations (from its analysis)."""
-    earlier, analysed = seen
+    went (``earlier``), the package's own destinations (from its analysis) and the
+    sender's codes."""
+    earlier, analysed, senders = seen
     destinations = set(analysed.recipient_agency_ids)
     if isinstance(parsed, Document):
         return flows.revocations(ctx, parsed, earlier, caller, destinations)
-    if links.recall_request(parsed, {caller.agency_code, analysed.sender_code}):
+    if links.recall_request(parsed, senders):
         return flows.recall_requests(ctx, parsed, earlier, caller, destinations)
     status = statuses.reported(ctx, await _answered(rt, caller, parsed), caller, parsed)
     return status if isinstance(status, Problem) else [status]
@@ -84,7 +85,7 @@ async def _earlier(rt: Runtime, caller: Caller, pkg: Package,
         return []
     found: list[tuple[str, Package]] = []
     loaded: dict[str, Package | None] = {}
-    for key in links.named_keys(parsed, {caller.agency_code, pkg.source_code}):
+    for key in links.named_keys(parsed, _senders(caller, pkg)):
         for row in await rt.backend.projections.scan(DOCUMENTS, key):
             package_id = str(row.body["package_id"])
             if package_id not in loaded:
@@ -93,6 +94,11 @@ async def _earlier(rt: Runtime, caller: Caller, pkg: Package,
             if earlier is not None and earlier.source_agency_id == caller.app.agency_id:
                 found.append((row.ref.key, earlier))
     return found
+
+
+def _senders(caller: Caller, pkg: Package) -> set[str]:
+    """The codes the sender goes by, as the analysis reads ``From`` (``analyse``)."""
+    return {caller.agency_code, pkg.source_code}
 
 
 async def _package(rt: Runtime, package_id: str) -> Package | None:
