@@ -201,6 +201,24 @@ def agency_list(as_json: Json = False) -> None:
     _show(_do(work, None, "GET", "/v1/ops/agencies"), as_json, "agencies")
 
 
+@agency.command("signing")
+def agency_signing(code: str, signing: Annotated[str, typer.Argument(
+                       help="required (edXML documents must carry a valid XML signature) "
+                            "or optional.")],
+                   certificate: Annotated[list[str] | None, typer.Option(
+                       help="With required: the SHA-256 of a certificate the agency signs "
+                            "with (repeat for each); none: any certificate.")] = None,
+                   as_json: Json = False, actor: Actor = None) -> None:
+    """Require signed edXML documents from an agency, or no longer (audited)."""
+    trusted = list(certificate or [])
+
+    async def work(rt: Runtime, ctx: Context) -> dict[str, Any]:
+        return views.agency(await rt.registry.set_signing(ctx, code, signing, trusted))
+
+    _show(_do(work, actor, "PUT", f"/v1/ops/agencies/{code}/signing",
+              {"signing": signing, "certificates": trusted}), as_json, "agency")
+
+
 @app_.command("add")
 def app_add(agency_code: Annotated[str, typer.Option("--agency", help="Agency code.")],
             name: Annotated[str, typer.Option(help="App name.")],

@@ -11,7 +11,7 @@ from dataclasses import replace
 from api.runtime import Runtime
 from hub import events as ev
 from hub.auth.sessions import Caller
-from hub.edxml import statuses
+from hub.edxml import flows, links, statuses
 from hub.edxml.analysis import analyse, wanted
 from hub.edxml.model import Document, StatusPackage
 from hub.edxml.parse import interpret
@@ -19,7 +19,7 @@ from hub.edxml.reader import EdxmlRefused, Reader
 from hub.edxml.rules import Problem, business_key
 from hub.errors import NotFound
 from hub.packages.model import Package
-from hub.packages.processor import document_ref, package_ref
+from hub.packages.processor import DOCUMENTS, document_ref, package_ref
 from hub.registry.decisions import Context
 from infra import xmlsig
 
@@ -35,28 +35,75 @@ Chunks = Callable[[], AsyncIterator[bytes]]
 
 async def analysis(rt: Runtime, ctx: Context, caller: Caller, pkg: Package,
                    content: bytes | None = None
-                   ) -> tuple[ev.DocumentAnalysed | None, ev.StatusReported | None]:
-    """The package analysed as edXML (None when it is not edXML, declared or sniffed);
-    for a status package, also the status it reports on the document it answers.
+                   ) -> tuple[ev.DocumentAnalysed | None, list[ev.Event]]:
+    """The package analysed as edXML (None when it is not edXML, declared or sniffed),
+    and the events it causes on earlier packages: the status a status package reports,
+    the recall a revoking document or a recall request makes (``hub.edxml.flows``).
     ``content``: the whole content when the caller holds it (a package sent in one
     call), read from memory instead of decrypted again from the content store."""
     if pkg.data_type not in SNIFFED:
-        return None, None
+        return None, []
     head = await rt.vault.get_chunk(pkg.package_id, 0) if content is None else content
     if not wanted(pkg.data_type, head):
-        return None, None
+        return None, []
     chunks = _stored(rt, pkg) if content is None else _in_memory(content)
     parsed = await _read(chunks)
     held = await _held(rt, pkg, parsed)
-    signature = await _verified(pkg, parsed, chunks)
+    earlier = await _earlier(rt, caller, pkg, parsed)
+    result, why, certificate = await _verified(pkg, parsed, chunks)
     analysed = analyse(ctx, pkg, parsed, rt.view.registry, caller, held=held,
-                       signature=signature)
-    if not isinstance(parsed, StatusPackage) or analysed.problems:
-        return analysed, None
+                       signature=(result, why), earlier=earlier, certificate=certificate)
+    if isinstance(parsed, EdxmlRefused) or analysed.problems:
+        return analysed, []
+    caused = await _caused(rt, ctx, caller, parsed, (earlier, analysed, _senders(caller, pkg)))
+    if isinstance(caused, Problem):
+        return replace(analysed, problems=[str(caused)]), []
+    return analysed, caused
+
+
+async def _caused(rt: Runtime, ctx: Context, caller: Caller, parsed: Document | StatusPackage,
+                  seen: tuple[links.Earlier, ev.DocumentAnalysed, set[str]]
+                  ) -> list[ev.Event] | Problem:
+    """The domain's follow-ups (``hub.edxml.flows``), given where the named documents
+    went (``earlier``), the package's own destinations (from its analysis) and the
+    sender's codes."""
+    earlier, analysed, senders = seen
+    destinations = set(analysed.recipient_agency_ids)
+    if isinstance(parsed, Document):
+        return flows.revocations(ctx, parsed, earlier, caller, destinations)
+    if links.recall_request(parsed, senders):
+        return flows.recall_requests(ctx, parsed, earlier, caller, destinations)
     status = statuses.reported(ctx, await _answered(rt, caller, parsed), caller, parsed)
-    if isinstance(status, Problem):
-        return replace(analysed, problems=[str(status)]), None
-    return analysed, status
+    return status if isinstance(status, Problem) else [status]
+
+
+async def _earlier(rt: Runtime, caller: Caller, pkg: Package,
+                   parsed: Document | StatusPackage | EdxmlRefused) -> links.Earlier:
+    """Where the caller's agency delivered the documents this package names
+    (``links.named_keys``): each destination with the package that delivered it."""
+    if isinstance(parsed, EdxmlRefused):
+        return []
+    found: list[tuple[str, Package]] = []
+    loaded: dict[str, Package | None] = {}
+    for key in links.named_keys(parsed, _senders(caller, pkg)):
+        for row in await rt.backend.projections.scan(DOCUMENTS, key):
+            package_id = str(row.body["package_id"])
+            if package_id not in loaded:
+                loaded[package_id] = await _package(rt, package_id)
+            earlier = loaded[package_id]
+            if earlier is not None and earlier.source_agency_id == caller.app.agency_id:
+                found.append((row.ref.key, earlier))
+    return found
+
+
+def _senders(caller: Caller, pkg: Package) -> set[str]:
+    """The codes the sender goes by, as the analysis reads ``From`` (``analyse``)."""
+    return {caller.agency_code, pkg.source_code}
+
+
+async def _package(rt: Runtime, package_id: str) -> Package | None:
+    found = await rt.backend.projections.get(package_ref(package_id))
+    return None if found is None else Package.from_json(dict(found.body))
 
 
 def _stored(rt: Runtime, pkg: Package) -> Chunks:
@@ -70,15 +117,15 @@ def _in_memory(content: bytes) -> Chunks:
 
 
 async def _verified(pkg: Package, parsed: Document | StatusPackage | EdxmlRefused,
-                    chunks: Chunks) -> tuple[str, str]:
+                    chunks: Chunks) -> tuple[str, str, str]:
     """The XML signature checked (``infra.xmlsig``), for a signed document small enough to
-    canonicalise in memory."""
+    canonicalise in memory: result, why, and the signer's certificate's SHA-256."""
     if isinstance(parsed, EdxmlRefused) or not parsed.signed:
-        return "none", ""
+        return "none", "", ""
     if pkg.size > xmlsig.MAX_VERIFIED_BYTES:
-        return xmlsig.UNVERIFIED, f"larger than {xmlsig.MAX_VERIFIED_BYTES} bytes"
+        return xmlsig.UNVERIFIED, f"larger than {xmlsig.MAX_VERIFIED_BYTES} bytes", ""
     data = b"".join([c async for c in chunks()])
-    return await asyncio.to_thread(xmlsig.verify, data)
+    return await asyncio.to_thread(xmlsig.check, data)
 
 
 async def _answered(rt: Runtime, caller: Caller, status: StatusPackage) -> Package | None:
@@ -87,10 +134,7 @@ async def _answered(rt: Runtime, caller: Caller, status: StatusPackage) -> Packa
     if key is None:
         return None
     row = await rt.backend.projections.get(document_ref(key, caller.app.agency_id))
-    if row is None:
-        return None
-    found = await rt.backend.projections.get(package_ref(str(row.body["package_id"])))
-    return None if found is None else Package.from_json(dict(found.body))
+    return None if row is None else await _package(rt, str(row.body["package_id"]))
 
 
 async def _read(chunks: Chunks) -> Document | StatusPackage | EdxmlRefused:

@@ -187,10 +187,11 @@ def iso_time(value: str | None) -> str | None:
 def send(
     file: Annotated[Path, typer.Argument(help="The content to send.", exists=True,
                                          dir_okay=False, readable=True, show_default=False)],
-    to: Annotated[list[str], typer.Option(
-        "--to", help="Destination agency codes, comma separated (or --to repeated).",
-        show_default=False)],
     title: Annotated[str, typer.Option(help="Title the destinations see.", show_default=False)],
+    to: Annotated[list[str] | None, typer.Option(
+        "--to", help="Destination agency codes, comma separated (or --to repeated). A "
+        "--type edxml document may leave them out: its To names them.",
+        show_default=False)] = None,
     data_type: Annotated[str, typer.Option("--type", help="Data type: edxml, pdf, json…")
                          ] = "binary",
     priority: Annotated[Priority, typer.Option(help="Flash is served first.")
@@ -217,7 +218,10 @@ def send(
     interruption, the same command resumes where it stopped (the CLI keeps its own
     idempotency key per file and destination until the send succeeds). With --edxml,
     FILE travels as the attachment of an edXML document the hub reads and checks."""
-    recipients = [code.strip() for item in to for code in item.split(",") if code.strip()]
+    recipients = [code.strip() for item in to or () for code in item.split(",")
+                  if code.strip()]
+    if edxml and not recipients:
+        fail("--edxml writes the document's To from --to: name at least one destination")
     hub_config = config()
     this_send = send_state.identity(file, recipients, hub_config.url, hub_config.access_key,
                                     title=title, type="edxml" if edxml else data_type,

@@ -24,7 +24,7 @@ from hub.packages.model import Package, PackageState, evolve
 from hub.packages.processor import TRACKER, package_ref
 from hub.ports import Position
 from hub.registry.decisions import Context
-from hub.topics import PACKAGES, record, record_all
+from hub.topics import PACKAGES, record, record_all, route
 from infra.leases import Lease
 
 
@@ -142,11 +142,11 @@ class Packages:
             return await self._awaited(package_id, _sealed_and_planned)
         await self.rt.vault.create_key(package_id)
         await self.rt.vault.put_chunk(package_id, 0, content)
-        sealing, status = await self._sealing(ctx, caller, pkg, [0], digest, deadline=deadline,
+        sealing, caused = await self._sealing(ctx, caller, pkg, [0], digest, deadline=deadline,
                                               offline_wait_seconds=offline_wait_seconds,
                                               content=content)
         positions = await record_all(self.rt.backend.events, [*opened, stored, *sealing])
-        await self._report(status)
+        await self._report(caused)
         return await self._until(package_id, positions[-1], _sealed_and_planned)
 
     async def _one_call_claims(self, package_id: str, earlier: Package | None) -> bool:
@@ -211,35 +211,40 @@ class Packages:
         stored = await self.rt.vault.stored(package_id)
         missing = decide.missing_chunks(pkg, stored)
         digest = None if missing else (await self.rt.vault.digest(package_id, pkg.chunk_count))[0]
-        sealing, status = await self._sealing(self.ctx(caller), caller, pkg, stored, digest,
+        sealing, caused = await self._sealing(self.ctx(caller), caller, pkg, stored, digest,
                                               deadline=deadline,
                                               offline_wait_seconds=offline_wait_seconds)
         if not await self._claim(f"seal/{package_id}"):  # a retry racing: sealed once
             return await self._awaited(package_id, _sealed_and_planned)
         sealed_at = await self._record(*sealing)
-        await self._report(status)
+        await self._report(caused)
         return await self._until(package_id, sealed_at, _sealed_and_planned)
 
     async def _sealing(self, ctx: Context, caller: Caller, pkg: Package, stored: list[int],
                        digest: str | None, *, deadline: datetime | None,
                        offline_wait_seconds: int | None, content: bytes | None = None
-                       ) -> tuple[list[ev.Event], ev.StatusReported | None]:
+                       ) -> tuple[list[ev.Event], list[ev.Event]]:
         """The seal's events, chunked or in one call: the edXML analysis (read, checked)
         of content whose digest is the declared one, then the seal's decision; and, for
-        a sealed status package, the status it reports. ``content``: the whole content
-        when the call holds it (one call), not read back from the content store."""
-        analysed, status = (None, None) if digest != pkg.sha256 else \
+        a sealed edXML package, what it causes on earlier packages (a status, a recall).
+        ``content``: the whole content when the call holds it (one call), not read back
+        from the content store."""
+        analysed, caused = (None, []) if digest != pkg.sha256 else \
             await documents.analysis(self.rt, ctx, caller, pkg, content)
         outcome = decide.seal(ctx, pkg, stored, digest, deadline=deadline,
                               offline_wait_seconds=offline_wait_seconds, analysis=analysed)
         events = [*(() if analysed is None else (analysed,)), outcome]
-        return events, status if isinstance(outcome, ev.PackageSealed) else None
+        return events, caused if isinstance(outcome, ev.PackageSealed) else []
 
-    async def _report(self, status: ev.StatusReported | None) -> None:
-        """A sealed status package's ``StatusReported``: on the answered package's key,
-        so not in the seal's own events (one key each), recorded after them."""
-        if status is not None:
-            await record(self.rt.backend.events, status)
+    async def _report(self, caused: list[ev.Event]) -> None:
+        """What a sealed edXML package causes on earlier packages (a status, a recall):
+        on their keys, so not in the seal's own events (one key each), recorded after
+        them, each package's in one batch."""
+        by_key: dict[tuple[str, str], list[ev.Event]] = {}
+        for event in caused:
+            by_key.setdefault(route(event), []).append(event)
+        for events in by_key.values():
+            await record_all(self.rt.backend.events, events)
 
     async def _until(self, package_id: str, after: Position,
                      ready: Callable[[Package], bool]) -> Package:

@@ -13,7 +13,7 @@ from hub.registry.succession import lineage
 from hub.statistics.fold import COUNTERS, DURATIONS
 from hub.statistics.local import months
 from hub.statistics.query import DateRange
-from hub.statistics.report import buckets, total
+from hub.statistics.report import buckets, flat, total
 
 
 class Reports:
@@ -70,4 +70,4 @@ def _public(body: Any) -> dict[str, Any]:
 def table(report: dict[str, Any]) -> list[dict[str, Any]]:
     """One agency's report as spreadsheet rows: its days (or hours), then the total."""
     head = {"agency": report["agency"], "name": report["name"]}
-    return [{**head, **row} for row in (*report["rows"], report["total"])]
+    return [{**head, **flat(row)} for row in (*report["rows"], report["total"])]

@@ -204,6 +204,11 @@ class AgencyView(Strict):
     former_codes: list[str] = Field(default_factory=list,
                                     description="Codes it had before (successions).")
     merged_into: str | None = Field(None, description="The agency it was merged into.")
+    signing: str = Field("optional", description="required: its edXML documents must carry "
+                         "a valid XML signature; optional: signatures are shown only.")
+    certificates: list[str] = Field(default_factory=list, description="With signing "
+                                    "required: the SHA-256 of each certificate it signs "
+                                    "with (its trust list); empty: any certificate.")
 
 
 class WhoAmI(Strict):

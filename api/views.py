@@ -13,7 +13,9 @@ def agency(a: Agency) -> dict[str, Any]:
     return {"agency_id": a.agency_id, "code": a.code, "name": a.name,
             "parent_code": a.parent_code, "account": a.account,
             "registered_at": a.registered_at.isoformat(),
-            "former_codes": list(a.former_codes), "merged_into": a.merged_into}
+            "former_codes": list(a.former_codes), "merged_into": a.merged_into,
+            "signing": "required" if a.signing_required else "optional",
+            "certificates": list(a.trusted_certificates)}
 
 
 def app(a: App, view: RegistryView) -> dict[str, Any]:

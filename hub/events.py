@@ -268,6 +268,9 @@ class DocumentAnalysed(Event):
     """The XML signature: ``none`` (unsigned), ``valid``, ``invalid``, or ``unverified``
     (too large to canonicalise in memory)."""
     header: str
+    earlier_package_ids: list[str] = field(default_factory=list)
+    """The packages of the earlier documents this one revokes, updates or replaces (its
+    ``ResponseFor``), or whose recall a status 13 asks, at the destinations concerned."""
 
 
 # --- delivering -----------------------------------------------------------------------
@@ -464,6 +467,19 @@ class AlertSent(Event):
     next_attempt_at: datetime | None = None
 
 
+@dataclass(frozen=True, kw_only=True)
+class SigningPolicySet(Event):
+    """An operator set whether an agency's edXML documents must carry a valid XML
+    signature (``signing``: ``required`` or ``optional``, the default)."""
+
+    agency_id: str
+    code: str
+    signing: str
+    certificates: list[str] = field(default_factory=list)
+    """With ``required``: the SHA-256 (hex, of the DER) of each certificate the agency
+    signs with, its trust list; empty: any certificate whose signature is valid."""
+
+
 EVENT_TYPES: tuple[type[Event], ...] = (
     AgencyRegistered, AppRegistered, AppApproved, AppRevoked, KeyIssued, KeyRetired, KeyRevoked,
     OperatorRegistered, WebhookConfigured,
@@ -475,6 +491,7 @@ EVENT_TYPES: tuple[type[Event], ...] = (
     AuditLinked,
     AlertPolicySet, AlertRaised, AlertSent,
     ZoneConfigured, ZoneRemoved,
+    SigningPolicySet,
 )
 
 EVENT_BY_NAME: dict[str, type[Event]] = {cls.__name__: cls for cls in EVENT_TYPES}

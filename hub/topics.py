@@ -37,6 +37,7 @@ _KEYS: dict[type[ev.Event], tuple[str, str]] = {
     ev.AlertSent: (PRESENCE, "agency_id"),
     ev.ZoneConfigured: (REGISTRY, "zone"),
     ev.ZoneRemoved: (REGISTRY, "zone"),
+    ev.SigningPolicySet: (REGISTRY, "agency_id"),
     ev.AgencyConnected: (PRESENCE, "agency_id"),
     ev.AgencyDisconnected: (PRESENCE, "agency_id"),
     ev.NodeHeartbeat: (PRESENCE, "node"),

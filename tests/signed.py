@@ -3,6 +3,8 @@ as a QLVB's signing module would make one."""
 
 from __future__ import annotations
 
+import hashlib
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 from cryptography import x509
@@ -13,9 +15,17 @@ from lxml import etree
 from signxml.signer import XMLSigner
 
 
-def signed(data: bytes) -> bytes:
-    """``data`` (an XML document) with an enveloped RSA-SHA256 signature and the signer's
-    certificate in its KeyInfo."""
+@dataclass(frozen=True)
+class Signer:
+    """A signing key and its self-signed certificate; ``sha256``: the certificate's
+    fingerprint (of its DER), as an agency's trust list names it."""
+
+    key_pem: bytes
+    cert_pem: str
+    sha256: str
+
+
+def new_signer() -> Signer:
     key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
     name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "Sở Thông tin và Truyền thông")])
     now = datetime.now(UTC)
@@ -25,7 +35,15 @@ def signed(data: bytes) -> bytes:
             .sign(key, hashes.SHA256()))
     pem_key = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
                                 serialization.NoEncryption())
+    der = cert.public_bytes(serialization.Encoding.DER)
+    return Signer(pem_key, cert.public_bytes(serialization.Encoding.PEM).decode(),
+                  hashlib.sha256(der).hexdigest())
+
+
+def signed(data: bytes, signer: Signer | None = None) -> bytes:
+    """``data`` (an XML document) with an enveloped RSA-SHA256 signature and the signer's
+    certificate in its KeyInfo (a new signer unless one is given)."""
+    signer = signer or new_signer()
     root = etree.fromstring(data, etree.XMLParser(resolve_entities=False, no_network=True))
-    signed_root = XMLSigner().sign(root, key=pem_key,
-                                   cert=[cert.public_bytes(serialization.Encoding.PEM).decode()])
+    signed_root = XMLSigner().sign(root, key=signer.key_pem, cert=[signer.cert_pem])
     return bytes(etree.tostring(signed_root, xml_declaration=True, encoding="UTF-8"))

@@ -46,6 +46,24 @@ async def list_agencies(operator: CurrentOperator, runtime: RuntimeDep) -> list[
     return [views.agency(a) for a in agencies if operator.sees(a.code)]
 
 
+class SigningPolicy(BaseModel):
+    signing: str = Field(description="required (its edXML documents must carry a valid XML "
+                         "signature) or optional", max_length=20)
+    certificates: list[str] = Field(
+        default_factory=list, max_length=50,
+        description="With required: the SHA-256 (hex) of each certificate the agency signs "
+        "with, its trust list; empty: any certificate whose signature is valid.")
+
+
+@router.put("/agencies/{code}/signing", response_model=r.AgencyView,
+            responses=responses(404))
+async def set_signing(code: str, body: SigningPolicy, operator: CurrentAdmin,
+                      runtime: RuntimeDep) -> dict[str, Any]:
+    """Whether the agency's edXML documents must be signed (an audited registry action)."""
+    return views.agency(await runtime.registry.set_signing(_ctx(runtime, operator), code,
+                                                           body.signing, body.certificates))
+
+
 class NewApp(BaseModel):
     agency_code: str = Field(max_length=40)
     name: str = Field(max_length=bounds.NAME)

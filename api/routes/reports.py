@@ -19,6 +19,7 @@ from hub.errors import NotFound
 from hub.history import HistoryQuery
 from hub.registry.model import Agency, Operation, Operator
 from hub.statistics.query import FORMATS, GRAINS, DateRange, check_choice, date_range
+from hub.statistics.report import flat
 
 router = APIRouter(tags=["reports"], route_class=DoorRoute)
 From = Annotated[str | None, Query(alias="from", description="First day, YYYY-MM-DD "
@@ -78,7 +79,7 @@ async def all_statistics(operator: CurrentOperator, runtime: RuntimeDep, *,
     agencies = sorted(runtime.view.registry.agencies.values(), key=lambda a: a.code)
     visible = [a for a in agencies if operator.sees(a.code)]
     reports = [await _reports(runtime).statistics(a, span) for a in visible]
-    rows = [{"agency": r["agency"], "name": r["name"], **r["total"]} for r in reports]
+    rows = [{"agency": r["agency"], "name": r["name"], **flat(r["total"])} for r in reports]
     return _answer({"from": span.start.isoformat(), "to": span.end.isoformat(),
                     "agencies": reports}, rows, fmt, f"statistics-{span.start}-{span.end}")
 

@@ -17,12 +17,13 @@ from typing import Any
 from hub import bounds
 from hub import events as ev
 from hub.auth.sessions import Caller
-from hub.edxml import rules
+from hub.edxml import links, rules
 from hub.edxml.model import Document, StatusPackage
 from hub.edxml.reader import EdxmlRefused
 from hub.packages.model import Package
+from hub.registry import signing
 from hub.registry.decisions import Context
-from hub.registry.model import Registry
+from hub.registry.model import Agency, Registry
 
 EDXML = "edxml"
 MAX_PROBLEMS = 100
@@ -55,25 +56,59 @@ def header_view(parsed: Document | StatusPackage,
 
 def analyse(ctx: Context, pkg: Package, parsed: Document | StatusPackage | EdxmlRefused,
             reg: Registry, caller: Caller, *, held: Collection[str] = (),
-            signature: tuple[str, str] = ("none", "")) -> ev.DocumentAnalysed:
+            signature: tuple[str, str] = ("none", ""),
+            earlier: links.Earlier = (), certificate: str = "") -> ev.DocumentAnalysed:
     """``held``: the destination codes that already received this document (same
     business key) in an earlier package; ``signature``: its XML signature verified
-    (``none`` unsigned, ``valid``, ``invalid``, ``unverified``; and why). A signature is
-    recorded and shown, not a reason to refuse: no agency policy requires one yet."""
+    (``none`` unsigned, ``valid``, ``invalid``, ``unverified``; and why): recorded and
+    shown, and a reason to refuse a document only when the sending agency's registration
+    requires signed documents (``hub.registry.signing``).
+    ``earlier``: where the sender's documents this one names (``links.named_keys``) were
+    delivered; ``certificate``: the SHA-256 of the certificate of a valid signature."""
     if isinstance(parsed, EdxmlRefused):
         return _refused(ctx, pkg, parsed)
     senders = {caller.agency_code, pkg.source_code}
     if isinstance(parsed, StatusPackage):
         problems = rules.check_status(parsed, senders)
         codes = [parsed.response_for.organ_id] if parsed.response_for.organ_id else []
+        if links.recall_request(parsed, senders) and not problems:
+            codes, problems = links.recall_destinations(pkg.recipients, earlier, reg)
     else:
         problems = rules.check_document(parsed, senders, lambda c: reg.agency(c) is not None)
         codes = list(dict.fromkeys(t.organ_id for t in parsed.recipients))
         problems += _duplicates(parsed, held)
+        problems += links.check_revoke(parsed, earlier, _ids(codes, reg))
+        problems += _unsigned(reg.agencies.get(caller.app.agency_id), signature, certificate)
     if not problems:
         problems += _recipients(pkg, caller, codes, reg)
     return _event(ctx, pkg, parsed, [str(p) for p in problems], codes=codes, reg=reg,
-                  signature=signature)
+                  signature=signature, earlier=links.linked(earlier, _ids(codes, reg)))
+
+
+def _unsigned(sender: Agency | None, signature: tuple[str, str],
+              certificate: str) -> list[rules.Problem]:
+    """A document from an agency that must sign, without a valid signature, or signed
+    with a certificate its trust list does not name."""
+    result, why = signature
+    if sender is None or not sender.signing_required:
+        return []
+    if result == "valid":
+        if not signing.untrusted(sender, certificate):
+            return []
+        return [rules.Problem("signature_untrusted", "Signature",
+                              f"signed with a certificate (SHA-256 {certificate or 'unknown'}) "
+                              f"that {sender.code}'s trust list does not name")]
+    said = {"none": "the document carries no XML signature",
+            "invalid": "its XML signature is invalid", "unverified": "its XML signature "
+            "could not be verified"}.get(result, f"its XML signature is {result}")
+    return [rules.Problem("signature_required", "Signature",
+                          f"{sender.code} must send signed documents; {said}"
+                          + (f" ({why})" if why else ""))]
+
+
+def _ids(codes: list[str], reg: Registry) -> set[str]:
+    """The agency ids the codes name today."""
+    return {a.agency_id for a in map(reg.agency, codes) if a is not None}
 
 
 def _recipients(pkg: Package, caller: Caller, codes: list[str],
@@ -109,7 +144,9 @@ def _recipients(pkg: Package, caller: Caller, codes: list[str],
 
 
 def _duplicates(doc: Document, held: Collection[str]) -> list[rules.Problem]:
-    if doc.business_doc_type in rules.REPLACING:
+    """A document already received by a destination is refused, unless it updates,
+    replaces or revokes the one received (a revoking document may repeat its key)."""
+    if doc.business_doc_type in rules.REPLACING | {links.REVOKE}:
         return []
     return [rules.Problem("duplicate_document", "To",
                           f"{code} already received {doc.code_number}/{doc.code_notation} "
@@ -135,8 +172,10 @@ def _refused(ctx: Context, pkg: Package, refused: EdxmlRefused) -> ev.DocumentAn
 
 
 def _event(ctx: Context, pkg: Package, parsed: Document | StatusPackage, problems: list[str],
-           *, codes: list[str], reg: Registry, signature: tuple[str, str]
-           ) -> ev.DocumentAnalysed:
+           *, codes: list[str], reg: Registry, signature: tuple[str, str],
+           earlier: list[str]) -> ev.DocumentAnalysed:
+    """``earlier``: the packages of the documents this one revokes, updates or replaces
+    (or whose recall it asks), shown in its view as ``earlier_packages``."""
     doc = parsed if isinstance(parsed, Document) else None
     found = [reg.agency(c) for c in codes]  # today's agency, as every send resolves it
     ids = [a.agency_id for a in found if a is not None]
@@ -154,7 +193,8 @@ def _event(ctx: Context, pkg: Package, parsed: Document | StatusPackage, problem
         business_key=rules.business_key(doc) if doc else "",
         attachment_names=[a.name for a in doc.attachments] if doc else [],
         signature=signature[0] if parsed.signed else "none",
-        header=_header(header_view(parsed, signature))))
+        earlier_package_ids=earlier,
+        header=_header({**header_view(parsed, signature), "earlier_packages": earlier})))
 
 
 def _clip(text: str, most: int = CLIP) -> str:

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from hub import events as ev
 from hub.auth.sessions import Caller
+from hub.edxml.links import key_of
 from hub.edxml.model import Organ, ResponseFor, StatusPackage
 from hub.edxml.rules import Problem
 from hub.errors import TrucError
@@ -17,11 +18,7 @@ from hub.registry.decisions import Context
 def answered_key(status: StatusPackage) -> str | None:
     """The business key of the document the status answers (its ``ResponseFor``: sender,
     ``number/notation``, promulgation date), or None when it does not name one."""
-    answered = status.response_for
-    number, _, notation = answered.code.partition("/")
-    if not (answered.organ_id and number and answered.promulgation_date):
-        return None
-    return "|".join((answered.organ_id, number, notation, answered.promulgation_date))
+    return key_of(status.response_for)
 
 
 def reported(ctx: Context, target: Package | None, caller: Caller,

@@ -22,6 +22,7 @@ from typing import Any
 from hub import events as ev
 from hub.deadlines.open import open_ref, open_row
 from hub.deadlines.spaces import space_ref, space_row
+from hub.edxml import links
 from hub.packages.model import PRIORITIES, Package, PackageState, evolve
 from hub.ports import Row, RowRef
 from hub.projection import Writes
@@ -77,9 +78,12 @@ def document_ref(business_key: str, agency_id: str) -> RowRef:
 
 
 def _document_rows(pkg: Package) -> list[Row]:
-    """A sealed edXML document: each destination now holds it (duplicates are refused)."""
-    key = (pkg.document or {}).get("business_key")
-    if not key:
+    """A sealed edXML document: each destination now holds it (duplicates are refused).
+    A revoking document that repeats the key of the one it revokes does not take its
+    place: the recall answers (15/16) name the revoked document, and find it."""
+    doc = pkg.document or {}
+    key = doc.get("business_key")
+    if not key or key in links.revoked_keys(doc):
         return []
     return [Row(document_ref(key, agency_id), {"package_id": pkg.package_id})
             for agency_id in pkg.recipient_ids]

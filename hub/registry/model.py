@@ -73,6 +73,11 @@ class Agency:
     """The id of the agency this one merged into; it then resolves to that one."""
     national_id: str | None = None
     mail: str | None = None
+    signing_required: bool = False
+    """Its edXML documents must carry a valid XML signature (``SigningPolicySet``)."""
+    trusted_certificates: tuple[str, ...] = ()
+    """When signing is required: the certificates (SHA-256 of the DER) it signs with;
+    empty, any certificate."""
 
     @property
     def codes(self) -> tuple[str, ...]:
@@ -254,7 +259,9 @@ def _succeeded(reg: Registry, e: ev.AgencySucceeded) -> None:
                        before.registered_at if before else e.occurred_at,
                        former_codes=tuple(c for c in former if c != e.code),
                        national_id=before.national_id if before else None,
-                       mail=before.mail if before else None)
+                       mail=before.mail if before else None,
+                       signing_required=before.signing_required if before else False,
+                       trusted_certificates=before.trusted_certificates if before else ())
     if before is not None:
         reg.unindex_agency(e.agency_id)
     reg.agencies[e.agency_id] = successor
@@ -267,6 +274,13 @@ def _renamed(reg: Registry, e: ev.AgencyRenamed) -> None:
     if e.agency_id in reg.agencies:
         reg.agencies[e.agency_id] = replace(reg.agencies[e.agency_id], name=e.name)
         reg.index_agency(e.agency_id)
+
+
+def _signing(reg: Registry, e: ev.SigningPolicySet) -> None:
+    if e.agency_id in reg.agencies:
+        reg.agencies[e.agency_id] = replace(reg.agencies[e.agency_id],
+                                            signing_required=e.signing == "required",
+                                            trusted_certificates=tuple(e.certificates))
 
 
 def _removed(reg: Registry, e: ev.AgencyRemoved) -> None:
@@ -345,4 +359,5 @@ _HANDLERS: dict[type[ev.Event], Callable[[Registry, Any], None]] = {
     ev.AgencyRenamed: _renamed, ev.AgencyRemoved: _removed,
     ev.AlertPolicySet: _alerts,
     ev.ZoneConfigured: _zone, ev.ZoneRemoved: _zone_removed,
+    ev.SigningPolicySet: _signing,
 }

@@ -19,6 +19,7 @@ from hub.alerts.policy import AlertPolicy
 from hub.errors import TrucError
 from hub.ports import EventLog, KeyStore, KeyWrapper, Position
 from hub.registry import decisions as decide
+from hub.registry import signing as signing_policy
 from hub.registry import succession, sync
 from hub.registry.decisions import Context, IssuedKey
 from hub.registry.model import Agency, App, Grants, Key, Operator, Registry
@@ -232,6 +233,17 @@ class RegistryService:
         event = set_policy(self.registry, ctx, agency_code, request, targets)
         await self._record(event)
         return self.registry.alerts[event.agency_id]
+
+    async def set_signing(self, ctx: Context, code: str, signing: str,
+                          certificates: list[str] | None = None) -> Agency:
+        """Requires (or no longer requires) signed edXML documents from an agency, maybe
+        by the certificates of its trust list only."""
+        agency, event = signing_policy.set_policy(self.registry, ctx, code, signing,
+                                                  certificates or ())
+        if event is None:
+            return agency
+        await self._record(event)
+        return self.registry.agencies[agency.agency_id]
 
     async def secret_by_id(self, key_id: str) -> str | None:
         blob = await self._keys.get(key_id)

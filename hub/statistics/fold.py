@@ -11,7 +11,11 @@ Counted at the hub-local date and hour of the event that makes the fact true:
   the delivery to the new destination counts as any other;
 - delivery time, seal → acknowledgement, one row per delivery under the source
   (direction ``out``) and under the destination (``in``), for exact median and p95;
-- ``connects``, first connect and last disconnect, from the presence topic.
+- ``connects``, first connect and last disconnect, from the presence topic;
+- documents by type (issue 14): an edXML document's type name (``DocumentAnalysed``,
+  ``DocumentType/TypeName``) counted as ``docs_sent:<type>`` when the source's package is
+  sealed and ``docs_received:<type>`` when a destination acknowledges it (status
+  packages and non-edXML packages count nothing here).
 
 A package's own state (its source, size, seal time, which deliveries are closed) is kept
 in a state row, so the same fact is never counted twice — not even when a processor
@@ -36,6 +40,9 @@ DURATIONS = "stats_delivery"
 STATE = "stats_package"
 COUNTED = ("sent", "bytes_sent", "received", "bytes_received", "delivered", "rejected",
            "expired", "recalled", "connects")
+
+DOCS_SENT, DOCS_RECEIVED = "docs_sent:", "docs_received:"
+"""Counter-name prefixes of the documents by type: the type's name follows."""
 
 CLOSINGS: dict[type[ev.Event], str] = {ev.DeliveryExpired: "expired",
                                        ev.DeliveryRecalled: "recalled"}
@@ -109,7 +116,17 @@ def _sealed(s: State, e: ev.PackageSealed, tz: ZoneInfo) -> Change:
     if s["sealed_ms"] is not None or s["rejected"]:
         return UNCHANGED
     s.update(sealed_ms=_ms(e.occurred_at), size=e.size)
-    return Change(s, counts=[_count(s["source"], e.occurred_at, tz, sent=1, bytes_sent=e.size)])
+    docs = {DOCS_SENT + s["doc_type"]: 1} if s.get("doc_type") else {}
+    return Change(s, counts=[_count(s["source"], e.occurred_at, tz, sent=1, bytes_sent=e.size,
+                                    **docs)])
+
+
+def _analysed(s: State, e: ev.DocumentAnalysed, _: ZoneInfo) -> Change:
+    """The type of an accepted edXML document, kept until its seal and its receipts."""
+    if e.kind != "document" or e.problems or not e.document_type or s.get("doc_type"):
+        return UNCHANGED
+    s["doc_type"] = e.document_type
+    return Change(s)
 
 
 def _rejected(s: State, e: ev.PackageRejected, tz: ZoneInfo) -> Change:
@@ -132,9 +149,11 @@ def _acknowledged(s: State, e: ev.DeliveryAcknowledged, tz: ZoneInfo) -> Change:
                               direction="out"), {"ms": ms}),
             Row(_duration_ref(dest, day, hour, package_id=pid, destination=dest,
                               direction="in"), {"ms": ms})]
+    received = {f"{hour}.received": 1, f"{hour}.bytes_received": s["size"]}
+    if s.get("doc_type"):
+        received[f"{hour}.{DOCS_RECEIVED}{s['doc_type']}"] = 1
     counts = [Count(RowRef(COUNTERS, source, day), add={f"{hour}.delivered": 1}),
-              Count(RowRef(COUNTERS, dest, day), add={f"{hour}.received": 1,
-                                                      f"{hour}.bytes_received": s["size"]})]
+              Count(RowRef(COUNTERS, dest, day), add=received)]
     return Change(s, rows, counts)
 
 
@@ -178,7 +197,8 @@ def _presence(e: ev.AgencyConnected | ev.AgencyDisconnected, tz: ZoneInfo) -> Ch
 
 
 READS = frozenset({"occurred_at", "package_id", "source_agency_id", "declared_size", "size",
-                   "destination_agency_id", "from_agency_id", "agency_id"})
+                   "destination_agency_id", "from_agency_id", "agency_id", "kind",
+                   "problems", "document_type"})
 """Every event field the fold reads: a replay decodes only these (a field read here but
 missing from this list fails loudly, or reads the field's default: the replay tests
 compare a rebuild from such events with the live rows, built from whole events)."""
@@ -186,5 +206,5 @@ _OTHERS = (ev.PackageRequested, ev.AgencyConnected, ev.AgencyDisconnected)
 _HANDLERS: dict[type[ev.Event], Any] = {
     ev.PackageSealed: _sealed, ev.PackageRejected: _rejected,
     ev.DeliveryAcknowledged: _acknowledged, ev.DeadlineExtended: _extended,
-    ev.DeliveryRedirected: _redirected,
+    ev.DeliveryRedirected: _redirected, ev.DocumentAnalysed: _analysed,
 }

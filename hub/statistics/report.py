@@ -16,7 +16,7 @@ from datetime import date
 from typing import Any
 
 from hub.ports import Row
-from hub.statistics.fold import COUNTED
+from hub.statistics.fold import COUNTED, DOCS_RECEIVED, DOCS_SENT
 
 
 @dataclass(frozen=True)
@@ -36,10 +36,32 @@ class Bucket:
         if self.hour is not None:
             row["hour"] = self.hour
         row.update({name: self.counts.get(name, 0) for name in COUNTED})
+        row["documents"] = documents(self.counts)
         row.update(delivery_median_ms=median(self.out_ms), delivery_p95_ms=p95(self.out_ms),
                    receipt_median_ms=median(self.in_ms), receipt_p95_ms=p95(self.in_ms),
                    first_connect=self.first_connect, last_disconnect=self.last_disconnect)
         return row
+
+
+def documents(counts: dict[str, int]) -> dict[str, dict[str, int]]:
+    """The edXML documents by type name: how many sent and received, types in order."""
+    found: dict[str, dict[str, int]] = {}
+    for name, n in counts.items():
+        for prefix, what in ((DOCS_SENT, "sent"), (DOCS_RECEIVED, "received")):
+            if name.startswith(prefix):
+                entry = found.setdefault(name[len(prefix):], {"sent": 0, "received": 0})
+                entry[what] += n
+    return dict(sorted(found.items()))
+
+
+def flat(row: dict[str, Any]) -> dict[str, Any]:
+    """A report row for a spreadsheet: the documents by type as columns of their own
+    (``sent: Công văn``, ``received: Công văn``), since a table has no nested values."""
+    shown = {k: v for k, v in row.items() if k != "documents"}
+    for doc_type, n in (row.get("documents") or {}).items():
+        shown[f"sent: {doc_type}"] = n["sent"]
+        shown[f"received: {doc_type}"] = n["received"]
+    return shown
 
 
 def median(values: Sequence[int]) -> float | int | None:

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import json
 import os
 from dataclasses import replace
 from pathlib import Path
@@ -20,7 +21,7 @@ from hub.edxml.model import AttachmentInfo, Document, Organ, ResponseFor, Status
 from hub.edxml.parse import parse
 from tests.e2e.exchange import agency_with_app, client
 from tests.e2e.hubs import RunningHub
-from tests.signed import signed
+from tests.signed import new_signer, signed
 
 CORPUS = Path(__file__).resolve().parents[1] / "corpus" / "edxml"
 
@@ -204,6 +205,89 @@ async def test_statuses_travel_both_ways_as_edxml_and_json(
     assert "status_document_not_found response_for" in refused.value.problem["detail"]
 
 
+async def delivery_of(app: Any, package_id: str, code: str) -> dict[str, Any]:
+    view = await app.package(package_id)
+    (delivery,) = [d for d in view["deliveries"] if d["agency_code"] == code]
+    return dict(delivery)
+
+
+async def until_statuses(app: Any, package_id: str, code: str, expected: list[str]) -> None:
+    """The statuses a sealed edXML package caused, once the package processor shows them."""
+    for _ in range(100):
+        if await statuses_of(app, package_id, code) == expected:
+            return
+        await asyncio.sleep(0.1)
+    assert await statuses_of(app, package_id, code) == expected
+
+
+async def test_a_revoking_document_recalls_the_delivery_it_revokes(
+        hub: RunningHub, tmp_path: Path) -> None:
+    source, dest = agency_with_app(hub), agency_with_app(hub)
+    doc = document(source["code"], dest["code"])
+    named = ResponseFor(source["code"], f"{doc.code_number}/{doc.code_notation}",
+                        doc.promulgation_date, doc.document_id)
+    revoke = replace(doc, document_id=doc.document_id + "-thu-hoi", business_doc_type="1",
+                     business_doc_reason="Gửi nhầm", response_for=(named,))
+    async with client(hub, source) as src, client(hub, dest) as dst:
+        sent = await src.send([], "Công văn", written(tmp_path, doc, [], "d.edxml"),
+                              data_type="edxml")
+        revoking = await src.send([], "Thu hồi", written(tmp_path, revoke, [], "r.edxml"),
+                                  data_type="edxml")
+        for _ in range(100):  # the DeliveryRecalled is applied by the package processor
+            if (await delivery_of(src, sent["package_id"], dest["code"]))["state"] == \
+                    "recalled":
+                break
+            await asyncio.sleep(0.1)
+        recalled = await delivery_of(src, sent["package_id"], dest["code"])
+        view = await dst.call("GET", f"/v1/packages/{revoking['package_id']}/document")
+        with pytest.raises(TrucError) as gone:
+            await dst.fetch(sent["package_id"], tmp_path / "gone.edxml")
+        stray = replace(revoke, document_id="x", response_for=(replace(named, code="9/X"),))
+        with pytest.raises(TrucError) as refused:
+            await src.send([], "Thu hồi lạc", written(tmp_path, stray, [], "s.edxml"),
+                           data_type="edxml")
+    assert revoking["state"] == "sealed"
+    assert recalled["state"] == "recalled"
+    assert view["document"]["earlier_packages"] == [sent["package_id"]]
+    assert gone.value.code == "delivery_recalled"
+    assert "revoked_document_not_found response_for" in refused.value.problem["detail"]
+
+
+async def test_recall_statuses_and_updates_travel_as_edxml(
+        hub: RunningHub, tmp_path: Path) -> None:
+    """13 from the sender, 15 from the destination, both as edXML status packages: the
+    same statuses the JSON API records; then an update linked to what it updates."""
+    source, dest = agency_with_app(hub), agency_with_app(hub)
+    doc = document(source["code"], dest["code"])
+    named = ResponseFor(source["code"], f"{doc.code_number}/{doc.code_notation}",
+                        doc.promulgation_date, doc.document_id)
+    async with client(hub, source) as src, client(hub, dest) as dst:
+        sent = await src.send([], "Công văn", written(tmp_path, doc, [], "d.edxml"),
+                              data_type="edxml")
+        await dst.fetch(sent["package_id"], tmp_path / "got.edxml")
+        asked = tmp_path / "status-13.edxml"
+        asked.write_bytes(build_status(StatusPackage(
+            Organ(source["code"]), named, "13", "Gửi nhầm", "2026-11-29 10:00:00")))
+        notice = await src.send([], "Thu hồi (13)", asked, data_type="edxml")
+        assert [d["agency_code"] for d in notice["deliveries"]] == [dest["code"]]
+        await until_statuses(src, sent["package_id"], dest["code"], ["13"])
+        with pytest.raises(TrucError) as pending:
+            await src.send([], "Lại 13", asked, data_type="edxml")
+        agreed = tmp_path / "status-15.edxml"
+        agreed.write_bytes(build_status(StatusPackage(
+            Organ(dest["code"]), named, "15", "Đồng ý", "2026-11-29 11:00:00")))
+        await dst.send([], "Đồng ý (15)", agreed, data_type="edxml")
+        await until_statuses(src, sent["package_id"], dest["code"], ["13", "15"])
+        update = replace(doc, document_id=doc.document_id + "-2", business_doc_type="2",
+                         response_for=(named,))
+        updated = await src.send([], "Cập nhật", written(tmp_path, update, [], "u.edxml"),
+                                 data_type="edxml")
+        view = await src.call("GET", f"/v1/packages/{updated['package_id']}/document")
+    assert "status_not_applicable status_code" in pending.value.problem["detail"]
+    assert view["document"]["earlier_packages"] == [sent["package_id"]]
+    assert view["document"]["business_doc_type_name"] == "update"
+
+
 async def test_operators_find_documents_by_number_notation_and_type(
         hub: RunningHub, tmp_path: Path) -> None:
     source, dest = agency_with_app(hub), agency_with_app(hub)
@@ -244,3 +328,75 @@ async def test_a_signature_is_verified_recorded_and_shown(
         unsigned = await app.call("GET", f"/v1/packages/{plain['package_id']}/document")
     assert results == ["valid", "invalid"]
     assert unsigned["document"]["signature"] == {"result": "none", "detail": ""}
+
+
+async def test_an_agency_that_must_sign_has_unsigned_documents_refused(
+        hub: RunningHub, tmp_path: Path) -> None:
+    source, dest = agency_with_app(hub), agency_with_app(hub)
+    signer = new_signer()
+    shown = hub.ops("PUT", f"/v1/ops/agencies/{source['code']}/signing",
+                    {"signing": "required", "certificates": [signer.sha256]})
+    good, stranger = tmp_path / "good.edxml", tmp_path / "stranger.edxml"
+    good.write_bytes(signed(build(document(source["code"], dest["code"])), signer))
+    stranger.write_bytes(signed(build(document(source["code"], dest["code"]))))
+    async with client(hub, source) as app:
+        sealed = await app.send([], "Có chữ ký", good, data_type="edxml")
+        with pytest.raises(TrucError) as untrusted:
+            await app.send([], "Ký bằng chứng thư lạ", stranger, data_type="edxml")
+        with pytest.raises(TrucError) as unsigned:
+            await app.send([], "Không ký", written(
+                tmp_path, document(source["code"], dest["code"]), [], "p.edxml"),
+                data_type="edxml")
+        pdf = tmp_path / "x.pdf"
+        pdf.write_bytes(b"%PDF-1.4 not a document")
+        other = await app.send([dest["code"]], "PDF", pdf, data_type="pdf")
+    renewed = "AA:" + ":".join(["0b"] * 31)  # as openssl prints a fingerprint
+    by_cli = hub.admin("agency", "signing", source["code"], "required", "--certificate",
+                       renewed)
+    listed: list[Any] = []
+    for _ in range(100):  # the CLI recorded it; the hub's registry view follows the log
+        listed = [a for a in hub.ops("GET", "/v1/ops/agencies") if a["code"] == source["code"]]
+        if listed[0]["certificates"] != [signer.sha256]:
+            break
+        await asyncio.sleep(0.1)
+    cleared = hub.ops("PUT", f"/v1/ops/agencies/{source['code']}/signing",
+                      {"signing": "optional"})
+    assert shown["signing"] == "required" and shown["certificates"] == [signer.sha256]
+    assert "signature_untrusted Signature: signed with a certificate (SHA-256 " in \
+        untrusted.value.problem["detail"]
+    assert sealed["state"] == "sealed" and other["state"] == "sealed"
+    assert unsigned.value.code == "package_rejected"
+    assert f"signature_required Signature: {source['code']} must send signed documents; " \
+        "the document carries no XML signature" in unsigned.value.problem["detail"]
+    assert by_cli["certificates"] == listed[0]["certificates"] == ["aa" + "0b" * 31]
+    assert (cleared["signing"], cleared["certificates"]) == ("optional", [])
+
+
+async def test_statistics_count_documents_by_type(hub: RunningHub, tmp_path: Path) -> None:
+    source, dest = agency_with_app(hub), agency_with_app(hub)
+    async with client(hub, source) as src, client(hub, dest) as dst:
+        sent = [await src.send([], t, written(tmp_path, document(
+            source["code"], dest["code"], type_name=t), [], f"{n}.edxml"), data_type="edxml")
+            for n, t in enumerate(("Quyết định", "Công văn", "Công văn"))]
+        got = await dst.fetch(sent[0]["package_id"], tmp_path / "got.edxml")
+        await dst.ack(sent[0]["package_id"], got)
+    want = {source["code"]: {"Công văn": {"sent": 2, "received": 0},
+                             "Quyết định": {"sent": 1, "received": 0}},
+            dest["code"]: {"Quyết định": {"sent": 0, "received": 1}}}
+    found: dict[str, Any] = {}
+    for _ in range(150):  # the statistics projection follows the log
+        found = {code: hub.ops("GET", f"/v1/ops/agencies/{code}/statistics")["total"]
+                 ["documents"] for code in want}
+        if found == want:
+            break
+        await asyncio.sleep(0.2)
+    by_cli = json.loads(hub.truc("admin", "stats", source["code"], "--json").stdout)
+    csv_path = tmp_path / "stats.csv"
+    hub.truc("admin", "stats", source["code"], "--format", "csv", "-o", str(csv_path))
+    header = csv_path.read_text(encoding="utf-8-sig").splitlines()[0].split(",")
+    replayed = json.loads(hub.truc("replay", "--projection", "statistics", "--json",
+                                   check=False).stdout)
+    assert found == want
+    assert by_cli["total"]["documents"] == want[source["code"]]
+    assert {"sent: Công văn", "received: Công văn", "sent: Quyết định"} <= set(header)
+    assert replayed["equal"], replayed["examples"]

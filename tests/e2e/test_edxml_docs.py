@@ -78,11 +78,14 @@ def test_the_edxml_page_examples_run_as_written(hub: RunningHub) -> None:
         code_notation="STTTT-VP", promulgation_place="Vũng Tàu",
         promulgation_date="2026-11-29", type_code="1", type_name="Công văn",
         subject="Công văn số 13")))
+    hub.ops("GET", "/v1/ops/agencies")  # makes the hub's first admin
+    assert hub.admin_key is not None
+    keys["OAK"], keys["OSK"] = hub.admin_key["access_key"], hub.admin_key["secret_key"]
     page = (ROOT / "docs" / "edxml.md").read_text(encoding="utf-8")
     runner = Runner(hub, keys)
     lines = [line.strip() for block in sh_blocks(section(page, "## Examples"))
              for line in block.splitlines() if line.strip()]
-    assert len(lines) == 10
+    assert len(lines) == 12
     for line in lines:
         runner.run(line)
     outputs = [done.stdout for _, done in runner.outputs]
@@ -92,10 +95,12 @@ def test_the_edxml_page_examples_run_as_written(hub: RunningHub) -> None:
     assert shown["document"]["subject"] == "Về việc thử nghiệm trục"
     assert shown["document"]["code_notation"] == "STTTT-VP"
     assert shown["document"]["attachments"][0]["name"] == "cong-van.pdf"
-    assert outputs[3].split()[1] == "sealed"
+    assert outputs[3].split()[1] == "sealed"  # sent to the document's To: no --to
     assert (hub.cwd / "received.pdf").read_bytes() == pdf
     assert (hub.cwd / "received-too.pdf").read_bytes() == pdf
-    status = parse(outputs[-1].encode())
+    policy = json.loads(outputs[-1])
+    assert (policy["code"], policy["signing"]) == (SOURCE, "required")
+    status = parse(outputs[-2].encode())
     assert isinstance(status, StatusPackage)
     assert (status.status_code, status.sender.organ_id) == ("03", DEST)
     assert status.response_for.code == "12/STTTT-VP"

@@ -340,6 +340,11 @@ def _operators(operator: Sampler, source_code: str) -> str:
     assert key["secret_key"] is None, "an RSA app signs with its private key"
     operator("POST", "/v1/ops/operators", 201,
              json={"name": "Kiểm tra", "role": "auditor"})
+    signing = operator("PUT", "/v1/ops/agencies/{code}/signing", 200,
+                       path=f"/v1/ops/agencies/{code}/signing", json={"signing": "required"})
+    assert signing.json()["signing"] == "required"
+    operator("PUT", "/v1/ops/agencies/{code}/signing", 404,
+             path="/v1/ops/agencies/000.00.98.H98/signing", json={"signing": "optional"})
     for listing in ("/v1/ops/agencies", "/v1/ops/apps", "/v1/ops/operators",
                     "/v1/ops/presence", "/v1/ops/dead-letters"):
         operator("GET", listing, 200)

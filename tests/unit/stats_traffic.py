@@ -46,6 +46,17 @@ class Traffic:
             recipient_agency_ids=list(recipients.values())))
         return package_id
 
+    def analyse(self, package_id: str, doc_type: str, kind: str = "document",
+                problems: tuple[str, ...] = ()) -> ev.DocumentAnalysed:
+        """The hub read the package as an edXML document (or status package) of a type."""
+        analysed = ev.DocumentAnalysed(
+            **self.env(), package_id=package_id, kind=kind, problems=list(problems),
+            sender_code="s", document_id="d", code_number="1", code_notation="X",
+            promulgation_date="2026-11-27", document_type=doc_type, subject="s",
+            business_doc_type="0", business_key="k", signature="none", header="{}")
+        self.add(analysed)
+        return analysed
+
     def seal(self, package_id: str, size: int = 100) -> None:
         self.add(ev.PackageSealed(**self.env(), package_id=package_id, size=size,
                                   sha256="0" * 64))

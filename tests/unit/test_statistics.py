@@ -224,3 +224,41 @@ def test_recalled_extended_and_redirected_deliveries() -> None:
     assert (day["recalled"], day["expired"], day["delivered"]) == (1, 1, 2)
     assert [d["received"] for d in days_of(fold(t.log), "dest-d")] == [1]
     assert days_of(fold(t.log), "dest-c") == []
+
+
+def test_documents_are_counted_by_type_sent_and_received() -> None:
+    from api.reports import table
+    from hub.statistics.report import flat
+
+    clock = clock_at("2026-11-27 09:00")
+    t = Traffic(clock)
+    sent = []
+    for doc_type, kind, problems in (("Công văn", "document", ()),
+                                     ("Quyết định", "document", ()),
+                                     ("Công văn", "document", ()),
+                                     ("", "status", ()),
+                                     ("Tờ trình", "document", ("missing_field subject",))):
+        package_id = t.request(SRC, {"A": A}, data_type="edxml")
+        analysed = t.analyse(package_id, doc_type, kind, problems)
+        t.analyse(package_id, "Khác", kind)  # only the first reading counts
+        t.add(analysed)  # a redelivered event changes nothing
+        if problems:
+            t.reject(package_id)
+        else:
+            t.seal(package_id)
+            sent.append(package_id)
+    t.send(SRC, {"A": A})  # not edXML: no type
+    t.ack(sent[0], A)
+    t.ack(sent[1], A)
+    t.ack(sent[1], A)
+    rebuild = fold(t.log)
+    [src] = days_of(rebuild, SRC)
+    [a] = days_of(rebuild, A)
+    assert src["documents"] == {"Công văn": {"sent": 2, "received": 0},
+                                "Quyết định": {"sent": 1, "received": 0}}
+    assert (src["sent"], src["rejected"]) == (5, 1)
+    assert a["documents"] == {"Công văn": {"sent": 0, "received": 1},
+                              "Quyết định": {"sent": 0, "received": 1}}
+    assert flat(a)["received: Quyết định"] == 1 and "documents" not in flat(a)
+    report = {"agency": "A", "name": "Sở", "rows": [a], "total": a}
+    assert table(report)[0]["sent: Công văn"] == 0

@@ -6,8 +6,8 @@ from __future__ import annotations
 from hub.edxml.builder import build
 from hub.edxml.model import Document
 from hub.edxml.parse import parse
-from infra.xmlsig import INVALID, VALID, verify
-from tests.signed import signed
+from infra.xmlsig import INVALID, VALID, check, verify
+from tests.signed import new_signer, signed
 from tests.unit.test_edxml import sample
 
 
@@ -36,3 +36,12 @@ def test_a_signature_without_a_certificate_does_not_verify() -> None:
 def test_an_unsigned_document_reads_as_unsigned() -> None:
     read = parse(build(sample()))
     assert isinstance(read, Document) and not read.signed
+
+
+def test_a_valid_signature_names_its_certificate_by_fingerprint() -> None:
+    signer = new_signer()
+    result, why, certificate = check(signed(build(sample()), signer))
+    assert signer.sha256 in why, "shown with the document: what a trust list names"
+    changed = signed(build(sample()), signer).replace("thử nghiệm".encode(), "sửa".encode())
+    assert (result, certificate) == (VALID, signer.sha256)
+    assert check(changed)[2] == "", "an invalid signature vouches for no certificate"
