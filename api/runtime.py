@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 
 from hub.auth.authenticate import SigningPolicy
+from hub.ports import EventLog
 from hub.registry.service import RegistryService
 from hub.registry.view import RegistryView
 from hub.topics import REGISTRY
@@ -23,12 +24,11 @@ from infra.rsa_keys import verify_rsa
 from infra.settings import Settings
 from infra.tokens import TokenSigner
 from infra.vault import Vault
-from streams import forwarder
 from streams.applied import Applied
 from streams.catalog import build_alert_sweep, build_processors, build_watchdog
+from streams.outbox import Outbox, resume_owned
 from streams.presence import PresenceWatchdog
 from streams.runner import InProcessProcessors, follow, repeat
-from streams.webhooks import WebhookProcessor, resume_owned
 
 log = logging.getLogger(__name__)
 
@@ -77,16 +77,11 @@ class Runtime:
             runtime.processors = InProcessProcessors(found, backend.events,
                                                      backend.projections, applied)
             runtime.processors.start()
-            hooks = next(p for p in found if isinstance(p, WebhookProcessor))
-            runtime.tasks.append(asyncio.create_task(repeat(
-                lambda: resume_owned(hooks, backend.events), settings.webhook_resume_seconds,
-                "webhook outbox resume"), name="webhook-resume"))
-            forwards = next(p for p in found if isinstance(p, forwarder.ForwardProcessor))
-            runtime.tasks.append(asyncio.create_task(repeat(
-                lambda: forwarder.resume_owned(forwards, backend.events),
-                settings.webhook_resume_seconds, "forward outbox resume"),
-                name="forward-resume"))
-            runtime.closing.append(forwards.close)
+            for outbox in (p for p in found if isinstance(p, Outbox)):
+                runtime.tasks.append(asyncio.create_task(
+                    _resuming(outbox, backend.events, settings.webhook_resume_seconds),
+                    name=f"{outbox.name}-resume"))
+                runtime.closing.append(outbox.close)
             runtime.tasks.append(asyncio.create_task(
                 build_watchdog(backend, view, settings).run(), name="watchdog"))
             runtime.tasks.append(asyncio.create_task(
@@ -119,3 +114,9 @@ def presence_watchdog(runtime: Runtime) -> PresenceWatchdog:
     return PresenceWatchdog(runtime.backend.events, runtime.backend.projections,
                             runtime.backend.clock, timedelta(seconds=settings.heartbeat_seconds),
                             settings.node_missed_heartbeats)
+
+
+async def _resuming(outbox: Outbox, events: EventLog, seconds: float) -> None:
+    """The embedded hub owns every packages partition: it resumes the outbox's rows at
+    start, then every ``seconds`` (work whose task ended early is picked up again)."""
+    await repeat(lambda: resume_owned(outbox, events), seconds, f"{outbox.name} outbox resume")

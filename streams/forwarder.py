@@ -26,7 +26,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Awaitable, Callable
 from datetime import datetime, timedelta
 from enum import Enum
 from typing import Any
@@ -38,19 +38,18 @@ from hub.packages.model import Package
 from hub.packages.processor import TRACKER, package_ref
 from hub.ports import Clock, EventLog, Projections, Recorded, Row, RowRef
 from hub.registry.view import RegistryView
-from hub.topics import PACKAGES, record
+from hub.topics import record
 from hub.zones import forwarding as rules
 from hub.zones.decisions import routed_zone
 from hub.zones.model import Zone
 from hub.zones.peers import peer_code, peer_id
 from infra.vault import Vault
 from streams.applied import Applied
-from streams.runner import settle
+from streams.outbox import Outbox
 from streams.tracking import TrackingCache
 
 log = logging.getLogger(__name__)
 OUTBOX = "forward_outbox"
-FLUSH_EVERY = 100
 MAX_DELAY = 60.0
 
 
@@ -73,9 +72,12 @@ def _client(zone: Zone, secret: str) -> TrucClient:
     return TrucClient(zone.url, zone.access_key, secret, timeout=60)
 
 
-class ForwardProcessor:
+class ForwardProcessor(Outbox):
+    """Forwards deliveries to other zones: an outbox (``streams/outbox.py``) whose rows
+    are forwarded deliveries, one per (package, code), worked until the peer's leg ends."""
+
     name = "forwarder"
-    topics: tuple[str, ...] = (PACKAGES,)
+    outbox = OUTBOX
 
     def __init__(self, events: EventLog, projections: Projections, view: RegistryView,
                  vault: Vault, secret_of: SecretLookup, *, clock: Clock, hub_name: str,
@@ -83,8 +85,8 @@ class ForwardProcessor:
                  poll_max_seconds: float = 30.0,
                  follow: timedelta = timedelta(days=30), applied: Applied | None = None,
                  tracking: TrackingCache | None = None, client: PeerClient = _client) -> None:
+        super().__init__(projections, tracking or TrackingCache(projections))
         self._events = events
-        self._projections = projections
         self._view = view
         self._vault = vault
         self._secret_of = secret_of
@@ -96,63 +98,24 @@ class ForwardProcessor:
         self._peers: dict[tuple[str, str, str], TrucClient] = {}
         self._follow = follow
         self._applied = applied or Applied(projections)
-        self._tracking = tracking or TrackingCache(projections)
         self._client = client
-        self._pending: dict[RowRef, asyncio.Task[None]] = {}
-        self._unwritten = 0
 
-    async def handle(self, recorded: Recorded) -> bool:
-        with self._tracking.handling(self.name, recorded.position):
-            return await self._handle(recorded)
-
-    async def _handle(self, recorded: Recorded) -> bool:
-        pos, event = recorded.position, recorded.event
-        done = await self._tracking.done(self.name, pos)
-        if pos.offset <= done:
-            return False
+    async def rows_for(self, recorded: Recorded) -> list[Row]:
+        event = recorded.event
         code = peer_code(event.destination_agency_id) \
             if isinstance(event, ev.DeliveryPlanned) else None
-        if code is None and self._unwritten < FLUSH_EVERY - 1:
-            self._unwritten += 1
-            self._tracking.note(self.name, pos)
-            return True
-        rows = [] if code is None or not isinstance(event, ev.DeliveryPlanned) else [
-            Row(outbox_ref(pos.partition, event.package_id, code),
-                {"package_id": event.package_id, "code": code, "phase": "send",
-                 "statuses": 0})]
-        applied = await self._projections.apply(self.name, pos, rows, last_applied=done)
-        settle(self._tracking, self.name, pos, applied)
-        self._unwritten = 0
-        if applied:
-            for row in rows:
-                self._schedule(row.ref, dict(row.body))
-        return applied
-
-    async def resume(self, partitions: Iterable[int]) -> int:
-        resumed = 0
-        for partition in partitions:
-            for row in await self._projections.scan(OUTBOX, str(partition)):
-                if row.ref not in self._pending:
-                    self._schedule(row.ref, dict(row.body))
-                    resumed += 1
-        return resumed
+        if code is None or not isinstance(event, ev.DeliveryPlanned):
+            return []
+        return [Row(outbox_ref(recorded.position.partition, event.package_id, code),
+                    {"package_id": event.package_id, "code": code, "phase": "send",
+                     "statuses": 0})]
 
     async def close(self) -> None:
-        tasks = list(self._pending.values())
-        for task in tasks:
-            task.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
+        await super().close()
         for key in list(self._peers):
             await self._drop(key)
 
-    def _schedule(self, ref: RowRef, row: dict[str, Any]) -> None:
-        if ref in self._pending:
-            return
-        task = asyncio.create_task(self._work(ref, row))
-        self._pending[ref] = task
-        task.add_done_callback(lambda _: self._pending.pop(ref, None))
-
-    async def _work(self, ref: RowRef, row: dict[str, Any]) -> None:
+    async def work(self, ref: RowRef, row: dict[str, Any]) -> None:
         """Steps the row until it is done; a failure waits and tries again, never ends.
         A delivery where nothing happens is read less and less often (up to
         ``poll_max``): a destination may take days to fetch."""
@@ -307,8 +270,3 @@ class ForwardProcessor:
             position = await record(self._events, event)
             with contextlib.suppress(TimeoutError):  # the next pass reads the row again
                 await self._applied.wait(TRACKER, position, seconds=10)
-
-
-async def resume_owned(forwarder: ForwardProcessor, events: EventLog) -> int:
-    """The embedded hub owns every partition of the packages topic."""
-    return await forwarder.resume((await events.end_offsets(PACKAGES)).keys())

@@ -30,7 +30,7 @@ import hmac
 import json
 import logging
 import time
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Awaitable, Callable
 from datetime import timedelta
 from typing import Any
 
@@ -40,11 +40,10 @@ from hub.deadlines.rules import DEFAULT_RECEIVER_WAIT
 from hub.packages.model import Package
 from hub.packages.notices import notices
 from hub.packages.processor import TRACKER, package_ref
-from hub.ports import EventLog, Projections, Recorded, Row, RowRef
+from hub.ports import Projections, Recorded, Row, RowRef
 from hub.registry.model import App
 from hub.registry.view import RegistryView
 from hub.registry.webhook_targets import TargetPolicy, WebhookRefused
-from hub.topics import PACKAGES
 from infra.webhook_targets import (
     UNRESOLVABLE,
     Resolver,
@@ -53,14 +52,12 @@ from infra.webhook_targets import (
     resolve,
 )
 from streams.applied import Applied
-from streams.runner import settle
+from streams.outbox import Outbox
 from streams.tracking import TrackingCache
 
 log = logging.getLogger(__name__)
 ATTEMPTS = 8
-FLUSH_EVERY = 100
 OUTBOX = "webhook_outbox"
-"""Events handled without a delivery between two writes of the tracking record."""
 SecretLookup = Callable[[str], Awaitable[str | None]]
 
 
@@ -74,28 +71,12 @@ def signature(secret: str, timestamp: int, body: bytes) -> str:
     return f"t={timestamp},v1={mac.hexdigest()}"
 
 
-class WebhookProcessor:
-    """Posts each notice to the webhooks of the apps it concerns.
-
-    Most package events concern no webhook (no app has one, or the event tells nobody),
-    and writing a tracking record for each of them was one LOGGED batch per event on
-    Cassandra. So the tracking record is written only with a delivery, and otherwise
-    once every ``FLUSH_EVERY`` events handled without one; in between the position is
-    kept in memory (``TrackingCache``). Why that keeps the guarantees:
-
-    - an event that schedules webhooks writes the tracking record *before* they are
-      scheduled, so after a restart or a redelivery it is never posted again (at most
-      once per event; the posts it calls for are written with that record, in the
-      outbox, and resumed from there after a restart);
-    - an event skipped without a write is simply handled again after a restart (at most
-      ``FLUSH_EVERY`` of them): it concerned no webhook, and still concerns none — unless
-      an app configured a webhook in between, which then gets that notice once, late;
-      since the position written always covers every event before it, nothing is ever
-      posted twice.
-    """
+class WebhookProcessor(Outbox):
+    """Posts each notice to the webhooks of the apps it concerns: an outbox
+    (``streams/outbox.py``) whose rows are posts, one per (notice, app)."""
 
     name = "webhooks"
-    topics: tuple[str, ...] = (PACKAGES,)
+    outbox = OUTBOX
 
     def __init__(self, projections: Projections, view: RegistryView,
                  secret_of: SecretLookup, base_delay: float = 1.0, *,
@@ -103,9 +84,8 @@ class WebhookProcessor:
                  http: httpx.AsyncClient | None = None,
                  policy: TargetPolicy | None = None, resolver: Resolver = resolve,
                  receiver_wait: timedelta = DEFAULT_RECEIVER_WAIT) -> None:
-        self._projections = projections
+        super().__init__(projections, tracking or TrackingCache(projections))
         self._applied = applied or Applied(projections)
-        self._tracking = tracking or TrackingCache(projections)
         self._view = view
         self._receiver_wait = receiver_wait  # what a delivery.no_receiver notice says
         self._secret_of = secret_of
@@ -113,51 +93,11 @@ class WebhookProcessor:
         self._http = http or httpx.AsyncClient(timeout=10)
         self._policy = policy or TargetPolicy()
         self._resolver = resolver
-        self._pending: dict[RowRef, asyncio.Task[None]] = {}
-        self._unwritten = 0
 
-    async def handle(self, recorded: Recorded) -> bool:
-        with self._tracking.handling(self.name, recorded.position):
-            return await self._handle(recorded)
-
-    async def _handle(self, recorded: Recorded) -> bool:
-        pos = recorded.position
-        done = await self._tracking.done(self.name, pos)
-        if pos.offset <= done:
-            return False
-        deliveries = await self._deliveries(recorded)
-        if not deliveries and self._unwritten < FLUSH_EVERY - 1:
-            self._unwritten += 1
-            self._tracking.note(self.name, pos)
-            return True
-        posts = [Row(outbox_ref(pos.partition, message["event_id"], app.app_id),
-                     {"app_id": app.app_id, "message": message, "attempt": 0, "next_at": 0.0})
-                 for app, message in deliveries]
-        applied = await self._projections.apply(self.name, pos, posts, last_applied=done)
-        settle(self._tracking, self.name, pos, applied)
-        self._unwritten = 0
-        if applied:
-            for post in posts:
-                self._schedule(post.ref, dict(post.body))
-        return applied
-
-    async def close(self) -> None:
-        """Stops the posts in progress; their outbox rows stay for whoever resumes them."""
-        tasks = list(self._pending.values())
-        for task in tasks:
-            task.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
-
-    async def resume(self, partitions: Iterable[int]) -> int:
-        """Schedules the outbox rows of these partitions not already being posted (after a
-        restart, or partitions newly assigned); returns how many."""
-        resumed = 0
-        for partition in partitions:
-            for row in await self._projections.scan(OUTBOX, str(partition)):
-                if row.ref not in self._pending:
-                    self._schedule(row.ref, dict(row.body))
-                    resumed += 1
-        return resumed
+    async def rows_for(self, recorded: Recorded) -> list[Row]:
+        return [Row(outbox_ref(recorded.position.partition, message["event_id"], app.app_id),
+                    {"app_id": app.app_id, "message": message, "attempt": 0, "next_at": 0.0})
+                for app, message in await self._deliveries(recorded)]
 
     async def _deliveries(self, recorded: Recorded) -> list[tuple[App, dict[str, Any]]]:
         """The (app, message) posts the event calls for: none without a hooked app."""
@@ -179,14 +119,7 @@ class WebhookProcessor:
     def _hooked(self, agency_id: str) -> list[App]:
         return [a for a in self._view.registry.apps_of(agency_id) if a.hooked]
 
-    def _schedule(self, ref: RowRef, post: dict[str, Any]) -> None:
-        if ref in self._pending:
-            return
-        task = asyncio.create_task(self._deliver(ref, post))
-        self._pending[ref] = task
-        task.add_done_callback(lambda _: self._pending.pop(ref, None))
-
-    async def _deliver(self, ref: RowRef, post: dict[str, Any]) -> None:
+    async def work(self, ref: RowRef, post: dict[str, Any]) -> None:
         message: dict[str, Any] = post["message"]
         body = json.dumps(message, ensure_ascii=False).encode()
         attempt = int(post.get("attempt", 0))
@@ -250,8 +183,3 @@ class WebhookProcessor:
             await self._projections.write(deletes=[ref])
         except Exception:  # posted again after a restart: receivers drop repeats by id
             log.warning("could not clear a delivered webhook from the outbox", exc_info=True)
-
-
-async def resume_owned(hooks: WebhookProcessor, events: EventLog) -> int:
-    """The embedded hub owns every partition of the packages topic."""
-    return await hooks.resume((await events.end_offsets(PACKAGES)).keys())

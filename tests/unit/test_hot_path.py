@@ -22,7 +22,8 @@ from hub.topics import PACKAGES, record
 from infra.sqlite.database import Database
 from infra.sqlite.event_log import SqliteEventLog
 from infra.sqlite.projections import SqliteProjections
-from streams.webhooks import FLUSH_EVERY, WebhookProcessor, outbox_ref
+from streams.outbox import FLUSH_EVERY
+from streams.webhooks import WebhookProcessor, outbox_ref
 from tests.factories import chunk_stored
 
 
