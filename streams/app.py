@@ -35,13 +35,12 @@ from infra.settings import Settings
 from infra.undecodable import lenient
 from streams.applied import Applied
 from streams.catalog import TOPICS, build_alert_sweep, build_processors, build_watchdog
-from streams.forwarder import ForwardProcessor
 from streams.guard import handle_guarded
 from streams.in_flight import InFlight
+from streams.outbox import Outbox
 from streams.presence import PresenceWatchdog
 from streams.runner import Processor, follow
 from streams.tracking import TrackingCache
-from streams.webhooks import WebhookProcessor
 
 
 class ProcessorsService(Service):
@@ -108,6 +107,10 @@ class ProcessorsService(Service):
     async def processor(self, name: str) -> Processor:
         await self.ready.wait()
         return self._processors[name]
+
+    async def outboxes(self) -> list[Outbox]:
+        await self.ready.wait()
+        return [p for p in self._processors.values() if isinstance(p, Outbox)]
 
 
 class WorkerApp(faust.App):
@@ -183,24 +186,18 @@ def _add_watchdog(app: Any, settings: Settings, service: ProcessorsService) -> N
 
 
 def _add_webhook_resume(app: Any, settings: Settings, service: ProcessorsService) -> None:
-    """Each worker resumes the outbox rows of the packages partitions it holds: those a
-    stopped or crashed worker left, or those of partitions it was just given."""
+    """Each worker resumes the outbox rows (webhook posts, forwarded deliveries) of the
+    packages partitions it holds: those a stopped or crashed worker left, or those of
+    partitions it was just given."""
     topic = settings.topic_prefix + PACKAGES
 
     async def resume() -> None:
         owned = [tp.partition for tp in app.consumer.assignment() if tp.topic == topic]
-        hooks = await service.processor(WebhookProcessor.name)
-        assert isinstance(hooks, WebhookProcessor)
-        try:
-            await hooks.resume(owned)
-        except Exception:
-            logging.getLogger(__name__).exception("webhook outbox resume failed")
-        forwards = await service.processor(ForwardProcessor.name)
-        assert isinstance(forwards, ForwardProcessor)
-        try:
-            await forwards.resume(owned)
-        except Exception:
-            logging.getLogger(__name__).exception("forward outbox resume failed")
+        for outbox in await service.outboxes():
+            try:
+                await outbox.resume(owned)
+            except Exception:
+                logging.getLogger(__name__).exception("%s outbox resume failed", outbox.name)
 
     app.timer(settings.webhook_resume_seconds, name="truc.webhook-resume")(resume)
 

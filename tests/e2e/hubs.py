@@ -50,6 +50,29 @@ class RunningHub:
         self.procs.append(worker)
         return worker
 
+    def stop(self, *, kill: bool = False) -> None:
+        """Every process of the hub (API nodes, worker) stops: SIGTERM, or at once with
+        SIGKILL, as a machine that loses power."""
+        for proc in self.procs:
+            if proc.poll() is None:
+                if kill:
+                    proc.kill()
+                else:
+                    proc.terminate()
+        for proc in self.procs:
+            proc.wait(timeout=60)
+        self.procs.clear()
+
+    def start(self) -> None:
+        """The hub again on the same data (with its worker, distributed), once healthy."""
+        if self.backend == "distributed":
+            self.start_worker()
+        with self.logs.open("ab") as out:
+            proc = subprocess.Popen([TRUC, "serve"], env=self.env, cwd=self.cwd, stdout=out,
+                                    stderr=subprocess.STDOUT)
+        self.procs.append(proc)
+        wait_healthy(self.url, proc)
+
     def ops(self, method: str, path: str, body: dict[str, Any] | None = None) -> Any:
         """A signed call to the operator API with the hub's first admin (fast setup)."""
         if self.admin_key is None:

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import subprocess
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -26,7 +25,7 @@ from tests.conftest import free_port
 from tests.e2e.conftest import BACKENDS, backend_hub
 from tests.e2e.console_helpers import console_user, csrf_of, logged_in
 from tests.e2e.exchange import agency_with_app, client
-from tests.e2e.hubs import TRUC, RunningHub, wait_healthy
+from tests.e2e.hubs import RunningHub
 
 
 class Inbox:
@@ -215,22 +214,6 @@ def test_the_console_lists_alerts_with_their_state_to_whom_may_see_them(
     assert other["code"] in theirs  # its own contacts and thresholds
 
 
-def _restart(hub: RunningHub) -> None:
-    """Stops every process of the hub and starts it again on the same data."""
-    for proc in hub.procs:
-        proc.terminate()
-    for proc in hub.procs:
-        proc.wait(timeout=60)
-    hub.procs.clear()
-    if hub.backend == "distributed":
-        hub.start_worker()
-    with hub.logs.open("ab") as out:
-        proc = subprocess.Popen([TRUC, "serve"], env=hub.env, cwd=hub.cwd, stdout=out,
-                                stderr=subprocess.STDOUT)
-    hub.procs.append(proc)
-    wait_healthy(hub.url, proc)
-
-
 def test_an_alert_sent_is_not_sent_again_after_a_restart(
         hub: RunningHub, smtp: SmtpServer, tmp_path: Path) -> None:
     dest = agency_with_app(hub)
@@ -238,7 +221,8 @@ def test_an_alert_sent_is_not_sent_again_after_a_restart(
         "emails": ["khoidong@donvi.gov.vn"], "unfetched_after_seconds": 1})
     package_id = _send_to(hub, dest, tmp_path)
     until(lambda: [a for a in _alerts(hub, dest["code"]) if a["state"] == "sent"])
-    _restart(hub)
+    hub.stop()
+    hub.start()
     other = agency_with_app(hub)  # a new alert after the restart: the sweep runs again
     hub.ops("PUT", f"/v1/ops/agencies/{other['code']}/alerts", {
         "emails": ["sau@donvi.gov.vn"], "unfetched_after_seconds": 1})

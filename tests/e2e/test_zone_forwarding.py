@@ -9,7 +9,6 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import os
-import subprocess
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -18,7 +17,7 @@ from typing import Any
 import pytest
 
 from api.client import TrucClient
-from tests.e2e.hubs import TRUC, RunningHub, running_hub, wait_healthy
+from tests.e2e.hubs import RunningHub, running_hub
 
 BACKENDS = ["embedded", pytest.param("distributed", marks=pytest.mark.engines)]
 A_SOURCE, A_HUB = "000.00.11.H53", "000.00.00.H53"
@@ -88,24 +87,6 @@ def delivery(view: dict[str, Any], code: str) -> dict[str, Any]:
     return found
 
 
-def kill(hub: RunningHub) -> None:
-    """Every process of the hub (its API node, and its worker) dies at once (SIGKILL)."""
-    for proc in hub.procs:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait(timeout=30)
-
-
-def restart(hub: RunningHub) -> None:
-    if hub.backend == "distributed":
-        hub.start_worker()
-    with hub.logs.open("ab") as out:
-        proc = subprocess.Popen([TRUC, "serve"], env=hub.env, cwd=hub.cwd, stdout=out,
-                                stderr=subprocess.STDOUT)
-    hub.procs.append(proc)
-    wait_healthy(hub.url, proc)
-
-
 @pytest.mark.timeout(600)
 async def test_a_package_goes_to_the_other_zone_and_its_outcome_comes_back(
         hubs: tuple[RunningHub, RunningHub], world: dict[str, Any], tmp_path: Path) -> None:
@@ -155,13 +136,13 @@ async def test_the_other_way_with_the_receiving_hub_killed_and_restarted(
     dest_a = agency_app(a, "000.00.14.H53", "Sở Nội vụ Bà Rịa - Vũng Tàu")
     file = tmp_path / "to-a.txt"
     file.write_text("Công văn từ TP.HCM")
-    kill(a)  # the destination's hub is down when B forwards: B keeps trying
+    a.stop(kill=True)  # the destination's hub is down when B forwards: B keeps trying
     async with client(b, source_b) as source:
         sent = await source.send([dest_a["code"]], "Từ TP.HCM", file)
         await asyncio.sleep(2)  # a few failed attempts
         view = await source.package(sent["package_id"])
         assert delivery(view, dest_a["code"])["state"] == "planned"
-    restart(a)
+    a.start()
     async with client(a, dest_a) as dest:
         async def arrived() -> list[dict[str, Any]]:
             return [i for i in await dest.inbox() if i["title"] == "Từ TP.HCM"]
