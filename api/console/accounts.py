@@ -26,6 +26,7 @@ from hub.registry.decisions import Context
 from hub.registry.model import Operator, Role
 
 PREFIX = "console:"
+LOGIN_OF = "console-login:"  # operator id -> its login, for the registry page's list
 _hasher = PasswordHasher()
 MIN_PASSWORD = 10
 
@@ -58,7 +59,40 @@ async def create(runtime: Runtime, ctx: Context, login: str, password: str, *, r
     key_id = PREFIX + login
     await runtime.backend.keys.put(key_id, runtime.wrapper.wrap(record.encode(),
                                                                 key_id.encode()))
+    back_id = LOGIN_OF + operator.operator_id
+    await runtime.backend.keys.put(back_id, runtime.wrapper.wrap(login.encode(),
+                                                                 back_id.encode()))
     return operator
+
+
+async def listed(runtime: Runtime) -> list[tuple[str, Operator]]:
+    """Every console account as (login, operator), by login. The key store has no
+    listing: each operator's login is looked up by its id (accounts made before that
+    record existed: by its name, which is its login unless ``--name`` was given, or an
+    agency-admin's ``<code>@<domain>``)."""
+    found = []
+    for operator in runtime.view.registry.operators.values():
+        login = await _login_of(runtime, operator)
+        if login is not None:
+            found.append((login, operator))
+    return sorted(found, key=lambda pair: pair[0])
+
+
+async def _login_of(runtime: Runtime, operator: Operator) -> str | None:
+    back_id = LOGIN_OF + operator.operator_id
+    blob = await runtime.backend.keys.get(back_id)
+    if blob is not None:
+        return runtime.wrapper.unwrap(blob, back_id.encode()).decode()
+    guesses = [operator.name.strip().lower()]
+    if operator.agency_code:
+        guesses.append(f"{operator.agency_code}@{runtime.settings.domain}".lower())
+    for login in (g for g in guesses if "@" in g):
+        blob = await runtime.backend.keys.get(PREFIX + login)
+        record = json.loads(runtime.wrapper.unwrap(blob, (PREFIX + login).encode())
+                            ) if blob is not None else {}
+        if record.get("operator_id") == operator.operator_id:
+            return login
+    return None
 
 
 class LockedOut(Exception):

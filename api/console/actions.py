@@ -14,7 +14,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from api import views
-from api.console.accounts import LockedOut, Session, authenticate, new_session
+from api.console.accounts import LockedOut, Session, authenticate, create, listed, new_session
 from api.console.web import (
     COOKIE,
     Refused,
@@ -31,6 +31,7 @@ from api.door import DoorRoute
 from hub.alerts.configure import PolicyRequest
 from hub.errors import InvalidRequest
 from hub.registry.decisions import Context, overlap_of, parse_grants
+from hub.registry.model import Role
 from hub.registry.webhook_targets import parse_policy
 
 router = APIRouter(include_in_schema=False, route_class=DoorRoute)
@@ -99,17 +100,21 @@ async def switch_language(request: Request, lang: str) -> Response:
 @router.get("/console/registry", response_class=HTMLResponse)
 async def registry(request: Request) -> Response:
     current = session(request)
-    return _registry_page(request, current)
+    return await _registry_page(request, current)
 
 
-def _registry_page(request: Request, current: Session, **shown: Any) -> Response:
+async def _registry_page(request: Request, current: Session, *, status_code: int = 200,
+                         **shown: Any) -> Response:
     runtime = runtime_of(request)
     agencies = visible(runtime, current)
     apps = [views.app(a, runtime.view) for a in runtime.view.registry.apps.values()]
     codes = {a.code for a in agencies}
-    return page(request, "registry.html", current, agencies=agencies,
+    accounts = await listed(runtime) if current.operator.role is Role.ADMIN else []
+    return page(request, "registry.html", current, agencies=agencies, accounts=accounts,
+                domain=runtime.settings.domain,
                 apps=sorted((a for a in apps if a["agency_code"] in codes),
-                            key=lambda a: (a["agency_code"], a["name"])), **shown)
+                            key=lambda a: (a["agency_code"], a["name"])),
+                status_code=status_code, **shown)
 
 
 def _ctx(request: Request, current: Session) -> Context:
@@ -124,7 +129,7 @@ async def add_agency(request: Request) -> Response:
     fields = await checked_form(request, current)
     found = await runtime_of(request).registry.add_agency(
         _ctx(request, current), fields.get("code", "").strip(), fields.get("name", "").strip())
-    return _registry_page(request, current, done=f"{found.code} — {found.name}")
+    return await _registry_page(request, current, done=f"{found.code} — {found.name}")
 
 
 @router.post("/console/registry/apps", response_class=HTMLResponse)
@@ -133,7 +138,7 @@ async def add_app(request: Request) -> Response:
     fields = await checked_form(request, current)
     found = await runtime_of(request).registry.add_app(
         _ctx(request, current), fields.get("agency_code", ""), fields.get("name", "").strip())
-    return _registry_page(request, current, done=f"{found.name} ({found.app_id})")
+    return await _registry_page(request, current, done=f"{found.name} ({found.app_id})")
 
 
 @router.post("/console/registry/apps/{app_id}/approve", response_class=HTMLResponse)
@@ -142,7 +147,7 @@ async def approve_app(request: Request, app_id: str) -> Response:
     await checked_form(request, current)
     app, key = await runtime_of(request).registry.approve_app(
         _ctx(request, current), app_id, parse_grants([], [], []))
-    return _registry_page(request, current, done=app.name, secret=views.new_key(key))
+    return await _registry_page(request, current, done=app.name, secret=views.new_key(key))
 
 
 @router.post("/console/registry/apps/{app_id}/revoke", response_class=HTMLResponse)
@@ -151,7 +156,7 @@ async def revoke_app(request: Request, app_id: str) -> Response:
     fields = await checked_form(request, current)
     app = await runtime_of(request).registry.revoke_app(
         _ctx(request, current), app_id, fields.get("reason") or "revoked by operator")
-    return _registry_page(request, current, done=app.name)
+    return await _registry_page(request, current, done=app.name)
 
 
 @router.post("/console/registry/principals/{principal_id}/keys", response_class=HTMLResponse)
@@ -161,7 +166,28 @@ async def rotate_key(request: Request, principal_id: str) -> Response:
     runtime = runtime_of(request)
     key = await runtime.registry.rotate_key(
         _ctx(request, current), principal_id, overlap_of(runtime.settings.key_overlap_hours))
-    return _registry_page(request, current, done=principal_id, secret=views.new_key(key))
+    return await _registry_page(request, current, done=principal_id, secret=views.new_key(key))
+
+
+@router.post("/console/registry/accounts", response_class=HTMLResponse)
+async def add_account(request: Request) -> Response:
+    """A console account, by the same ``create`` as ``truc admin console-user add``; a
+    bad field is shown on the page, and nothing is recorded."""
+    current = session(request)
+    fields = await checked_form(request, current)
+    role = fields.get("role", "")
+    agency_code = fields.get("agency_code") if role == Role.AGENCY_ADMIN.value else None
+    try:
+        if fields.get("password", "") != fields.get("password2", ""):
+            raise InvalidRequest("the two passwords differ", code="password_mismatch")
+        operator = await create(runtime_of(request), _ctx(request, current),
+                                fields.get("login", ""), fields.get("password", ""),
+                                role=role, agency_code=agency_code or None)
+    except InvalidRequest as exc:
+        return await _registry_page(request, current, status_code=exc.status,
+                                    error=f"{exc.code}: {exc.detail}")
+    return await _registry_page(request, current, done=f"{fields['login'].strip().lower()}"
+                                f" ({operator.role.value})")
 
 
 @router.post("/console/alerts/policy")

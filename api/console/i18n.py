@@ -86,6 +86,16 @@ WORDS: dict[str, tuple[str, str]] = {
     "offline_after": ("Mất kết nối sau (giờ)", "Offline after (h)"),
     "unfetched": ("Chưa được nhận", "Not fetched"),
     "expired": ("Hết hạn", "Expired"),
+    "console_accounts": ("Tài khoản bảng điều khiển", "Console accounts"),
+    "add_account": ("Tạo tài khoản (quản trị, kiểm tra, quản trị đơn vị)",
+                    "Create an account (admin, auditor, agency-admin)"),
+    "role": ("Vai trò", "Role"),
+    "password_again": ("Nhập lại mật khẩu", "Password again"),
+    "login_hint": ("Tài khoản: <tên>@<miền>; quản trị đơn vị: <mã đơn vị>@<miền> (chọn đơn vị)."
+                   " Mật khẩu ít nhất 10 ký tự.",
+                   "Login: <name>@<domain>; an agency-admin: <agency code>@<domain> (choose"
+                   " the agency). A password has at least 10 characters."),
+    "not_done": ("Không thực hiện:", "Not done:"),
 }
 
 

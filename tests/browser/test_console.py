@@ -134,6 +134,20 @@ def test_an_agency_report_downloads(page: Page, hub: RunningHub, world: dict[str
     assert lines[-1].split(",")[3] == "1", "the package sent today is counted"
 
 
+def test_the_alerts_page_shows_an_agencys_contacts(
+        page: Page, hub: RunningHub, world: dict[str, Any], shots: Path) -> None:
+    log_in(page, hub, f"ttcntt@{DOMAIN}")
+    page.click("text=Cảnh báo")
+    page.select_option("#set-alerts select[name=agency_code]", world["code"])
+    page.fill("#set-alerts input[name=emails]", "vanthu@stnmt.gov.vn")
+    page.fill("#set-alerts input[name=unfetched_hours]", "4")
+    page.fill("#set-alerts input[name=offline_hours]", "24")
+    page.click("#set-alerts button")
+    row = page.locator("#alert-policies tr", has_text=world["code"])
+    expect(row).to_contain_text("vanthu@stnmt.gov.vn")
+    page.screenshot(path=shots / "alerts.png", full_page=True)
+
+
 def test_the_console_switches_to_english(page: Page, hub: RunningHub) -> None:
     log_in(page, hub, f"ttcntt@{DOMAIN}")
     page.click("text=EN")
@@ -145,7 +159,18 @@ def test_the_console_switches_to_english(page: Page, hub: RunningHub) -> None:
 def test_an_agency_admin_cannot_see_another_agency(
         page: Page, hub: RunningHub, world: dict[str, Any], shots: Path) -> None:
     mine = agency_with_app(hub)
-    console_user(hub, f"{mine['code']}@{DOMAIN}", "agency-admin", mine["code"])
+    log_in(page, hub, f"ttcntt@{DOMAIN}")  # an admin makes its account on the registry page
+    page.click("text=Đăng ký")
+    page.fill("#add-account input[name=login]", f"{mine['code']}@{DOMAIN}")
+    page.select_option("#add-account select[name=role]", "agency-admin")
+    page.select_option("#add-account select[name=agency_code]", mine["code"])
+    page.fill("#add-account input[name=password]", PASSWORD)
+    page.fill("#add-account input[name=password2]", PASSWORD)
+    page.click("#add-account button")
+    expect(page.locator("#accounts")).to_contain_text(f"{mine['code']}@{DOMAIN}".lower())
+    page.locator("#add-account").scroll_into_view_if_needed()
+    page.screenshot(path=shots / "accounts.png")
+    page.context.clear_cookies()
     log_in(page, hub, f"{mine['code']}@{DOMAIN}")
     page.click("text=Đơn vị")
     expect(page.locator("#agencies")).to_contain_text(mine["code"])

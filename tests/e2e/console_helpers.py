@@ -20,12 +20,14 @@ PASSWORD = "mat-khau-rat-dai-1"
 
 
 def console_user(hub: RunningHub, login: str, role: str, agency: str | None = None,
-                 password: str = PASSWORD) -> dict[str, Any]:
+                 password: str = PASSWORD, *, name: str | None = None) -> dict[str, Any]:
     """``truc admin console-user add`` locally, the password on standard input."""
     args = [TRUC, "admin", "console-user", "add", login, "--role", role, "--password-stdin",
             "--json"]
     if agency:
         args += ["--agency", agency]
+    if name:
+        args += ["--name", name]
     done = subprocess.run(args, env=hub.env, cwd=hub.cwd, input=password + "\n", text=True,
                           capture_output=True, timeout=120, check=False)
     assert done.returncode == 0, done.stderr

@@ -175,3 +175,51 @@ def test_packages_are_found_by_sender_recipient_and_date(
     assert found(sender=a["code"], since="2000-01-01", until="2000-01-31") == set()
     bad = operator.get("/console/packages", params={"since": "hôm qua"})
     assert bad.status_code == 400
+
+
+def test_an_admin_creates_console_accounts_from_the_registry_page(
+        hub: RunningHub, operator: httpx.Client) -> None:
+    code = agency_with_app(hub)["code"]
+    token = csrf_of(operator.get("/console/registry").text)
+    login = f"{code}@{DOMAIN}".lower()
+    made = operator.post("/console/registry/accounts", data={
+        "csrf": token, "login": login, "role": "agency-admin", "agency_code": code,
+        "password": PASSWORD, "password2": PASSWORD})
+    assert made.status_code == 200 and 'class="done"' in made.text
+    assert re.search(rf"<td>{re.escape(login)}</td><td>agency-admin</td><td>{code}</td>",
+                     made.text), "the account is listed with its role and agency"
+    listed = [o for o in hub.ops("GET", "/v1/ops/operators") if o["name"] == login]
+    assert [(o["role"], o["agency_code"]) for o in listed] == [("agency-admin", code)]
+    assert "OperatorRegistered" in operator.get("/console/audit").text
+    admin = logged_in(hub, login)
+    assert code in admin.get("/console/agencies").text
+    refused = admin.post("/console/registry/accounts", data={
+        "csrf": csrf_of(admin.get("/console/registry").text), "login": f"x1@{DOMAIN}",
+        "role": "admin", "password": PASSWORD, "password2": PASSWORD})
+    assert refused.status_code == 403, "accounts are made by admins only"
+    assert 'id="add-account"' not in admin.get("/console/registry").text
+
+
+def test_accounts_made_on_the_command_line_are_listed_by_login(
+        hub: RunningHub, operator: httpx.Client) -> None:
+    console_user(hub, f"kiemtoan@{DOMAIN}", "auditor", name="Nguyễn Văn Kiểm")
+    page = operator.get("/console/registry").text
+    assert f"<td>kiemtoan@{DOMAIN}</td><td>auditor</td>" in page, "found by its id, not name"
+    assert f"<td>ttcntt@{DOMAIN}</td><td>admin</td>" in page
+
+
+@pytest.mark.parametrize(("password", "again", "code"), [
+    ("court", "court", "weak_password"),
+    (PASSWORD, PASSWORD + "x", "password_mismatch"),
+])
+def test_a_bad_console_password_is_refused_and_records_nothing(
+        hub: RunningHub, operator: httpx.Client, password: str, again: str,
+        code: str) -> None:
+    login = f"{code.replace('_', '-')}@{DOMAIN}"
+    before = len(hub.ops("GET", "/v1/ops/operators"))
+    answer = operator.post("/console/registry/accounts", data={
+        "csrf": csrf_of(operator.get("/console/registry").text), "login": login,
+        "role": "auditor", "password": password, "password2": again})
+    assert answer.status_code == 400 and code in answer.text and 'role="alert"' in answer.text
+    assert len(hub.ops("GET", "/v1/ops/operators")) == before
+    assert login not in operator.get("/console/registry").text
