@@ -265,7 +265,7 @@ async def test_an_rsa_app_signs_with_its_private_key_file(
         cli_hub: RunningHub, ops_key: dict[str, Any], tmp_path: Path) -> None:
     private_pem, public_pem = generate_rsa_keypair()
     (tmp_path / "private.pem").write_text(private_pem)
-    [key] = await approved_apps(cli_hub, ops_key, ["000.00.97.H53"], rsa_public_key=public_pem)
+    [key] = await approved_apps(cli_hub, ops_key, [next_code()], rsa_public_key=public_pem)
     assert key["secret_key"] is None
     env = {k: v for k, v in os.environ.items() if not k.startswith("TRUC_")}
     env.update(TRUC_URL=cli_hub.url, TRUC_ACCESS_KEY=key["access_key"],
