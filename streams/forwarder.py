@@ -227,7 +227,8 @@ class ForwardProcessor(Outbox):
         after = await self._package(row["package_id"])
         until = row.get("follow_until")
         if rules.followed_enough(after, code, delivery,
-                                 datetime.fromisoformat(until) if until else None, now):
+                                 datetime.fromisoformat(until) if until else None, now,
+                                 cancelled=bool(row.get("cancelled"))):
             return DONE
         return CHANGED if changed else IDLE
 

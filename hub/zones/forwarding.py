@@ -174,14 +174,18 @@ def mirror(pkg: Package, code: str, zone: str, peer: dict[str, Any], *, statuses
 
 
 def followed_enough(pkg: Package | None, code: str, peer: dict[str, Any] | None,
-                    follow_until: datetime | None, now: datetime) -> bool:
+                    follow_until: datetime | None, now: datetime, *, cancelled: bool) -> bool:
     """Whether to stop following: the source's delivery is closed, and either it never
     reached the peer's destination, a final status came, or the follow-up time is over
-    (statuses can come days after the acknowledgement)."""
+    (statuses can come days after the acknowledgement). A delivery recalled or redirected
+    here is followed until the peer has been told (``cancelled``): the recall may land
+    between the pass's first read, which told the peer nothing, and its last."""
     local = None if pkg is None else pkg.deliveries.get(peer_id(code))
     if local is None or not local.state.closed:
         return False
+    if local.state.withdrawn and not cancelled:
+        return False
     if local.state is not DeliveryState.ACKNOWLEDGED or peer is None:
-        return True  # (a recall or redirect is told to the peer before: source_changes)
+        return True
     codes = {str(s["code"]) for s in peer.get("statuses") or []}
     return bool(codes & FINAL_STATUSES) or (follow_until is not None and now >= follow_until)

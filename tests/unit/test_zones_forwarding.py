@@ -71,10 +71,11 @@ def test_the_peers_delivery_comes_back_step_by_step_and_once() -> None:
     assert [c for c, _ in pkg.deliveries[peer_id(CODE)].statuses] == ["01", "03"]
     assert fold(pkg, events) == pkg  # recorded twice (a retry): the same package
     until = NOW + timedelta(days=1)
-    assert not rules.followed_enough(pkg, CODE, acked, until, NOW)  # statuses may follow
-    assert rules.followed_enough(pkg, CODE, acked, until, until)
+    # statuses may follow
+    assert not rules.followed_enough(pkg, CODE, acked, until, NOW, cancelled=False)
+    assert rules.followed_enough(pkg, CODE, acked, until, until, cancelled=False)
     done = {**acked, "statuses": [*acked["statuses"], {"code": "06"}]}
-    assert rules.followed_enough(pkg, CODE, done, until, NOW)
+    assert rules.followed_enough(pkg, CODE, done, until, NOW, cancelled=False)
 
 
 def test_a_refusal_or_a_closing_on_the_peer_closes_the_source_delivery() -> None:
@@ -83,11 +84,12 @@ def test_a_refusal_or_a_closing_on_the_peer_closes_the_source_delivery() -> None
     assert isinstance(refused, ev.DeliveryExpired) and "forwarding_loop" in refused.reason
     closed = fold(pkg, [refused])
     assert rules.refused(closed, CODE, "hcm", NOW, "again") == []
-    assert rules.followed_enough(closed, CODE, None, None, NOW)
+    assert rules.followed_enough(closed, CODE, None, None, NOW, cancelled=False)
     expired = {"agency_code": CODE, "state": "expired", "reason": "deadline", "statuses": []}
     [event] = rules.mirror(pkg, CODE, "hcm", expired, statuses_seen=0, now=NOW)
     assert isinstance(event, ev.DeliveryExpired) and event.reason == "peer_expired: deadline"
-    assert not rules.followed_enough(pkg, CODE, expired, None, NOW)  # open until folded
+    # open until folded
+    assert not rules.followed_enough(pkg, CODE, expired, None, NOW, cancelled=False)
 
 
 def test_the_peer_delivery_is_found_by_code_or_as_the_only_one() -> None:
@@ -113,3 +115,8 @@ def test_the_sources_recall_redirect_and_extension_are_told_to_the_peer_once() -
     assert rules.source_changes(recalled, CODE, told_deadline=later, cancelled=False) == \
         [rules.PeerAction("cancel", "gửi nhầm")]
     assert rules.source_changes(recalled, CODE, told_deadline=later, cancelled=True) == []
+    # recalled while a pass ran: its first read told the peer nothing, its last sees the
+    # recall — the row is followed until the peer has been told
+    followed = {"agency_code": CODE, "state": "notified", "statuses": []}
+    assert not rules.followed_enough(recalled, CODE, followed, None, NOW, cancelled=False)
+    assert rules.followed_enough(recalled, CODE, followed, None, NOW, cancelled=True)
