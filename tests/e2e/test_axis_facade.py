@@ -17,8 +17,9 @@ import pytest
 
 from hub.axis import signature
 from hub.axis.edocs import sdk_hex
-from hub.edxml.builder import build
-from hub.edxml.model import Document, Organ
+from hub.edxml.builder import build, build_status
+from hub.edxml.model import Document, Organ, ResponseFor, StatusPackage
+from hub.edxml.parse import parse
 from tests.e2e.exchange import agency_with_app, client
 from tests.e2e.hubs import RunningHub
 
@@ -74,16 +75,33 @@ async def test_two_axis_clients_exchange_a_document_and_its_statuses(hub: Runnin
         "acknowledged"
     assert doc_id not in [i["docId"] for i in ok(axis(hub, dest, "getReceivedEdocList"))["data"]]
     ok(axis(hub, dest, "updateStatus", docId=doc_id, status="03"))
+    doc = parse(edxml)
+    assert isinstance(doc, Document)
+    answered = ResponseFor(source["code"], f"{doc.code_number}/{doc.code_notation}",
+                           doc.promulgation_date, doc.document_id)
+    status = build_status(StatusPackage(Organ(dest["code"]), answered, "05", "Đang xử lý",
+                                        "2026-11-29 10:00:00"))
+    notice = ok(axis(hub, dest, "sendEdoc", status + b"\r\n", messagetype="status"))["DocId"]
     async with client(hub, source) as src:
-        view = await src.package(doc_id)
+        for _ in range(100):  # the status package's StatusReported, once applied
+            view = await src.package(doc_id)
+            if [s["code"] for s in view["deliveries"][0]["statuses"]] == ["03", "05"]:
+                break
+            await asyncio.sleep(0.1)
     [delivery] = view["deliveries"]
     assert (delivery["agency_code"], delivery["state"]) == (dest["code"], "acknowledged")
-    assert [s["code"] for s in delivery["statuses"]] == ["03"]
+    assert [s["code"] for s in delivery["statuses"]] == ["03", "05"]
+    back = [i for i in ok(axis(hub, source, "getReceivedEdocList"))["data"]
+            if i["docId"] == notice]  # the status package reaches the source's QLVB too
+    assert [(i["from"], i["status_desc"]) for i in back] == \
+        [(dest["code"], "Trạng thái 05 Đang xử lý")]
+    got = ok(axis(hub, source, "getEdoc", docId=notice))
+    assert base64.b64decode(got["data"]) == status
     assert view["data_type"] == "edxml" and view["title"] == "Về việc chuyển sang Truc"
     rows = [r for r in ok(axis(hub, source, "getSentEdocList"))["data"]
             if r["senderDocId"] == doc_id]
-    assert [(r["toCode"], r["sendStatus"], r["receiveStatus"]) for r in rows] == \
-        [(dest["code"], "acknowledged", "03")]
+    assert [(r["toCode"], r["sendStatus"], r["receiveStatus"], r["notation"]) for r in rows] \
+        == [(dest["code"], "acknowledged", "05", f"{doc.code_number}/{doc.code_notation}")]
 
 
 async def test_axis_errors_keep_the_axis_shape(hub: RunningHub) -> None:
