@@ -24,6 +24,7 @@ from fastapi.responses import JSONResponse
 from api.auth import runtime_of
 from api.door import DoorRoute, whole_content
 from api.packages_service import Packages
+from api.successors import named_delivery
 from hub.auth.sessions import Caller
 from hub.axis import edocs, facade
 from hub.errors import NotFound, TrucError
@@ -89,8 +90,11 @@ async def received_list(service: Packages, caller: Caller, headers: Mapping[str,
 
 async def get_edoc(service: Packages, caller: Caller, headers: Mapping[str, str],
                    request: Request) -> Answer:
-    """The content, whole, in base64; recorded as the destination's fetch."""
-    pkg = await service.begin_fetch(caller, edocs.doc_id(headers))
+    """The content, whole, in base64 (held in memory: bounded, checked before the fetch
+    is recorded); recorded as the destination's fetch."""
+    package_id = edocs.doc_id(headers)
+    edocs.check_whole(await service.load(package_id))
+    pkg = await service.begin_fetch(caller, package_id)
     pieces = await service.open_content(pkg, 0, pkg.size - 1)
     content = b"".join([piece async for piece in pieces])
     return {"data": base64.b64encode(content).decode()}
@@ -103,10 +107,12 @@ async def update_status(service: Packages, caller: Caller, headers: Mapping[str,
     if update.action == "ack":
         pkg = await service.acknowledge(caller, package_id, pkg.sha256 if pkg else "")
     elif update.action == "report":
-        pkg = await service.report(caller, package_id, update.code, None)
+        destination = await named_delivery(service, package_id, update.destination)
+        pkg = await service.report(caller, package_id, update.code, None, destination)
     else:
         pkg = decide.own_delivery(pkg, caller)
-    return {"data": pkg.deliveries[caller.app.agency_id].state.value}
+    mine = pkg.deliveries.get(caller.app.agency_id)  # none for the source's own 13
+    return {"data": mine.state.value if mine else pkg.state.value}
 
 
 async def sent_list(service: Packages, caller: Caller, headers: Mapping[str, str],

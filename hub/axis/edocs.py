@@ -13,7 +13,8 @@ recipients taken from the document, duplicates and the signing policy all apply.
   digest the hub holds: the destination took the document ``getEdoc`` gave it);
   ``processing`` and ``fail`` record nothing (``getEdoc`` already recorded the fetch; a
   delivery that failed stays open and listed); a national status code (``01``…``16``) is
-  the same ``StatusReported`` as ``POST /v1/packages/{id}/status``.
+  the same ``StatusReported`` as ``POST /v1/packages/{id}/status`` (the source's ``13``
+  names the delivery it concerns in ``XroadVnpt-to``).
 """
 
 from __future__ import annotations
@@ -106,12 +107,31 @@ def doc_id(headers: Mapping[str, str]) -> str:
     return found
 
 
+GET_EDOC_MAX = 64 * 1024 * 1024
+"""``getEdoc`` answers the document whole, in base64 in one JSON string: a package larger
+than this (sent in chunks through the JSON API) is fetched there, by ranges."""
+
+
+class TooLargeForAxis(TrucError):
+    code = "axis_document_too_large"
+    status = 413
+
+
+def check_whole(pkg: Package | None) -> None:
+    if pkg is not None and pkg.size > GET_EDOC_MAX:
+        raise TooLargeForAxis(f"this document has {pkg.size} bytes; getEdoc answers at most "
+                              f"{GET_EDOC_MAX}: fetch it with GET /v1/packages/{{id}}/content",
+                              limit=GET_EDOC_MAX)
+
+
 @dataclass(frozen=True)
 class Update:
     """What an ``updateStatus`` records: an acknowledgement, a status report, or nothing."""
 
     action: Literal["ack", "report", "none"]
     code: str = ""
+    destination: str | None = None
+    """The source's 13 (recall requested): ``XroadVnpt-to``, the delivery it concerns."""
 
 
 def update(headers: Mapping[str, str]) -> Update:
@@ -121,7 +141,7 @@ def update(headers: Mapping[str, str]) -> Update:
     if status in TRANSFER:
         return Update("none")
     if status in STATUS_CODES:
-        return Update("report", status)
+        return Update("report", status, header(headers, "to") or None)
     raise InvalidRequest("XroadVnpt-status must be done, processing, fail or a national "
                          f"status code ({', '.join(sorted(STATUS_CODES))})",
                          code="axis_status")

@@ -132,3 +132,6 @@ async def test_axis_errors_keep_the_axis_shape(hub: RunningHub) -> None:
             break
         await asyncio.sleep(0.1)
     assert any(i["docId"] == doc_id for i in listed)
+    recall = ok(axis(hub, source, "updateStatus", docId=doc_id, status="13",
+                     to=dest["code"]))
+    assert recall["data"] == "sealed"  # the source's recall request, as the JSON API's

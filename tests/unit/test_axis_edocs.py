@@ -72,6 +72,8 @@ def test_update_status_done_acknowledges_and_a_national_code_is_reported() -> No
     assert edocs.update(headers(status="processing")).action == "none"
     assert edocs.update(headers(status="fail")).action == "none"
     assert edocs.update(headers(status="03")) == edocs.Update("report", "03")
+    assert edocs.update(headers(status="13", to="000.00.12.H53")) == \
+        edocs.Update("report", "13", "000.00.12.H53")
     with pytest.raises(InvalidRequest) as bad:
         edocs.update(headers(status="99"))
     assert bad.value.code == "axis_status"
@@ -114,3 +116,13 @@ def test_a_retried_edxml_send_naming_no_recipients_is_the_same_request() -> None
         check_same_request(earlier, replace(req, recipients=["000.00.13.H53"]))
     with pytest.raises(Conflict):
         check_same_request(replace(earlier, data_type="pdf"), replace(req, data_type="pdf"))
+
+
+def test_get_edoc_answers_a_document_whole_only_up_to_its_bound() -> None:
+    pkg = Package("p1", "a1", "000.00.11.H53", "app1", (), "t", "normal", "edxml",
+                  edocs.PROTOCOL, edocs.GET_EDOC_MAX, "00", "2026-11-29")
+    edocs.check_whole(pkg)
+    edocs.check_whole(None)  # not found: the fetch says so
+    with pytest.raises(edocs.TooLargeForAxis) as big:
+        edocs.check_whole(replace(pkg, size=edocs.GET_EDOC_MAX + 1))
+    assert big.value.status == 413
