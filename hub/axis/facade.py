@@ -11,18 +11,19 @@ from __future__ import annotations
 from collections.abc import Mapping
 from datetime import datetime, timedelta
 
-from hub.auth.sessions import lapsed
+from hub.auth.sessions import Caller, lapsed
 from hub.axis import signature
 from hub.axis.signature import AxisRefused
 from hub.registry import search
-from hub.registry.model import Agency, Registry
+from hub.registry.model import Agency, AppState, Registry
 from hub.registry.service import RegistryService
 
 
 async def authenticate(service: RegistryService, headers: Mapping[str, str], now: datetime,
-                       skew: timedelta) -> None:
-    """Raises ``AxisRefused`` unless ``headers`` (lower-cased) are signed by an app whose
-    key holds now (the rule of every lasting credential: ``hub.auth.sessions.lapsed``)."""
+                       skew: timedelta) -> Caller:
+    """The app calling, or ``AxisRefused`` unless ``headers`` (lower-cased) are signed by
+    an approved app of a registered agency whose key holds now (the rule of every lasting
+    credential: ``hub.auth.sessions.lapsed``)."""
     signed = signature.signed_part(headers)
     reg = service.registry
     key = reg.key(signed.system_id)
@@ -33,6 +34,12 @@ async def authenticate(service: RegistryService, headers: Mapping[str, str], now
     if secret is None:
         raise AxisRefused("unknown or revoked systemid")
     signature.check(signed, headers, secret, now, skew)
+    app = reg.apps[key.principal_id]
+    agency = reg.agencies.get(app.agency_id)
+    if app.state is not AppState.APPROVED or agency is None:
+        raise AxisRefused("this system's app is not approved or its agency was removed",
+                          code="app_not_approved")
+    return Caller(app, key, agency.code)
 
 
 def agencies_list(reg: Registry) -> list[dict[str, str]]:

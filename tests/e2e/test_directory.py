@@ -209,5 +209,5 @@ async def test_the_axis_facade_lists_agencies_that_a_sync_reads_back(
     stale = axis_post(hub, caller, "getAgenciesList",
                       when=datetime.now(UTC) - timedelta(hours=2))
     assert stale.json()["ErrorCode"] == "axis_clock_skew"
-    other = axis_post(hub, caller, "sendEdoc")
+    other = axis_post(hub, caller, "registerAgency")
     assert (other.status_code, other.json()["ErrorCode"]) == (404, "not_supported")

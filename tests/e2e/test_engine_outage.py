@@ -20,6 +20,7 @@ from api.client import TrucError
 from tests.conftest import Engines
 from tests.e2e.exchange import agency_with_app, client
 from tests.e2e.hubs import running_hub
+from tests.e2e.test_axis_facade import axis
 
 pytestmark = pytest.mark.engines
 
@@ -92,12 +93,18 @@ async def test_cassandra_gone_answers_503_engine_unavailable(engines: Engines,
                 with pytest.raises(TrucError) as down:
                     await call
                 refused[name] = down.value
+            axis_down = [axis(hub, dest, "getReceivedEdocList"),
+                         axis(hub, dest, "getEdoc", docId=pid)]
             async with httpx.AsyncClient(timeout=30) as http:
                 health = await http.get(f"{hub.url}/healthz")
     for name, error in refused.items():
         assert (error.status, error.code) == (503, "engine_unavailable"), (name, error)
         assert error.problem["retriable"] is True and error.problem["engine"] == "cassandra"
         assert error.retry_after is not None and error.retry_after > 0, name
+    for answer in axis_down:  # the national axis's facade: its own shape, still a 503
+        assert (answer.status_code, answer.json()["status"], answer.json()["ErrorCode"]) == \
+            (503, "FAIL", "engine_unavailable"), answer.text
+        assert int(answer.headers["retry-after"]) > 0
     assert not (tmp_path / "got.json").exists(), "the fetch failed before its first byte"
     assert health.status_code == 503 and "retry-after" in health.headers
     report = health.json()
