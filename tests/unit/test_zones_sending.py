@@ -15,7 +15,7 @@ from hub.deadlines.rules import due, receiving
 from hub.errors import Conflict, InvalidRequest
 from hub.packages import decisions as decide
 from hub.packages.model import Package, evolve
-from hub.packages.processor import step
+from hub.packages.processor import Outcome, step
 from hub.registry.model import Grants
 from hub.zones import decisions as zones
 from hub.zones.peers import peer_code, peer_id
@@ -23,6 +23,16 @@ from tests.unit.test_packages import CTX, DEST, DIGEST, LIMITS, NOW, SOURCE, sen
 
 REMOTE = "000.00.12.H29"
 
+
+
+def sealed(requested: ev.PackageRequested, space: ev.SpaceGranted) -> Outcome:
+    """The package processor's step on the seal of a package requested and granted."""
+    pkg: Package | None = None
+    for e in (requested, space):
+        pkg = evolve(pkg, e)
+    return step(pkg, ev.PackageSealed(
+        event_id="s", occurred_at=NOW, actor="a", correlation_id="c",
+        package_id=requested.package_id, size=requested.declared_size, sha256=DIGEST))
 
 
 def test_a_routed_code_is_accepted_and_planned_as_a_peer_delivery() -> None:
@@ -34,13 +44,7 @@ def test_a_routed_code_is_accepted_and_planned_as_a_peer_delivery() -> None:
     assert sorted(requested.recipients) == ["000.00.12.H29", "000.00.12.H53"]
     ids = dict(zip(requested.recipients, requested.recipient_agency_ids, strict=True))
     assert ids[REMOTE] == peer_id(REMOTE) and peer_code(ids[REMOTE]) == REMOTE
-    pkg: Package | None = None
-    for e in (requested, space):
-        pkg = evolve(pkg, e)
-    sealed = ev.PackageSealed(event_id="s", occurred_at=NOW, actor="a", correlation_id="c",
-                              package_id=requested.package_id, size=requested.declared_size,
-                              sha256=DIGEST)
-    outcome = step(pkg, sealed)
+    outcome = sealed(requested, space)
     planned = {e.destination_code: e.destination_agency_id for e in outcome.derived
                if isinstance(e, ev.DeliveryPlanned)}
     assert planned[REMOTE] == peer_id(REMOTE)
@@ -105,13 +109,7 @@ def test_a_delivery_is_redirected_to_another_zones_agency() -> None:
     reg.apply(zones.configure_zone(reg, CTX, "hcm", "https://hcm.example", "AK",
                                    provinces=["H29"], new_secret=True))
     requested, space = decide.request_package(reg, callers[SOURCE], CTX, send(), LIMITS)
-    pkg: Package | None = None
-    for e in (requested, space):
-        pkg = evolve(pkg, e)
-    sealed = ev.PackageSealed(event_id="s", occurred_at=NOW, actor="a", correlation_id="c",
-                              package_id=requested.package_id, size=requested.declared_size,
-                              sha256=DIGEST)
-    outcome = step(pkg, sealed)
+    outcome = sealed(requested, space)
     pkg = outcome.package
     for derived in outcome.derived:
         pkg = evolve(pkg, derived)
