@@ -29,7 +29,7 @@ from hub import events as ev
 from hub.auth.sessions import Caller, lapsed
 from hub.packages.model import DeliveryState, Package
 from hub.packages.notices import available, notices
-from hub.packages.processor import INBOX, TRACKER, package_ref
+from hub.packages.processor import INBOX, TRACKER, package_ref, shows
 from hub.ports import Recorded
 from hub.registry.model import Operation
 from hub.topics import PACKAGES, record
@@ -38,6 +38,9 @@ log = logging.getLogger(__name__)
 QUEUE = 1000
 SEEN = 100_000
 EXPIRY_CHECK_SECONDS = 0.5
+PATIENCE = 5.0
+"""Seconds a notice waits for the package's read model to show its event."""
+FIRST_READ_AGAIN, LAST_READ_AGAIN = 0.01, 0.5
 REVOKED = "revoked"
 REVOCATIONS = (ev.AppRevoked, ev.KeyRevoked, ev.KeyRetired)
 """Registry events after which an app's open streams are checked again."""
@@ -164,11 +167,8 @@ class Notifier:
         package_id = getattr(event, "package_id", None)
         if package_id is None or not self._listening(event) or self._already_told(event):
             return
-        try:  # tell only once the read model shows it, so a client reading next agrees
-            await self.rt.applied.wait(TRACKER, recorded.position, seconds=5)
-        except TimeoutError:
-            log.warning("package processor is behind; notifying before it catches up")
-        told = notices(event, await self._package(package_id), self.rt.view.registry,
+        told = notices(event, await self._package_showing(recorded, package_id),
+                       self.rt.view.registry,
                        timedelta(seconds=self.rt.settings.receiver_wait_seconds))
         for agency_id, message in told:
             await self._tell(agency_id, message)
@@ -186,6 +186,28 @@ class Notifier:
         """Skips a projection read when nobody connected here could be told."""
         return bool(self._by_agency) and not isinstance(
             event, ev.ChunkStored | ev.SpaceGranted | ev.PackageRequested | ev.DeliveryNotified)
+
+    async def _package_showing(self, recorded: Recorded, package_id: str) -> Package | None:
+        """The package row once it shows ``recorded``, so a client reading after the
+        notice agrees with it — within ``PATIENCE``: one late row must not hold back every
+        other notice. The tracking record alone is not enough: on Cassandra it is written
+        in one logged batch with the row, atomic but not isolated, so it can be read
+        before the row (a ``package.completed`` told, then the package read as not yet
+        shredded: CI, distributed)."""
+        loop = asyncio.get_running_loop()
+        until = loop.time() + PATIENCE
+        try:
+            await self.rt.applied.wait(TRACKER, recorded.position, seconds=PATIENCE)
+        except TimeoutError:
+            log.warning("package processor is behind; notifying before it catches up")
+            return await self._package(package_id)
+        delay = FIRST_READ_AGAIN
+        while True:
+            pkg = await self._package(package_id)
+            if pkg is None or shows(pkg, recorded.event) or loop.time() >= until:
+                return pkg
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, LAST_READ_AGAIN)
 
     async def _package(self, package_id: str) -> Package | None:
         row = await self.rt.backend.projections.get(package_ref(package_id))
