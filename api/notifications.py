@@ -29,10 +29,11 @@ from hub import events as ev
 from hub.auth.sessions import Caller, lapsed
 from hub.packages.model import DeliveryState, Package
 from hub.packages.notices import available, notices
-from hub.packages.processor import INBOX, TRACKER, package_ref, shows
+from hub.packages.processor import INBOX, package_ref
 from hub.ports import Recorded
 from hub.registry.model import Operation
 from hub.topics import PACKAGES, record
+from streams.shown import package_showing
 
 log = logging.getLogger(__name__)
 QUEUE = 1000
@@ -40,7 +41,6 @@ SEEN = 100_000
 EXPIRY_CHECK_SECONDS = 0.5
 PATIENCE = 5.0
 """Seconds a notice waits for the package's read model to show its event."""
-FIRST_READ_AGAIN, LAST_READ_AGAIN = 0.01, 0.5
 REVOKED = "revoked"
 REVOCATIONS = (ev.AppRevoked, ev.KeyRevoked, ev.KeyRetired)
 """Registry events after which an app's open streams are checked again."""
@@ -188,26 +188,11 @@ class Notifier:
             event, ev.ChunkStored | ev.SpaceGranted | ev.PackageRequested | ev.DeliveryNotified)
 
     async def _package_showing(self, recorded: Recorded, package_id: str) -> Package | None:
-        """The package row once it shows ``recorded``, so a client reading after the
-        notice agrees with it — within ``PATIENCE``: one late row must not hold back every
-        other notice. The tracking record alone is not enough: on Cassandra it is written
-        in one logged batch with the row, atomic but not isolated, so it can be read
-        before the row (a ``package.completed`` told, then the package read as not yet
-        shredded: CI, distributed)."""
-        loop = asyncio.get_running_loop()
-        until = loop.time() + PATIENCE
-        try:
-            await self.rt.applied.wait(TRACKER, recorded.position, seconds=PATIENCE)
-        except TimeoutError:
-            log.warning("package processor is behind; notifying before it catches up")
-            return await self._package(package_id)
-        delay = FIRST_READ_AGAIN
-        while True:
-            pkg = await self._package(package_id)
-            if pkg is None or shows(pkg, recorded.event) or loop.time() >= until:
-                return pkg
-            await asyncio.sleep(delay)
-            delay = min(delay * 2, LAST_READ_AGAIN)
+        """Within ``PATIENCE``: one late row must not hold back every other notice (a
+        ``package.completed`` was told while the package still read as not shredded:
+        CI, distributed)."""
+        return await package_showing(self.rt.backend.projections, self.rt.applied, recorded,
+                                     package_id, PATIENCE)
 
     async def _package(self, package_id: str) -> Package | None:
         row = await self.rt.backend.projections.get(package_ref(package_id))

@@ -24,7 +24,6 @@ with a warning in the log; a name that does not resolve is retried like a failed
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import hashlib
 import hmac
 import json
@@ -37,9 +36,7 @@ from typing import Any
 import httpx
 
 from hub.deadlines.rules import DEFAULT_RECEIVER_WAIT
-from hub.packages.model import Package
 from hub.packages.notices import notices
-from hub.packages.processor import TRACKER, package_ref
 from hub.ports import Projections, Recorded, Row, RowRef
 from hub.registry.model import App
 from hub.registry.view import RegistryView
@@ -53,10 +50,13 @@ from infra.webhook_targets import (
 )
 from streams.applied import Applied
 from streams.outbox import Outbox
+from streams.shown import package_showing
 from streams.tracking import TrackingCache
 
 log = logging.getLogger(__name__)
 ATTEMPTS = 8
+PATIENCE = 5.0
+"""Seconds a post waits for the package's row to show its event (``streams/shown.py``)."""
 OUTBOX = "webhook_outbox"
 SecretLookup = Callable[[str], Awaitable[str | None]]
 
@@ -104,10 +104,8 @@ class WebhookProcessor(Outbox):
         package_id = getattr(recorded.event, "package_id", None)
         if package_id is None or not self._view.registry.apps or not self._any_hooked():
             return []
-        with contextlib.suppress(TimeoutError):  # the package row shows the event first
-            await self._applied.wait(TRACKER, recorded.position, seconds=5)
-        row = await self._projections.get(package_ref(package_id))
-        pkg = None if row is None else Package.from_json(dict(row.body))
+        pkg = await package_showing(self._projections, self._applied, recorded, package_id,
+                                    PATIENCE)
         return [(app, {**message, "event_id": recorded.event.event_id})
                 for agency_id, message in notices(recorded.event, pkg, self._view.registry,
                                                   self._receiver_wait)
