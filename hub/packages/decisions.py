@@ -71,6 +71,8 @@ class SendRequest:
 
 
 _IDEMPOTENT_IDS = uuid.UUID("0b7f8e52-3d0c-4c39-9d0e-5c8f1e7a2b44")
+_ONCE_IDS = uuid.UUID("5d0f3b8e-7a14-4c2e-9b61-2f8d4c7e1a93")
+"""Namespace of the ids of events a package or delivery has once (``once_id``)."""
 
 
 def new_package_id(app_id: str, idempotency_key: str | None) -> str:
@@ -112,7 +114,8 @@ def request_package(reg: Registry, caller: Caller, ctx: Context, req: SendReques
     check_trace(req.trace, limits.hub_name)
     package_id = new_package_id(caller.app.app_id, req.idempotency_key)
     requested = ev.PackageRequested(
-        **ctx.envelope(), package_id=package_id, source_agency_id=caller.app.agency_id,
+        **_once(ctx, package_id, "requested"),
+        package_id=package_id, source_agency_id=caller.app.agency_id,
         source_agency_code=caller.agency_code, source_app_id=caller.app.app_id,
         recipients=recipients, title=req.title, priority=req.priority,
         data_type=req.data_type, protocol=req.protocol, declared_size=req.size,
@@ -122,10 +125,30 @@ def request_package(reg: Registry, caller: Caller, ctx: Context, req: SendReques
     )
     count = max(1, -(-req.size // limits.chunk_bytes))
     space = ev.SpaceGranted(
-        **ctx.envelope(), package_id=package_id, space_id=package_id,
+        **_once(ctx, package_id, "space"), package_id=package_id, space_id=package_id,
         chunk_size=limits.chunk_bytes, chunk_count=count, expires_at=ctx.now + limits.space_ttl,
     )
     return requested, space
+
+
+def _once(ctx: Context, package_id: str, what: str) -> ev.Envelope:
+    """The envelope of an event a package has once (its request, its space, its seal):
+    its id derives from the package's, so a retry that decided again on a read model
+    that did not show the first call's events yet (its claim expired while the processor
+    was down; on Cassandra a row read before its logged batch landed) records the same
+    id, which the fold applies once. Without an Idempotency-Key a retry is another
+    package, with another id."""
+    return _identified(ctx, once_id(package_id, what))
+
+
+def _identified(ctx: Context, event_id: str) -> ev.Envelope:
+    envelope = ctx.envelope()
+    envelope["event_id"] = event_id
+    return envelope
+
+
+def once_id(package_id: str, what: str) -> str:
+    return str(uuid.uuid5(_ONCE_IDS, f"{package_id}/{what}"))
 
 
 MAX_TRACE = 16
@@ -308,14 +331,16 @@ def seal(ctx: Context, pkg: Package, stored: list[int], digest: str | None, *,
     if offline_wait_seconds is not None:
         bounds.check_int(offline_wait_seconds, "offline_wait_seconds", 0,
                          bounds.MAX_OFFLINE_WAIT_SECONDS, code="invalid_policy")
+    # a package is sealed (or refused at its seal) once: a seal decided again is the same
+    sealing = _once(ctx, pkg.package_id, "sealing")
     if digest != pkg.sha256:
-        return ev.PackageRejected(**ctx.envelope(), package_id=pkg.package_id,
+        return ev.PackageRejected(**sealing, package_id=pkg.package_id,
                                   reason_code="digest_mismatch",
                                   reason=f"content SHA-256 is {digest}, declared {pkg.sha256}")
     if analysis is not None and analysis.problems:
-        return ev.PackageRejected(**ctx.envelope(), package_id=pkg.package_id,
+        return ev.PackageRejected(**sealing, package_id=pkg.package_id,
                                   reason_code="edxml_invalid", reason=rejection(analysis))
-    return ev.PackageSealed(**ctx.envelope(), package_id=pkg.package_id, size=pkg.size,
+    return ev.PackageSealed(**sealing, package_id=pkg.package_id, size=pkg.size,
                             sha256=pkg.sha256, deadline=deadline,
                             offline_wait_seconds=offline_wait_seconds)
 
@@ -367,9 +392,20 @@ def acknowledge(ctx: Context, pkg: Package, caller: Caller,
     if digest.lower() != pkg.sha256:
         raise Conflict("the SHA-256 you computed does not match the package; fetch it again",
                        code="digest_mismatch")
-    return ev.DeliveryAcknowledged(**ctx.envelope(), package_id=pkg.package_id,
+    return ev.DeliveryAcknowledged(**_identified(ctx, ack_id(pkg, delivery)),
+                                   package_id=pkg.package_id,
                                    destination_agency_id=caller.app.agency_id,
                                    app_id=caller.app.app_id, sha256=pkg.sha256)
+
+
+def ack_id(pkg: Package, delivery: Delivery) -> str:
+    """A delivery is acknowledged once, so its acknowledgement's id is the delivery's:
+    an ack decided again on a read model that did not show the first yet (its claim
+    expired while it was answered 503; on Cassandra a row read just before its logged
+    batch landed) records the same id, which the fold and the checker count once. A
+    delivery planned again (a redirect back, a reopened expiry) is another delivery."""
+    return once_id(pkg.package_id,
+                   f"ack/{delivery.agency_id}/{delivery.planned_at}/{delivery.generation}")
 
 
 def report_status(ctx: Context, pkg: Package | None, caller: Caller, code: str, *,

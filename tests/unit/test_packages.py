@@ -279,3 +279,35 @@ def test_rows_cover_package_outbox_and_inbox_and_round_trip() -> None:
     views = {row.ref.view for row in outcome.writes.upserts}
     assert views == {"packages", OUTBOX, INBOX, OPEN}
     assert outcome.writes.upserts[0].ref == package_ref(pkg.package_id)
+
+
+def test_an_ack_decided_again_on_a_stale_read_is_the_same_event() -> None:
+    """A retry after its claim expired, deciding on a read model that did not show the
+    first ack yet, records the same event id: the fold applies it once."""
+    callers, pkg, _ = delivered()
+    dest = callers[DEST]
+    first, again = (decide.acknowledge(CTX, pkg, dest, DIGEST) for _ in range(2))
+    assert first is not None and again is not None
+    assert first.event_id == again.event_id
+    acked = step(pkg, first, {}).package
+    assert acked is not None and step(acked, again, {}).package is acked
+    assert decide.ack_id(pkg, pkg.deliveries[dest.app.agency_id]) == first.event_id
+
+
+def test_a_request_and_seal_decided_again_are_the_same_events() -> None:
+    """An Idempotency-Key retry deciding again on a read model that does not show the
+    first call yet records the same ids: one request, one space, one seal in the fold."""
+    reg, callers, _ = requested()
+    keyed = send(idempotency_key="k-1")
+    first = decide.request_package(reg, callers[SOURCE], CTX, keyed, LIMITS)
+    again = decide.request_package(reg, callers[SOURCE], CTX, keyed, LIMITS)
+    assert [e.event_id for e in first] == [e.event_id for e in again]
+    other = decide.request_package(reg, callers[SOURCE], CTX, send(), LIMITS)
+    assert {e.event_id for e in other}.isdisjoint(e.event_id for e in first)
+    pkg = evolve(evolve(None, first[0]), first[1])
+    assert pkg is not None
+    seals = [decide.seal(CTX, pkg, [0, 1], DIGEST, deadline=None, offline_wait_seconds=None)
+             for _ in range(2)]
+    assert seals[0].event_id == seals[1].event_id
+    sealed = evolve(pkg, seals[0])
+    assert sealed is not None and evolve(sealed, seals[1]) is sealed
