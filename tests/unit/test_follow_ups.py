@@ -156,6 +156,7 @@ async def test_a_processor_killed_after_appending_a_follow_up_takes_it_once(
     requested, space = decide.request_package(reg, callers[SOURCE], CTX, send(), LIMITS)
     await record_all(log, [requested, space])
     pkg = evolve(evolve(None, requested), space)
+    assert pkg is not None
     await record(log, decide.seal(CTX, pkg, [0, 1], DIGEST, deadline=None,
                                   offline_wait_seconds=None))
     await drain(log, PackageProcessor(log, projections))
