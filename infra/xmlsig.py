@@ -19,7 +19,7 @@ from typing import Final
 from cryptography import x509
 from lxml import etree
 from signxml.exceptions import InvalidInput, InvalidSignature
-from signxml.verifier import XMLVerifier
+from signxml.verifier import SignatureConfiguration, XMLVerifier
 
 from hub.edxml.certificates import Certificate
 from infra import certificates
@@ -63,10 +63,13 @@ def inspect(data: bytes, at: datetime, roots: Sequence[x509.Certificate] = ()
     texts = ["".join((c.text or "").split()) for c in found]
     if not texts or not texts[0]:
         return INVALID, "the signature carries no X509Certificate", None
-    pem = f"-----BEGIN CERTIFICATE-----\n{texts[0]}\n-----END CERTIFICATE-----\n"
     try:
-        XMLVerifier().verify(root, x509_cert=pem, parser=_parser())
         leaf = x509.load_der_x509_certificate(base64.b64decode(texts[0], validate=True))
+        # signxml would also judge the certificate's validity, at the wall clock, as an
+        # invalid signature: asked at a time inside it, it checks only the signature, and
+        # the validity at the seal is the hub's rule with its own reason.
+        XMLVerifier().verify(root, x509_cert=leaf, parser=_parser(), expect_config=(
+            SignatureConfiguration(verification_time=leaf.not_valid_before_utc)))
     except (InvalidSignature, InvalidInput, ValueError) as exc:
         return INVALID, str(exc)[:300], None
     cert = certificates.assess(leaf, _loaded(texts[1:]), roots, at)

@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 from collections.abc import Collection
 from dataclasses import asdict, replace
+from datetime import datetime
 from typing import Any
 
 from hub import bounds
@@ -42,15 +43,18 @@ def wanted(data_type: str, head: bytes) -> bool:
 
 def header_view(parsed: Document | StatusPackage,
                 signature: tuple[str, str] = ("none", ""),
-                certificate: Certificate | None = None) -> dict[str, Any]:
+                certificate: Certificate | None = None,
+                at: datetime | None = None) -> dict[str, Any]:
     """The JSON view of a document's header (or a status package), attachments included
     with their decoded sizes and digests; ``index`` names each for its download.
     ``signature``: the XML signature's verification (result, why); ``certificate``: the
-    signer's, for a valid signature."""
+    signer's, for a valid signature, with what is wrong with it at ``at`` (the seal)."""
     view = asdict(parsed)
     view["signature"] = {"result": signature[0], "detail": signature[1]}
     if certificate is not None:
-        view["signature"]["certificate"] = certificate.view()
+        wrong = certificates.problems(certificate, at) if at else []
+        view["signature"]["certificate"] = {**certificate.view(),
+                                            "problems": [str(p) for p in wrong]}
     if isinstance(parsed, Document):
         view["attachments"] = [{**a, "index": i} for i, a in enumerate(view["attachments"])]
         view["business_doc_type_name"] = rules.BUSINESS_DOC_TYPES.get(
@@ -209,7 +213,7 @@ def _event(ctx: Context, pkg: Package, parsed: Document | StatusPackage, problem
         attachment_names=[a.name for a in doc.attachments] if doc else [],
         signature=signature[0] if parsed.signed else "none",
         earlier_package_ids=earlier,
-        header=_header({**header_view(parsed, signature[:2], signature[2]),
+        header=_header({**header_view(parsed, signature[:2], signature[2], ctx.now),
                         "earlier_packages": earlier})))
 
 

@@ -200,8 +200,10 @@ def analysed(policy: str, cert: Certificate, trust: list[str] | None = None) -> 
     doc = replace(parse(build(sample())), signed=True)
     found = analyse(replace(CTX, now=AT), sending(reg, callers[SOURCE]), doc, reg,
                     callers[SOURCE], signature=("valid", "ok"), certificate=cert)
-    view = json.loads(found.header)["signature"]
-    assert view["certificate"]["sha256"] == cert.sha256
+    view = json.loads(found.header)["signature"]["certificate"]
+    assert view["sha256"] == cert.sha256
+    assert [p.split(" ")[0] for p in view["problems"]] == [
+        p.code for p in certificates.problems(cert, AT)], "shown whatever the policy"
     return [p.split(" ")[0] for p in found.problems]
 
 
@@ -253,3 +255,12 @@ async def test_a_hub_with_roots_refuses_a_document_signed_under_another_ca(
     assert refused.rejection is not None
     assert "certificate_untrusted_chain Signature" in refused.rejection
     assert pki["stranger"].cert.subject.rfc4514_string() in refused.rejection
+
+
+def test_a_signature_by_a_certificate_expired_by_the_wall_clock_is_valid_but_expired() -> None:
+    """signxml alone called it an invalid signature; the hub says what is wrong."""
+    now = datetime.now(UTC)
+    signer = issue("Văn thư cũ", not_before=now - 400 * DAY, not_after=now - DAY)
+    result, _, found = xmlsig.inspect(signed_by(build(sample()), signer), now)
+    assert result == xmlsig.VALID and found is not None
+    assert [p.code for p in certificates.problems(found, now)] == ["certificate_expired"]
