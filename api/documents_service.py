@@ -54,8 +54,9 @@ async def analysis(rt: Runtime, ctx: Context, caller: Caller, pkg: Package,
     parsed = await _read(chunks)
     held = await _held(rt, pkg, parsed)
     earlier = await _earlier(rt, caller, pkg, parsed)
-    roots = certificates.load_roots(rt.settings.signing_roots_file)
-    result, why, certificate = await _verified(pkg, parsed, chunks, ctx.now, roots)
+    trust = (certificates.load_roots(rt.settings.signing_roots_file),
+             certificates.load_crls(rt.settings.signing_crls_file))
+    result, why, certificate = await _verified(pkg, parsed, chunks, ctx.now, trust)
     analysed = analyse(ctx, pkg, parsed, rt.view.registry, caller, held=held,
                        signature=(result, why), earlier=earlier, certificate=certificate)
     if isinstance(parsed, EdxmlRefused) or analysed.problems:
@@ -122,17 +123,20 @@ def _in_memory(content: bytes) -> Chunks:
 
 
 async def _verified(pkg: Package, parsed: Document | StatusPackage | EdxmlRefused,
-                    chunks: Chunks, at: datetime, roots: Sequence[x509.Certificate]
+                    chunks: Chunks, at: datetime,
+                    trust: tuple[Sequence[x509.Certificate],
+                                 Sequence[x509.CertificateRevocationList]]
                     ) -> tuple[str, str, Certificate | None]:
     """The XML signature checked (``infra.xmlsig``), for a signed document small enough to
-    canonicalise in memory: result, why, and the signer's certificate (its validity and
-    its chain to ``roots`` at ``at``, the seal)."""
+    canonicalise in memory: result, why, and the signer's certificate (its validity, its
+    chain to the hub's roots and its revocation by the hub's CRLs, ``trust``, at ``at``,
+    the seal)."""
     if isinstance(parsed, EdxmlRefused) or not parsed.signed:
         return "none", "", None
     if pkg.size > xmlsig.MAX_VERIFIED_BYTES:
         return xmlsig.UNVERIFIED, f"larger than {xmlsig.MAX_VERIFIED_BYTES} bytes", None
     data = b"".join([c async for c in chunks()])
-    return await asyncio.to_thread(xmlsig.inspect, data, at, roots)
+    return await asyncio.to_thread(xmlsig.inspect, data, at, *trust)
 
 
 async def _answered(rt: Runtime, caller: Caller, status: StatusPackage) -> Package | None:

@@ -5,13 +5,16 @@ bundle). Each link's signature is verified (``verify_directly_issued_by``); each
 the way must be a CA (``basicConstraints``) valid at the time of sealing. What it finds
 goes to the pure rules as a ``hub.edxml.certificates.Certificate``.
 
-Revocation (CRL, OCSP) is not checked: it needs the CAs' lists fetched and kept fresh.
+Revocation: against the CRLs the operator keeps in ``TRUC_SIGNING_CRLS_FILE`` (PEM), each
+taken only if its issuer's key, on the verified chain, signed it. The hub fetches no CRL
+and asks no OCSP responder: a certificate no CRL there covers is not refused.
 """
 
 from __future__ import annotations
 
 import functools
 import hashlib
+import itertools
 from collections.abc import Sequence
 from datetime import datetime
 from pathlib import Path
@@ -42,14 +45,54 @@ def _roots(path: Path, _mtime: int) -> tuple[x509.Certificate, ...]:
     return tuple(x509.load_pem_x509_certificates(path.read_bytes()))
 
 
+def load_crls(path: Path | None) -> tuple[x509.CertificateRevocationList, ...]:
+    """The CRLs in a PEM file, read again when the file changes; none without one."""
+    if path is None:
+        return ()
+    return _crls(path, path.stat().st_mtime_ns)
+
+
+@functools.lru_cache(maxsize=4)
+def _crls(path: Path, _mtime: int) -> tuple[x509.CertificateRevocationList, ...]:
+    marker = b"-----BEGIN X509 CRL-----"
+    pieces = path.read_bytes().split(marker)[1:]
+    return tuple(x509.load_pem_x509_crl(marker + piece) for piece in pieces)
+
+
 def assess(leaf: x509.Certificate, carried: Sequence[x509.Certificate],
-           roots: Sequence[x509.Certificate], at: datetime) -> Certificate:
+           roots: Sequence[x509.Certificate], at: datetime,
+           crls: Sequence[x509.CertificateRevocationList] = ()) -> Certificate:
     """The signer's certificate ``leaf``, with the chain found from it up to a root in
-    ``roots`` through ``carried`` (the document's other certificates) at ``at``."""
+    ``roots`` through ``carried`` (the document's other certificates) at ``at``, and
+    whether a CRL of ``crls`` revokes a certificate on it."""
     issuers, problem = _chain(leaf, list(carried), list(roots), at)
     return Certificate(fingerprint(leaf), leaf.subject.rfc4514_string(),
                        leaf.not_valid_before_utc, leaf.not_valid_after_utc,
-                       tuple(fingerprint(c) for c in issuers), problem if roots else "")
+                       tuple(fingerprint(c) for c in issuers), problem if roots else "",
+                       revoked=_revoked([leaf, *issuers], crls, at))
+
+
+def _revoked(path: list[x509.Certificate], crls: Sequence[x509.CertificateRevocationList],
+             at: datetime) -> str:
+    """Why a certificate on the verified ``path`` (each followed by its issuer) is revoked
+    at ``at`` by a CRL its issuer signed; empty when none is."""
+    for cert, issuer in itertools.pairwise(path):
+        for crl in crls:
+            if crl.issuer != issuer.subject or not _signed_by(crl, issuer):
+                continue
+            entry = crl.get_revoked_certificate_by_serial_number(cert.serial_number)
+            if entry is not None and entry.revocation_date_utc <= at:
+                return (f"{cert.subject.rfc4514_string()} (serial {cert.serial_number}) "
+                        f"revoked on {entry.revocation_date_utc.isoformat()} by "
+                        f"{issuer.subject.rfc4514_string()}'s CRL")
+    return ""
+
+
+def _signed_by(crl: x509.CertificateRevocationList, issuer: x509.Certificate) -> bool:
+    try:
+        return crl.is_signature_valid(issuer.public_key())  # type: ignore[arg-type]
+    except (ValueError, TypeError):
+        return False
 
 
 def _chain(leaf: x509.Certificate, carried: list[x509.Certificate],

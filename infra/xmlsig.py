@@ -49,12 +49,13 @@ def check(data: bytes) -> tuple[str, str, str]:
     return result, why, cert.sha256 if cert else ""
 
 
-def inspect(data: bytes, at: datetime, roots: Sequence[x509.Certificate] = ()
+def inspect(data: bytes, at: datetime, roots: Sequence[x509.Certificate] = (),
+            crls: Sequence[x509.CertificateRevocationList] = ()
             ) -> tuple[str, str, Certificate | None]:
     """(``valid`` | ``invalid``, why, the signer's certificate when the signature is
-    valid: its validity period and its chain to ``roots`` at ``at``, the seal's time,
-    ``infra.certificates``). The first ``X509Certificate`` is the signer's; the others
-    are the CA certificates the signer sent along to chain it."""
+    valid: its validity period, its chain to ``roots`` and its revocation by ``crls`` at
+    ``at``, the seal's time, ``infra.certificates``). The first ``X509Certificate`` is
+    the signer's; the others are the CA certificates the signer sent along to chain it."""
     try:
         root = etree.fromstring(data, _parser())
     except etree.XMLSyntaxError as exc:
@@ -72,7 +73,7 @@ def inspect(data: bytes, at: datetime, roots: Sequence[x509.Certificate] = ()
             SignatureConfiguration(verification_time=leaf.not_valid_before_utc)))
     except (InvalidSignature, InvalidInput, ValueError) as exc:
         return INVALID, str(exc)[:300], None
-    cert = certificates.assess(leaf, _loaded(texts[1:]), roots, at)
+    cert = certificates.assess(leaf, _loaded(texts[1:]), roots, at, crls)
     return VALID, ("the signature matches the certificate it carries "
                    f"(SHA-256 {cert.sha256})"), cert
 

@@ -32,17 +32,19 @@ class Certificate:
     chain_problem: str = ""
     """Why it does not chain to a root the hub trusts; empty when it does, or when the hub
     names no roots (chains are then not checked)."""
+    revoked: str = ""
+    """Why it (or a CA on its chain) is revoked by a CRL the hub holds; empty if not."""
 
     def view(self) -> dict[str, Any]:
         return {"sha256": self.sha256, "subject": self.subject,
                 "not_before": self.not_before.isoformat(),
                 "not_after": self.not_after.isoformat(), "issuers": list(self.issuers),
-                "chain_problem": self.chain_problem}
+                "chain_problem": self.chain_problem, "revoked": self.revoked}
 
 
 def problems(cert: Certificate, at: datetime) -> list[Problem]:
     """What is wrong with the certificate at ``at`` (the seal): outside its validity
-    period, or not chained to a trusted root."""
+    period, revoked, or not chained to a trusted root."""
     found = []
     if at < cert.not_before:
         found.append(Problem("certificate_not_yet_valid", "Signature",
@@ -52,6 +54,10 @@ def problems(cert: Certificate, at: datetime) -> list[Problem]:
         found.append(Problem("certificate_expired", "Signature",
                              f"the signer's certificate (SHA-256 {cert.sha256}) expired "
                              f"on {cert.not_after.isoformat()}"))
+    if cert.revoked:
+        found.append(Problem("certificate_revoked", "Signature",
+                             f"the signer's certificate (SHA-256 {cert.sha256}) is revoked: "
+                             f"{cert.revoked}"))
     if cert.chain_problem:
         found.append(Problem("certificate_untrusted_chain", "Signature",
                              f"the signer's certificate (SHA-256 {cert.sha256}) does not "

@@ -26,7 +26,7 @@ from hub.edxml.certificates import Certificate
 from hub.edxml.parse import parse
 from hub.registry import signing
 from infra import xmlsig
-from infra.certificates import assess, fingerprint, load_roots
+from infra.certificates import assess, fingerprint, load_crls, load_roots
 from infra.settings import Settings
 from tests.unit.test_edxml import sample
 from tests.unit.test_edxml_flows import sending
@@ -264,3 +264,56 @@ def test_a_signature_by_a_certificate_expired_by_the_wall_clock_is_valid_but_exp
     result, _, found = xmlsig.inspect(signed_by(build(sample()), signer), now)
     assert result == xmlsig.VALID and found is not None
     assert [p.code for p in certificates.problems(found, now)] == ["certificate_expired"]
+
+
+# --- revocation: the CRLs the operator keeps -------------------------------------------------
+
+
+def crl(by: Issued, *revoked: Issued, signed_with: rsa.RSAPrivateKey | None = None,
+        when: datetime = AT - DAY) -> x509.CertificateRevocationList:
+    builder = (x509.CertificateRevocationListBuilder().issuer_name(by.cert.subject)
+               .last_update(AT - 2 * DAY).next_update(AT + 7 * DAY))
+    for gone in revoked:
+        builder = builder.add_revoked_certificate(
+            x509.RevokedCertificateBuilder().serial_number(gone.cert.serial_number)
+            .revocation_date(when).build())
+    return builder.sign(signed_with or by.key, hashes.SHA256())
+
+
+def test_a_certificate_its_issuer_s_crl_lists_is_revoked(pki: dict[str, Issued]) -> None:
+    chain, roots = [pki["intermediate"].cert], [pki["root"].cert]
+    listed = crl(pki["intermediate"], pki["leaf"])
+    found = assess(pki["leaf"].cert, chain, roots, AT, [crl(pki["intermediate"]), listed])
+    (problem,) = certificates.problems(found, AT)
+    assert problem.code == "certificate_revoked" and "Văn thư Sở TTTT" in found.revoked
+    ca_revoked = assess(pki["leaf"].cert, chain, roots, AT,
+                        [crl(pki["root"], pki["intermediate"])])
+    assert "CA phục vụ" in ca_revoked.revoked, "a CA on the chain revoked"
+
+
+@pytest.mark.parametrize("case", ["forged", "other_issuer", "later", "not_listed"])
+def test_a_crl_that_does_not_concern_the_certificate_revokes_nothing(
+        pki: dict[str, Issued], case: str) -> None:
+    made = {
+        "forged": lambda: crl(pki["intermediate"], pki["leaf"],
+                              signed_with=pki["stranger"].key),
+        "other_issuer": lambda: crl(pki["stranger"], pki["leaf"]),
+        "later": lambda: crl(pki["intermediate"], pki["leaf"], when=AT + DAY),
+        "not_listed": lambda: crl(pki["intermediate"], pki["expired"]),
+    }
+    found = assess(pki["leaf"].cert, [pki["intermediate"].cert], [pki["root"].cert], AT,
+                   [made[case]()])
+    assert found.revoked == "" and certificates.problems(found, AT) == []
+
+
+def test_crls_are_read_from_a_pem_file(tmp_path: Path, pki: dict[str, Issued]) -> None:
+    path = tmp_path / "crls.pem"
+    lists = [crl(pki["intermediate"], pki["leaf"]), crl(pki["root"])]
+    path.write_bytes(b"".join(c.public_bytes(serialization.Encoding.PEM) for c in lists))
+    assert [c.issuer for c in load_crls(path)] == [c.issuer for c in lists]
+    assert load_crls(None) == ()
+    signed = signed_by(build(sample()), pki["leaf"], pki["intermediate"])
+    _, _, found = xmlsig.inspect(signed, AT, [pki["root"].cert], load_crls(path))
+    assert found is not None and found.revoked
+    assert analysed("required", replace(certificate("aa" * 32), revoked="x")) == [
+        "certificate_revoked"]
