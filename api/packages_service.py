@@ -237,7 +237,7 @@ class Packages:
             await documents.analysis(self.rt, ctx, caller, pkg, content)
         outcome = decide.seal(ctx, pkg, stored, digest, deadline=deadline,
                               offline_wait_seconds=offline_wait_seconds, analysis=analysed)
-        decision = follow_ups.decided(ctx, pkg.package_id, caused) \
+        decision = follow_ups.decided(outcome, caused) \
             if isinstance(outcome, ev.PackageSealed) else None
         return [e for e in (analysed, outcome, decision) if e is not None]
 

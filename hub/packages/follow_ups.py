@@ -18,7 +18,6 @@ from collections.abc import Sequence
 
 from hub import events as ev
 from hub.packages.ids import derived_id
-from hub.registry.decisions import Context
 
 FOLLOWED: dict[str, type[ev.Event]] = {cls.__name__: cls for cls in (
     ev.StatusReported, ev.DeliveryRecalled)}
@@ -26,14 +25,18 @@ FOLLOWED: dict[str, type[ev.Event]] = {cls.__name__: cls for cls in (
 _ENVELOPE = frozenset(ev.Envelope.__annotations__)
 
 
-def decided(ctx: Context, package_id: str, caused: Sequence[ev.Event]
+def decided(sealed: ev.PackageSealed, caused: Sequence[ev.Event]
             ) -> ev.FollowUpsDecided | None:
-    """The decision to record with the seal of ``package_id``; None when it causes
-    nothing."""
+    """The decision to record with ``sealed``, in its batch; None when it causes
+    nothing. Its id derives from the seal's: a seal decided again (a retry whose claim
+    expired before the read model showed the first) decides the same follow-ups under
+    the same ids, which the fold takes once."""
     if not caused:
         return None
-    return ev.FollowUpsDecided(**ctx.envelope(), package_id=package_id,
-                               follow_ups=[_encoded(e) for e in caused])
+    return ev.FollowUpsDecided(
+        event_id=derived_id(sealed, "follow-ups"), occurred_at=sealed.occurred_at,
+        actor=sealed.actor, correlation_id=sealed.correlation_id,
+        package_id=sealed.package_id, follow_ups=[_encoded(e) for e in caused])
 
 
 def effects(decision: ev.FollowUpsDecided) -> tuple[ev.Event, ...]:

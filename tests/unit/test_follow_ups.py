@@ -48,27 +48,34 @@ def recalled_and_reported() -> tuple[Package, list[ev.Event]]:
     return pkg, [status, recall]
 
 
+def sealed(package_id: str) -> ev.PackageSealed:
+    return ev.PackageSealed(**CTX.envelope(), package_id=package_id, size=1, sha256="00")
+
+
 # --- the pure parts -------------------------------------------------------------------------
 
 
 def test_a_decision_gives_back_its_effects_with_ids_derived_from_it() -> None:
     _, caused = recalled_and_reported()
-    decision = follow_ups.decided(CTX, "status-package", caused)
+    seal = sealed("status-package")
+    decision = follow_ups.decided(seal, caused)
     assert decision is not None and decision.package_id == "status-package"
+    assert (decision.occurred_at, decision.actor) == (seal.occurred_at, seal.actor)
+    assert follow_ups.decided(seal, caused) == decision, "a seal decided again: the same"
     first, again = follow_ups.effects(decision), follow_ups.effects(decision)
     assert first == again, "the same ids every time: a step run again appends the same"
     assert [replace(e, event_id="x") for e in first] == [replace(e, event_id="x") for e in caused]
     assert len({e.event_id for e in first}) == 2
     assert not {e.event_id for e in first} & ({e.event_id for e in caused} | {decision.event_id})
-    other = follow_ups.decided(CTX, "status-package", caused)
+    other = follow_ups.decided(sealed("status-package"), caused)  # another seal
     assert other is not None and follow_ups.effects(other)[0].event_id != first[0].event_id
-    assert follow_ups.decided(CTX, "nothing-caused", []) is None
+    assert follow_ups.decided(sealed("nothing-caused"), []) is None
 
 
 def test_only_a_status_or_a_recall_can_be_a_follow_up() -> None:
     extended = ev.ContentShredded(**CTX.envelope(), package_id="p", chunk_count=1, size=1)
     with pytest.raises(ValueError, match="not a follow-up"):
-        follow_ups.decided(CTX, "p", [extended])
+        follow_ups.decided(sealed("p"), [extended])
 
 
 @pytest.mark.parametrize("text", [
@@ -88,7 +95,7 @@ def test_a_follow_up_that_does_not_decode_is_a_value_error(text: str) -> None:
 
 def test_the_package_step_derives_the_effects_and_changes_nothing_else() -> None:
     _, caused = recalled_and_reported()
-    decision = follow_ups.decided(CTX, "status-package", caused)
+    decision = follow_ups.decided(sealed("status-package"), caused)
     assert decision is not None
     outcome = step(None, decision)
     assert outcome.derived == follow_ups.effects(decision)
@@ -97,7 +104,7 @@ def test_the_package_step_derives_the_effects_and_changes_nothing_else() -> None
 
 def test_the_package_fold_takes_an_effect_appended_twice_once() -> None:
     pkg, caused = recalled_and_reported()
-    decision = follow_ups.decided(CTX, "status-package", caused)
+    decision = follow_ups.decided(sealed("status-package"), caused)
     assert decision is not None
     status, _ = follow_ups.effects(decision)
     once = evolve(pkg, status)
@@ -162,7 +169,7 @@ async def test_a_processor_killed_after_appending_a_follow_up_takes_it_once(
     await drain(log, PackageProcessor(log, projections))
     delivered_pkg = await load(projections, requested.package_id)
     status = decide.report_status(CTX, delivered_pkg, callers[DEST], "03")
-    decision = follow_ups.decided(CTX, "status-package", [status])
+    decision = follow_ups.decided(sealed("status-package"), [status])
     assert decision is not None
     at = await record(log, decision)
     crashing = PackageProcessor(log, CrashingOnce(db, at))
