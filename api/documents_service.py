@@ -5,14 +5,18 @@ store a chunk at a time and feeds the domain's streaming reader."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import replace
+from datetime import datetime
+
+from cryptography import x509
 
 from api.runtime import Runtime
 from hub import events as ev
 from hub.auth.sessions import Caller
 from hub.edxml import flows, links, statuses
 from hub.edxml.analysis import analyse, wanted
+from hub.edxml.certificates import Certificate
 from hub.edxml.model import Document, StatusPackage
 from hub.edxml.parse import interpret
 from hub.edxml.reader import EdxmlRefused, Reader
@@ -21,7 +25,7 @@ from hub.errors import NotFound
 from hub.packages.model import Package
 from hub.packages.processor import DOCUMENTS, document_ref, package_ref
 from hub.registry.decisions import Context
-from infra import xmlsig
+from infra import certificates, xmlsig
 
 THREAD_FROM = 64 * 1024
 SNIFFED = frozenset({"edxml", "xml", "edoc", "binary"})
@@ -50,7 +54,9 @@ async def analysis(rt: Runtime, ctx: Context, caller: Caller, pkg: Package,
     parsed = await _read(chunks)
     held = await _held(rt, pkg, parsed)
     earlier = await _earlier(rt, caller, pkg, parsed)
-    result, why, certificate = await _verified(pkg, parsed, chunks)
+    trust = (certificates.load_roots(rt.settings.signing_roots_file),
+             certificates.load_crls(rt.settings.signing_crls_file))
+    result, why, certificate = await _verified(pkg, parsed, chunks, ctx.now, trust)
     analysed = analyse(ctx, pkg, parsed, rt.view.registry, caller, held=held,
                        signature=(result, why), earlier=earlier, certificate=certificate)
     if isinstance(parsed, EdxmlRefused) or analysed.problems:
@@ -117,15 +123,20 @@ def _in_memory(content: bytes) -> Chunks:
 
 
 async def _verified(pkg: Package, parsed: Document | StatusPackage | EdxmlRefused,
-                    chunks: Chunks) -> tuple[str, str, str]:
+                    chunks: Chunks, at: datetime,
+                    trust: tuple[Sequence[x509.Certificate],
+                                 Sequence[x509.CertificateRevocationList]]
+                    ) -> tuple[str, str, Certificate | None]:
     """The XML signature checked (``infra.xmlsig``), for a signed document small enough to
-    canonicalise in memory: result, why, and the signer's certificate's SHA-256."""
+    canonicalise in memory: result, why, and the signer's certificate (its validity, its
+    chain to the hub's roots and its revocation by the hub's CRLs, ``trust``, at ``at``,
+    the seal)."""
     if isinstance(parsed, EdxmlRefused) or not parsed.signed:
-        return "none", "", ""
+        return "none", "", None
     if pkg.size > xmlsig.MAX_VERIFIED_BYTES:
-        return xmlsig.UNVERIFIED, f"larger than {xmlsig.MAX_VERIFIED_BYTES} bytes", ""
+        return xmlsig.UNVERIFIED, f"larger than {xmlsig.MAX_VERIFIED_BYTES} bytes", None
     data = b"".join([c async for c in chunks()])
-    return await asyncio.to_thread(xmlsig.check, data)
+    return await asyncio.to_thread(xmlsig.inspect, data, at, *trust)
 
 
 async def _answered(rt: Runtime, caller: Caller, status: StatusPackage) -> Package | None:

@@ -19,12 +19,13 @@ from hub.deadlines import actions
 from hub.deadlines.rules import waiting_for_receiver
 from hub.errors import RangeNotSatisfiable, Unavailable
 from hub.packages import decisions as decide
+from hub.packages import follow_ups
 from hub.packages.decisions import Limits, SendRequest
 from hub.packages.model import Package, PackageState, evolve
-from hub.packages.processor import TRACKER, package_ref
+from hub.packages.processor import TRACKER, package_ref, shows
 from hub.ports import Position
 from hub.registry.decisions import Context
-from hub.topics import PACKAGES, record, record_all, route
+from hub.topics import PACKAGES, record, record_all
 from infra.leases import Lease
 
 
@@ -142,12 +143,12 @@ class Packages:
             return await self._awaited(package_id, _sealed_and_planned)
         await self.rt.vault.create_key(package_id)
         await self.rt.vault.put_chunk(package_id, 0, content)
-        sealing, caused = await self._sealing(ctx, caller, pkg, [0], digest, deadline=deadline,
-                                              offline_wait_seconds=offline_wait_seconds,
-                                              content=content)
+        sealing = await self._sealing(ctx, caller, pkg, [0], digest, deadline=deadline,
+                                      offline_wait_seconds=offline_wait_seconds, content=content)
         positions = await record_all(self.rt.backend.events, [*opened, stored, *sealing])
-        await self._report(caused)
-        return await self._until(package_id, positions[-1], _sealed_and_planned)
+        sealed = await self._until(package_id, positions[-1], _sealed_and_planned)
+        await self._followed(sealing)
+        return sealed
 
     async def _one_call_claims(self, package_id: str, earlier: Package | None) -> bool:
         """The request's claim when nothing is recorded yet, and always the seal's: a
@@ -211,40 +212,62 @@ class Packages:
         stored = await self.rt.vault.stored(package_id)
         missing = decide.missing_chunks(pkg, stored)
         digest = None if missing else (await self.rt.vault.digest(package_id, pkg.chunk_count))[0]
-        sealing, caused = await self._sealing(self.ctx(caller), caller, pkg, stored, digest,
-                                              deadline=deadline,
-                                              offline_wait_seconds=offline_wait_seconds)
+        sealing = await self._sealing(self.ctx(caller), caller, pkg, stored, digest,
+                                      deadline=deadline,
+                                      offline_wait_seconds=offline_wait_seconds)
         if not await self._claim(f"seal/{package_id}"):  # a retry racing: sealed once
             return await self._awaited(package_id, _sealed_and_planned)
         sealed_at = await self._record(*sealing)
-        await self._report(caused)
-        return await self._until(package_id, sealed_at, _sealed_and_planned)
+        sealed = await self._until(package_id, sealed_at, _sealed_and_planned)
+        await self._followed(sealing)
+        return sealed
 
     async def _sealing(self, ctx: Context, caller: Caller, pkg: Package, stored: list[int],
                        digest: str | None, *, deadline: datetime | None,
                        offline_wait_seconds: int | None, content: bytes | None = None
-                       ) -> tuple[list[ev.Event], list[ev.Event]]:
+                       ) -> list[ev.Event]:
         """The seal's events, chunked or in one call: the edXML analysis (read, checked)
         of content whose digest is the declared one, then the seal's decision; and, for
-        a sealed edXML package, what it causes on earlier packages (a status, a recall).
-        ``content``: the whole content when the call holds it (one call), not read back
-        from the content store."""
+        a sealed edXML package, what it causes on other packages (a status, a recall) as
+        one ``FollowUpsDecided`` in the same batch: recorded with the seal or not at
+        all, never lost to a crash after it (``hub.packages.follow_ups``). ``content``:
+        the whole content when the call holds it (one call), not read back from the
+        content store."""
         analysed, caused = (None, []) if digest != pkg.sha256 else \
             await documents.analysis(self.rt, ctx, caller, pkg, content)
         outcome = decide.seal(ctx, pkg, stored, digest, deadline=deadline,
                               offline_wait_seconds=offline_wait_seconds, analysis=analysed)
-        events = [*(() if analysed is None else (analysed,)), outcome]
-        return events, caused if isinstance(outcome, ev.PackageSealed) else []
+        decision = follow_ups.decided(outcome, caused) \
+            if isinstance(outcome, ev.PackageSealed) else None
+        return [e for e in (analysed, outcome, decision) if e is not None]
 
-    async def _report(self, caused: list[ev.Event]) -> None:
-        """What a sealed edXML package causes on earlier packages (a status, a recall):
-        on their keys, so not in the seal's own events (one key each), recorded after
-        them, each package's in one batch."""
-        by_key: dict[tuple[str, str], list[ev.Event]] = {}
-        for event in caused:
-            by_key.setdefault(route(event), []).append(event)
-        for events in by_key.values():
-            await record_all(self.rt.backend.events, events)
+    async def _followed(self, sealing: list[ev.Event]) -> None:
+        """Returns once the package read model shows every follow-up the seal decided (the
+        package processor appends them as it applies the decision), so a client sealing
+        a status package reads the status on the document it answers at once, as it did
+        when the call recorded them itself. 503 ``processor_lagging`` after the
+        read-your-writes wait: the seal and its follow-ups are recorded all the same."""
+        derived = [e for d in sealing if isinstance(d, ev.FollowUpsDecided)
+                   for e in follow_ups.effects(d)]
+        if not derived:
+            return
+        try:
+            async with asyncio.timeout(self.rt.settings.read_your_writes_seconds):
+                for effect in derived:
+                    await self._shown(effect)
+        except TimeoutError:
+            raise Unavailable("sealed, but the package processor is behind with what the seal "
+                              "causes on other packages; retry the read",
+                              code="processor_lagging") from None
+
+    async def _shown(self, effect: ev.Event) -> None:
+        """Reads the package ``effect`` concerns again, waiting twice as long each time,
+        until its row shows it; the caller bounds the wait."""
+        package_id = str(getattr(effect, "package_id"))  # noqa: B009 (any follow-up type)
+        delay = 0.002
+        while not shows(await self.load(package_id), effect):
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, 0.05)
 
     async def _until(self, package_id: str, after: Position,
                      ready: Callable[[Package], bool]) -> Package:

@@ -480,6 +480,21 @@ class SigningPolicySet(Event):
     signs with, its trust list; empty: any certificate whose signature is valid."""
 
 
+
+@dataclass(frozen=True, kw_only=True)
+class FollowUpsDecided(Event):
+    """What a sealed edXML package causes on other packages (a status it reports, the
+    recall a revoke or a 13 makes), decided on seal and recorded in the seal's own batch,
+    on the sealing package's key: a crash after the seal cannot lose them. The package
+    processor appends each onto its package's key, with an id derived from this event's
+    (``hub.packages.follow_ups``), so a processor that runs again appends the same ids
+    and the package fold takes each once."""
+
+    package_id: str
+    follow_ups: list[str]
+    """Each effect as JSON: ``type`` (``StatusReported`` or ``DeliveryRecalled``) and the
+    event's own fields; its envelope derives from this event."""
+
 EVENT_TYPES: tuple[type[Event], ...] = (
     AgencyRegistered, AppRegistered, AppApproved, AppRevoked, KeyIssued, KeyRetired, KeyRevoked,
     OperatorRegistered, WebhookConfigured,
@@ -492,6 +507,7 @@ EVENT_TYPES: tuple[type[Event], ...] = (
     AlertPolicySet, AlertRaised, AlertSent,
     ZoneConfigured, ZoneRemoved,
     SigningPolicySet,
+    FollowUpsDecided,
 )
 
 EVENT_BY_NAME: dict[str, type[Event]] = {cls.__name__: cls for cls in EVENT_TYPES}

@@ -46,6 +46,7 @@ _KEYS: dict[type[ev.Event], tuple[str, str]] = {
         ev.PackageRejected, ev.DeliveryPlanned, ev.DeliveryNotified, ev.DeliveryFetched,
         ev.DeliveryAcknowledged, ev.DeliveryExpired, ev.StatusReported, ev.ContentShredded,
         ev.DeliveryRecalled, ev.DeadlineExtended, ev.DeliveryRedirected, ev.DocumentAnalysed,
+        ev.FollowUpsDecided,
     )},
 }
 

@@ -86,6 +86,15 @@ class Settings(BaseSettings):
     master_key: str | None = None
     """Base64 of 32 random bytes; the same on every node. Embedded: made on first start."""
     master_key_file: Path | None = None
+    signing_roots_file: Path | None = None
+    """A PEM bundle of the root CA certificates the hub trusts for XML signatures on edXML
+    documents (the government's signing root): with it, a document from an agency that
+    must sign is refused unless its signer's certificate chains to one of them
+    (``certificate_untrusted_chain``). Without it, chains are not checked."""
+    signing_crls_file: Path | None = None
+    """A PEM file of CRLs (kept fresh by the operator: the hub fetches none): a signer's
+    certificate, or a CA on its chain, that a CRL signed by its issuer lists is
+    ``certificate_revoked`` for an agency that must sign."""
 
     chunk_bytes: int = 1024 * 1024
     """Upload chunk size granted with each space (1 MiB fits Cassandra's mutation limit)."""

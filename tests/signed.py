@@ -25,13 +25,16 @@ class Signer:
     sha256: str
 
 
-def new_signer() -> Signer:
+def new_signer(valid: tuple[timedelta, timedelta] = (timedelta(days=-1), timedelta(days=30))
+               ) -> Signer:
+    """``valid``: the certificate's validity period, from now (an expired one: both
+    negative)."""
     key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
     name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "Sở Thông tin và Truyền thông")])
     now = datetime.now(UTC)
     cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name)
             .public_key(key.public_key()).serial_number(x509.random_serial_number())
-            .not_valid_before(now - timedelta(days=1)).not_valid_after(now + timedelta(days=30))
+            .not_valid_before(now + valid[0]).not_valid_after(now + valid[1])
             .sign(key, hashes.SHA256()))
     pem_key = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
                                 serialization.NoEncryption())

@@ -12,12 +12,14 @@ from __future__ import annotations
 import json
 from collections.abc import Collection
 from dataclasses import asdict, replace
+from datetime import datetime
 from typing import Any
 
 from hub import bounds
 from hub import events as ev
 from hub.auth.sessions import Caller
-from hub.edxml import links, rules
+from hub.edxml import certificates, links, rules
+from hub.edxml.certificates import Certificate
 from hub.edxml.model import Document, StatusPackage
 from hub.edxml.reader import EdxmlRefused
 from hub.packages.model import Package
@@ -40,12 +42,19 @@ def wanted(data_type: str, head: bytes) -> bool:
 
 
 def header_view(parsed: Document | StatusPackage,
-                signature: tuple[str, str] = ("none", "")) -> dict[str, Any]:
+                signature: tuple[str, str] = ("none", ""),
+                certificate: Certificate | None = None,
+                at: datetime | None = None) -> dict[str, Any]:
     """The JSON view of a document's header (or a status package), attachments included
     with their decoded sizes and digests; ``index`` names each for its download.
-    ``signature``: the XML signature's verification (result, why)."""
+    ``signature``: the XML signature's verification (result, why); ``certificate``: the
+    signer's, for a valid signature, with what is wrong with it at ``at`` (the seal)."""
     view = asdict(parsed)
     view["signature"] = {"result": signature[0], "detail": signature[1]}
+    if certificate is not None:
+        wrong = certificates.problems(certificate, at) if at else []
+        view["signature"]["certificate"] = {**certificate.view(),
+                                            "problems": [str(p) for p in wrong]}
     if isinstance(parsed, Document):
         view["attachments"] = [{**a, "index": i} for i, a in enumerate(view["attachments"])]
         view["business_doc_type_name"] = rules.BUSINESS_DOC_TYPES.get(
@@ -57,14 +66,17 @@ def header_view(parsed: Document | StatusPackage,
 def analyse(ctx: Context, pkg: Package, parsed: Document | StatusPackage | EdxmlRefused,
             reg: Registry, caller: Caller, *, held: Collection[str] = (),
             signature: tuple[str, str] = ("none", ""),
-            earlier: links.Earlier = (), certificate: str = "") -> ev.DocumentAnalysed:
+            earlier: links.Earlier = (), certificate: Certificate | None = None
+            ) -> ev.DocumentAnalysed:
     """``held``: the destination codes that already received this document (same
     business key) in an earlier package; ``signature``: its XML signature verified
     (``none`` unsigned, ``valid``, ``invalid``, ``unverified``; and why): recorded and
     shown, and a reason to refuse a document only when the sending agency's registration
     requires signed documents (``hub.registry.signing``).
     ``earlier``: where the sender's documents this one names (``links.named_keys``) were
-    delivered; ``certificate``: the SHA-256 of the certificate of a valid signature."""
+    delivered; ``certificate``: the signer's certificate of a valid signature (its
+    validity at the seal, ``ctx.now``, and its chain are checked when the agency must
+    sign: ``hub.edxml.certificates``)."""
     if isinstance(parsed, EdxmlRefused):
         return _refused(ctx, pkg, parsed)
     senders = {caller.agency_code, pkg.source_code}
@@ -78,26 +90,32 @@ def analyse(ctx: Context, pkg: Package, parsed: Document | StatusPackage | Edxml
         codes = list(dict.fromkeys(t.organ_id for t in parsed.recipients))
         problems += _duplicates(parsed, held)
         problems += links.check_revoke(parsed, earlier, _ids(codes, reg))
-        problems += _unsigned(reg.agencies.get(caller.app.agency_id), signature, certificate)
+        problems += _unsigned(reg.agencies.get(caller.app.agency_id), signature,
+                              certificate, ctx)
     if not problems:
         problems += _recipients(pkg, caller, codes, reg)
     return _event(ctx, pkg, parsed, [str(p) for p in problems], codes=codes, reg=reg,
-                  signature=signature, earlier=links.linked(earlier, _ids(codes, reg)))
+                  signature=(*signature, certificate),
+                  earlier=links.linked(earlier, _ids(codes, reg)))
 
 
 def _unsigned(sender: Agency | None, signature: tuple[str, str],
-              certificate: str) -> list[rules.Problem]:
+              certificate: Certificate | None, ctx: Context) -> list[rules.Problem]:
     """A document from an agency that must sign, without a valid signature, or signed
-    with a certificate its trust list does not name."""
+    with a certificate outside its validity period at the seal, not chained to a root
+    the hub trusts, or that its trust list does not name (nor a CA it chains through)."""
     result, why = signature
     if sender is None or not sender.signing_required:
         return []
     if result == "valid":
-        if not signing.untrusted(sender, certificate):
-            return []
-        return [rules.Problem("signature_untrusted", "Signature",
-                              f"signed with a certificate (SHA-256 {certificate or 'unknown'}) "
-                              f"that {sender.code}'s trust list does not name")]
+        found = [] if certificate is None else certificates.problems(certificate, ctx.now)
+        names = certificates.named(certificate) if certificate else ()
+        if signing.untrusted(sender, names):
+            found.append(rules.Problem(
+                "signature_untrusted", "Signature",
+                f"signed with a certificate (SHA-256 {names[0] if names else 'unknown'}) "
+                f"that {sender.code}'s trust list does not name, nor a CA it chains to"))
+        return found
     said = {"none": "the document carries no XML signature",
             "invalid": "its XML signature is invalid", "unverified": "its XML signature "
             "could not be verified"}.get(result, f"its XML signature is {result}")
@@ -172,7 +190,8 @@ def _refused(ctx: Context, pkg: Package, refused: EdxmlRefused) -> ev.DocumentAn
 
 
 def _event(ctx: Context, pkg: Package, parsed: Document | StatusPackage, problems: list[str],
-           *, codes: list[str], reg: Registry, signature: tuple[str, str],
+           *, codes: list[str], reg: Registry,
+           signature: tuple[str, str, Certificate | None],
            earlier: list[str]) -> ev.DocumentAnalysed:
     """``earlier``: the packages of the documents this one revokes, updates or replaces
     (or whose recall it asks), shown in its view as ``earlier_packages``."""
@@ -194,7 +213,8 @@ def _event(ctx: Context, pkg: Package, parsed: Document | StatusPackage, problem
         attachment_names=[a.name for a in doc.attachments] if doc else [],
         signature=signature[0] if parsed.signed else "none",
         earlier_package_ids=earlier,
-        header=_header({**header_view(parsed, signature), "earlier_packages": earlier})))
+        header=_header({**header_view(parsed, signature[:2], signature[2], ctx.now),
+                        "earlier_packages": earlier})))
 
 
 def _clip(text: str, most: int = CLIP) -> str:

@@ -13,7 +13,6 @@ on ``needs_shredding`` once the package row shows every delivery closed.
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -23,6 +22,8 @@ from hub import events as ev
 from hub.deadlines.open import open_ref, open_row
 from hub.deadlines.spaces import space_ref, space_row
 from hub.edxml import links
+from hub.packages.follow_ups import effects
+from hub.packages.ids import derived_id
 from hub.packages.model import PRIORITIES, Package, PackageState, evolve
 from hub.ports import Row, RowRef
 from hub.projection import Writes
@@ -35,7 +36,6 @@ DOCUMENTS = "documents"
 key (``hub.edxml.rules.business_key``), key = destination agency id."""
 TRACKER = "packages"
 SHREDDER = "shredder"
-_NAMESPACE = uuid.UUID("6f1c3f0e-2b1a-4f5e-9a53-7d1f0c2a9b10")
 
 
 def package_ref(package_id: str) -> RowRef:
@@ -53,14 +53,14 @@ class Outcome:
     derived: tuple[ev.Event, ...] = ()
 
 
-def derived_id(cause: ev.Event, what: str) -> str:
-    return str(uuid.uuid5(_NAMESPACE, f"{cause.event_id}/{what}"))
-
-
 def step(before: Package | None, event: ev.Event,
          agency_ids: Mapping[str, str] | None = None) -> Outcome:
     """``agency_ids`` maps recipient codes to agency ids for packages requested before the
-    request carried them (v1 events); newer packages carry their own."""
+    request carried them (v1 events); newer packages carry their own. A seal's
+    ``FollowUpsDecided`` changes nothing in its package: it derives the status or recall
+    it decided on other packages (``follow_ups.effects``)."""
+    if isinstance(event, ev.FollowUpsDecided):
+        return Outcome(before, derived=effects(event))
     after = evolve(before, event)
     if after is None or after is before:
         return Outcome(before)

@@ -61,9 +61,12 @@ def _fingerprints(certificates: Sequence[str]) -> list[str]:
     return sorted(set(found))
 
 
-def untrusted(agency: Agency, certificate: str) -> bool:
-    """A valid signature by a certificate the agency's trust list does not name."""
-    return bool(agency.trusted_certificates) and certificate not in agency.trusted_certificates
+def untrusted(agency: Agency, names: Sequence[str]) -> bool:
+    """A valid signature by a certificate the agency's trust list does not name: neither
+    the certificate's own fingerprint nor that of a CA it chains through (``names``, the
+    certificate's first, ``hub.edxml.certificates.named``)."""
+    trusted = agency.trusted_certificates
+    return bool(trusted) and not any(name in trusted for name in names)
 
 
 def policy(agency: Agency) -> str:

@@ -10,6 +10,7 @@ import hashlib
 import json
 import os
 from dataclasses import replace
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -371,6 +372,32 @@ async def test_an_agency_that_must_sign_has_unsigned_documents_refused(
     assert by_cli["certificates"] == listed[0]["certificates"] == ["aa" + "0b" * 31]
     assert (cleared["signing"], cleared["certificates"]) == ("optional", [])
 
+
+
+async def test_an_agency_that_must_sign_has_a_certificate_out_of_its_validity_refused(
+        hub: RunningHub, tmp_path: Path) -> None:
+    source, dest = agency_with_app(hub), agency_with_app(hub)
+    hub.ops("PUT", f"/v1/ops/agencies/{source['code']}/signing", {"signing": "required"})
+    day = timedelta(days=1)
+    current = new_signer()
+    signers = {"current": current, "expired": new_signer((-30 * day, -day)),
+               "early": new_signer((day, 30 * day))}
+    refused: dict[str, str] = {}
+    async with client(hub, source) as app:
+        for name, signer in signers.items():
+            path = tmp_path / f"{name}.edxml"
+            path.write_bytes(signed(build(document(source["code"], dest["code"])), signer))
+            try:
+                sealed = await app.send([], name, path, data_type="edxml")
+            except TrucError as error:
+                refused[name] = error.problem["detail"]
+        view = await app.call("GET", f"/v1/packages/{sealed['package_id']}/document")
+    shown = view["document"]["signature"]["certificate"]
+    assert sorted(refused) == ["early", "expired"]
+    assert "certificate_expired Signature: the signer's certificate (SHA-256 " \
+        f"{signers['expired'].sha256}) expired on " in refused["expired"]
+    assert "certificate_not_yet_valid Signature" in refused["early"]
+    assert (shown["sha256"], shown["chain_problem"]) == (current.sha256, "")
 
 async def test_statistics_count_documents_by_type(hub: RunningHub, tmp_path: Path) -> None:
     source, dest = agency_with_app(hub), agency_with_app(hub)

@@ -15,6 +15,7 @@ from hub.errors import InvalidRequest, NotFound
 from hub.registry import signing
 from hub.registry.service import RegistryService
 from hub.topics import REGISTRY
+from tests.unit.test_certificates import certificate
 from tests.unit.test_edxml import sample
 from tests.unit.test_edxml_flows import sending
 from tests.unit.test_packages import CTX, SOURCE, world
@@ -104,10 +105,11 @@ def test_a_signature_by_a_certificate_off_the_trust_list_is_refused() -> None:
     doc = replace(parse(build(sample())), signed=True)
     pkg = sending(reg, callers[SOURCE])
     trusted = analyse(CTX, pkg, doc, reg, callers[SOURCE], signature=("valid", ""),
-                      certificate="aa" * 32)
+                      certificate=certificate("aa" * 32))
     other = analyse(CTX, pkg, doc, reg, callers[SOURCE], signature=("valid", ""),
-                    certificate="bb" * 32)
+                    certificate=certificate("bb" * 32))
     assert trusted.problems == []
     (problem,) = other.problems
     assert problem.startswith(f"signature_untrusted Signature: signed with a certificate "
-                              f"(SHA-256 {'bb' * 32}) that {SOURCE}'s trust list does not name")
+                              f"(SHA-256 {'bb' * 32}) that {SOURCE}'s trust list does not "
+                              "name, nor a CA it chains to")
