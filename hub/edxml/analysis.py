@@ -24,6 +24,7 @@ from hub.packages.model import Package
 from hub.registry import signing
 from hub.registry.decisions import Context
 from hub.registry.model import Agency, Registry
+from hub.zones.decisions import destination_id
 
 EDXML = "edxml"
 MAX_PROBLEMS = 100
@@ -74,7 +75,8 @@ def analyse(ctx: Context, pkg: Package, parsed: Document | StatusPackage | Edxml
         if links.recall_request(parsed, senders) and not problems:
             codes, problems = links.recall_destinations(pkg.recipients, earlier, reg)
     else:
-        problems = rules.check_document(parsed, senders, lambda c: reg.agency(c) is not None)
+        problems = rules.check_document(parsed, senders,
+                                        lambda c: destination_id(reg, c) is not None)
         codes = list(dict.fromkeys(t.organ_id for t in parsed.recipients))
         problems += _duplicates(parsed, held)
         problems += links.check_revoke(parsed, earlier, _ids(codes, reg))
@@ -118,9 +120,10 @@ def _recipients(pkg: Package, caller: Caller, codes: list[str],
     successor), granted by any of its codes, each agency once."""
     problems: list[rules.Problem] = []
     found = [(code, reg.agency(code)) for code in codes]
-    named = {a.agency_id for _, a in found if a is not None}
-    sent = {a.agency_id for a in map(reg.agency, pkg.recipients) if a is not None}
-    if pkg.recipients and (sent != named or None in dict(found).values()):
+    reached = {code: destination_id(reg, code) for code in codes}
+    named = {a for a in reached.values() if a is not None}
+    sent = {a for a in (destination_id(reg, c) for c in pkg.recipients) if a is not None}
+    if pkg.recipients and (sent != named or None in reached.values()):
         problems.append(rules.Problem(
             "recipients_disagree", "To", f"the send names {', '.join(pkg.recipients)}; the "
             f"document names {', '.join(codes) or 'nobody'}"))
@@ -128,7 +131,11 @@ def _recipients(pkg: Package, caller: Caller, codes: list[str],
     """Agency id -> the first code the document named it by."""
     grants = caller.app.grants
     for code, agency in found:
-        if agency is None:
+        if agency is None and destination_id(reg, code) is not None:
+            if grants is None or not grants.allows_destination(code):  # another zone's
+                problems.append(rules.Problem("recipient_not_granted", "To",
+                                              f"this app may not send to {code}"))
+        elif agency is None:
             problems.append(rules.Problem("unknown_recipient", "To",
                                           f"{code} is not an agency the hub can reach"))
         elif agency.agency_id in first:
@@ -177,8 +184,8 @@ def _event(ctx: Context, pkg: Package, parsed: Document | StatusPackage, problem
     """``earlier``: the packages of the documents this one revokes, updates or replaces
     (or whose recall it asks), shown in its view as ``earlier_packages``."""
     doc = parsed if isinstance(parsed, Document) else None
-    found = [reg.agency(c) for c in codes]  # today's agency, as every send resolves it
-    ids = [a.agency_id for a in found if a is not None]
+    found = [destination_id(reg, c) for c in codes]  # today's, as every send resolves it
+    ids = [a for a in found if a is not None]
     return _clipped(ev.DocumentAnalysed(
         **ctx.envelope(), package_id=pkg.package_id,
         kind="document" if doc else "status", problems=_bounded(problems),

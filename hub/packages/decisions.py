@@ -28,8 +28,7 @@ from hub.packages.model import (
 from hub.registry.codes import AgencyCode, InvalidAgencyCode
 from hub.registry.decisions import Context
 from hub.registry.model import Operation, Registry
-from hub.zones.decisions import routed_zone
-from hub.zones.peers import peer_id
+from hub.zones.decisions import destination_id
 
 SHA256 = re.compile(r"[0-9a-f]{64}")
 """Always ``fullmatch``: ``$`` would let a trailing newline through."""
@@ -196,11 +195,9 @@ def bounded(req: SendRequest) -> SendRequest:
 
 def _agency_id(reg: Registry, code: str) -> str:
     """The destination's agency id here, or its peer id when another zone serves it."""
-    agency = reg.agency(code)
-    if agency is None:
-        assert routed_zone(reg, code) is not None, "checked by _check_recipients"
-        return peer_id(code)
-    return agency.agency_id
+    found = destination_id(reg, code)
+    assert found is not None, "checked by _check_recipients"
+    return found
 
 
 def _check_recipients(reg: Registry, caller: Caller, codes: list[str]) -> list[str]:
@@ -216,7 +213,7 @@ def _check_recipients(reg: Registry, caller: Caller, codes: list[str]) -> list[s
         agency = reg.agency(named)
         if agency is not None:
             found.append(agency)
-        elif routed_zone(reg, named) is not None:
+        elif destination_id(reg, named) is not None:
             remote.append(named)  # another zone's: forwarded to its hub
         else:
             unknown.append(code)
