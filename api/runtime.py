@@ -84,6 +84,10 @@ class Runtime:
                 runtime.closing.append(outbox.close)
             runtime.tasks.append(asyncio.create_task(
                 build_watchdog(backend, view, settings).run(), name="watchdog"))
+            from api.gateway import axis_poller  # built on Packages, itself on Runtime
+            poller = axis_poller(runtime)
+            runtime.tasks.append(asyncio.create_task(poller.run(), name="axis-poller"))
+            runtime.closing.append(poller.close)
             runtime.tasks.append(asyncio.create_task(
                 presence_watchdog(runtime).run(), name="presence-watchdog"))
             runtime.tasks.append(asyncio.create_task(

@@ -24,7 +24,7 @@ from hub.packages.model import Package
 from hub.registry import signing
 from hub.registry.decisions import Context
 from hub.registry.model import Agency, Registry
-from hub.zones.decisions import destination_id
+from hub.zones.decisions import destination_id, relayed_codes, relays_sender
 
 EDXML = "edxml"
 MAX_PROBLEMS = 100
@@ -69,6 +69,8 @@ def analyse(ctx: Context, pkg: Package, parsed: Document | StatusPackage | Edxml
     if isinstance(parsed, EdxmlRefused):
         return _refused(ctx, pkg, parsed)
     senders = {caller.agency_code, pkg.source_code}
+    if relays_sender(reg, caller.app.app_id, parsed.sender.organ_id):
+        senders.add(parsed.sender.organ_id)  # a document relayed from the axis or a zone
     if isinstance(parsed, StatusPackage):
         problems = rules.check_status(parsed, senders)
         codes = [parsed.response_for.organ_id] if parsed.response_for.organ_id else []
@@ -77,7 +79,8 @@ def analyse(ctx: Context, pkg: Package, parsed: Document | StatusPackage | Edxml
     else:
         problems = rules.check_document(parsed, senders,
                                         lambda c: destination_id(reg, c) is not None)
-        codes = list(dict.fromkeys(t.organ_id for t in parsed.recipients))
+        codes = relayed_codes(reg, caller.app.app_id,
+                              list(dict.fromkeys(t.organ_id for t in parsed.recipients)))
         problems += _duplicates(parsed, held)
         problems += links.check_revoke(parsed, earlier, _ids(codes, reg))
         problems += _unsigned(reg.agencies.get(caller.app.agency_id), signature, certificate)

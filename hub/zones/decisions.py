@@ -165,3 +165,31 @@ def destination_id(reg: Registry, code: str) -> str | None:
     if zone is None:
         return None
     return local_agency_id(reg, zone) if zone.protocol == HELD else peer_id(code)
+
+
+def relay_zone(reg: Registry, app_id: str) -> Zone | None:
+    """The axis or held zone whose documents this app relays here: the app an axis
+    zone's incoming documents come from, or the app a held zone's hub is here."""
+    for zone in reg.zones.values():
+        key = reg.key(zone.local_key) if zone.local_key else None
+        if key is not None and key.principal_id == app_id:
+            return zone
+    return None
+
+
+def relays_sender(reg: Registry, app_id: str, code: str) -> bool:
+    """A relaying app sends documents of the agencies its zone serves: their ``From``
+    names one of those, not the app's own agency."""
+    zone = relay_zone(reg, app_id)
+    return zone is not None and reg.agency(code) is None and routed_zone(reg, code) == zone
+
+
+def relayed_codes(reg: Registry, app_id: str, codes: list[str]) -> list[str]:
+    """The ``To`` codes a relayed document is delivered to from here: never back to the
+    zone it came from (the axis delivers to every code not registered here itself)."""
+    zone = relay_zone(reg, app_id)
+    if zone is None:
+        return codes
+    if zone.protocol == AXIS:
+        return [c for c in codes if reg.agency(c) is not None]
+    return [c for c in codes if reg.agency(c) is not None or routed_zone(reg, c) != zone]
