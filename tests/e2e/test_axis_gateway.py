@@ -1,10 +1,11 @@
 """The gateway end to end (issue 15, item 5): hub B acts as the national axis through its
-facade, hub A is its client (B's zone of protocol ``axis``, A's default route), both
+facade, hub A is its client (A's zone of protocol ``axis``, its default route), both
 embedded on loopback. A document from an A agency to an agency only B knows goes up
 (``sendEdoc``), is delivered, fetched, acknowledged and answered there (A killed and
-restarted meanwhile), and A's source sees all of it once; a document from a B agency to an A agency is held by B for A (B's zone
-of protocol ``held``), brought in by A's poller once (A killed and restarted meanwhile),
-and its destination's acknowledgement and status go back up (``updateStatus``)."""
+restarted meanwhile), and A's source sees all of it once; a document from a B agency
+to an A agency is held by B for A (B's zone of protocol ``held``), brought in by A's
+poller once (A killed and restarted meanwhile), and its destination's acknowledgement
+and status go back up (``updateStatus``)."""
 
 from __future__ import annotations
 
@@ -90,7 +91,7 @@ async def test_a_document_goes_up_to_the_axis_and_its_outcome_comes_back(
     async with client(a, world["source"]) as source:
         async def fetched() -> bool:
             view = await source.package(package_id)
-            return delivery(view, B_DEST)["state"] == "fetched"
+            return bool(delivery(view, B_DEST)["state"] == "fetched")
         await until(fetched, "B's fetch seen on A")
     a.stop(kill=True)  # the gateway's hub dies while it follows the document
     async with client(b, world["b_dest"]) as dest:
