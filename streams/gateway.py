@@ -11,9 +11,9 @@ webhooks) over the packages topic. Its rows:
   **follow**: ``getSentEdocList`` is read every ``ZONE_POLL_SECONDS`` (less and less
   often while nothing changes) and the destination's fetch, acknowledgement and statuses
   recorded here as if local, until ``hub.zones.forwarding.followed_enough``.
-- ``update``: a package brought in from the axis was acknowledged, or its destination
-  reported a national status: ``updateStatus`` (``done``, or the code), in the order the
-  events came.
+- ``update``: a package brought in from the axis was acknowledged, its destination
+  reported a national status, or the seal refused it: ``updateStatus`` (``done``, the
+  code, ``fail``), in the order the events came.
 
 ``AxisPoller`` brings documents in: every ``AXIS_POLL_SECONDS`` it lists what the axis
 holds for this hub (``getReceivedEdocList``), fetches each one not brought in yet
@@ -122,7 +122,8 @@ class GatewayProcessor(Outbox):
             return [Row(RowRef(OUTBOX, str(partition), f"{event.package_id}|{code}"),
                         {"kind": "up", "package_id": event.package_id, "code": code,
                          "phase": "send", "statuses": []})]
-        if not isinstance(event, ev.DeliveryAcknowledged | ev.StatusReported):
+        if not isinstance(event, ev.DeliveryAcknowledged | ev.StatusReported
+                          | ev.PackageRejected):
             return []
         app_id = self._axis_app()
         pkg = await self._package(event.package_id) if app_id else None
@@ -305,16 +306,27 @@ class AxisPoller:
         brought = 0
         for item in await client.received():
             doc_id = str(item.get("docId") or "")
-            if not doc_id or doc_id in self._elsewhere or await self._known(zone, doc_id):
+            if not doc_id or doc_id in self._elsewhere:
                 continue
-            content = await client.get_edoc(doc_id)
-            if not rules.addressed_here(content, lambda c: reg.agency(c) is not None):
-                self._elsewhere.add(doc_id)
-                log.warning("the axis holds %s for this hub, naming no agency here", doc_id)
-                continue
-            await self._bring_in(zone, doc_id, content)
-            brought += 1
+            try:
+                brought += await self._one(zone, client, doc_id)
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:  # this one waits for the next round; not the others
+                log.warning("bringing in %s from the national axis failed: %s", doc_id, exc)
         return brought
+
+    async def _one(self, zone: Zone, client: AxisClient, doc_id: str) -> int:
+        if await self._known(zone, doc_id):
+            return 0
+        content = await client.get_edoc(doc_id)
+        if not rules.addressed_here(content,
+                                    lambda c: self._view.registry.agency(c) is not None):
+            self._elsewhere.add(doc_id)
+            log.warning("the axis holds %s for this hub, naming no agency here", doc_id)
+            return 0
+        await self._bring_in(zone, doc_id, content)
+        return 1
 
     async def close(self) -> None:
         await self._clients.close()

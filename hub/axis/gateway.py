@@ -16,7 +16,8 @@ the routing table's zone of protocol ``axis`` (``hub.zones.model``), the default
   names the same package, so nothing comes in twice. Only the ``To`` codes registered
   here get it (``hub.zones.decisions.relayed_codes``); the axis delivers the others.
 - **Back up.** The destination's acknowledgement is the axis's ``updateStatus done``;
-  each national status it reports, ``updateStatus`` with that code.
+  each national status it reports, ``updateStatus`` with that code; a document the
+  seal refused here (``PackageRejected``), ``updateStatus fail``.
 """
 
 from __future__ import annotations
@@ -110,7 +111,8 @@ def seen(rows: Iterable[Mapping[str, Any]], doc_id: str, code: str,
 
 def update_for(event: ev.Event, pkg: Package, axis_app_id: str) -> tuple[str, str] | None:
     """(``docId``, ``status``) to tell the axis about a package it brought in: its
-    destination's acknowledgement (``done``) or a national status it reported."""
+    destination's acknowledgement (``done``), a national status it reported, or the
+    seal's refusal (``fail``)."""
     doc_id = inbound_doc_id(pkg, axis_app_id)
     if doc_id is None:
         return None
@@ -118,4 +120,6 @@ def update_for(event: ev.Event, pkg: Package, axis_app_id: str) -> tuple[str, st
         return doc_id, "done"
     if isinstance(event, ev.StatusReported) and event.agency_id in pkg.deliveries:
         return doc_id, event.status_code
+    if isinstance(event, ev.PackageRejected):
+        return doc_id, "fail"  # refused on seal here: the axis's receiver failed to take it
     return None

@@ -117,6 +117,10 @@ def test_the_destinations_receipt_and_statuses_go_back_up() -> None:
                                   destination_agency_id="dest")
     assert rules.update_for(by_source, pkg, AXIS_APP) is None
     assert rules.update_for(ack, brought_in(app="other"), AXIS_APP) is None
+    rejected = ev.PackageRejected(event_id="x", occurred_at=NOW, actor="hub",
+                                  correlation_id="c", package_id="p", reason_code="edxml",
+                                  reason="1 problem")
+    assert rules.update_for(rejected, pkg, AXIS_APP) == ("D-1", "fail")
 
 
 def test_a_relaying_app_sends_for_its_zone_and_never_back_to_it() -> None:
