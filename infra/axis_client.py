@@ -57,7 +57,8 @@ class AxisClient:
 
     async def call(self, operation: str, params: dict[str, str], body: bytes = b""
                    ) -> dict[str, Any]:
-        """One signed call; its answer, or ``AxisError`` (a ``FAIL`` answer included)."""
+        """One signed call; its answer, or ``AxisError`` (a ``FAIL`` answer included; a
+        Truc hub's door answers some refusals as problem+json: ``code``, ``detail``)."""
         signed = {"systemid": self._system_id, "timestamp": stamp(self._now()), **params}
         headers = {f"XroadVnpt-{k}": v for k, v in signed.items()}
         headers.update(sign(signed, self._secret))
@@ -77,8 +78,8 @@ class AxisClient:
                             f"{operation} answered no JSON object")
         if answer.status_code >= 400 or str(found.get("status", "OK")).upper() != "OK":
             raise AxisError(answer.status_code if answer.status_code >= 400 else 422,
-                            str(found.get("ErrorCode") or "axis_fail"),
-                            str(found.get("ErrorDesc") or ""))
+                            str(found.get("ErrorCode") or found.get("code") or "axis_fail"),
+                            str(found.get("ErrorDesc") or found.get("detail") or ""))
         return found
 
     async def send_edoc(self, content: bytes, message_type: str = "edoc") -> str:
