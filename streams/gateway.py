@@ -41,7 +41,7 @@ from hub.topics import record
 from hub.zones import forwarding
 from hub.zones.decisions import routed_zone
 from hub.zones.model import AXIS, Zone, axis_zone
-from hub.zones.peers import peer_code, peer_id
+from hub.zones.peers import is_peer, peer_code, peer_id
 from infra.axis_client import AxisClient, AxisError
 from infra.vault import Vault
 from streams.applied import Applied
@@ -157,7 +157,7 @@ class GatewayProcessor(Outbox):
                 delay, idle = self._retry, 0 if changed else idle + 1
                 await asyncio.sleep(min(self._poll * 2 ** min(idle, 16), self._poll_max))
             except Done:
-                await self._projections.write(deletes=[ref])
+                await self._projections.write(deletes=[ref, *await self._sent_done(row)])
                 return
             except asyncio.CancelledError:
                 raise
@@ -166,6 +166,17 @@ class GatewayProcessor(Outbox):
                          delay, exc)
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, MAX_DELAY)
+
+    async def _sent_done(self, row: dict[str, Any]) -> list[RowRef]:
+        """The package's ``DocId`` row, once no delivery of it to a peer is open (none
+        may still have to be sent)."""
+        if row["kind"] != "up":
+            return []
+        pkg = await self._package(row["package_id"])
+        if pkg is not None and any(is_peer(a) and not d.state.closed
+                                   for a, d in pkg.deliveries.items()):
+            return []
+        return [sent_ref(row["package_id"])]
 
     async def _update(self, row: dict[str, Any]) -> bool:
         zone = axis_zone(self._view.registry.zones)

@@ -26,7 +26,7 @@ from tests.e2e.test_zone_forwarding import agency_app, client, delivery, until
 A_SOURCE, A_DEST, A_HUB = "000.00.11.H53", "000.00.14.H53", "000.00.00.H53"
 AXIS_HERE = "000.00.00.A01"
 """The national axis as an agency of hub A: the documents it brings in come from its app."""
-B_DEST, B_SOURCE = "000.00.12.H29", "000.00.13.H29"
+B_DEST, B_SOURCE, B_DEST2 = "000.00.12.H29", "000.00.13.H29", "000.00.15.H29"
 
 
 @pytest.fixture(scope="module")
@@ -47,6 +47,7 @@ def world(hubs: tuple[RunningHub, RunningHub]) -> dict[str, Any]:
     keys = {"source": agency_app(a, A_SOURCE, "Sở Tư pháp Bà Rịa - Vũng Tàu"),
             "a_dest": agency_app(a, A_DEST, "Sở Nội vụ Bà Rịa - Vũng Tàu"),
             "b_dest": agency_app(b, B_DEST, "Sở Tư pháp TP.HCM"),
+            "b_dest2": agency_app(b, B_DEST2, "Sở Y tế TP.HCM"),
             "b_source": agency_app(b, B_SOURCE, "Sở Nội vụ TP.HCM")}
     account = agency_app(b, A_HUB, "Trục Bà Rịa - Vũng Tàu")  # A's account on the axis
     axis_here = agency_app(a, AXIS_HERE, "Trục liên thông văn bản quốc gia")
@@ -58,9 +59,9 @@ def world(hubs: tuple[RunningHub, RunningHub]) -> dict[str, Any]:
     return keys
 
 
-def edxml(source: str, destination: str, subject: str) -> bytes:
+def edxml(source: str, destination: str, subject: str, *more: str) -> bytes:
     return build(Document(
-        Organ(source, "Sở gửi"), (Organ(destination, "Sở nhận"),),
+        Organ(source, "Sở gửi"), tuple(Organ(d, "Sở nhận") for d in (destination, *more)),
         document_id=f"{source},2026/11/29,{os.urandom(4).hex()}",
         code_number=str(int.from_bytes(os.urandom(3), "big")), code_notation="STP-VP",
         promulgation_place="Vũng Tàu", promulgation_date="2026-11-29", type_code="1",
@@ -74,17 +75,23 @@ async def test_a_document_goes_up_to_the_axis_and_its_outcome_comes_back(
     a, b = hubs
     route = a.admin("zone", "route", B_DEST, "--json")
     assert (route["zone"], route["kind"]) == ("quoc-gia", "default")
-    content = edxml(A_SOURCE, B_DEST, "Công văn lên trục quốc gia")
+    content = edxml(A_SOURCE, B_DEST, "Công văn lên trục quốc gia", B_DEST2)
     file = tmp_path / "len-truc.edxml"
     file.write_bytes(content)
     async with client(a, world["source"]) as source:
-        sent = await source.send([B_DEST], "Lên trục", file, data_type="edxml")
+        sent = await source.send([B_DEST, B_DEST2], "Lên trục", file, data_type="edxml")
         package_id = sent["package_id"]
+    async with client(b, world["b_dest2"]) as dest2:
+        async def arrived2() -> list[dict[str, Any]]:
+            return [i for i in await dest2.inbox() if i["title"] == "Công văn lên trục quốc gia"]
+        [item2] = await until(arrived2, "the document in B's second destination's inbox")
+        await dest2.ack(item2["package_id"], hashlib.sha256(content).hexdigest())
     async with client(b, world["b_dest"]) as dest:
         async def arrived() -> list[dict[str, Any]]:
             return [i for i in await dest.inbox() if i["title"] == "Công văn lên trục quốc gia"]
         [item] = await until(arrived, "the document in B's destination's inbox")
         assert item["source"] == A_HUB  # the axis's client: hub A's account there
+        assert item["package_id"] == item2["package_id"]  # sent up once for both
         got = tmp_path / "got.edxml"
         await dest.fetch(item["package_id"], got)
         assert got.read_bytes() == content
@@ -101,10 +108,10 @@ async def test_a_document_goes_up_to_the_axis_and_its_outcome_comes_back(
     async with client(a, world["source"]) as source:
         async def closed() -> dict[str, Any] | None:
             view = await source.package(package_id)
-            mine = delivery(view, B_DEST)
-            return view if mine["state"] == "acknowledged" and mine["statuses"] \
-                and view["shredded"] else None
-        view = await until(closed, "B's acknowledgement and status seen on A")
+            mine, other = delivery(view, B_DEST), delivery(view, B_DEST2)
+            return view if mine["state"] == other["state"] == "acknowledged" \
+                and mine["statuses"] and view["shredded"] else None
+        view = await until(closed, "B's acknowledgements and status seen on A")
         assert [s["code"] for s in delivery(view, B_DEST)["statuses"]] == ["03"]
     async with client(b, world["b_dest"]) as dest:  # sent up once
         assert [i for i in await dest.inbox() if i["source"] == A_HUB
