@@ -285,7 +285,8 @@ Known = Callable[[Zone, str], Awaitable[bool]]
 
 
 class AxisPoller:
-    """Brings in what the axis holds for this hub (embedded: one loop per hub)."""
+    """Brings in what the axis holds for this hub: one loop per serving node (two nodes
+    bringing in one document record it once: the one-call send's idempotency claim)."""
 
     def __init__(self, view: RegistryView, clients: Clients, known: Known,
                  bring_in: BringIn, *, interval: float) -> None:

@@ -1,6 +1,6 @@
 """The gateway end to end (issue 15, item 5): hub B acts as the national axis through its
-facade, hub A is its client (A's zone of protocol ``axis``, its default route), both
-embedded on loopback. A document from an A agency to an agency only B knows goes up
+facade, hub A is its client (A's zone of protocol ``axis``, its default route), on
+loopback, on either backend. A document from an A agency to an agency only B knows goes up
 (``sendEdoc``), is delivered, fetched, acknowledged and answered there (A killed and
 restarted meanwhile), and A's source sees all of it once; a document from a B agency
 to an A agency is held by B for A (B's zone of protocol ``held``), brought in by A's
@@ -29,14 +29,21 @@ AXIS_HERE = "000.00.00.A01"
 B_DEST, B_SOURCE, B_DEST2 = "000.00.12.H29", "000.00.13.H29", "000.00.15.H29"
 
 
-@pytest.fixture(scope="module")
-def hubs(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[RunningHub, RunningHub]]:
+BACKENDS = ["embedded", pytest.param("distributed", marks=pytest.mark.engines)]
+
+
+@pytest.fixture(scope="module", params=BACKENDS)
+def hubs(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+         ) -> Iterator[tuple[RunningHub, RunningHub]]:
+    """Two hubs on the same backend (distributed: each its own topics and keyspace)."""
+    backend = request.param
+    engines = request.getfixturevalue("engines") if backend == "distributed" else None
     fast = {"zone_retry_seconds": "0.2", "zone_poll_seconds": "0.3",
             "zone_poll_max_seconds": "2", "webhook_resume_seconds": "1",
             "axis_poll_seconds": "0.5"}
-    with running_hub("embedded", tmp_path_factory.mktemp("hub-a"), None, hub_name="hub-a",
-                     **fast) as a, \
-            running_hub("embedded", tmp_path_factory.mktemp("hub-b"), None,
+    with running_hub(backend, tmp_path_factory.mktemp(f"hub-a-{backend}"), engines,
+                     hub_name="hub-a", **fast) as a, \
+            running_hub(backend, tmp_path_factory.mktemp(f"hub-b-{backend}"), engines,
                         hub_name="hub-b", **fast) as b:
         yield a, b
 
