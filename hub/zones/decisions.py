@@ -178,10 +178,14 @@ def relay_zone(reg: Registry, app_id: str) -> Zone | None:
 
 
 def relays_sender(reg: Registry, app_id: str, code: str) -> bool:
-    """A relaying app sends documents of the agencies its zone serves: their ``From``
-    names one of those, not the app's own agency."""
+    """A relaying app sends documents of other agencies: their ``From`` names one of
+    those, not the app's own agency. The axis's app, of any agency not registered here
+    (the national axis carries every agency's documents, another zone's included); a
+    held zone's, of the agencies that zone serves."""
     zone = relay_zone(reg, app_id)
-    return zone is not None and reg.agency(code) is None and routed_zone(reg, code) == zone
+    if zone is None or reg.agency(code) is not None:
+        return False
+    return zone.protocol == AXIS or routed_zone(reg, code) == zone
 
 
 def relayed_codes(reg: Registry, app_id: str, codes: list[str]) -> list[str]:

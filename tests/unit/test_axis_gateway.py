@@ -16,8 +16,10 @@ from hub import events as ev
 from hub.axis import gateway as rules
 from hub.axis import signature
 from hub.axis.edocs import sdk_hex
+from hub.edxml import analysis
 from hub.edxml.builder import build, build_status
 from hub.edxml.model import Document, Organ, ResponseFor, StatusPackage
+from hub.edxml.parse import parse
 from hub.packages.model import Package, evolve
 from hub.zones import decisions as zones
 from infra.axis_client import AxisClient, AxisError
@@ -132,6 +134,9 @@ def test_a_relaying_app_sends_for_its_zone_and_never_back_to_it() -> None:
     assert zones.relays_sender(reg, axis_app.app.app_id, FAR)
     assert not zones.relays_sender(reg, axis_app.app.app_id, SOURCE)  # registered here
     assert not zones.relays_sender(reg, callers[SOURCE].app.app_id, FAR)
+    reg.apply(zones.configure_zone(reg, CTX, "hcm", "https://hcm.example", "AK",
+                                   provinces=["H29"], new_secret=True))
+    assert zones.relays_sender(reg, axis_app.app.app_id, HCM)  # the axis carries it too
     assert zones.relayed_codes(reg, axis_app.app.app_id, [FAR, SOURCE]) == [SOURCE]
     assert zones.relayed_codes(reg, callers[SOURCE].app.app_id, [FAR]) == [FAR]
     other, others = world()
@@ -143,6 +148,8 @@ def test_a_relaying_app_sends_for_its_zone_and_never_back_to_it() -> None:
                                      provinces=["H01"], new_secret=True))
     assert zones.relayed_codes(other, holder.app.app_id, [HCM, FAR, SOURCE]) == \
         [FAR, SOURCE]  # not back to its own zone; on to another zone, or here
+    assert zones.relays_sender(other, holder.app.app_id, HCM)
+    assert not zones.relays_sender(other, holder.app.app_id, FAR)  # not its zone's
 
 
 async def test_the_client_signs_each_call_as_the_facade_checks_it() -> None:
@@ -191,3 +198,22 @@ async def test_the_client_signs_each_call_as_the_facade_checks_it() -> None:
         with pytest.raises(AxisError) as unreachable:
             await axis.sent()
         assert unreachable.value.retriable
+
+
+def test_the_seal_reads_a_relayed_document_for_the_agencies_here_only() -> None:
+    reg, callers = world()
+    axis_app = callers[OTHER]
+    reg.apply(zones.configure_zone(reg, CTX, "quoc-gia", "https://axis.example", "SYS",
+                                   new_secret=True, protocol="axis",
+                                   local_key=axis_app.key.access_key))
+    pkg = evolve(None, ev.PackageRequested(
+        event_id="r", occurred_at=NOW, actor="a", correlation_id="c", package_id="p",
+        source_agency_id=axis_app.app.agency_id, source_agency_code=OTHER,
+        source_app_id=axis_app.app.app_id, recipients=[], title="t", priority="normal",
+        data_type="edxml", protocol="axis/3.0", declared_size=10, declared_sha256=DIGEST))
+    assert pkg is not None
+    relayed = analysis.analyse(CTX, pkg, parse(document(FAR, DEST, HCM)), reg, axis_app)
+    assert relayed.problems == []
+    assert relayed.recipients == [DEST]  # HCM: the axis delivers it, not this hub
+    own = analysis.analyse(CTX, pkg, parse(document(FAR, DEST)), reg, callers[SOURCE])
+    assert any(p.startswith("sender_mismatch") for p in own.problems)
