@@ -24,7 +24,12 @@ from hub.packages.model import Package
 from hub.registry import signing
 from hub.registry.decisions import Context
 from hub.registry.model import Agency, Registry
-from hub.zones.decisions import destination_id, relayed_codes, relays_sender
+from hub.zones.decisions import (
+    destination_id,
+    one_per_destination,
+    relayed_codes,
+    relays_sender,
+)
 
 EDXML = "edxml"
 MAX_PROBLEMS = 100
@@ -86,6 +91,7 @@ def analyse(ctx: Context, pkg: Package, parsed: Document | StatusPackage | Edxml
         problems += _unsigned(reg.agencies.get(caller.app.agency_id), signature, certificate)
     if not problems:
         problems += _recipients(pkg, caller, codes, reg)
+        codes = one_per_destination(reg, codes)
     return _event(ctx, pkg, parsed, [str(p) for p in problems], codes=codes, reg=reg,
                   signature=signature, earlier=links.linked(earlier, _ids(codes, reg)))
 

@@ -28,7 +28,7 @@ from hub.packages.model import (
 from hub.registry.codes import AgencyCode, InvalidAgencyCode
 from hub.registry.decisions import Context
 from hub.registry.model import Operation, Registry
-from hub.zones.decisions import destination_id
+from hub.zones.decisions import destination_id, one_per_destination
 
 SHA256 = re.compile(r"[0-9a-f]{64}")
 """Always ``fullmatch``: ``$`` would let a trailing newline through."""
@@ -226,7 +226,7 @@ def _check_recipients(reg: Registry, caller: Caller, codes: list[str]) -> list[s
     refused += [c for c in remote if grants is None or not grants.allows_destination(c)]
     if refused:
         raise NotGranted(f"this app may not send to {', '.join(refused)}", refused=refused)
-    return list(dict.fromkeys([*(a.code for a in found), *remote]))
+    return one_per_destination(reg, list(dict.fromkeys([*(a.code for a in found), *remote])))
 
 
 def _check_request(caller: Caller, req: SendRequest, limits: Limits) -> None:

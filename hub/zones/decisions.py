@@ -197,3 +197,17 @@ def relayed_codes(reg: Registry, app_id: str, codes: list[str]) -> list[str]:
     if zone.protocol == AXIS:
         return [c for c in codes if reg.agency(c) is not None]
     return [c for c in codes if reg.agency(c) is not None or routed_zone(reg, c) != zone]
+
+
+def one_per_destination(reg: Registry, codes: list[str]) -> list[str]:
+    """The codes, the first of each destination only: two codes of one held zone reach
+    the same agency here (its hub's app), which gets the document once and hands it on
+    to every code its ``To`` names."""
+    seen: set[str | None] = set()
+    kept = []
+    for code in codes:
+        found = destination_id(reg, code)
+        if found is None or found not in seen:
+            kept.append(code)
+            seen.add(found)
+    return kept

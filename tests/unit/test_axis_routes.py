@@ -66,6 +66,10 @@ def test_a_held_zones_codes_go_to_the_agency_of_the_app_its_hub_is_here() -> Non
     requested, _ = decide.request_package(reg, callers[SOURCE], CTX, send([HCM]), LIMITS)
     assert requested.recipients == [HCM]
     assert requested.recipient_agency_ids == [holder.app.agency_id]
+    other = "000.00.13.H29"
+    twice, _ = decide.request_package(reg, callers[SOURCE], CTX, send([HCM, other]), LIMITS)
+    assert twice.recipients == [HCM]  # one copy for that zone's hub: it hands it on
+    assert twice.recipient_agency_ids == [holder.app.agency_id]
     with pytest.raises(InvalidRequest):  # a held zone still serves some code
         zones.configure_zone(reg, CTX, "empty", "", "", new_secret=False, protocol="held",
                              local_key=holder.key.access_key)
