@@ -111,6 +111,8 @@ class GatewayProcessor(Outbox):
         self._follow = follow
         self._applied = applied or Applied(projections)
         self._locks: dict[str, asyncio.Lock] = {}
+        self._sent: tuple[float, list[dict[str, Any]]] | None = None
+        self._sent_lock = asyncio.Lock()
 
     async def rows_for(self, recorded: Recorded) -> list[Row]:
         event, partition = recorded.event, recorded.position.partition
@@ -247,7 +249,7 @@ class GatewayProcessor(Outbox):
                            zone: Zone, client: AxisClient, *, now: datetime) -> bool:
         code: str = row["code"]
         before = tuple(row.get("statuses") or ())
-        seen = rules.seen(await client.sent(), row["doc_id"], code, before)
+        seen = rules.seen(await self._sent_list(client), row["doc_id"], code, before)
         changed = False
         if seen is not None:
             mirrored = forwarding.mirror(pkg, code, zone.name, seen.as_peer(),
@@ -267,6 +269,15 @@ class GatewayProcessor(Outbox):
                                       now, cancelled=True):
             raise Done  # a recall here cannot be told to the axis: nothing to wait for
         return changed
+
+    async def _sent_list(self, client: AxisClient) -> list[dict[str, Any]]:
+        """``getSentEdocList``, read once per poll interval for every row following (the
+        axis answers every document sent lately: one call per row would repeat it)."""
+        async with self._sent_lock:
+            now = asyncio.get_running_loop().time()
+            if self._sent is None or now - self._sent[0] >= self._poll / 2:
+                self._sent = (now, await client.sent())
+            return self._sent[1]
 
     async def _content(self, pkg: Package) -> bytes:
         """The whole content (``sendEdoc`` carries one file in one body)."""
