@@ -58,7 +58,7 @@ class Overview:
     bytes_held: int = 0
 
 
-SPARSE = frozenset({"shredder", "webhooks", "forwarder"})
+SPARSE = frozenset({"shredder", "webhooks", "forwarder", "gateway"})
 """Processors that write a tracking record only for the events they act on (a package to
 shred, an app to call back, a delivery to forward to another zone): their records say
 nothing of the events they passed over. Their progress is known where they run (the

@@ -88,6 +88,11 @@ class Runtime:
                 presence_watchdog(runtime).run(), name="presence-watchdog"))
             runtime.tasks.append(asyncio.create_task(
                 build_alert_sweep(backend, view, settings, applied).run(), name="alert-sweep"))
+        if run_processors:  # every serving node polls the axis: a document comes in once
+            from api.gateway import axis_poller  # built on Packages, itself on Runtime
+            poller = axis_poller(runtime)
+            runtime.tasks.append(asyncio.create_task(poller.run(), name="axis-poller"))
+            runtime.closing.append(poller.close)
         await runtime.catch_up()
         return runtime
 

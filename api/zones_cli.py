@@ -31,8 +31,10 @@ def register_zones(admin: typer.Typer) -> None:
 @zone.command("set")
 def zone_set(
     name: Annotated[str, typer.Argument(help="The zone's name here (hcm, ha-noi…).")],
-    url: Annotated[str, typer.Option(help="The peer hub's base URL.")],
-    access_key: Annotated[str, typer.Option(help="This hub's access key on the peer.")],
+    url: Annotated[str, typer.Option(
+        help="The peer hub's base URL (axis: the national axis's endpoint).")] = "",
+    access_key: Annotated[str, typer.Option(
+        help="This hub's access key on the peer (axis: its systemid).")] = "",
     secret_key: Annotated[str | None, typer.Option(
         envvar="TRUC_ZONE_SECRET_KEY",
         help="Its secret key (required for a new zone; kept when left out).")] = None,
@@ -43,6 +45,12 @@ def zone_set(
     province: Annotated[list[str] | None, typer.Option(
         "--province", help="A level-1 code, e.g. H29: the whole province (repeatable).")]
         = None,
+    protocol: Annotated[str, typer.Option(
+        help="truc (a peer hub), axis (the upstream national axis: the default route), "
+             "held (this hub is that zone's axis).")] = "truc",
+    local_key: Annotated[str, typer.Option(
+        help="axis: the access key of the app here incoming documents come from; held: "
+             "of the app that zone's hub is here.")] = "",
     as_json: Json = False, actor: Actor = None,
 ) -> None:
     """Set a zone whole: its hub, this hub's key there, and the codes it serves."""
@@ -51,11 +59,13 @@ def zone_set(
     async def work(rt: Runtime, ctx: Context) -> dict[str, Any]:
         found = await rt.registry.configure_zone(ctx, name, url, access_key, secret_key,
                                                  codes=codes, branches=branches,
-                                                 provinces=provinces)
+                                                 provinces=provinces, protocol=protocol,
+                                                 local_key=local_key)
         return zone_view(found).model_dump()
 
     body = {"url": url, "access_key": access_key, "secret_key": secret_key,
-            "codes": codes, "branches": branches, "provinces": provinces}
+            "codes": codes, "branches": branches, "provinces": provinces,
+            "protocol": protocol, "local_key": local_key}
     _print([_do(work, actor, "PUT", f"/v1/ops/zones/{quote(name, safe='')}", body)],
            as_json)
 
@@ -106,10 +116,13 @@ def _print(zones: list[dict[str, Any]], as_json: bool) -> None:
         return
 
     table = Table(title="zones")
-    for column in ("zone", "url", "access_key", "serves"):
+    for column in ("zone", "protocol", "url", "access_key", "serves"):
         table.add_column(column, overflow="fold")
     for z in zones:
         serves = [*z["codes"], *(f"{b} (branch)" for b in z["branches"]),
                   *(f"{p} (province)" for p in z["provinces"])]
-        table.add_row(z["zone"], z["url"], z["access_key"], ", ".join(serves))
+        if z.get("protocol") == "axis":
+            serves.append("* (every code no zone claims)")
+        table.add_row(z["zone"], z.get("protocol", "truc"), z["url"], z["access_key"],
+                      ", ".join(serves))
     wide_console().print(table)

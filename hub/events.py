@@ -174,6 +174,12 @@ class ZoneConfigured(Event):
     codes: list[str]
     branches: list[str]
     provinces: list[str]
+    protocol: str = field(default_factory=lambda: "truc")
+    """``truc`` (a peer hub), ``axis`` (the upstream national axis, default route) or
+    ``held`` (this hub is that zone's axis: its documents wait here to be fetched)."""
+    local_key: str = field(default_factory=str)
+    """axis: the app here documents from the axis come from; held: the app that zone's
+    hub is here."""
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -74,6 +74,9 @@ class Settings(BaseSettings):
     zone_follow_days: float = Field(default=30, gt=0)
     """How long statuses are still brought back after the peer's acknowledgement (until
     a final status, 02 or 06, comes first)."""
+    axis_poll_seconds: float = Field(default=30.0, gt=0)
+    """How often the gateway asks the upstream national axis what it holds for this hub
+    (``getReceivedEdocList``: docs/national-axis.md)."""
     region: str = "vn"
     """Signing region published at ``GET /v1/time`` (credential scope date/region/service)."""
     service: str = "truc"

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from datetime import timedelta
 
 from hub.processors import FOLD_TOPICS, PROJECTORS, folds
 from hub.registry.view import RegistryView
 from hub.registry.webhook_targets import parse_policy
 from infra.alert_senders import AlertSender
+from infra.axis_client import AxisClient
 from infra.bootstrap import Backend
 from infra.crypto import MasterKeyWrapper
 from infra.leases import fetch_leases
@@ -17,6 +18,7 @@ from infra.vault import Vault
 from streams.alerts import AlertSweep
 from streams.applied import Applied
 from streams.forwarder import ForwardProcessor
+from streams.gateway import Clients, GatewayProcessor
 from streams.packages import PackageProcessor
 from streams.presence import PresenceProcessor
 from streams.runner import FoldProcessor, Processor, ProjectorProcessor
@@ -33,6 +35,7 @@ TOPICS: dict[str, tuple[str, ...]] = {
     WebhookProcessor.name: WebhookProcessor.topics,
     PresenceProcessor.name: PresenceProcessor.topics,
     ForwardProcessor.name: ForwardProcessor.topics,
+    GatewayProcessor.name: GatewayProcessor.topics,
 }
 
 
@@ -72,7 +75,30 @@ def build_processors(backend: Backend, wrapper: MasterKeyWrapper, view: Registry
         poll_max_seconds=settings.zone_poll_max_seconds,
         follow=timedelta(days=settings.zone_follow_days), applied=applied,
         tracking=tracking))
+    found.append(GatewayProcessor(
+        backend.events, backend.projections, view, vault, axis_clients(backend, secret_of),
+        clock=backend.clock, retry_seconds=settings.zone_retry_seconds,
+        poll_seconds=settings.zone_poll_seconds,
+        poll_max_seconds=settings.zone_poll_max_seconds,
+        follow=timedelta(days=settings.zone_follow_days), applied=applied,
+        tracking=tracking))
     return found
+
+
+def axis_clients(backend: Backend, secret_of: Callable[[str], Awaitable[str | None]]
+                 ) -> Clients:
+    """Clients of the upstream national axis, signing with this hub's account there."""
+    return Clients(secret_of, lambda zone, secret: AxisClient(
+        zone.url, zone.access_key, secret, now=backend.clock.now))
+
+
+def secret_lookup(backend: Backend, wrapper: MasterKeyWrapper
+                  ) -> Callable[[str], Awaitable[str | None]]:
+    """A zone's secret, unwrapped from the key store."""
+    async def secret_of(key_id: str) -> str | None:
+        blob = await backend.keys.get(key_id)
+        return None if blob is None else wrapper.unwrap(blob, key_id.encode()).decode()
+    return secret_of
 
 
 def build_watchdog(backend: Backend, view: RegistryView, settings: Settings,

@@ -41,7 +41,7 @@ from hub.registry.view import RegistryView
 from hub.topics import record
 from hub.zones import forwarding as rules
 from hub.zones.decisions import routed_zone
-from hub.zones.model import Zone
+from hub.zones.model import TRUC, Zone
 from hub.zones.peers import peer_code, peer_id
 from infra.vault import Vault
 from streams.applied import Applied
@@ -153,6 +153,8 @@ class ForwardProcessor(Outbox):
         zone = routed_zone(self._view.registry, code)
         if zone is None:
             return DONE if local.state.closed else IDLE  # no zone: the watchdog expires it
+        if zone.protocol != TRUC:
+            return DONE  # the national axis's: the gateway forwards it (streams/gateway.py)
         secret = await self._secret_of(zone.secret_id)
         if secret is None:
             raise LookupError(f"no secret for zone {zone.name}")

@@ -84,8 +84,11 @@ async def send_edoc(service: Packages, caller: Caller, headers: Mapping[str, str
 async def received_list(service: Packages, caller: Caller, headers: Mapping[str, str],
                         request: Request) -> Answer:
     rows = await service.rt.backend.projections.scan(INBOX, caller.app.agency_id)
-    return {"data": [edocs.received_item(r.body, caller.agency_code) for r in rows
-                     if edocs.is_edxml(r.body)]}
+    data = []
+    for row in (r.body for r in rows if edocs.is_edxml(r.body)):
+        kind = edocs.message_type(await service.load(str(row["package_id"])))
+        data.append(edocs.received_item(row, caller.agency_code, kind))
+    return {"data": data}
 
 
 async def get_edoc(service: Packages, caller: Caller, headers: Mapping[str, str],

@@ -25,9 +25,10 @@ router = APIRouter(prefix="/v1/ops", tags=["operators"], route_class=DoorRoute)
 
 
 class ZoneSetting(BaseModel):
-    url: str = Field(max_length=2000, description="The peer hub's base URL.")
-    access_key: str = Field(max_length=100, description="The access key of the app this "
-                                                        "hub is on the peer.")
+    url: str = Field("", max_length=2000, description=(
+        "The peer hub's base URL (axis: the national axis's endpoint; held: none)."))
+    access_key: str = Field("", max_length=100, description=(
+        "The access key of the app this hub is on the peer (axis: its systemid)."))
     secret_key: str | None = Field(None, max_length=200, description=(
         "Its secret key: required for a new zone; left out, a changed zone keeps its own."))
     codes: list[str] = Field([], max_length=10_000, description="Explicit agency codes.")
@@ -35,6 +36,12 @@ class ZoneSetting(BaseModel):
         "Codes routed with every code under them in the QCVN 102 hierarchy."))
     provinces: list[str] = Field([], max_length=1_000, description=(
         "Level-1 codes (H29): the whole province or ministry."))
+    protocol: str = Field("truc", max_length=10, description=(
+        "truc: a peer hub; axis: the upstream national axis (the default route, "
+        "docs/national-axis.md); held: this hub is that zone's axis."))
+    local_key: str = Field("", max_length=100, description=(
+        "axis: the access key of the app here incoming documents come from; held: of the "
+        "app that zone's hub is here."))
 
 
 class ZoneView(BaseModel):
@@ -45,13 +52,16 @@ class ZoneView(BaseModel):
     branches: list[str]
     provinces: list[str]
     configured_at: str | None
+    protocol: str = "truc"
+    local_key: str = ""
 
 
 class ZoneRoute(BaseModel):
     code: str
     local: bool = Field(description="An agency registered on this hub: never forwarded.")
     zone: str | None = Field(description="The zone the code is forwarded to, if any.")
-    kind: str | None = Field(description="code | branch | province: the pattern that won.")
+    kind: str | None = Field(description=(
+        "code | branch | province: the pattern that won; default: the national axis."))
     pattern: str | None = None
 
 
@@ -60,7 +70,7 @@ def zone_view(zone: Zone) -> ZoneView:
                     codes=sorted(zone.codes), branches=sorted(zone.branches),
                     provinces=sorted(zone.provinces),
                     configured_at=zone.configured_at.isoformat() if zone.configured_at
-                    else None)
+                    else None, protocol=zone.protocol, local_key=zone.local_key)
 
 
 def _context(operator: Operator, runtime: Runtime) -> Context:
@@ -89,7 +99,8 @@ async def set_zone(zone: str, body: ZoneSetting, operator: CurrentAdmin,
     another zone serves is refused (409 ``route_conflict``)."""
     found = await runtime.registry.configure_zone(
         _context(operator, runtime), zone, body.url, body.access_key, body.secret_key,
-        codes=body.codes, branches=body.branches, provinces=body.provinces)
+        codes=body.codes, branches=body.branches, provinces=body.provinces,
+        protocol=body.protocol, local_key=body.local_key)
     return zone_view(found)
 
 

@@ -147,9 +147,16 @@ def update(headers: Mapping[str, str]) -> Update:
                          code="axis_status")
 
 
-def received_item(row: Mapping[str, Any], caller_code: str) -> dict[str, str]:
-    """An inbox row as ``getReceivedEdocList`` lists it."""
-    return {"docId": str(row["package_id"]), "serviceType": "eDoc", "messageType": "edoc",
+def message_type(pkg: Package | None) -> str:
+    """``status`` for an edXML status package (its analysis read a status code), else
+    ``edoc``."""
+    return "status" if pkg is not None and "status_code" in (pkg.document or {}) else "edoc"
+
+
+def received_item(row: Mapping[str, Any], caller_code: str, kind: str = "edoc"
+                  ) -> dict[str, str]:
+    """An inbox row as ``getReceivedEdocList`` lists it; ``kind``, its ``messageType``."""
+    return {"docId": str(row["package_id"]), "serviceType": "eDoc", "messageType": kind,
             "from": str(row["source"]), "to": caller_code,
             "created_time": str(row["requested_at"]), "updated_time": str(row["requested_at"]),
             "status": str(row["delivery_state"]),

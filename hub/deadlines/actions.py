@@ -28,8 +28,7 @@ from hub.packages.model import Delivery, DeliveryState, Package
 from hub.registry.codes import AgencyCode, InvalidAgencyCode
 from hub.registry.decisions import Context
 from hub.registry.model import Operation, Registry
-from hub.zones.decisions import routed_zone
-from hub.zones.peers import peer_id
+from hub.zones.decisions import destination_id
 
 
 def source_delivery(pkg: Package | None, caller: Caller, code: str) -> Delivery:
@@ -90,8 +89,9 @@ def _target(reg: Registry, to_code: str) -> tuple[str, str, tuple[str, ...]]:
     target = reg.agency(named) if named else None
     if target is not None:
         return target.agency_id, target.code, target.codes
-    if named and routed_zone(reg, named) is not None:
-        return peer_id(named), named, (named,)
+    found = destination_id(reg, named) if named else None
+    if found is not None:
+        return found, named, (named,)
     raise InvalidRequest(f"unknown agency {to_code}", code="unknown_destination")
 
 

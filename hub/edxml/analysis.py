@@ -26,6 +26,12 @@ from hub.packages.model import Package
 from hub.registry import signing
 from hub.registry.decisions import Context
 from hub.registry.model import Agency, Registry
+from hub.zones.decisions import (
+    destination_id,
+    one_per_destination,
+    relayed_codes,
+    relays_sender,
+)
 
 EDXML = "edxml"
 MAX_PROBLEMS = 100
@@ -80,20 +86,25 @@ def analyse(ctx: Context, pkg: Package, parsed: Document | StatusPackage | Edxml
     if isinstance(parsed, EdxmlRefused):
         return _refused(ctx, pkg, parsed)
     senders = {caller.agency_code, pkg.source_code}
+    if relays_sender(reg, caller.app.app_id, parsed.sender.organ_id):
+        senders.add(parsed.sender.organ_id)  # a document relayed from the axis or a zone
     if isinstance(parsed, StatusPackage):
         problems = rules.check_status(parsed, senders)
         codes = [parsed.response_for.organ_id] if parsed.response_for.organ_id else []
         if links.recall_request(parsed, senders) and not problems:
             codes, problems = links.recall_destinations(pkg.recipients, earlier, reg)
     else:
-        problems = rules.check_document(parsed, senders, lambda c: reg.agency(c) is not None)
-        codes = list(dict.fromkeys(t.organ_id for t in parsed.recipients))
+        problems = rules.check_document(parsed, senders,
+                                        lambda c: destination_id(reg, c) is not None)
+        codes = relayed_codes(reg, caller.app.app_id,
+                              list(dict.fromkeys(t.organ_id for t in parsed.recipients)))
         problems += _duplicates(parsed, held)
         problems += links.check_revoke(parsed, earlier, _ids(codes, reg))
         problems += _unsigned(reg.agencies.get(caller.app.agency_id), signature,
                               certificate, ctx)
     if not problems:
         problems += _recipients(pkg, caller, codes, reg)
+        codes = one_per_destination(reg, codes)
     return _event(ctx, pkg, parsed, [str(p) for p in problems], codes=codes, reg=reg,
                   signature=(*signature, certificate),
                   earlier=links.linked(earlier, _ids(codes, reg)))
@@ -136,9 +147,10 @@ def _recipients(pkg: Package, caller: Caller, codes: list[str],
     successor), granted by any of its codes, each agency once."""
     problems: list[rules.Problem] = []
     found = [(code, reg.agency(code)) for code in codes]
-    named = {a.agency_id for _, a in found if a is not None}
-    sent = {a.agency_id for a in map(reg.agency, pkg.recipients) if a is not None}
-    if pkg.recipients and (sent != named or None in dict(found).values()):
+    reached = {code: destination_id(reg, code) for code in codes}
+    named = {a for a in reached.values() if a is not None}
+    sent = {a for a in (destination_id(reg, c) for c in pkg.recipients) if a is not None}
+    if pkg.recipients and (sent != named or None in reached.values()):
         problems.append(rules.Problem(
             "recipients_disagree", "To", f"the send names {', '.join(pkg.recipients)}; the "
             f"document names {', '.join(codes) or 'nobody'}"))
@@ -146,7 +158,11 @@ def _recipients(pkg: Package, caller: Caller, codes: list[str],
     """Agency id -> the first code the document named it by."""
     grants = caller.app.grants
     for code, agency in found:
-        if agency is None:
+        if agency is None and destination_id(reg, code) is not None:
+            if grants is None or not grants.allows_destination(code):  # another zone's
+                problems.append(rules.Problem("recipient_not_granted", "To",
+                                              f"this app may not send to {code}"))
+        elif agency is None:
             problems.append(rules.Problem("unknown_recipient", "To",
                                           f"{code} is not an agency the hub can reach"))
         elif agency.agency_id in first:
@@ -196,8 +212,8 @@ def _event(ctx: Context, pkg: Package, parsed: Document | StatusPackage, problem
     """``earlier``: the packages of the documents this one revokes, updates or replaces
     (or whose recall it asks), shown in its view as ``earlier_packages``."""
     doc = parsed if isinstance(parsed, Document) else None
-    found = [reg.agency(c) for c in codes]  # today's agency, as every send resolves it
-    ids = [a.agency_id for a in found if a is not None]
+    found = [destination_id(reg, c) for c in codes]  # today's, as every send resolves it
+    ids = [a for a in found if a is not None]
     return _clipped(ev.DocumentAnalysed(
         **ctx.envelope(), package_id=pkg.package_id,
         kind="document" if doc else "status", problems=_bounded(problems),

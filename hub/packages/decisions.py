@@ -28,8 +28,7 @@ from hub.packages.model import (
 from hub.registry.codes import AgencyCode, InvalidAgencyCode
 from hub.registry.decisions import Context
 from hub.registry.model import Operation, Registry
-from hub.zones.decisions import routed_zone
-from hub.zones.peers import peer_id
+from hub.zones.decisions import destination_id, one_per_destination
 
 SHA256 = re.compile(r"[0-9a-f]{64}")
 """Always ``fullmatch``: ``$`` would let a trailing newline through."""
@@ -219,11 +218,9 @@ def bounded(req: SendRequest) -> SendRequest:
 
 def _agency_id(reg: Registry, code: str) -> str:
     """The destination's agency id here, or its peer id when another zone serves it."""
-    agency = reg.agency(code)
-    if agency is None:
-        assert routed_zone(reg, code) is not None, "checked by _check_recipients"
-        return peer_id(code)
-    return agency.agency_id
+    found = destination_id(reg, code)
+    assert found is not None, "checked by _check_recipients"
+    return found
 
 
 def _check_recipients(reg: Registry, caller: Caller, codes: list[str]) -> list[str]:
@@ -239,7 +236,7 @@ def _check_recipients(reg: Registry, caller: Caller, codes: list[str]) -> list[s
         agency = reg.agency(named)
         if agency is not None:
             found.append(agency)
-        elif routed_zone(reg, named) is not None:
+        elif destination_id(reg, named) is not None:
             remote.append(named)  # another zone's: forwarded to its hub
         else:
             unknown.append(code)
@@ -252,7 +249,7 @@ def _check_recipients(reg: Registry, caller: Caller, codes: list[str]) -> list[s
     refused += [c for c in remote if grants is None or not grants.allows_destination(c)]
     if refused:
         raise NotGranted(f"this app may not send to {', '.join(refused)}", refused=refused)
-    return list(dict.fromkeys([*(a.code for a in found), *remote]))
+    return one_per_destination(reg, list(dict.fromkeys([*(a.code for a in found), *remote])))
 
 
 def _check_request(caller: Caller, req: SendRequest, limits: Limits) -> None:

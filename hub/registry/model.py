@@ -344,7 +344,8 @@ def _operator(reg: Registry, e: ev.OperatorRegistered) -> None:
 
 def _zone(reg: Registry, e: ev.ZoneConfigured) -> None:
     reg.zones[e.zone] = Zone(e.zone, e.url, e.access_key, e.secret_id, frozenset(e.codes),
-                             frozenset(e.branches), frozenset(e.provinces), e.occurred_at)
+                             frozenset(e.branches), frozenset(e.provinces), e.occurred_at,
+                             e.protocol, e.local_key)
 
 
 def _zone_removed(reg: Registry, e: ev.ZoneRemoved) -> None:

@@ -102,13 +102,14 @@ class RegistryService:
 
     async def configure_zone(self, ctx: Context, name: str, url: str, access_key: str,
                              secret_key: str | None, *, codes: Iterable[str] = (),
-                             branches: Iterable[str] = (), provinces: Iterable[str] = ()
-                             ) -> Zone:
+                             branches: Iterable[str] = (), provinces: Iterable[str] = (),
+                             protocol: str = "truc", local_key: str = "") -> Zone:
         """Sets a zone (``hub.zones``): the peer's secret, when given, is wrapped and
         stored before the event names it, as a key's secret is."""
         event = zones.configure_zone(self.registry, ctx, name, url, access_key, codes=codes,
                                      branches=branches, provinces=provinces,
-                                     new_secret=bool(secret_key))
+                                     new_secret=bool(secret_key), protocol=protocol,
+                                     local_key=local_key)
         if secret_key:
             secret = bounds.check_token(secret_key, "secret_key", 200, code="invalid_zone")
             await self._keys.put(event.secret_id,

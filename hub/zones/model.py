@@ -12,6 +12,13 @@ on it) with the code patterns it serves:
 then the deepest branch, then the province. Patterns never overlap across zones at the
 same specificity (``hub.zones.decisions`` refuses it), so the answer is one zone or none.
 Pure: the table is folded from registry events on every node like the rest of the registry.
+
+A zone's ``protocol`` says how it is reached (issue 15, item 5): ``truc``, a peer hub
+through its JSON API (``streams/forwarder.py``); ``axis``, the upstream national axis, as
+its client (``streams/gateway.py``): at most one, and it is the **default route**, taking
+every valid code no pattern claims; ``held``, the other way round: this hub is the axis of
+that zone's hub, whose documents wait in the inbox of the app it is here (``local_key``)
+until it fetches them through the axis's protocol (``docs/national-axis.md``).
 """
 
 from __future__ import annotations
@@ -25,6 +32,9 @@ from hub.registry.codes import AgencyCode, InvalidAgencyCode
 CODE = "code"
 BRANCH = "branch"
 PROVINCE = "province"
+DEFAULT = "default"
+TRUC, AXIS, HELD = "truc", "axis", "held"
+PROTOCOLS = (TRUC, AXIS, HELD)
 
 
 @dataclass(frozen=True)
@@ -38,6 +48,10 @@ class Zone:
     branches: frozenset[str] = frozenset()
     provinces: frozenset[str] = frozenset()
     configured_at: datetime | None = None
+    protocol: str = TRUC
+    local_key: str = ""
+    """axis: the app here incoming documents come from; held: the app that zone's hub
+    is here, whose agency receives the zone's documents."""
 
     def patterns(self) -> Iterable[tuple[str, str]]:
         """(kind, pattern) of every pattern this zone serves."""
@@ -83,7 +97,13 @@ def route(zones: Mapping[str, Zone], code: str) -> Match | None:
     for zone in _ordered(zones):
         if parsed.level1 in zone.provinces:
             return Match(zone, PROVINCE, parsed.level1)
-    return None
+    upstream = axis_zone(zones)
+    return None if upstream is None else Match(upstream, DEFAULT, "*")
+
+
+def axis_zone(zones: Mapping[str, Zone]) -> Zone | None:
+    """The upstream national axis, if one is configured (at most one is)."""
+    return next((z for z in _ordered(zones) if z.protocol == AXIS), None)
 
 
 def _ordered(zones: Mapping[str, Zone]) -> list[Zone]:

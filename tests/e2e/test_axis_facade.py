@@ -93,8 +93,8 @@ async def test_two_axis_clients_exchange_a_document_and_its_statuses(hub: Runnin
     assert [s["code"] for s in delivery["statuses"]] == ["03", "05"]
     back = [i for i in ok(axis(hub, source, "getReceivedEdocList"))["data"]
             if i["docId"] == notice]  # the status package reaches the source's QLVB too
-    assert [(i["from"], i["status_desc"]) for i in back] == \
-        [(dest["code"], "Trạng thái 05 Đang xử lý")]
+    assert [(i["from"], i["status_desc"], i["messageType"]) for i in back] == \
+        [(dest["code"], "Trạng thái 05 Đang xử lý", "status")]
     got = ok(axis(hub, source, "getEdoc", docId=notice))
     assert base64.b64decode(got["data"]) == status
     assert view["data_type"] == "edxml" and view["title"] == "Về việc chuyển sang Truc"

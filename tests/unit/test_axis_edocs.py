@@ -103,6 +103,10 @@ def test_lists_have_the_axis_shapes() -> None:
                          "sendStatusDesc", "receiveStatus", "receiveStatusDesc"}
     assert (sent["toCode"], sent["sendStatus"], sent["receiveStatus"], sent["notation"]) == \
         ("000.00.12.H53", "acknowledged", "03", "12/STTTT-VP")
+    assert edocs.message_type(pkg) == "edoc" and edocs.message_type(None) == "edoc"
+    status = replace(pkg, document={"status_code": "05", "sender": {}})
+    assert edocs.message_type(status) == "status"
+    assert edocs.received_item(row, "000.00.12.H53", "status")["messageType"] == "status"
 
 
 def test_a_retried_edxml_send_naming_no_recipients_is_the_same_request() -> None:
