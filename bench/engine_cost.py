@@ -15,7 +15,7 @@ from typing import Any
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
 INTERNAL = ("__consumer_offsets", "__transaction_state")
-"""Kafka's own topics the hub writes to (offset commits, transactions)."""
+"""Kafka's own topics the hub may write to (offset commits; transactions, if ever used)."""
 CASSANDRA_TABLES = ("coordinator_write_latency", "coordinator_read_latency",
                     "coordinator_scan_latency", "local_write_latency")
 
@@ -71,10 +71,19 @@ def _total(found: dict[str, float], view: str) -> float:
 
 
 async def _kafka_offsets(kafka: str, prefix: str) -> Counter[str]:
-    consumer = AIOKafkaConsumer(bootstrap_servers=kafka, enable_auto_commit=False)
+    """A consumer knows the partitions of the topics it subscribes to (``topics()`` lists
+    the others without them), so a first one lists, a second subscribes and asks."""
+    probe = AIOKafkaConsumer(bootstrap_servers=kafka, exclude_internal_topics=False)
+    await probe.start()
+    try:
+        topics = sorted({t for t in await probe.topics() if t.startswith(prefix)}
+                        | {INTERNAL[0]})  # listed without Kafka's own topics
+    finally:
+        await probe.stop()
+    consumer = AIOKafkaConsumer(*topics, bootstrap_servers=kafka, enable_auto_commit=False,
+                                exclude_internal_topics=False)
     await consumer.start()
     try:
-        topics = [t for t in await consumer.topics() if t.startswith(prefix) or t in INTERNAL]
         parts = [TopicPartition(t, p) for t in topics
                  for p in consumer.partitions_for_topic(t) or ()]
         ends = await consumer.end_offsets(parts)
