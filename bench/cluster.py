@@ -23,13 +23,14 @@ import statistics
 import subprocess
 import sys
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
+from api.client import TrucClient, TrucError
 from bench.cluster_hub import ClusterHub, Topology, cluster_hub
 from bench.config import REPO, KiB
 from bench.engine_cost import Snapshot, per_package, snapshot
-from bench.hubproc import Provisioner
+from bench.hubproc import Key, Provisioner
 from bench.raw import Load
 from bench.report import Recorder, Result
 from bench.rss import cpu_seconds
@@ -88,6 +89,8 @@ def parse() -> argparse.Namespace:
     parser.add_argument("--packages", type=int, default=120, help="packages per round")
     parser.add_argument("--rounds", type=int, default=3, help="rounds per topology")
     parser.add_argument("--bytes", type=int, default=10 * KiB, help="bytes per package")
+    parser.add_argument("--only", default=",".join(t.name for t in TOPOLOGIES),
+                        help="topologies to run, e.g. 1w1a,2w2a (the first is the baseline)")
     parser.add_argument("--keep-engines", action="store_true",
                         help="leave the cluster's engines running (and reuse running ones)")
     parser.add_argument("--out", type=Path, default=None, help="results file (.jsonl)")
@@ -98,7 +101,7 @@ async def measure(cluster: Cluster, topology: Topology, args: argparse.Namespace
                   rec: Recorder, tmp: Path) -> float:
     """One topology: warm-up, then the rounds; returns the median rate."""
     with cluster_hub(cluster.kafka, cluster.cassandra, topology, tmp) as hub:
-        keys = await Provisioner(hub.hub).apps(2 * PEERS)
+        keys = await provision(hub, 2 * PEERS)
         sources, dests = keys[:PEERS], keys[PEERS:]
         files = tmp / "files"
         files.mkdir(exist_ok=True)
@@ -133,6 +136,27 @@ async def measure(cluster: Cluster, topology: Topology, args: argparse.Namespace
     return median
 
 
+async def provision(hub: ClusterHub, count: int, wait_s: float = 60) -> list[Key]:
+    """Agencies and apps made through one API node, then waited for on every node: a node
+    learns them from the registry topic, so an app made through the balancer may be
+    unknown a moment later on the other node (``404 unknown_agency``, seen here)."""
+    first = next(iter(hub.nodes.values()))
+    keys = await Provisioner(replace(hub.hub, url=first)).apps(count)
+    for url in hub.nodes.values():
+        for key in keys:
+            async with TrucClient(url, key["access_key"], key["secret_key"]) as app:
+                deadline = time.monotonic() + wait_s
+                while True:
+                    try:
+                        await app.whoami()
+                        break
+                    except TrucError:
+                        if time.monotonic() > deadline:
+                            raise
+                        await asyncio.sleep(0.1)
+    return keys
+
+
 async def _snapshot(cluster: Cluster, hub: ClusterHub) -> Snapshot:
     return await snapshot(cluster.kafka, cluster.home / "node1" / "run" / "kafka" / "data",
                           cluster.hosts, port=9042, prefix=hub.prefix, keyspace=hub.keyspace)
@@ -156,7 +180,8 @@ def _busy() -> float:
 async def run(args: argparse.Namespace, rec: Recorder, cluster: Cluster, tmp: Path) -> int:
     medians: dict[str, float] = {}
     failures = 0
-    for topology in TOPOLOGIES:
+    chosen = args.only.split(",")
+    for topology in (t for t in TOPOLOGIES if t.name in chosen):
         print(f"# cluster {topology.name} …", file=sys.stderr, flush=True)
         try:
             medians[topology.name] = await measure(cluster, topology, args, rec,
@@ -165,9 +190,9 @@ async def run(args: argparse.Namespace, rec: Recorder, cluster: Cluster, tmp: Pa
             failures += 1
             rec.emit(Result(f"cluster.small.{topology.name}.failed", "cluster", 1, "failure",
                             None, {"error": f"{type(exc).__name__}: {exc}"[:2000]}))
-    base = medians.get(TOPOLOGIES[0].name)
+    base = medians.get(chosen[0])
     for name, median in medians.items():
-        if name != TOPOLOGIES[0].name:
+        if name != chosen[0]:
             rec.emit(Result(f"cluster.small.{name}.vs_1w1a", "cluster", median,
                             "packages/s", base, {"baseline_kind": "1 worker, 1 API node"}))
     return failures

@@ -38,6 +38,8 @@ class ClusterHub:
     keyspace: str
     pids: dict[str, int] = field(default_factory=dict)
     """Every process of the hub by name (worker1, api1, haproxy…), for its CPU."""
+    nodes: dict[str, str] = field(default_factory=dict)
+    """Each API node's own URL (not through HAProxy)."""
 
 
 def hub_env(kafka: str, cassandra: str, tmp: Path) -> dict[str, str]:
@@ -83,7 +85,8 @@ def cluster_hub(kafka: str, cassandra: str, topology: Topology, tmp: Path
         wait_healthy(url, procs["haproxy"], timeout=60)
         hub = Hub(url, env, tmp, "cluster", procs["api1"], list(procs.values()))
         yield ClusterHub(hub, env["TRUC_TOPIC_PREFIX"], env["TRUC_KEYSPACE"],
-                         {k: p.pid for k, p in procs.items()})
+                         {k: p.pid for k, p in procs.items()},
+                         {k: f"http://{v}" for k, v in urls.items()})
     finally:
         stop(list(procs.values()))
 
