@@ -193,8 +193,8 @@ async def run(args: argparse.Namespace, rec: Recorder, cluster: Cluster, tmp: Pa
     base = medians.get(chosen[0])
     for name, median in medians.items():
         if name != chosen[0]:
-            rec.emit(Result(f"cluster.small.{name}.vs_1w1a", "cluster", median,
-                            "packages/s", base, {"baseline_kind": "1 worker, 1 API node"}))
+            rec.emit(Result(f"cluster.small.{name}.vs_{chosen[0]}", "cluster", median,
+                            "packages/s", base, {"baseline_kind": chosen[0]}))
     return failures
 
 
