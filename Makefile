@@ -98,7 +98,7 @@ bench: install jars
 bench-quick: install
 	$(BIN)/python -m bench --quick $(BENCH_ARGS)
 
-## On a cluster of this machine (docs/benchmarks.md, "On a cluster"; ≈ 10 min, not part of
+## On a cluster of this machine (docs/benchmarks.md, "On a cluster"; ≈ 20 min, not part of
 ## `make bench`: six more JVMs, 4–5 GiB): small packages with 1 or 2 workers and 1 or 2 API
 ## nodes, and what a package costs Kafka and Cassandra. Its own cluster (.cluster-bench/,
 ## 127.0.50.x; BENCH_CLUSTER_HOME, BENCH_CLUSTER_NET), wiped at the end.

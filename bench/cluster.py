@@ -86,7 +86,7 @@ class Cluster:
 
 def parse() -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m bench.cluster", description=__doc__)
-    parser.add_argument("--packages", type=int, default=120, help="packages per round")
+    parser.add_argument("--packages", type=int, default=60, help="packages per round")
     parser.add_argument("--rounds", type=int, default=3, help="rounds per topology")
     parser.add_argument("--bytes", type=int, default=10 * KiB, help="bytes per package")
     parser.add_argument("--only", default=",".join(t.name for t in TOPOLOGIES),
