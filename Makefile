@@ -98,6 +98,18 @@ bench: install jars
 bench-quick: install
 	$(BIN)/python -m bench --quick $(BENCH_ARGS)
 
+## On a cluster of this machine (docs/benchmarks.md, "On a cluster"; ≈ 20 min, not part of
+## `make bench`: six more JVMs, 4–5 GiB): small packages with 1 or 2 workers and 1 or 2 API
+## nodes, and what a package costs Kafka and Cassandra. Its own cluster (.cluster-bench/,
+## 127.0.50.x; BENCH_CLUSTER_HOME, BENCH_CLUSTER_NET), wiped at the end.
+BENCH_CLUSTER_HOME ?= $(CURDIR)/.cluster-bench
+BENCH_CLUSTER_NET  ?= 127.0.50
+BENCH_CLUSTER_ARGS ?=
+.PHONY: bench-cluster
+bench-cluster: install jars haproxy
+	PATH="$$PATH:/usr/sbin" TRUC_BENCH_CLUSTER_HOME=$(BENCH_CLUSTER_HOME) \
+	  TRUC_BENCH_CLUSTER_NET=$(BENCH_CLUSTER_NET) $(BIN)/python -m bench.cluster $(BENCH_CLUSTER_ARGS)
+
 ## Fault suite (docs/reliability.md): kill -9 of Kafka, Cassandra, the Faust worker, an API
 ## node, and the embedded hub, mid-load; checks nothing is lost, doubled, stuck or left
 ## unshredded. Engines of its own (.engines-faults/, ports 29092/29093/29042/27000): the

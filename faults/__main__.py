@@ -33,6 +33,9 @@ def parse() -> argparse.Namespace:
     parser.add_argument("--packages", type=int, default=None)
     parser.add_argument("--rate", type=float, default=None, help="packages per second")
     parser.add_argument("--kill-at", type=float, default=None, help="seconds into the load")
+    parser.add_argument("--down-for", type=float, default=None,
+                        help="seconds between the kill and the restart (5): longer keeps a "
+                             "restarting engine's start-up off the pause measured")
     parser.add_argument("--out", type=Path, default=REPO / ".faults-runs",
                         help="where each run keeps its hub logs and history")
     parser.add_argument("--keep-engines", action="store_true",
@@ -44,7 +47,8 @@ async def main() -> int:
     args = parse()
     plan = QUICK if args.quick else FULL
     changes = {k: v for k, v in (("packages", args.packages), ("rate", args.rate),
-                                 ("kill_at", args.kill_at)) if v is not None}
+                                 ("kill_at", args.kill_at), ("down_for", args.down_for))
+               if v is not None}
     plan = plan.scaled(**changes)
     runs = args.runs or (1 if args.quick else 5)
     default = CLUSTER_COMPONENTS if args.cluster else COMPONENTS

@@ -14,7 +14,7 @@ import asyncio
 import json
 import logging
 from collections.abc import Awaitable, Callable, Mapping, Sequence
-from typing import Protocol, TypeVar
+from typing import Protocol, TypeVar, cast
 
 from hub.ports import (
     EventLog,
@@ -70,14 +70,25 @@ async def apply_once(tracking: TrackingCache, projections: Projections, tracker:
     """The skeleton every tracked processor shares: skip an event handled before, else
     ``plan`` its writes (reads included) and apply them with the tracking record, all
     under ``handling`` so a failure forgets what the cache believed. Returns whether it
-    applied, and what ``plan`` returned beside the writes (None when skipped)."""
+    applied, and what ``plan`` returned beside the writes (None when skipped).
+
+    A write that failed may still land, row by row, while the event is tried again (a
+    timed-out Cassandra batch is replayed from its batch log; its partitions become visible
+    one at a time): planning again would read rows that already hold the event's own
+    effect under a tracking record that does not, and count it twice. So the retry of an
+    event whose write was attempted sends the very writes planned the first time
+    (``TrackingCache.hold``): whatever part of the first try lands, the rows end the same."""
     with tracking.handling(tracker, position):
         done = await tracking.done(tracker, position)
         if position.offset <= done:
+            tracking.release(tracker, position)
             return False, None
-        writes, planned = await plan()
+        held = tracking.held(tracker, position)
+        writes, planned = cast(tuple[Writes, T], held) if held is not None else await plan()
+        tracking.hold(tracker, position, (writes, planned))
         applied = await projections.apply(tracker, position, writes.upserts, writes.deletes,
                                           last_applied=done)
+        tracking.release(tracker, position)
     settle(tracking, tracker, position, applied)
     return applied, planned
 

@@ -37,6 +37,7 @@ class TrackingCache:
         self._projections = projections
         self._done: dict[Key, dict[int, int]] = {}
         self._memo: dict[str, dict[str, object]] = {}
+        self._held: dict[tuple[str, str, int], tuple[int, object]] = {}
 
     async def done(self, tracker: str, position: Position) -> int:
         """The last offset ``tracker`` handled in the position's partition (-1: none)."""
@@ -68,6 +69,19 @@ class TrackingCache:
     def recall(self, tracker: str, key: str) -> object | None:
         return self._memo.get(tracker, {}).get(key)
 
+    def hold(self, tracker: str, position: Position, plan: object) -> None:
+        """The writes about to be sent for ``position``: if they fail, the retry sends the
+        same (``runner.apply_once``); a failed handling does not drop them."""
+        self._held[(tracker, position.topic, position.partition)] = (position.offset, plan)
+
+    def held(self, tracker: str, position: Position) -> object | None:
+        """What was held for this very position (None: nothing, or another offset's)."""
+        found = self._held.get((tracker, position.topic, position.partition))
+        return found[1] if found is not None and found[0] == position.offset else None
+
+    def release(self, tracker: str, position: Position) -> None:
+        self._held.pop((tracker, position.topic, position.partition), None)
+
     def forget_tracker(self, tracker: str, topic: str) -> None:
         """Drops what is known of one tracker: the store is read again next time."""
         self._done.pop((tracker, topic), None)
@@ -88,3 +102,4 @@ class TrackingCache:
         """Drops everything: partitions may have moved to or from another consumer."""
         self._done.clear()
         self._memo.clear()
+        self._held.clear()

@@ -20,6 +20,8 @@
 #   TRUC_CLUSTER_PORT [8090]             HAProxy, on 127.0.0.1: where clients connect
 #   TRUC_CLUSTER_API_PORT [8080]         each API node's port on its own address
 #   TRUC_CLUSTER_KAFKA_HEAP [384m]  TRUC_CLUSTER_CASSANDRA_HEAP [1g]   per node
+#   TRUC_CLUSTER_PHI_CONVICT_THRESHOLD [5]  how soon Cassandra nodes convict a silent one
+#                                        (5 is Cassandra's lowest; its default is 8)
 #   TRUC_PYTHON [<repo>/.venv/bin/python] the venv whose `truc` runs the API nodes and workers
 set -euo pipefail
 
@@ -63,6 +65,8 @@ engine_env() {  # the engines.sh environment of node $1
     "TRUC_CASSANDRA_HEAP=${TRUC_CLUSTER_CASSANDRA_HEAP:-1g}" \
     "TRUC_CASSANDRA_CLUSTER_NAME=truc-cluster" "TRUC_CASSANDRA_SEEDS=$NET.1:7000,$NET.2:7000,$NET.3:7000" \
     "TRUC_CASSANDRA_INITIAL_TOKEN=${TOKENS[$((n - 1))]}" "TRUC_CASSANDRA_HINTS=true" \
+    "TRUC_CASSANDRA_DYNAMIC_SNITCH=true" "TRUC_CASSANDRA_BATCHLOG_ENDPOINT_STRATEGY=dynamic_remote" \
+    "TRUC_CASSANDRA_PHI_CONVICT_THRESHOLD=${TRUC_CLUSTER_PHI_CONVICT_THRESHOLD:-5}" \
     "TRUC_PYTHON=$PYTHON"
 }
 

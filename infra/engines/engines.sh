@@ -22,6 +22,8 @@
 #   TRUC_KAFKA_REPLICATION [1]  TRUC_KAFKA_MIN_ISR [1]   internal and default topic replication
 #   TRUC_CASSANDRA_SEEDS [HOST:STORAGE_PORT]  TRUC_CASSANDRA_INITIAL_TOKEN [0]
 #   TRUC_CASSANDRA_CLUSTER_NAME [truc-dev]  TRUC_CASSANDRA_HINTS [false]
+#   TRUC_CASSANDRA_DYNAMIC_SNITCH [false]  TRUC_CASSANDRA_BATCHLOG_ENDPOINT_STRATEGY
+#                           [random_remote]  TRUC_CASSANDRA_PHI_CONVICT_THRESHOLD [8]
 #                           (infra/engines/cluster.sh sets these for its three nodes)
 #   TRUC_ENGINES_TIMEOUT [180]  seconds `up`/`wait` give each engine to become ready
 #   TRUC_ENGINES_STOP_TIMEOUT [60]  seconds `down` waits after SIGTERM before SIGKILL
@@ -362,7 +364,10 @@ cassandra_options() {
     CASSANDRA_DATA_DIR="$run/data" CASSANDRA_CLUSTER_NAME="${TRUC_CASSANDRA_CLUSTER_NAME:-truc-dev}" \
     CASSANDRA_SEEDS="${TRUC_CASSANDRA_SEEDS:-$HOST:$CASSANDRA_STORAGE_PORT}" \
     CASSANDRA_INITIAL_TOKEN="${TRUC_CASSANDRA_INITIAL_TOKEN:-0}" \
-    CASSANDRA_HINTS="${TRUC_CASSANDRA_HINTS:-false}"
+    CASSANDRA_HINTS="${TRUC_CASSANDRA_HINTS:-false}" \
+    CASSANDRA_DYNAMIC_SNITCH="${TRUC_CASSANDRA_DYNAMIC_SNITCH:-false}" \
+    CASSANDRA_BATCHLOG_ENDPOINT_STRATEGY="${TRUC_CASSANDRA_BATCHLOG_ENDPOINT_STRATEGY:-random_remote}" \
+    CASSANDRA_PHI_CONVICT_THRESHOLD="${TRUC_CASSANDRA_PHI_CONVICT_THRESHOLD:-8}"
   cp "$SCRIPT_DIR/cassandra/logback.xml" "$run/conf/logback.xml"
   mkdir -p "$run/conf/triggers"
   jamm=$(compgen -G "$jars/jamm-*.jar" | head -n 1) || die "no jamm jar in $jars"
