@@ -21,6 +21,7 @@ from streams.forwarder import ForwardProcessor
 from streams.gateway import Clients, GatewayProcessor
 from streams.packages import PackageProcessor
 from streams.presence import PresenceProcessor
+from streams.relay import Pace
 from streams.runner import FoldProcessor, Processor, ProjectorProcessor
 from streams.shredder import ShredderProcessor
 from streams.tracking import TrackingCache
@@ -68,20 +69,15 @@ def build_processors(backend: Backend, wrapper: MasterKeyWrapper, view: Registry
                                   receiver_wait=timedelta(
                                       seconds=settings.receiver_wait_seconds)))
     found.append(PresenceProcessor(backend.projections, tracking))
+    pace = Pace(settings.zone_retry_seconds, settings.zone_poll_seconds,
+                settings.zone_poll_max_seconds, timedelta(days=settings.zone_follow_days))
     found.append(ForwardProcessor(
         backend.events, backend.projections, view, vault, secret_of, clock=backend.clock,
-        hub_name=settings.hub_name or settings.domain,
-        retry_seconds=settings.zone_retry_seconds, poll_seconds=settings.zone_poll_seconds,
-        poll_max_seconds=settings.zone_poll_max_seconds,
-        follow=timedelta(days=settings.zone_follow_days), applied=applied,
+        hub_name=settings.hub_name or settings.domain, pace=pace, applied=applied,
         tracking=tracking))
     found.append(GatewayProcessor(
         backend.events, backend.projections, view, vault, axis_clients(backend, secret_of),
-        clock=backend.clock, retry_seconds=settings.zone_retry_seconds,
-        poll_seconds=settings.zone_poll_seconds,
-        poll_max_seconds=settings.zone_poll_max_seconds,
-        follow=timedelta(days=settings.zone_follow_days), applied=applied,
-        tracking=tracking))
+        clock=backend.clock, pace=pace, applied=applied, tracking=tracking))
     return found
 
 

@@ -23,43 +23,40 @@ restart: whoever holds the packages partitions resumes them (embedded: at start 
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import logging
 from collections.abc import Awaitable, Callable
-from datetime import datetime, timedelta
-from enum import Enum
+from datetime import datetime
 from typing import Any
 
 from api.client import TrucClient
 from api.client import TrucError as PeerRefused
 from hub import events as ev
 from hub.packages.model import Package
-from hub.packages.processor import TRACKER, package_ref
 from hub.ports import Clock, EventLog, Projections, Recorded, Row, RowRef
 from hub.registry.view import RegistryView
-from hub.topics import record
 from hub.zones import forwarding as rules
 from hub.zones.decisions import routed_zone
 from hub.zones.model import TRUC, Zone
 from hub.zones.peers import peer_code, peer_id
 from infra.vault import Vault
 from streams.applied import Applied
-from streams.outbox import Outbox
+from streams.relay import (
+    CHANGED,
+    DEFAULT_PACE,
+    DONE,
+    IDLE,
+    Pace,
+    Relay,
+    Step,
+    follow_until,
+)
 from streams.tracking import TrackingCache
 
 log = logging.getLogger(__name__)
 OUTBOX = "forward_outbox"
-MAX_DELAY = 60.0
 
 
-class Step(Enum):
-    DONE = "done"
-    CHANGED = "changed"
-    IDLE = "idle"
-
-
-DONE, CHANGED, IDLE = Step.DONE, Step.CHANGED, Step.IDLE
 SecretLookup = Callable[[str], Awaitable[str | None]]
 PeerClient = Callable[[Zone, str], TrucClient]
 
@@ -72,32 +69,22 @@ def _client(zone: Zone, secret: str) -> TrucClient:
     return TrucClient(zone.url, zone.access_key, secret, timeout=60)
 
 
-class ForwardProcessor(Outbox):
-    """Forwards deliveries to other zones: an outbox (``streams/outbox.py``) whose rows
-    are forwarded deliveries, one per (package, code), worked until the peer's leg ends."""
+class ForwardProcessor(Relay):
+    """Forwards deliveries to other zones: a relay (``streams/relay.py``) whose rows are
+    forwarded deliveries, one per (package, code), worked until the peer's leg ends."""
 
     name = "forwarder"
     outbox = OUTBOX
 
     def __init__(self, events: EventLog, projections: Projections, view: RegistryView,
                  vault: Vault, secret_of: SecretLookup, *, clock: Clock, hub_name: str,
-                 retry_seconds: float = 1.0, poll_seconds: float = 2.0,
-                 poll_max_seconds: float = 30.0,
-                 follow: timedelta = timedelta(days=30), applied: Applied | None = None,
+                 pace: Pace = DEFAULT_PACE, applied: Applied | None = None,
                  tracking: TrackingCache | None = None, client: PeerClient = _client) -> None:
-        super().__init__(projections, tracking or TrackingCache(projections))
-        self._events = events
-        self._view = view
-        self._vault = vault
+        super().__init__(events, projections, view, vault, clock=clock, pace=pace,
+                         applied=applied, tracking=tracking)
         self._secret_of = secret_of
-        self._clock = clock
         self._hub = hub_name
-        self._retry = retry_seconds
-        self._poll = poll_seconds
-        self._poll_max = max(poll_seconds, poll_max_seconds)
         self._peers: dict[tuple[str, str, str], TrucClient] = {}
-        self._follow = follow
-        self._applied = applied or Applied(projections)
         self._client = client
 
     async def rows_for(self, recorded: Recorded) -> list[Row]:
@@ -116,29 +103,14 @@ class ForwardProcessor(Outbox):
             await self._drop(key)
 
     async def work(self, ref: RowRef, row: dict[str, Any]) -> None:
-        """Steps the row until it is done; a failure waits and tries again, never ends.
-        A delivery where nothing happens is read less and less often (up to
-        ``poll_max``): a destination may take days to fetch."""
-        delay, idle = self._retry, 0
-        while True:
-            try:
-                found = await self._step(ref, row)
-                if found is DONE:
-                    await self._projections.write(deletes=[ref])
-                    return
-                delay, idle = self._retry, 0 if found is CHANGED else idle + 1
-                await asyncio.sleep(min(self._poll * 2 ** min(idle, 16), self._poll_max))
-            except asyncio.CancelledError:
-                raise
-            except Exception as exc:  # unreachable peer, engine outage: wait and retry
-                log.info("forwarding %s to %s waits %.1f s: %s", row["package_id"],
-                         row["code"], delay, exc)
-                await asyncio.sleep(delay)
-                delay = min(delay * 2, MAX_DELAY)
+        await self._repeat(lambda: self._done_or(ref, row),
+                           f"forwarding {row['package_id']} to {row['code']}")
 
-    async def _package(self, package_id: str) -> Package | None:
-        found = await self._projections.get(package_ref(package_id))
-        return None if found is None else Package.from_json(dict(found.body))
+    async def _done_or(self, ref: RowRef, row: dict[str, Any]) -> Step:
+        found = await self._step(ref, row)
+        if found is DONE:
+            await self._projections.write(deletes=[ref])
+        return found
 
     async def _step(self, ref: RowRef, row: dict[str, Any]) -> Step:
         """One pass: DONE once the row is done, CHANGED when it moved, IDLE otherwise."""
@@ -221,15 +193,12 @@ class ForwardProcessor(Outbox):
             if seen != row.get("statuses"):
                 changed = True
             row["statuses"] = seen
-            if delivery.get("state") == "acknowledged" and not row.get("follow_until"):
-                row["follow_until"] = (now + self._follow).isoformat()
-                changed = True
+            if delivery.get("state") == "acknowledged":
+                changed = self._acknowledged(row, now) or changed
             if changed:
                 await self._projections.write([Row(ref, row)])
         after = await self._package(row["package_id"])
-        until = row.get("follow_until")
-        if rules.followed_enough(after, code, delivery,
-                                 datetime.fromisoformat(until) if until else None, now,
+        if rules.followed_enough(after, code, delivery, follow_until(row), now,
                                  cancelled=bool(row.get("cancelled"))):
             return DONE
         return CHANGED if changed else IDLE
@@ -267,9 +236,3 @@ class ForwardProcessor(Outbox):
             start = offset - first * size
             return joined[start:start + length]
         return read
-
-    async def _record(self, events: list[ev.Event]) -> None:
-        for event in events:
-            position = await record(self._events, event)
-            with contextlib.suppress(TimeoutError):  # the next pass reads the row again
-                await self._applied.wait(TRACKER, position, seconds=10)

@@ -1,7 +1,7 @@
 """The gateway: this hub as a client of the upstream national axis (``hub.axis.gateway``).
 
-``GatewayProcessor`` is an outbox (``streams/outbox.py``, as the zone forwarder and the
-webhooks) over the packages topic. Its rows:
+``GatewayProcessor`` is a relay (``streams/relay.py``, as the zone forwarder: an outbox)
+over the packages topic. Its rows:
 
 - ``up``: a delivery planned for a code routed to the axis (the routing table's zone of
   protocol ``axis``, the default route). **send**: the package's content, whole, with
@@ -28,16 +28,14 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import Awaitable, Callable
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any
 
 from hub import events as ev
 from hub.axis import gateway as rules
 from hub.packages.model import Package
-from hub.packages.processor import TRACKER, package_ref
 from hub.ports import Clock, EventLog, Projections, Recorded, Row, RowRef
 from hub.registry.view import RegistryView
-from hub.topics import record
 from hub.zones import forwarding
 from hub.zones.decisions import routed_zone
 from hub.zones.model import AXIS, Zone, axis_zone
@@ -45,13 +43,21 @@ from hub.zones.peers import is_peer, peer_code, peer_id
 from infra.axis_client import AxisClient, AxisError
 from infra.vault import Vault
 from streams.applied import Applied
-from streams.outbox import Outbox
+from streams.relay import (
+    CHANGED,
+    DEFAULT_PACE,
+    DONE,
+    IDLE,
+    Pace,
+    Relay,
+    Step,
+    follow_until,
+)
 from streams.tracking import TrackingCache
 
 log = logging.getLogger(__name__)
 OUTBOX = "gateway_outbox"
 SENT = "gateway_sent"
-MAX_DELAY = 60.0
 SecretLookup = Callable[[str], Awaitable[str | None]]
 ClientFactory = Callable[[Zone, str], AxisClient]
 
@@ -89,27 +95,17 @@ class Clients:
         self._open.clear()
 
 
-class GatewayProcessor(Outbox):
+class GatewayProcessor(Relay):
     name = "gateway"
     outbox = OUTBOX
 
     def __init__(self, events: EventLog, projections: Projections, view: RegistryView,
-                 vault: Vault, clients: Clients, *, clock: Clock,
-                 retry_seconds: float = 1.0, poll_seconds: float = 2.0,
-                 poll_max_seconds: float = 30.0, follow: timedelta = timedelta(days=30),
+                 vault: Vault, clients: Clients, *, clock: Clock, pace: Pace = DEFAULT_PACE,
                  applied: Applied | None = None, tracking: TrackingCache | None = None
                  ) -> None:
-        super().__init__(projections, tracking or TrackingCache(projections))
-        self._events = events
-        self._view = view
-        self._vault = vault
+        super().__init__(events, projections, view, vault, clock=clock, pace=pace,
+                         applied=applied, tracking=tracking)
         self._clients = clients
-        self._clock = clock
-        self._retry = retry_seconds
-        self._poll = poll_seconds
-        self._poll_max = max(poll_seconds, poll_max_seconds)
-        self._follow = follow
-        self._applied = applied or Applied(projections)
         self._locks: dict[str, asyncio.Lock] = {}
         self._sent: tuple[float, list[dict[str, Any]]] | None = None
         self._sent_lock = asyncio.Lock()
@@ -148,26 +144,19 @@ class GatewayProcessor(Outbox):
         await self._clients.close()
 
     async def work(self, ref: RowRef, row: dict[str, Any]) -> None:
-        """Steps the row until done; a failure waits and tries again, never ends."""
-        delay, idle = self._retry, 0
+        await self._repeat(lambda: self._step(ref, row),
+                           f"gateway {row['kind']} {row['package_id']}")
+
+    async def _step(self, ref: RowRef, row: dict[str, Any]) -> Step:
         lock = self._locks.setdefault(row["package_id"], asyncio.Lock())
-        while True:
+        async with lock:  # one sendEdoc per package; updates in their order
             try:
-                async with lock:  # one sendEdoc per package; updates in their order
-                    changed = await (self._up(ref, row) if row["kind"] == "up"
-                                     else self._update(row))
-                delay, idle = self._retry, 0 if changed else idle + 1
-                await asyncio.sleep(min(self._poll * 2 ** min(idle, 16), self._poll_max))
+                changed = await (self._up(ref, row) if row["kind"] == "up"
+                                 else self._update(row))
             except Done:
                 await self._projections.write(deletes=[ref, *await self._sent_done(row)])
-                return
-            except asyncio.CancelledError:
-                raise
-            except Exception as exc:  # the axis unreachable, an engine outage: retry
-                log.info("gateway %s %s waits %.1f s: %s", row["kind"], row["package_id"],
-                         delay, exc)
-                await asyncio.sleep(delay)
-                delay = min(delay * 2, MAX_DELAY)
+                return DONE
+        return CHANGED if changed else IDLE
 
     async def _sent_done(self, row: dict[str, Any]) -> list[RowRef]:
         """The package's ``DocId`` row, once no delivery of it to a peer is open (none
@@ -193,10 +182,6 @@ class GatewayProcessor(Outbox):
             log.warning("the axis refused updateStatus %s of %s: %s", row["status"],
                         row["doc_id"], refused)
         raise Done
-
-    async def _package(self, package_id: str) -> Package | None:
-        found = await self._projections.get(package_ref(package_id))
-        return None if found is None else Package.from_json(dict(found.body))
 
     async def _up(self, ref: RowRef, row: dict[str, Any]) -> bool:
         code: str = row["code"]
@@ -257,16 +242,13 @@ class GatewayProcessor(Outbox):
             await self._record(mirrored)
             changed = bool(mirrored) or seen.statuses != before
             row["statuses"] = list(seen.statuses)
-            if seen.state == "acknowledged" and not row.get("follow_until"):
-                row["follow_until"] = (now + self._follow).isoformat()
-                changed = True
+            if seen.state == "acknowledged":
+                changed = self._acknowledged(row, now) or changed
             if changed:
                 await self._projections.write([Row(ref, row)])
         after = await self._package(row["package_id"])
-        until = row.get("follow_until")
         if forwarding.followed_enough(after, code, seen.as_peer() if seen else None,
-                                      datetime.fromisoformat(until) if until else None,
-                                      now, cancelled=True):
+                                      follow_until(row), now, cancelled=True):
             raise Done  # a recall here cannot be told to the axis: nothing to wait for
         return changed
 
@@ -275,7 +257,7 @@ class GatewayProcessor(Outbox):
         axis answers every document sent lately: one call per row would repeat it)."""
         async with self._sent_lock:
             now = asyncio.get_running_loop().time()
-            if self._sent is None or now - self._sent[0] >= self._poll / 2:
+            if self._sent is None or now - self._sent[0] >= self._pace.poll / 2:
                 self._sent = (now, await client.sent())
             return self._sent[1]
 
@@ -283,12 +265,6 @@ class GatewayProcessor(Outbox):
         """The whole content (``sendEdoc`` carries one file in one body)."""
         last = max(0, -(-pkg.size // pkg.chunk_size) - 1)
         return b"".join([c async for c in self._vault.chunks(pkg.package_id, 0, last)])
-
-    async def _record(self, events: list[ev.Event]) -> None:
-        for event in events:
-            position = await record(self._events, event)
-            with contextlib.suppress(TimeoutError):  # the next pass reads the row again
-                await self._applied.wait(TRACKER, position, seconds=10)
 
 
 BringIn = Callable[[Zone, str, bytes], Awaitable[None]]

@@ -32,6 +32,7 @@ from infra.vault import Vault
 from streams.applied import Applied
 from streams.forwarder import OUTBOX, ForwardProcessor
 from streams.packages import PackageProcessor
+from streams.relay import Pace
 from streams.runner import InProcessProcessors
 from tests.unit.test_packages import CONTENT, CTX, DIGEST, LIMITS, SOURCE, send, world
 
@@ -106,8 +107,9 @@ async def test_a_peer_down_stops_nothing_and_the_outcome_comes_back_once(
 
     applied = Applied(projections, local=True)
     forwarder = ForwardProcessor(log, projections, view, vault, secret_of,
-                                 clock=SystemClock(), hub_name="hub-a", retry_seconds=0.01,
-                                 poll_seconds=0.01, poll_max_seconds=0.05, applied=applied,
+                                 clock=SystemClock(), hub_name="hub-a",
+                                 pace=Pace(retry=0.01, poll=0.01, poll_max=0.05),
+                                 applied=applied,
                                  client=client)
     loop = InProcessProcessors([PackageProcessor(log, projections), forwarder], log,
                                projections, applied)
