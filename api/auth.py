@@ -16,6 +16,9 @@ from hub.auth.authenticate import Forbidden, Principal, authenticate
 from hub.auth.sessions import Caller
 from hub.registry.model import Operator, Role
 
+ADMIN_CATCH_UP_SECONDS = 10.0
+"""How long an admin call waits for this node's registry view (then 503 registry_lagging)."""
+
 
 def runtime_of(request: Request) -> Runtime:
     runtime: Runtime = request.app.state.runtime
@@ -96,10 +99,15 @@ async def current_operator(request: Request) -> Operator:
 
 @signed
 async def current_admin(request: Request) -> Operator:
+    """An admin's call changes the registry: it is decided on this node's view once that
+    view has folded every registry event recorded so far, wherever it was recorded — an
+    operator behind a load balancer who added an agency on one API node adds its app on
+    the next at once (it was ``404 unknown_agency`` while this node lagged)."""
     operator = operator_of(await principal(request))
     if operator.role is not Role.ADMIN:
         raise Forbidden(f"this action needs the admin role; you are {operator.role.value}",
                         code="role_not_allowed")
+    await runtime_of(request).registry.catch_up(ADMIN_CATCH_UP_SECONDS)
     return operator
 
 

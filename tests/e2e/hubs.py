@@ -86,14 +86,16 @@ class RunningHub:
             time.sleep(5)
         raise AssertionError("unreachable")
 
-    def ops(self, method: str, path: str, body: dict[str, Any] | None = None) -> Any:
-        """A signed call to the operator API with the hub's first admin (fast setup)."""
+    def ops(self, method: str, path: str, body: dict[str, Any] | None = None,
+            node: str | None = None) -> Any:
+        """A signed call to the operator API with the hub's first admin (fast setup), on
+        the first node or the ``node`` URL given."""
         if self.admin_key is None:
             self.admin_key = self.admin("operator", "add", "Trung tâm CNTT", "--role",
                                         "admin")["key"]
         key = self.admin_key
         content = json.dumps(body).encode() if body is not None else b""
-        url = f"{self.url}{path}"
+        url = f"{node or self.url}{path}"
         headers = {"content-type": "application/json", "x-truc-nonce": os.urandom(8).hex()}
         headers.update(sign_request(
             method, url, headers, hashlib.sha256(content).hexdigest(),
