@@ -32,7 +32,7 @@ from typing import Any
 from api.client import TrucClient
 from api.client import TrucError as PeerRefused
 from hub import events as ev
-from hub.packages.model import Package
+from hub.packages.model import RECALL_REQUESTED, Package
 from hub.ports import Clock, EventLog, Projections, Recorded, Row, RowRef
 from hub.registry.view import RegistryView
 from hub.zones import forwarding as rules
@@ -55,6 +55,9 @@ from streams.tracking import TrackingCache
 
 log = logging.getLogger(__name__)
 OUTBOX = "forward_outbox"
+TOLD = {"cancel": "cancelled", "extend": "deadline", "recall": "recalls"}
+"""Where a row keeps what the peer was told of each kind of the source's changes."""
+RECALL_NOTE = "the source asks to recall this document (13)"
 
 
 SecretLookup = Callable[[str], Awaitable[str | None]]
@@ -209,22 +212,28 @@ class ForwardProcessor(Relay):
         extension); a peer that says it is too late (409: acknowledged, closed) was told."""
         code, peer_package = row["code"], row["peer_package_id"]
         actions = rules.source_changes(pkg, code, told_deadline=row.get("deadline"),
-                                       cancelled=bool(row.get("cancelled")))
+                                       cancelled=bool(row.get("cancelled")),
+                                       recalls_told=int(row.get("recalls", 0)))
         for action in actions:
             try:
-                if action.kind == "cancel":
-                    await peer.cancel(peer_package, code, action.value[:500])
-                else:
-                    await peer.extend(peer_package, code, action.value)
+                await self._do(peer, peer_package, code, action)
             except PeerRefused as refused:
                 if refused.status != 409:
                     raise
-            if action.kind == "cancel":
-                row["cancelled"] = True
-            else:
-                row["deadline"] = action.value
+            row[TOLD[action.kind]] = True if action.kind == "cancel" else action.value
             await self._projections.write([Row(ref, row)])
         return bool(actions)
+
+    @staticmethod
+    async def _do(peer: TrucClient, peer_package: str, code: str,
+                  action: rules.PeerAction) -> None:
+        if action.kind == "cancel":
+            await peer.cancel(peer_package, code, action.value[:500])
+        elif action.kind == "recall":
+            await peer.report_status(peer_package, RECALL_REQUESTED, RECALL_NOTE,
+                                     destination=code)
+        else:
+            await peer.extend(peer_package, code, action.value)
 
     def _reader(self, pkg: Package) -> Callable[[int, int], Awaitable[bytes]]:
         """Bytes ``offset..offset+length`` of the package's content, from its chunks."""

@@ -30,7 +30,7 @@ from datetime import datetime
 from typing import Any
 
 from hub import events as ev
-from hub.packages.model import DeliveryState, Package
+from hub.packages.model import RECALL_REQUESTED, DeliveryState, Package
 from hub.zones.peers import peer_id
 
 _NAMESPACE = uuid.UUID("2f6a8d1e-5b7c-4e3f-9a10-7c4e2b9d0f31")
@@ -77,17 +77,23 @@ class PeerAction:
 
 
 def source_changes(pkg: Package, code: str, *, told_deadline: str | None,
-                   cancelled: bool) -> list[PeerAction]:
+                   cancelled: bool, recalls_told: int = 0) -> list[PeerAction]:
     """The source's own changes the peer has not been told of: a recall or a redirect
-    (the peer's delivery is cancelled), a deadline moved (extended there too)."""
+    (the peer's delivery is cancelled), a deadline moved (extended there too), a recall
+    request 13 on a document already received (``recall``, ``value`` how many the
+    delivery has had: its destination answers 15 or 16 there, and that comes back)."""
     local = pkg.deliveries.get(peer_id(code))
     if local is None:
         return []
     if local.state.withdrawn:
         return [] if cancelled else [PeerAction("cancel", local.reason or local.state.value)]
+    actions = []
+    asked = sum(status == RECALL_REQUESTED for status, _ in local.statuses)
+    if asked > recalls_told:
+        actions.append(PeerAction("recall", str(asked)))
     if not local.state.closed and local.deadline and local.deadline != told_deadline:
-        return [PeerAction("extend", local.deadline)]
-    return []
+        actions.append(PeerAction("extend", local.deadline))
+    return actions
 
 
 def idempotency_key(package_id: str, code: str) -> str:
@@ -146,7 +152,8 @@ def mirror(pkg: Package, code: str, zone: str, peer: dict[str, Any], *, statuses
         return []
     found: list[ev.Event] = []
     for index, status in enumerate(peer.get("statuses") or []):
-        if index >= statuses_seen:
+        # a 13 there is the one this hub told for the source (``source_changes``)
+        if index >= statuses_seen and str(status["code"]) != RECALL_REQUESTED:
             found.append(ev.StatusReported(
                 **_envelope(pkg, code, f"status/{index}", now, zone),
                 package_id=pkg.package_id, agency_id=agency_id, agency_code=code,

@@ -196,6 +196,44 @@ async def test_the_sources_extension_and_recall_reach_the_peers_copy(
 
 
 @pytest.mark.timeout(600)
+async def test_the_sources_recall_request_reaches_the_peer_and_the_answer_comes_back(
+        hubs: tuple[RunningHub, RunningHub], world: dict[str, Any], tmp_path: Path) -> None:
+    """A 13 on a document B's destination already acknowledged is asked on B's copy; the
+    destination's 15 there comes back to the source, and the 13 is not doubled here."""
+    a, b = hubs
+    file = tmp_path / "thu-hoi.txt"
+    file.write_text("quyết định ban hành nhầm")
+    async with client(a, world["source"]) as source:
+        sent = await source.send([B_DEST], "Sẽ xin thu hồi", file)
+    async with client(b, world["dest"]) as dest:
+        async def arrived() -> list[dict[str, Any]]:
+            return [i for i in await dest.inbox() if i["title"] == "Sẽ xin thu hồi"]
+        [item] = await until(arrived, "the package in B's inbox")
+        digest = await dest.fetch(item["package_id"], tmp_path / "got.txt")
+        await dest.ack(item["package_id"], digest)
+    async with client(a, world["source"]) as source:
+        async def acked() -> bool:
+            view = await source.package(sent["package_id"])
+            return delivery(view, B_DEST)["state"] == "acknowledged"
+        await until(acked, "the peer's ack seen by the source")
+        await source.report_status(sent["package_id"], "13", "xin thu hồi",
+                                   destination=B_DEST)
+    async with client(b, world["dest"]) as dest:
+        async def asked() -> bool:
+            mine = (await dest.package(item["package_id"]))["deliveries"][0]
+            return [s["code"] for s in mine["statuses"]] == ["13"]
+        await until(asked, "the 13 on B's copy")
+        await dest.report_status(item["package_id"], "15", "đồng ý thu hồi")
+    async with client(a, world["source"]) as source:
+        async def answered() -> list[str] | None:
+            view = await source.package(sent["package_id"])
+            codes = [s["code"] for s in delivery(view, B_DEST)["statuses"]]
+            return codes if "15" in codes else None
+        assert await until(answered, "the destination's 15 seen by the source") == \
+            ["13", "15"]
+
+
+@pytest.mark.timeout(600)
 async def test_a_loop_between_zones_is_refused_and_the_source_told(
         hubs: tuple[RunningHub, RunningHub], world: dict[str, Any], tmp_path: Path) -> None:
     a, _ = hubs

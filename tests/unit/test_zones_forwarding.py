@@ -120,3 +120,28 @@ def test_the_sources_recall_redirect_and_extension_are_told_to_the_peer_once() -
     followed = {"agency_code": CODE, "state": "notified", "statuses": []}
     assert not rules.followed_enough(recalled, CODE, followed, None, NOW, cancelled=False)
     assert rules.followed_enough(recalled, CODE, followed, None, NOW, cancelled=True)
+
+
+def test_the_sources_recall_request_13_is_told_to_the_peer_and_not_mirrored_back() -> None:
+    """A 13 on a document already received goes to the peer's copy (its destination
+    answers there, 15 or 16, and that comes back); the 13 the peer then lists is the one
+    this hub told, never recorded again here."""
+    acked = fold(planned(), rules.mirror(planned(), CODE, "hcm",
+                                         {"state": "acknowledged", "statuses": []},
+                                         statuses_seen=0, now=NOW))
+    assert acked.deliveries[peer_id(CODE)].state is DeliveryState.ACKNOWLEDGED
+    asked = fold(acked, [ev.StatusReported(
+        event_id="s13", occurred_at=NOW, actor="app", correlation_id="c", package_id="p",
+        agency_id="s", agency_code="000.00.11.H53", status_code="13",
+        destination_agency_id=peer_id(CODE))])
+    assert rules.source_changes(asked, CODE, told_deadline=None, cancelled=False) == \
+        [rules.PeerAction("recall", "1")]
+    assert rules.source_changes(asked, CODE, told_deadline=None, cancelled=False,
+                                recalls_told=1) == []
+    there = {"state": "acknowledged", "statuses": [{"code": "13"}, {"code": "15"}]}
+    [answer] = rules.mirror(asked, CODE, "hcm", there, statuses_seen=0, now=NOW)
+    assert isinstance(answer, ev.StatusReported) and answer.status_code == "15"
+    answered = fold(asked, [answer])
+    assert not answered.deliveries[peer_id(CODE)].recall_pending
+    assert rules.source_changes(answered, CODE, told_deadline=None, cancelled=False,
+                                recalls_told=1) == []
