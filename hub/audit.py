@@ -6,7 +6,7 @@ Whoever alters an action (its digest no longer matches), removes one (a link nam
 action that is not there), inserts one (an action no link names), or removes or alters a
 link (the next link's ``prev_hash`` no longer matches) breaks the chain where it happened,
 and ``verify`` says where. Actions recorded before the chain began (before the first link
-of their partition, by an older hub) are counted apart, not judged.
+of their partition, by an older hub, and named by no link) are counted apart, not judged.
 
 Two nodes recording actions in the same partition at the same instant can each link to
 the same predecessor: ``verify`` reports such a fork like any other break (operators act
@@ -85,6 +85,10 @@ class _Partition:
     started: bool = False
     pending: dict[str, tuple[int, str]] = field(default_factory=dict)
     """Actions not linked yet: event id -> (offset, digest)."""
+    before: dict[str, tuple[int, str]] = field(default_factory=dict)
+    """Actions recorded before the first link: from before the chain began, unless a
+    later link vouches for one (a directory sync on a fresh hub appends a window of
+    actions, then their links: the first link starts the chain, the others follow)."""
 
 
 def verify(records: Iterable[tuple[int, int, ev.Event]]) -> Verdict:
@@ -98,6 +102,7 @@ def verify(records: Iterable[tuple[int, int, ev.Event]]) -> Verdict:
         else:
             part.pending[event.event_id] = (offset, digest(event))
     for partition, part in parts.items():
+        verdict.before_chain += len(part.before)
         for event_id, (offset, _) in part.pending.items():
             verdict.breaks.append(Break(partition, offset, event_id,
                                         "an action no link vouches for (inserted?)"))
@@ -109,11 +114,11 @@ def _check_link(verdict: Verdict, part: _Partition, partition: int, offset: int,
                 found: ev.AuditLinked) -> None:
     if not part.started:
         part.started = True
-        earlier = [e for e, (o, _) in part.pending.items() if e != found.subject_event_id]
-        verdict.before_chain += len(earlier)
-        for event_id in earlier:
-            part.pending.pop(event_id)
-    subject = part.pending.pop(found.subject_event_id, None)
+        part.before = {e: at for e, at in part.pending.items()
+                       if e != found.subject_event_id}
+        part.pending = {e: at for e, at in part.pending.items() if e not in part.before}
+    subject = part.pending.pop(found.subject_event_id, None) or \
+        part.before.pop(found.subject_event_id, None)
     problem = None
     if found.prev_hash != part.head:
         problem = "the link before this one was removed or altered"

@@ -46,7 +46,8 @@ class _Append:
     offset of the first."""
 
     topic: str
-    key: str
+    keys: Sequence[str]
+    """One per event."""
     events: list[tuple[bytes, Event]]
     done: asyncio.Future[int]
 
@@ -65,8 +66,9 @@ def _insert(conn: sqlite3.Connection, group: list[_Append]) -> list[int]:
         first = ends[append.topic]
         conn.executemany(
             "INSERT INTO events (topic, partition, offset, key, payload) VALUES (?,?,?,?,?)",
-            [(append.topic, PARTITION, first + i, append.key, payload)
-             for i, (payload, _) in enumerate(append.events)])
+            [(append.topic, PARTITION, first + i, key, payload)
+             for i, (key, (payload, _)) in enumerate(zip(append.keys, append.events,
+                                                         strict=True))])
         ends[append.topic] = first + len(append.events)
         firsts.append(first)
     return firsts
@@ -99,12 +101,17 @@ class SqliteEventLog:
                            events: Sequence[Event]) -> list[Position]:
         """``events`` at consecutive offsets, in one transaction: all or none. Every
         event is checked (read back) before anything is written."""
-        checked = [self._codec.checked(e) for e in events]
+        return await self.append_each(topic, [(key, e) for e in events])
+
+    async def append_each(self, topic: str,
+                          keyed: Sequence[tuple[str, Event]]) -> list[Position]:
+        """As ``append_batch``, each event under its own key (one partition here)."""
+        checked = [self._codec.checked(e) for _, e in keyed]
         if not checked:
             return []
         loop = asyncio.get_running_loop()
         done: asyncio.Future[int] = loop.create_future()
-        self._pending.append(_Append(topic, key, checked, done))
+        self._pending.append(_Append(topic, [k for k, _ in keyed], checked, done))
         if not self._committing:
             self._committing = True
             self._committer = loop.create_task(self._commit())
@@ -135,9 +142,10 @@ class SqliteEventLog:
                         raise
                     continue
                 for append, first in zip(group, firsts, strict=True):
-                    for i, (_, stored) in enumerate(append.events):
+                    for i, (key, (_, stored)) in enumerate(zip(append.keys, append.events,
+                                                               strict=True)):
                         self._remember(Recorded(Position(append.topic, PARTITION, first + i),
-                                                append.key, stored))
+                                                key, stored))
                     if not append.done.done():
                         append.done.set_result(first)
                 for topic in {a.topic for a in group}:

@@ -63,3 +63,21 @@ def test_actions_from_before_the_chain_began_are_counted_not_judged() -> None:
     records = [(0, 0, agency(7)), *[(p, o + 1, e) for p, o, e in chained(2)]]
     verdict = audit.verify(records)
     assert verdict.intact and verdict.before_chain == 1 and verdict.linked == 2
+
+
+def test_a_window_of_actions_then_their_links_starts_a_chain_whole() -> None:
+    """A directory sync on a fresh hub appends a window of actions, then their links: the
+    first link began the chain and the actions before it were set aside as older, so
+    every other link of the window named a "missing" action."""
+    actions = [agency(n) for n in range(3)]
+    links, head = [], audit.GENESIS
+    for n, action in enumerate(actions):
+        links.append(audit.link(action, f"a{n}", head, envelope(100 + n)))
+        head = links[-1].hash
+    events: list[ev.Event] = [agency(7), *actions, *links]
+    verdict = audit.verify([(0, o, e) for o, e in enumerate(events)])
+    assert verdict.intact and verdict.linked == 3 and verdict.before_chain == 1
+    altered = [agency(7), replace(actions[1], name="Sở giả mạo"), actions[0], actions[2],
+               *links]
+    assert [b.event_id for b in audit.verify(
+        [(0, o, e) for o, e in enumerate(altered)]).breaks] == ["e1"]
