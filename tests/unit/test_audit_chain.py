@@ -4,7 +4,7 @@ breaks it where it happened."""
 from __future__ import annotations
 
 from dataclasses import replace
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta, timezone
 
 from hub import audit
 from hub import events as ev
@@ -81,3 +81,15 @@ def test_a_window_of_actions_then_their_links_starts_a_chain_whole() -> None:
                *links]
     assert [b.event_id for b in audit.verify(
         [(0, o, e) for o, e in enumerate(altered)]).breaks] == ["e1"]
+
+
+def test_the_digest_is_the_canonical_json_it_always_was() -> None:
+    """Links recorded by earlier releases must still verify: the digest's canonical form
+    (made faster for directory syncs) is pinned, datetime, accents and quotes included."""
+    at = datetime(2026, 11, 29, 9, 0, 0, 123456, tzinfo=timezone(timedelta(hours=7)))
+    event = ev.AgencyRegistered(event_id="e1", occurred_at=at, actor="op-1",
+                                correlation_id="c", agency_id="a0", code="000.00.00.H53",
+                                name='Sở 0 "q" ü\u0301', account="x", national_id="7",
+                                mail="m@x")
+    assert audit.digest(event) == (
+        "39c596cb6a8edbfabe0d1dc13cef52e89f9b75682271cb86f43a1ded7e16f60a")
