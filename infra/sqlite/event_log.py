@@ -85,6 +85,8 @@ class SqliteEventLog:
         self._tail: dict[str, dict[int, Recorded]] = defaultdict(dict)
         self._end: dict[str, int] = {}
         """Per topic, the offset after the last one this process appended."""
+        self._reading: dict[str, asyncio.Lock] = defaultdict(asyncio.Lock)
+        """Per topic, held while a subscriber reads the table (``_next``)."""
         self._appending: dict[str, int] = defaultdict(int)
         """Per topic, appends of this process not committed yet (``_next``)."""
         self._pending: list[_Append] = []
@@ -252,7 +254,8 @@ class SqliteEventLog:
         processes' appends wait for the next poll, as they always did (one that landed
         between this process's appends is a gap in the tail, read at once). What a read
         finds goes to the tail too: the hub's registry view and its directory projector
-        follow the same topic, and the second reader takes what the first one decoded."""
+        follow the same topic, and the second reader takes what the first one decoded
+        (waiting for it, when both come at once)."""
         tail = self._tail.get(topic, {})
         if offset in tail:
             while (recorded := tail.get(offset)) is not None:
@@ -261,10 +264,19 @@ class SqliteEventLog:
             return
         if offset >= self._end.get(topic, 0) and (not polled or self._appending[topic]):
             return
-        batch, _ = await self._batch(topic, offset, None)
-        for recorded in batch:
-            self._keep(recorded)
+        async with self._reading[topic]:  # one reader at a time: the next takes its rows
+            read = None if offset in self._tail[topic] else \
+                (await self._batch(topic, offset, None))[0]
+            for recorded in read or ():
+                self._keep(recorded)
+        if read is not None:
+            for recorded in read:
+                yield recorded
+            return
+        tail = self._tail[topic]
+        while (recorded := tail.get(offset)) is not None:
             yield recorded
+            offset += 1
 
     async def close(self) -> None:
         """The database belongs to whoever opened it."""

@@ -113,6 +113,12 @@ async def test_a_second_subscriber_takes_what_the_first_read_of_another_process(
     second = await _take(log.subscribe([PACKAGES]), 50)
     assert second == first
     assert codec.decodes == 50
+    for i in range(50, 100):
+        await record(other, chunk_stored("p1", i))
+    both = await asyncio.gather(*(_take(log.subscribe([PACKAGES], {(PACKAGES, 0): 50}), 50)
+                                  for _ in range(2)))
+    assert both[0] == both[1] and [r.position.offset for r in both[0]] == list(range(50, 100))
+    assert codec.decodes == 100, "two subscribers at once: one reads, the other waits"
 
 
 async def test_a_subscriber_does_not_read_back_its_own_appends_still_committing(
