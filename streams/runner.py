@@ -3,9 +3,10 @@
 A ``Processor`` handles one recorded event at a time and keeps its own tracking record in
 the projections, so redelivered or replayed events are no-ops. In the embedded loop, a
 pure projector takes the events that queued up meanwhile together (``handle_batch``): one
-transaction for a burst — a directory sync's registry events — rather than one each. The embedded hub runs every
-processor as an asyncio task over the SQLite log (``InProcessProcessors``); the Faust
-worker calls the very same ``handle`` from its agents. Both go through
+transaction for a burst — a directory sync's registry events — rather than one each.
+The embedded hub runs every processor as an asyncio task over the SQLite log
+(``InProcessProcessors``); the Faust worker calls the very same ``handle`` from its
+agents. Both go through
 ``streams.guard.handle_guarded``: an engine outage retries the same event, a poison
 event becomes a dead letter; neither skips an event nor stops the processor.
 """
