@@ -4,8 +4,9 @@
 must not grow with the file). The hub's own processors run meanwhile, as in production.
 
 Run alone: ``python -m bench.directory [ROWS] [--no-hub]`` (embedded, prints JSON lines:
-the command's wall and CPU seconds, the hub's CPU during and after it, how long the hub
-kept folding after the command ended, the load average before and after).
+the command's wall and CPU seconds and how long it waited for a CPU, the hub's CPU during
+and after it, how long the hub kept folding after the command ended, the load average
+before and after).
 """
 
 from __future__ import annotations
@@ -68,7 +69,7 @@ def timed_sync(truc: str, env: dict[str, str], cwd: Path, source: Path,
     if proc.returncode != 0:
         raise RuntimeError(f"directory sync failed: {err}")
     return {"answer": json.loads(out), "seconds": seconds, "peak_rss": rss.peak,
-            "cpu_seconds": _children_cpu() - cpu}
+            "cpu_seconds": _children_cpu() - cpu, "cpu_wait_seconds": rss.cpu_wait}
 
 
 def _children_cpu() -> float:
@@ -134,6 +135,7 @@ def main() -> int:
                     "apply": apply, "rows": count, "bytes": size,
                     "seconds": round(found["seconds"], 1),
                     "cpu_seconds": round(found["cpu_seconds"], 1),
+                    "cpu_wait_seconds": round(found["cpu_wait_seconds"], 1),
                     "peak_rss_mib": round(found["peak_rss"] / 2**20, 1),
                     **{k: v for k, v in found.items() if k.startswith(("hub_", "load_"))},
                     "counts": found["answer"]["counts"]}), flush=True)
