@@ -22,6 +22,19 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
+def cpu_wait_seconds(pid: int) -> float:
+    """Seconds the process's threads spent runnable but waiting for a CPU so far
+    (``/proc/<pid>/task/*/schedstat``, second field): on a shared machine, the part of a
+    wall time that is other jobs' load, not the process's own work."""
+    waited = 0
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        try:
+            waited += int((task / "schedstat").read_text().split()[1])
+        except (OSError, IndexError, ValueError):
+            continue
+    return waited / 1e9
+
+
 def thread_cpu(pid: int) -> dict[str, float]:
     """CPU seconds of the main thread (the event loop) and of all other threads together
     (SQLite's, the thread pool's): Python does not name its threads for the OS."""
@@ -46,6 +59,9 @@ class RssSampler:
         self.before = 0
         self.peak = 0
         self.samples = 0
+        self.cpu_wait = 0.0
+        """The process's ``cpu_wait_seconds`` at the last sample (threads gone by then
+        are not counted)."""
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="rss-sampler", daemon=True)
 
@@ -63,6 +79,7 @@ class RssSampler:
     def _sample(self) -> None:
         try:
             self.peak = max(self.peak, rss_bytes(self.pid))
+            self.cpu_wait = cpu_wait_seconds(self.pid)
             self.samples += 1
         except (OSError, RuntimeError):
             pass

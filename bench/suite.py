@@ -262,6 +262,7 @@ class Suite:
                     found["seconds"], "s", directory_bench.TARGET_SECONDS,
                     {"rows": rows, "bytes": size, "added": counts["added"],
                      "cpu_seconds": round(found["cpu_seconds"], 1),
+                     "cpu_wait_seconds": round(found["cpu_wait_seconds"], 1),
                      "peak_rss_mib": round(found["peak_rss"] / MiB, 1),
                      "load_average": os.getloadavg(), "baseline_kind": "target (issue 15)"}))
 

@@ -69,6 +69,16 @@ class EventLog(Protocol):
         several facts at once needs (a small package sent in one call)."""
         ...
 
+    async def append_each(self, topic: str,
+                          keyed: Sequence[tuple[str, Event]]) -> list[Position]:
+        """Many events, each under its own key, in the order given (so in that order
+        within each partition), in as few round trips as the log allows; their positions
+        in the same order. Every event is checked before any is sent. Atomic per
+        partition: SQLite has one (one transaction: all or none); Kafka sends one record
+        batch per partition, which may land apart. What a bulk import needs (a directory
+        sync's registry events), rather than one ``append`` each."""
+        ...
+
     def read(
         self, topic: str, start: Mapping[int, int] | None = None,
         types: Collection[str] | None = None, fields: Collection[str] | None = None,

@@ -33,6 +33,21 @@ class Projector:
     project: Callable[[Event], Writes]
 
 
+def combined(many: Sequence[Writes]) -> Writes:
+    """The writes of several events, in log order, as one ``Writes`` with the same effect:
+    each row ends as the last event left it (an event's upserts come before its deletes,
+    as ``Projections.apply`` applies them). A driver applies the events that queued up
+    together in one transaction this way, instead of one transaction each."""
+    last: dict[RowRef, Row | None] = {}
+    for writes in many:
+        for row in writes.upserts:
+            last[row.ref] = row
+        for ref in writes.deletes:
+            last[ref] = None
+    return Writes(upserts=[r for r in last.values() if r is not None],
+                  deletes=[ref for ref, r in last.items() if r is None])
+
+
 # --- stateful folds -------------------------------------------------------------------
 
 

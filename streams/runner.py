@@ -1,9 +1,12 @@
 """Drivers of the hub's processors over an event log.
 
 A ``Processor`` handles one recorded event at a time and keeps its own tracking record in
-the projections, so redelivered or replayed events are no-ops. The embedded hub runs every
-processor as an asyncio task over the SQLite log (``InProcessProcessors``); the Faust
-worker calls the very same ``handle`` from its agents. Both go through
+the projections, so redelivered or replayed events are no-ops. In the embedded loop, a
+pure projector takes the events that queued up meanwhile together (``handle_batch``): one
+transaction for a burst — a directory sync's registry events — rather than one each.
+The embedded hub runs every processor as an asyncio task over the SQLite log
+(``InProcessProcessors``); the Faust worker calls the very same ``handle`` from its
+agents. Both go through
 ``streams.guard.handle_guarded``: an engine outage retries the same event, a poison
 event becomes a dead letter; neither skips an event nor stops the processor.
 """
@@ -13,7 +16,8 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
+from dataclasses import dataclass
 from typing import Protocol, TypeVar, cast
 
 from hub.ports import (
@@ -26,7 +30,7 @@ from hub.ports import (
     RowRef,
     Undecodable,
 )
-from hub.projection import Fold, Projector, Writes, counter_ref, writes_of
+from hub.projection import Fold, Projector, Writes, combined, counter_ref, writes_of
 from streams.applied import Applied
 from streams.guard import handle_guarded
 from streams.tracking import TrackingCache
@@ -62,6 +66,23 @@ class ProjectorProcessor:
         applied, _ = await apply_once(self._tracking, self._projections, self.name,
                                       recorded.position, plan)
         return applied
+
+    async def handle_many(self, batch: Sequence[Recorded]) -> None:
+        """Events of one partition that queued up (a directory sync's 220,000 registry
+        events), in log order, applied together: their combined writes and the last one's
+        tracking record in one ``apply`` — all of them or none. Those at or before the
+        tracked offset are skipped, as ``handle`` skips one. A pure projector's writes
+        only set rows, so the result is the same as one ``apply`` each."""
+        last = batch[-1].position
+        with self._tracking.handling(self.name, last):
+            done = await self._tracking.done(self.name, last)
+            fresh = [r for r in batch if r.position.offset > done]
+            if not fresh:
+                return
+            writes = combined([self.projector.project(r.event) for r in fresh])
+            applied = await self._projections.apply(self.name, last, writes.upserts,
+                                                    writes.deletes, last_applied=done)
+        settle(self._tracking, self.name, last, applied)
 
 
 async def apply_once(tracking: TrackingCache, projections: Projections, tracker: str,
@@ -129,10 +150,96 @@ async def run_processor(processor: Processor, log_: EventLog, projections: Proje
     aside before the next is read (``handle_guarded``); tells ``applied`` each position
     once handled, which wakes whoever waits for it."""
     start = await resume_positions(processor.name, processor.topics, projections)
-    async for recorded in log_.subscribe(list(processor.topics), start):
+    events = log_.subscribe(list(processor.topics), start)
+    if not isinstance(processor, ProjectorProcessor):
+        async for recorded in events:
+            await handle_guarded(processor, recorded, projections)
+            if applied is not None:
+                applied.advance(processor.name, recorded.position)
+        return
+    async for ready in drained(events, BATCH):
+        for batch in by_partition(ready):
+            await handle_batch(processor, batch, projections)
+            if applied is not None:
+                applied.advance(processor.name, batch[-1].position)
+
+
+BATCH = 1000
+"""The most events a projector applies in one transaction (``handle_batch``)."""
+
+
+async def handle_batch(processor: ProjectorProcessor, batch: Sequence[Recorded],
+                       projections: Projections) -> None:
+    """Events of one partition that were waiting, in one ``handle_many``; if that fails
+    (nothing of it was written: one transaction), or an event does not decode, each is
+    handled alone, guarded as ever: retried through an outage, set aside if poison."""
+    if len(batch) > 1 and not any(isinstance(r.event, Undecodable) for r in batch):
+        try:
+            await processor.handle_many(batch)
+            return
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:
+            log.info("%s: %d events together failed (%s: %s); one at a time now",
+                     processor.name, len(batch), type(exc).__name__, exc)
+    for recorded in batch:
         await handle_guarded(processor, recorded, projections)
-        if applied is not None:
-            applied.advance(processor.name, recorded.position)
+
+
+def by_partition(ready: Sequence[Recorded]) -> list[list[Recorded]]:
+    """Consecutive runs of one (topic, partition): each run is applied in order, the runs
+    in the order read."""
+    runs: list[list[Recorded]] = []
+    for recorded in ready:
+        here = (recorded.position.topic, recorded.position.partition)
+        if runs and (runs[-1][0].position.topic, runs[-1][0].position.partition) == here:
+            runs[-1].append(recorded)
+        else:
+            runs.append([recorded])
+    return runs
+
+
+async def drained(source: AsyncIterator[T], most: int) -> AsyncIterator[list[T]]:
+    """What ``source`` has ready, as lists of up to ``most``: one item waited for, then
+    whatever else a reader task has queued meanwhile. While the consumer works on one
+    list, the next fills up, so a burst goes by in a few lists and a trickle one by one
+    (no added wait). Nothing read but not handed on is lost: the reader is cancelled
+    with the consumer, and what it queued was never handled (the log has it)."""
+    queue: asyncio.Queue[T | _Ended] = asyncio.Queue(most)
+
+    async def read() -> None:
+        try:
+            async for item in source:
+                await queue.put(item)
+        except Exception as exc:  # the consumer raises it, as a plain loop would
+            await queue.put(_Ended(exc))
+        else:
+            await queue.put(_Ended(None))
+
+    reader = asyncio.create_task(read(), name="drained-reader")
+    try:
+        while True:
+            ready = [await queue.get()]
+            while len(ready) < most and not queue.empty():
+                ready.append(queue.get_nowait())
+            ended = ready[-1]
+            if isinstance(ended, _Ended):
+                if ready[:-1]:
+                    yield cast(list[T], ready[:-1])
+                if ended.error is not None:
+                    raise ended.error
+                return
+            yield cast(list[T], ready)
+    finally:
+        reader.cancel()
+        await asyncio.gather(reader, return_exceptions=True)
+
+
+@dataclass(frozen=True)
+class _Ended:
+    """The reader's last item: the source ended, or failed with ``error``."""
+
+    error: Exception | None
 
 
 class InProcessProcessors:

@@ -6,7 +6,6 @@ that learns of a key can already find its secret.
 
 from __future__ import annotations
 
-import asyncio
 import uuid
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, replace
@@ -120,12 +119,12 @@ class RegistryService:
     async def remove_zone(self, ctx: Context, name: str, reason: str) -> None:
         await self._record(zones.remove_zone(self.registry, ctx, name, reason))
 
-    async def record_many(self, events: Iterable[ev.Event], window: int = 256) -> int:
-        """Appends many registry events (a directory sync), ``window`` appends in flight
-        at a time (an adapter that commits concurrent appends together then batches
-        them), and waits after each window until this node has folded it: the stream
-        stays bounded and never runs ahead of the registry its next decisions read. Each
-        action is chained in the audit trail as ``_record`` chains one.
+    async def record_many(self, events: Iterable[ev.Event], window: int = 1000) -> int:
+        """Appends many registry events (a directory sync), ``window`` at a time in one
+        ``append_each`` (one SQLite transaction; a Kafka batch per partition), and waits
+        after each window until this node has folded it: the stream stays bounded and
+        never runs ahead of the registry its next decisions read. Each action is chained
+        in the audit trail as ``_record`` chains one, its links appended together too.
         Returns how many were recorded."""
         count, pending = 0, list[ev.Event]()
         for event in events:
@@ -138,7 +137,7 @@ class RegistryService:
         return count
 
     async def _settle(self, actions: list[ev.Event]) -> int:
-        positions = await asyncio.gather(*(record(self._log, a) for a in actions))
+        positions = await self._log.append_each(REGISTRY, [(route(a)[1], a) for a in actions])
         await self._reached_all(positions)
         links: dict[int, list[ev.AuditLinked]] = {}
         # in log order: concurrent appends may land in another order than ``actions``
@@ -148,10 +147,10 @@ class RegistryService:
             head = chain[-1].hash if chain else \
                 self.view.chain_heads.get(position.partition, audit.GENESIS)
             chain.append(audit.link(action, route(action)[1], head, _link_envelope(action)))
-        # one batch per partition, in chain order: any of its actions' keys lands there
-        done = await asyncio.gather(*(self._log.append_batch(REGISTRY, chain[0].key, chain)
-                                      for chain in links.values()))
-        await self._reached_all([p for chain in done for p in chain])
+        # each link under its action's key, so in its partition, in chain order
+        done = await self._log.append_each(
+            REGISTRY, [(link.key, link) for chain in links.values() for link in chain])
+        await self._reached_all(done)
         return len(positions)
 
     async def _reached_all(self, positions: Iterable[Position]) -> None:

@@ -24,6 +24,8 @@ class RegistryView:
         self.registry = Registry()
         self._seen: dict[tuple[str, int], int] = {}
         self._changed = asyncio.Condition()
+        self._waiting = 0
+        """How many ``reached`` calls wait on ``_changed``."""
         self._listeners: list[Listener] = []
         self.chain_heads: dict[int, str] = {}
         """Per registry partition, the hash of its last audit link (``hub/audit.py``)."""
@@ -45,14 +47,18 @@ class RegistryView:
         self._seen[(pos.topic, pos.partition)] = pos.offset
         for listener in list(self._listeners):
             listener(recorded.event)
-        async with self._changed:
-            self._changed.notify_all()
+        if self._waiting:  # else no lock to take: most events of a sync wake nobody
+            async with self._changed:
+                self._changed.notify_all()
 
     def has_seen(self, position: Position) -> bool:
         return self._seen.get((position.topic, position.partition), -1) >= position.offset
 
     async def reached(self, position: Position, seconds: float = 10) -> None:
         """Returns once ``position`` is folded in; ``Unavailable`` if that takes too long."""
+        if self.has_seen(position):
+            return
+        self._waiting += 1
         try:
             async with asyncio.timeout(seconds), self._changed:
                 await self._changed.wait_for(lambda: self.has_seen(position))
@@ -61,3 +67,5 @@ class RegistryView:
                 "the registry change was recorded but this node has not seen it yet",
                 code="registry_lagging",
             ) from None
+        finally:
+            self._waiting -= 1

@@ -12,8 +12,10 @@ A Kafka that is unreachable or too slow raises the domain's retriable ``Unavaila
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator, Callable, Collection, Iterator, Mapping, Sequence
 from contextlib import contextmanager
+from typing import Any
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.errors import KafkaConnectionError, KafkaError, KafkaTimeoutError
@@ -116,6 +118,52 @@ class KafkaEventLog:
             sent = await self._producer.send_batch(batch, name, partition=partition)
             meta = await sent
         return [Position(topic, meta.partition, meta.offset + i) for i in range(len(payloads))]
+
+    async def append_each(self, topic: str,
+                          keyed: Sequence[tuple[str, Event]]) -> list[Position]:
+        """One record batch per partition the keys map to (more if one would not fit),
+        sent together; a partition's batches one after the other, in the order given.
+        Every event is encoded before anything is sent."""
+        producer = self._producer
+        if producer is None:
+            raise RuntimeError("KafkaEventLog.start() was not awaited")
+        records = [(key.encode(), self._codec.encode(e)) for key, e in keyed]
+        name = self.kafka_topic(topic)
+        parts: dict[int, list[int]] = {}
+        with mapped_errors():
+            for i, (raw_key, _) in enumerate(records):
+                parts.setdefault(await self._partition_of(name, raw_key), []).append(i)
+        found: dict[int, Position] = {}
+
+        async def send(partition: int, indexes: list[int]) -> None:
+            while indexes:
+                taken = self._filled(records, indexes)
+                with mapped_errors():
+                    meta = await (await producer.send_batch(taken[1], name,
+                                                            partition=partition))
+                for j, i in enumerate(indexes[:taken[0]]):
+                    found[i] = Position(topic, meta.partition, meta.offset + j)
+                indexes = indexes[taken[0]:]
+
+        await asyncio.gather(*(send(p, ix) for p, ix in parts.items()))
+        return [found[i] for i in range(len(records))]
+
+    def _filled(self, records: Sequence[tuple[bytes, bytes]], indexes: Sequence[int]
+                ) -> tuple[int, Any]:
+        """A closed record batch of as many of ``indexes`` as fit, and how many."""
+        assert self._producer is not None
+        batch = self._producer.create_batch()
+        count = 0
+        for i in indexes:
+            raw_key, payload = records[i]
+            if batch.append(key=raw_key, value=payload, timestamp=None) is None:
+                break
+            count += 1
+        if count == 0:
+            raise UnrecordableEvent(f"an event of {len(records[indexes[0]][1])} bytes does "
+                                    "not fit one Kafka batch")
+        batch.close()
+        return count, batch
 
     async def _partition_of(self, kafka_topic: str, key: bytes) -> int:
         """The partition ``send`` chooses for ``key``: the producer's own choice, asked

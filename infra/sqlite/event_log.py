@@ -11,8 +11,10 @@ polling.
 The latest events this process appended are also kept in memory (``TAIL`` per topic), as
 decoded from their own stored bytes, so that the embedded hub's subscribers (processors,
 notifier, registry follower) read them without a trip to the database thread and without
-decoding the same bytes once each. An offset found there is exactly the row committed at
-that offset; anything else (older events, other processes' appends) is read from SQLite.
+decoding the same bytes once each; so are the latest a subscriber read from the table
+(another process's appends: a CLI's directory sync), for the next subscriber. An offset
+found there is exactly the row committed at that offset; anything else (older events,
+other processes' appends) is read from SQLite.
 """
 
 from __future__ import annotations
@@ -44,7 +46,8 @@ class _Append:
     offset of the first."""
 
     topic: str
-    key: str
+    keys: Sequence[str]
+    """One per event."""
     events: list[tuple[bytes, Event]]
     done: asyncio.Future[int]
 
@@ -63,8 +66,9 @@ def _insert(conn: sqlite3.Connection, group: list[_Append]) -> list[int]:
         first = ends[append.topic]
         conn.executemany(
             "INSERT INTO events (topic, partition, offset, key, payload) VALUES (?,?,?,?,?)",
-            [(append.topic, PARTITION, first + i, append.key, payload)
-             for i, (payload, _) in enumerate(append.events)])
+            [(append.topic, PARTITION, first + i, key, payload)
+             for i, (key, (payload, _)) in enumerate(zip(append.keys, append.events,
+                                                         strict=True))])
         ends[append.topic] = first + len(append.events)
         firsts.append(first)
     return firsts
@@ -81,6 +85,10 @@ class SqliteEventLog:
         self._tail: dict[str, dict[int, Recorded]] = defaultdict(dict)
         self._end: dict[str, int] = {}
         """Per topic, the offset after the last one this process appended."""
+        self._reading: dict[str, asyncio.Lock] = defaultdict(asyncio.Lock)
+        """Per topic, held while a subscriber reads the table (``_next``)."""
+        self._appending: dict[str, int] = defaultdict(int)
+        """Per topic, appends of this process not committed yet (``_next``)."""
         self._pending: list[_Append] = []
         """Appends waiting for the next group commit (``_commit``)."""
         self._committing = False
@@ -95,16 +103,25 @@ class SqliteEventLog:
                            events: Sequence[Event]) -> list[Position]:
         """``events`` at consecutive offsets, in one transaction: all or none. Every
         event is checked (read back) before anything is written."""
-        checked = [self._codec.checked(e) for e in events]
+        return await self.append_each(topic, [(key, e) for e in events])
+
+    async def append_each(self, topic: str,
+                          keyed: Sequence[tuple[str, Event]]) -> list[Position]:
+        """As ``append_batch``, each event under its own key (one partition here)."""
+        checked = [self._codec.checked(e) for _, e in keyed]
         if not checked:
             return []
         loop = asyncio.get_running_loop()
         done: asyncio.Future[int] = loop.create_future()
-        self._pending.append(_Append(topic, key, checked, done))
+        self._pending.append(_Append(topic, [k for k, _ in keyed], checked, done))
         if not self._committing:
             self._committing = True
             self._committer = loop.create_task(self._commit())
-        first = await done
+        self._appending[topic] += 1
+        try:
+            first = await done
+        finally:
+            self._appending[topic] -= 1
         return [Position(topic, PARTITION, first + i) for i in range(len(checked))]
 
     async def _commit(self) -> None:
@@ -127,9 +144,10 @@ class SqliteEventLog:
                         raise
                     continue
                 for append, first in zip(group, firsts, strict=True):
-                    for i, (_, stored) in enumerate(append.events):
+                    for i, (key, (_, stored)) in enumerate(zip(append.keys, append.events,
+                                                               strict=True)):
                         self._remember(Recorded(Position(append.topic, PARTITION, first + i),
-                                                append.key, stored))
+                                                key, stored))
                     if not append.done.done():
                         append.done.set_result(first)
                 for topic in {a.topic for a in group}:
@@ -140,11 +158,16 @@ class SqliteEventLog:
 
     def _remember(self, recorded: Recorded) -> None:
         pos = recorded.position
+        self._keep(recorded)
+        self._end[pos.topic] = max(self._end.get(pos.topic, 0), pos.offset + 1)
+
+    def _keep(self, recorded: Recorded) -> None:
+        """Into the tail: an event committed at that offset (appended here, or read)."""
+        pos = recorded.position
         tail = self._tail[pos.topic]
         tail[pos.offset] = recorded
-        self._end[pos.topic] = max(self._end.get(pos.topic, 0), pos.offset + 1)
         if len(tail) > TAIL:
-            del tail[next(iter(tail))]  # the oldest appended
+            del tail[next(iter(tail))]  # the oldest kept
 
     async def end_offsets(self, topic: str) -> dict[int, int]:
         row = await self._db.run(
@@ -225,20 +248,35 @@ class SqliteEventLog:
 
     async def _next(self, topic: str, offset: int, polled: bool) -> AsyncIterator[Recorded]:
         """What follows ``offset``: from memory while it has it, else one batch read —
-        unless woken by this process's append (not ``polled``) and past everything it
-        appended: then nothing is new here, and other processes' appends wait for the
-        next poll, as they always did."""
+        unless past everything this process appended and either woken by its append (not
+        ``polled``) or with appends of its own to the topic still committing (they wake it
+        when done; a read now would decode rows the tail is about to hold): then other
+        processes' appends wait for the next poll, as they always did (one that landed
+        between this process's appends is a gap in the tail, read at once). What a read
+        finds goes to the tail too: the hub's registry view and its directory projector
+        follow the same topic, and the second reader takes what the first one decoded
+        (waiting for it, when both come at once)."""
         tail = self._tail.get(topic, {})
         if offset in tail:
             while (recorded := tail.get(offset)) is not None:
                 yield recorded
                 offset += 1
             return
-        if not polled and offset >= self._end.get(topic, 0):
+        if offset >= self._end.get(topic, 0) and (not polled or self._appending[topic]):
             return
-        batch, _ = await self._batch(topic, offset, None)
-        for recorded in batch:
+        async with self._reading[topic]:  # one reader at a time: the next takes its rows
+            read = None if offset in self._tail[topic] else \
+                (await self._batch(topic, offset, None))[0]
+            for recorded in read or ():
+                self._keep(recorded)
+        if read is not None:
+            for recorded in read:
+                yield recorded
+            return
+        tail = self._tail[topic]
+        while (recorded := tail.get(offset)) is not None:
             yield recorded
+            offset += 1
 
     async def close(self) -> None:
         """The database belongs to whoever opened it."""

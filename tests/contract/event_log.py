@@ -98,6 +98,33 @@ class EventLogContract:
         assert [r.position for r in got][1:] == positions
         assert await log.append_batch(topic, package, []) == []
 
+    async def test_each_event_under_its_own_key_in_the_order_given(
+        self, log: EventLog, topic: str
+    ) -> None:
+        """``append_each`` (a directory sync's events): every event where its key sends
+        it, in the order given within each partition, at the positions it answers."""
+        keys = [str(uuid.uuid4()) for _ in range(6)]
+        alone = {k: await log.append(topic, k, chunk_stored(k, 0)) for k in keys}
+        sent = [(k, chunk_stored(k, i)) for i in range(1, 4) for k in keys]
+        positions = await log.append_each(topic, sent)
+        got = {r.position: r for r in [r async for r in log.read(topic)]}
+        assert [(got[p].key, got[p].event) for p in positions] == sent
+        for key in keys:
+            mine = [p for p, (k, _) in zip(positions, sent, strict=True) if k == key]
+            assert {p.partition for p in mine} == {alone[key].partition}, "the key's own"
+            assert [p.offset for p in mine] == sorted(p.offset for p in mine), "in order"
+        assert await log.append_each(topic, []) == []
+
+    async def test_each_with_an_event_that_could_not_be_read_back_appends_none(
+        self, log: EventLog, topic: str
+    ) -> None:
+        await log.append(topic, "k", agency_registered())
+        before = await log.end_offsets(topic)
+        with pytest.raises(InvalidRequest):
+            await log.append_each(topic, [("a", agency_registered()),
+                                          ("b", UNREADABLE[0][1])])
+        assert await log.end_offsets(topic) == before
+
     @pytest.mark.parametrize(("field", "event"), UNREADABLE[:1], ids=["occurred_at"])
     async def test_a_batch_with_an_event_that_could_not_be_read_back_appends_none(
         self, log: EventLog, topic: str, field: str, event: Event

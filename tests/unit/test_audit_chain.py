@@ -4,7 +4,7 @@ breaks it where it happened."""
 from __future__ import annotations
 
 from dataclasses import replace
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta, timezone
 
 from hub import audit
 from hub import events as ev
@@ -63,3 +63,33 @@ def test_actions_from_before_the_chain_began_are_counted_not_judged() -> None:
     records = [(0, 0, agency(7)), *[(p, o + 1, e) for p, o, e in chained(2)]]
     verdict = audit.verify(records)
     assert verdict.intact and verdict.before_chain == 1 and verdict.linked == 2
+
+
+def test_a_window_of_actions_then_their_links_starts_a_chain_whole() -> None:
+    """A directory sync on a fresh hub appends a window of actions, then their links: the
+    first link began the chain and the actions before it were set aside as older, so
+    every other link of the window named a "missing" action."""
+    actions = [agency(n) for n in range(3)]
+    links, head = [], audit.GENESIS
+    for n, action in enumerate(actions):
+        links.append(audit.link(action, f"a{n}", head, envelope(100 + n)))
+        head = links[-1].hash
+    events: list[ev.Event] = [agency(7), *actions, *links]
+    verdict = audit.verify([(0, o, e) for o, e in enumerate(events)])
+    assert verdict.intact and verdict.linked == 3 and verdict.before_chain == 1
+    altered = [agency(7), replace(actions[1], name="Sở giả mạo"), actions[0], actions[2],
+               *links]
+    assert [b.event_id for b in audit.verify(
+        [(0, o, e) for o, e in enumerate(altered)]).breaks] == ["e1"]
+
+
+def test_the_digest_is_the_canonical_json_it_always_was() -> None:
+    """Links recorded by earlier releases must still verify: the digest's canonical form
+    (made faster for directory syncs) is pinned, datetime, accents and quotes included."""
+    at = datetime(2026, 11, 29, 9, 0, 0, 123456, tzinfo=timezone(timedelta(hours=7)))
+    event = ev.AgencyRegistered(event_id="e1", occurred_at=at, actor="op-1",
+                                correlation_id="c", agency_id="a0", code="000.00.00.H53",
+                                name='Sở 0 "q" ü\u0301', account="x", national_id="7",
+                                mail="m@x")
+    assert audit.digest(event) == (
+        "39c596cb6a8edbfabe0d1dc13cef52e89f9b75682271cb86f43a1ded7e16f60a")

@@ -19,6 +19,7 @@ from hub.registry.decisions import Context
 from hub.registry.model import Registry
 from hub.registry.search import DirectoryQuery
 from hub.registry.sync import NationalAgency, Summary, row_of
+from hub.text import fold
 from infra.national_list import BadList, json_rows, read_rows
 
 NOW = datetime(2026, 11, 27, 9, 0, tzinfo=UTC)
@@ -338,3 +339,12 @@ def test_the_axis_lists_live_agencies_by_code_from_the_directory_index() -> None
     assert [r["code"] for r in rows] == ["000.00.00.H53", "000.00.12.H53"]
     top, child = rows
     assert (child["pid"], child["oldCode"], top["pid"]) == (top["id"], "000.00.13.H53", "")
+
+
+def test_fold_drops_marks_and_spacing_a_word_at_a_time_as_it_did_whole() -> None:
+    """``fold`` works a word at a time (each distinct word once): a mark alone between
+    spaces, a dotted capital I, runs of any white space fold as the whole text did."""
+    assert fold("ĐẠI HỌC  Quốc\tgia\u00a0Hà Nội") == "dai hoc quoc gia ha noi"
+    assert fold("a \u0301 b") == "a b" and fold(" \u0301x ") == "x"
+    assert fold("İstanbul 000.00.12.H53") == "istanbul 000.00.12.h53"
+    assert fold("") == "" and fold(" \t ") == ""

@@ -14,11 +14,13 @@ from pathlib import Path
 import httpx
 import pytest
 
+from hub.events import Event
 from hub.packages.model import Delivery, DeliveryState, Package, PackageState, Step
 from hub.ports import Position, Recorded, Row
 from hub.registry.model import App, AppState
 from hub.registry.view import RegistryView
 from hub.topics import PACKAGES, record
+from infra.avro import EventCodec
 from infra.sqlite.database import Database
 from infra.sqlite.event_log import SqliteEventLog
 from infra.sqlite.projections import SqliteProjections
@@ -87,9 +89,58 @@ async def test_a_subscriber_sees_another_process_s_appends_and_its_own(db: Datab
     assert [r.event.index for r in got] == [0, 1, 2]  # type: ignore[attr-defined]
 
 
-async def _take(feed: AsyncIterator[Recorded], n: int) -> list[Recorded]:
+class CountingCodec(EventCodec):
+    """The codec, counting its decodes (a read of the table decodes each row it gets)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.decodes = 0
+
+    def decode(self, data: bytes) -> Event:
+        self.decodes += 1
+        return super().decode(data)
+
+
+async def test_a_second_subscriber_takes_what_the_first_read_of_another_process(
+        db: Database) -> None:
+    """A CLI's directory sync appends 220,000 registry events the hub's registry view and
+    its directory projector both follow: each decoded every row it read from the table."""
+    codec = CountingCodec()
+    log, other = SqliteEventLog(db, codec, poll_seconds=0.02), SqliteEventLog(db)
+    for i in range(50):
+        await record(other, chunk_stored("p1", i))
+    first = await _take(log.subscribe([PACKAGES]), 50)
+    second = await _take(log.subscribe([PACKAGES]), 50)
+    assert second == first
+    assert codec.decodes == 50
+    for i in range(50, 100):
+        await record(other, chunk_stored("p1", i))
+    both = await asyncio.gather(*(_take(log.subscribe([PACKAGES], {(PACKAGES, 0): 50}), 50)
+                                  for _ in range(2)))
+    assert both[0] == both[1] and [r.position.offset for r in both[0]] == list(range(50, 100))
+    assert codec.decodes == 100, "two subscribers at once: one reads, the other waits"
+
+
+async def test_a_subscriber_does_not_read_back_its_own_appends_still_committing(
+        db: Database) -> None:
+    """With a short poll, a subscriber of the process that appends (the CLI's registry
+    view during a sync) read the table while its own appends were committing: rows the
+    tail was about to hold, decoded twice."""
+    codec = CountingCodec()
+    log = SqliteEventLog(db, codec, poll_seconds=0.001)
+    feed = log.subscribe([PACKAGES])
+    taken = asyncio.create_task(_take(feed, 600, seconds=20))
+    for wave in range(6):
+        await asyncio.gather(*(record(log, chunk_stored(f"p{wave}", i)) for i in range(100)))
+        await asyncio.sleep(0.01)  # the subscriber's poll comes due meanwhile
+    got = await taken
+    assert [r.position.offset for r in got] == list(range(600))
+    assert codec.decodes == 600, "one decode per append (its check), none for a read"
+
+
+async def _take(feed: AsyncIterator[Recorded], n: int, seconds: float = 5) -> list[Recorded]:
     got: list[Recorded] = []
-    async with asyncio.timeout(5):
+    async with asyncio.timeout(seconds):
         async for recorded in feed:
             got.append(recorded)
             if len(got) == n:

@@ -6,7 +6,7 @@ import asyncio
 import base64
 import dataclasses
 import os
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -15,6 +15,7 @@ import pytest
 from hub import audit
 from hub.auth.sessions import AGENCY_REMOVED, APP_REVOKED, KEY_EXPIRED, KEY_REVOKED, lapsed
 from hub.errors import Conflict, InvalidRequest, NotFound
+from hub.events import AuditLinked, Event
 from hub.ports import Position, Recorded
 from hub.registry import decisions as decide
 from hub.registry.decisions import Context
@@ -238,3 +239,46 @@ async def test_a_directory_sync_is_chained_like_every_registry_action(
                async for r in log.read(REGISTRY)]
     verdict = audit.verify(records)
     assert verdict.breaks == [] and verdict.linked == 1 + 8  # the agency, the 8 added
+
+
+class CountingLog(SqliteEventLog):
+    """The SQLite log, counting its round trips: one call to ``append_each`` is one."""
+
+    def __init__(self, db: Database) -> None:
+        super().__init__(db, poll_seconds=0.05)
+        self.calls: list[tuple[str, int]] = []
+
+    async def append(self, topic: str, key: str, event: Event) -> Position:
+        self.calls.append(("append", 1))
+        return await super().append(topic, key, event)
+
+    async def append_each(self, topic: str,
+                          keyed: Sequence[tuple[str, Event]]) -> list[Position]:
+        self.calls.append(("append_each", len(keyed)))
+        return await super().append_each(topic, keyed)
+
+
+async def test_a_directory_sync_appends_a_window_at_a_time(tmp_path: Path) -> None:
+    """A 110,000-agency sync was 220,000 appends (256 in flight): now each window of
+    actions is one ``append_each``, then its links one more — each link under its
+    action's key — and the audit chain is whole."""
+    db = await Database(tmp_path / "r.sqlite3").open()
+    log, view = CountingLog(db), RegistryView()
+    follower = asyncio.create_task(follow(log, [REGISTRY], view.apply))
+    try:
+        service = RegistryService(view, log, SqliteKeyStore(db),
+                                  MasterKeyWrapper(os.urandom(32)), domain="hcm.gov.vn")
+        rows = [NationalAgency(str(n), f"000.{n // 99:02d}.{n % 99 + 1:02d}.H29", f"Sở {n}")
+                for n in range(2500)]
+        summary = await service.sync(CTX, rows, apply=True)
+        assert summary.counts["added"] == 2500
+        assert log.calls == [("append_each", n) for n in (1000, 1000, 1000, 1000, 500, 500)]
+        records = [r async for r in log.read(REGISTRY)]
+        assert audit.verify([(r.position.partition, r.position.offset, r.event)
+                             for r in records]).linked == 2500
+        keys = {r.event.event_id: r.key for r in records}
+        assert all(r.key == keys[r.event.subject_event_id] for r in records
+                   if isinstance(r.event, AuditLinked))
+    finally:
+        follower.cancel()
+        await db.close()
