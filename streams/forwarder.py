@@ -41,16 +41,7 @@ from hub.zones.model import TRUC, Zone
 from hub.zones.peers import peer_code, peer_id
 from infra.vault import Vault
 from streams.applied import Applied
-from streams.relay import (
-    CHANGED,
-    DEFAULT_PACE,
-    DONE,
-    IDLE,
-    Pace,
-    Relay,
-    Step,
-    follow_until,
-)
+from streams.relay import DEFAULT_PACE, Pace, Relay, Step, follow_until
 from streams.tracking import TrackingCache
 
 log = logging.getLogger(__name__)
@@ -111,7 +102,7 @@ class ForwardProcessor(Relay):
 
     async def _done_or(self, ref: RowRef, row: dict[str, Any]) -> Step:
         found = await self._step(ref, row)
-        if found is DONE:
+        if found is Step.DONE:
             await self._projections.write(deletes=[ref])
         return found
 
@@ -122,14 +113,15 @@ class ForwardProcessor(Relay):
         now = self._clock.now()
         local = None if pkg is None else pkg.deliveries.get(peer_id(code))
         if pkg is None or local is None:
-            return IDLE  # the package row does not show the planning yet
+            return Step.IDLE  # the package row does not show the planning yet
         if row["phase"] == "send" and (local.state.closed or pkg.shredded):
-            return DONE  # recalled, expired or redirected before it was forwarded
+            return Step.DONE  # recalled, expired or redirected before it was forwarded
         zone = routed_zone(self._view.registry, code)
         if zone is None:
-            return DONE if local.state.closed else IDLE  # no zone: the watchdog expires it
+            # no zone: the watchdog expires it
+            return Step.DONE if local.state.closed else Step.IDLE
         if zone.protocol != TRUC:
-            return DONE  # the national axis's: the gateway forwards it (streams/gateway.py)
+            return Step.DONE  # the national axis's: the gateway forwards it (streams/gateway.py)
         secret = await self._secret_of(zone.secret_id)
         if secret is None:
             raise LookupError(f"no secret for zone {zone.name}")
@@ -174,12 +166,12 @@ class ForwardProcessor(Relay):
                     refused.retriable:
                 raise
             await self._record(rules.refused(pkg, code, zone.name, now, refused.code))
-            return DONE
+            return Step.DONE
         row.update(phase="follow", peer_package_id=sent["package_id"], zone=zone.name,
                    deadline=forward.deadline)
         await self._projections.write([Row(ref, row)])
         await self._record(rules.forwarded(pkg, code, zone.name, now))
-        return CHANGED
+        return Step.CHANGED
 
     async def _follow_once(self, ref: RowRef, row: dict[str, Any], pkg: Package,
                            zone: Zone, peer: TrucClient, *, now: datetime) -> Step:
@@ -203,8 +195,8 @@ class ForwardProcessor(Relay):
         after = await self._package(row["package_id"])
         if rules.followed_enough(after, code, delivery, follow_until(row), now,
                                  cancelled=bool(row.get("cancelled"))):
-            return DONE
-        return CHANGED if changed else IDLE
+            return Step.DONE
+        return Step.CHANGED if changed else Step.IDLE
 
     async def _tell(self, ref: RowRef, row: dict[str, Any], pkg: Package,
                     peer: TrucClient) -> bool:

@@ -43,16 +43,7 @@ from hub.zones.peers import is_peer, peer_code, peer_id
 from infra.axis_client import AxisClient, AxisError
 from infra.vault import Vault
 from streams.applied import Applied
-from streams.relay import (
-    CHANGED,
-    DEFAULT_PACE,
-    DONE,
-    IDLE,
-    Pace,
-    Relay,
-    Step,
-    follow_until,
-)
+from streams.relay import DEFAULT_PACE, Pace, Relay, Step, follow_until
 from streams.tracking import TrackingCache
 
 log = logging.getLogger(__name__)
@@ -155,8 +146,8 @@ class GatewayProcessor(Relay):
                                  else self._update(row))
             except Done:
                 await self._projections.write(deletes=[ref, *await self._sent_done(row)])
-                return DONE
-        return CHANGED if changed else IDLE
+                return Step.DONE
+        return Step.CHANGED if changed else Step.IDLE
 
     async def _sent_done(self, row: dict[str, Any]) -> list[RowRef]:
         """The package's ``DocId`` row, once no delivery of it to a peer is open (none

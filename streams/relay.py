@@ -41,9 +41,6 @@ class Step(Enum):
     IDLE = "idle"
 
 
-DONE, CHANGED, IDLE = Step.DONE, Step.CHANGED, Step.IDLE
-
-
 @dataclass(frozen=True)
 class Pace:
     """A failed step is tried again after ``retry`` seconds, doubling up to ``MAX_DELAY``;
@@ -79,9 +76,9 @@ class Relay(Outbox):
         while True:
             try:
                 found = await step()
-                if found is DONE:
+                if found is Step.DONE:
                     return
-                delay, idle = self._pace.retry, 0 if found is CHANGED else idle + 1
+                delay, idle = self._pace.retry, 0 if found is Step.CHANGED else idle + 1
                 await asyncio.sleep(min(self._pace.poll * 2 ** min(idle, 16),
                                         max(self._pace.poll, self._pace.poll_max)))
             except asyncio.CancelledError:
