@@ -4,7 +4,8 @@ QLVB system that speaks to the national axis switches to this hub by changing it
 and keys (its ``systemid`` is an app's access key, its secret the app's secret).
 
 Answered: ``getAgenciesList`` (and ``getAgenciesListQD20``, the same list), ``sendEdoc``,
-``getReceivedEdocList``, ``getEdoc``, ``updateStatus`` and ``getSentEdocList``, mapped by
+``getReceivedEdocList``, ``getEdoc`` (and ``downloadEdoc``, the same), ``updateStatus``,
+``getSentEdocList``, ``countReceiveEdoc`` and ``countReceiveStatus``, mapped by
 ``hub.axis.edocs`` onto the JSON API's own use cases (``Packages``). Every answer, errors
 included, has the axis's shape (``status``, ``ErrorCode``, ``ErrorDesc``); an engine down
 is a 503 with ``Retry-After``. Every other operation answers ``FAIL`` with ``ErrorCode``
@@ -83,12 +84,30 @@ async def send_edoc(service: Packages, caller: Caller, headers: Mapping[str, str
 
 async def received_list(service: Packages, caller: Caller, headers: Mapping[str, str],
                         request: Request) -> Answer:
+    return {"data": await _received(service, caller)}
+
+
+async def count_documents(service: Packages, caller: Caller, headers: Mapping[str, str],
+                          request: Request) -> Answer:
+    """How many documents ``getReceivedEdocList`` lists now (``countReceiveEdoc``)."""
+    return {"data": str(sum(i["messageType"] == "edoc"
+                            for i in await _received(service, caller)))}
+
+
+async def count_statuses(service: Packages, caller: Caller, headers: Mapping[str, str],
+                         request: Request) -> Answer:
+    """How many status packages it lists now (``countReceiveStatus``)."""
+    return {"data": str(sum(i["messageType"] == "status"
+                            for i in await _received(service, caller)))}
+
+
+async def _received(service: Packages, caller: Caller) -> list[dict[str, Any]]:
     rows = await service.rt.backend.projections.scan(INBOX, caller.app.agency_id)
     data = []
     for row in (r.body for r in rows if edocs.is_edxml(r.body)):
         kind = edocs.message_type(await service.load(str(row["package_id"])))
         data.append(edocs.received_item(row, caller.agency_code, kind))
-    return {"data": data}
+    return data
 
 
 async def get_edoc(service: Packages, caller: Caller, headers: Mapping[str, str],
@@ -134,6 +153,8 @@ OPERATIONS: dict[str, Operation] = {
     "getAgenciesList": agencies, "getAgenciesListQD20": agencies, "sendEdoc": send_edoc,
     "getReceivedEdocList": received_list, "getEdoc": get_edoc,
     "updateStatus": update_status, "getSentEdocList": sent_list,
+    "downloadEdoc": get_edoc, "countReceiveEdoc": count_documents,
+    "countReceiveStatus": count_statuses,
 }
 
 

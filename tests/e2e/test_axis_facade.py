@@ -69,8 +69,12 @@ async def test_two_axis_clients_exchange_a_document_and_its_statuses(hub: Runnin
     [item] = [i for i in listed if i["docId"] == doc_id]
     assert (item["from"], item["to"], item["messageType"]) == \
         (source["code"], dest["code"], "edoc")
+    assert ok(axis(hub, dest, "countReceiveEdoc"))["data"] == "1"
+    assert ok(axis(hub, dest, "countReceiveStatus"))["data"] == "0"
     fetched = ok(axis(hub, dest, "getEdoc", docId=doc_id, filePath="/tmp/x.edxml"))
     assert base64.b64decode(fetched["data"]) == edxml
+    downloaded = ok(axis(hub, dest, "downloadEdoc", docId=doc_id))
+    assert base64.b64decode(downloaded["data"]) == edxml
     assert ok(axis(hub, dest, "updateStatus", docId=doc_id, status="done"))["data"] == \
         "acknowledged"
     assert doc_id not in [i["docId"] for i in ok(axis(hub, dest, "getReceivedEdocList"))["data"]]
@@ -91,6 +95,7 @@ async def test_two_axis_clients_exchange_a_document_and_its_statuses(hub: Runnin
     [delivery] = view["deliveries"]
     assert (delivery["agency_code"], delivery["state"]) == (dest["code"], "acknowledged")
     assert [s["code"] for s in delivery["statuses"]] == ["03", "05"]
+    assert ok(axis(hub, source, "countReceiveStatus"))["data"] == "1"
     back = [i for i in ok(axis(hub, source, "getReceivedEdocList"))["data"]
             if i["docId"] == notice]  # the status package reaches the source's QLVB too
     assert [(i["from"], i["status_desc"], i["messageType"]) for i in back] == \
