@@ -254,20 +254,13 @@ class Packages:
         try:
             async with asyncio.timeout(self.rt.settings.read_your_writes_seconds):
                 for effect in derived:
-                    await self._shown(effect)
+                    package_id = _package_of(effect)  # each read awaited before the next
+                    await polled(lambda: self.load(package_id),  # noqa: B023
+                                 lambda p: shows(p, effect), 0.002, 0.05)  # noqa: B023
         except TimeoutError:
             raise Unavailable("sealed, but the package processor is behind with what the seal "
                               "causes on other packages; retry the read",
                               code="processor_lagging") from None
-
-    async def _shown(self, effect: ev.Event) -> None:
-        """Reads the package ``effect`` concerns again, waiting twice as long each time,
-        until its row shows it; the caller bounds the wait."""
-        package_id = str(getattr(effect, "package_id"))  # noqa: B009 (any follow-up type)
-        delay = 0.002
-        while not shows(await self.load(package_id), effect):
-            await asyncio.sleep(delay)
-            delay = min(delay * 2, 0.05)
 
     async def _until(self, package_id: str, after: Position,
                      ready: Callable[[Package], bool]) -> Package:
@@ -396,6 +389,10 @@ class Packages:
         if pkg is None:
             raise decide.not_found()
         return pkg
+
+
+def _package_of(effect: ev.Event) -> str:
+    return str(getattr(effect, "package_id"))  # noqa: B009 (any follow-up type)
 
 
 def _folded(pkg: Package | None, events: list[ev.Event]) -> Package | None:

@@ -30,7 +30,6 @@ from hub.packages.processor import (
     TRACKER,
     may_close,
     needs_shredding,
-    package_ref,
     shows,
     shredded_event,
 )
@@ -39,6 +38,7 @@ from hub.topics import PACKAGES, record
 from infra.vault import Vault
 from streams.applied import Applied
 from streams.dead_letters import event_ref
+from streams.shown import read_package
 
 log = logging.getLogger(__name__)
 FIRST_READ_AGAIN = 0.01
@@ -96,7 +96,7 @@ class ShredderProcessor:
                 log.warning("shredder: package processor has not applied %s yet", pos)
         delay = FIRST_READ_AGAIN
         while True:
-            pkg = await self._read(package_id)
+            pkg = await read_package(self._projections, package_id)
             if shows(pkg, recorded.event) or await self._set_aside(recorded):
                 return pkg
             if delay == FIRST_READ_AGAIN:
@@ -104,10 +104,6 @@ class ShredderProcessor:
                             "it again", package_id, type(recorded.event).__name__, pos)
             await asyncio.sleep(delay)
             delay = min(delay * 2, LAST_READ_AGAIN)
-
-    async def _read(self, package_id: str) -> Package | None:
-        row = await self._projections.get(package_ref(package_id))
-        return None if row is None else Package.from_json(dict(row.body))
 
     async def _set_aside(self, recorded: Recorded) -> bool:
         """The package processor set this event aside as a dead letter."""

@@ -27,6 +27,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from hub import events as ev
+from hub.axis.edocs import GET_EDOC_MAX
 from hub.edxml.model import StatusPackage
 from hub.edxml.parse import parse
 from hub.errors import TrucError
@@ -35,6 +36,7 @@ from hub.packages.model import Package
 EDXML = "edxml"
 INBOUND = "axis-in:"
 NOT_EDXML = "axis_edxml_only"
+TOO_LARGE = "axis_document_too_large"
 STATES = {"done": "acknowledged", "fail": "expired"}
 """``sendStatus`` words the axis may use for a delivery's end, read as Truc's states
 (a Truc facade answers its own state names, taken as they are)."""
@@ -54,8 +56,12 @@ def inbound_doc_id(pkg: Package, axis_app_id: str) -> str | None:
 
 
 def refusal(pkg: Package) -> str | None:
-    """Why the axis cannot take this package, or None."""
-    return NOT_EDXML if pkg.data_type != EDXML else None
+    """Why the axis cannot take this package, or None. ``sendEdoc`` carries the file in
+    one body, held whole: beyond what ``getEdoc`` answers, the package is refused here,
+    not read into memory."""
+    if pkg.data_type != EDXML:
+        return NOT_EDXML
+    return TOO_LARGE if pkg.size > GET_EDOC_MAX else None
 
 
 def message_type(content: bytes) -> str:

@@ -7,6 +7,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
 import httpx
@@ -15,7 +16,7 @@ import pytest
 from hub import events as ev
 from hub.axis import gateway as rules
 from hub.axis import signature
-from hub.axis.edocs import sdk_hex
+from hub.axis.edocs import GET_EDOC_MAX, sdk_hex
 from hub.edxml import analysis
 from hub.edxml.builder import build, build_status
 from hub.edxml.model import Document, Organ, ResponseFor, StatusPackage
@@ -74,6 +75,8 @@ def test_what_comes_down_is_named_by_the_axis_document_id() -> None:
 def test_only_edxml_goes_up_and_a_status_package_as_a_status() -> None:
     assert rules.refusal(brought_in(data_type="pdf")) == rules.NOT_EDXML
     assert rules.refusal(brought_in()) is None
+    huge = replace(brought_in(), size=GET_EDOC_MAX + 1)
+    assert rules.refusal(huge) == rules.TOO_LARGE, "never read whole into memory"
     assert rules.message_type(document(SOURCE, HCM)) == "edoc"
     assert rules.message_type(status(SOURCE, HCM)) == "status"
     assert rules.message_type(b"not xml") == "edoc"
